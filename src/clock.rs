@@ -1,0 +1,201 @@
+//! Where "now" comes from, and unique insert ids.
+//!
+//! Every timestamp trackflow writes (event times, GrowingIO's `stm`, file rotation) comes from
+//! one [`Clock`], so tests and golden comparisons can freeze it.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::fmt::Debug;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of the current time in ms since the Unix epoch.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Clock, FixedClock};
+/// assert_eq!(FixedClock(1700000000500).now_ms(), 1700000000500);
+/// ```
+pub trait Clock: Send + Sync + Debug {
+    /// Now, in ms since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+impl<T: Clock + ?Sized> Clock for Arc<T> {
+    fn now_ms(&self) -> i64 {
+        (**self).now_ms()
+    }
+}
+
+/// The system's wall clock (the default).
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Clock, SystemClock};
+/// assert!(SystemClock.now_ms() > 1_600_000_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// A clock that never moves.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Clock, FixedClock};
+/// let c = FixedClock(42);
+/// assert_eq!(c.now_ms(), c.now_ms());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+/// A clock moved by hand (for tests of time-based behaviour such as file rotation).
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Clock, ManualClock};
+/// let c = ManualClock::new(1000);
+/// c.advance_ms(500);
+/// assert_eq!(c.now_ms(), 1500);
+/// ```
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock reading `ms`.
+    pub fn new(ms: i64) -> Self {
+        ManualClock(AtomicI64::new(ms))
+    }
+    /// Moves the clock forward by `ms`.
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+    /// Sets the clock to `ms`.
+    pub fn set_ms(&self, ms: i64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A shared clock, as held by trackers and backends.
+pub type SharedClock = Arc<dyn Clock>;
+
+pub(crate) fn system() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    // RandomState is seeded from the OS once per thread; mixing in the thread's address keeps
+    // two threads created in the same instant apart.
+    let mut h = RandomState::new().build_hasher();
+    h.write_usize(&h as *const _ as usize);
+    h.finish() | 1
+}
+
+/// A fast per-thread pseudo-random number (xorshift64*); not for cryptography.
+pub(crate) fn random_u64() -> u64 {
+    RNG.with(|c| {
+        let mut x = c.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        c.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// A random (version 4 layout) UUID, the default insert id.
+///
+/// # Examples
+///
+/// ```
+/// let id = trackflow::new_insert_id();
+/// assert_eq!(id.len(), 36);
+/// assert_ne!(id, trackflow::new_insert_id());
+/// ```
+pub fn new_insert_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hi = (random_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
+    let lo = (random_u64() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    let v = ((hi as u128) << 64) | lo as u128;
+    let mut out = [0u8; 36];
+    let mut n = 0;
+    for (i, slot) in out.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *slot = b'-';
+        } else {
+            *slot = HEX[((v >> (124 - 4 * n)) & 0xf) as usize];
+            n += 1;
+        }
+    }
+    // Only ASCII hex digits and dashes were written.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
+}
+
+/// Civil date and hour (UTC) of a ms timestamp: `(year, month, day, hour)`.
+pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let hour = (secs.rem_euclid(86_400) / 3600) as u32;
+    // Howard Hinnant's days_from_civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d, hour)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_utc(0), (1970, 1, 1, 0));
+        assert_eq!(civil_utc(1_700_000_000_500), (2023, 11, 14, 22));
+        assert_eq!(civil_utc(951_782_400_000), (2000, 2, 29, 0));
+        assert_eq!(civil_utc(-1), (1969, 12, 31, 23));
+    }
+
+    #[test]
+    fn insert_ids_are_uuid_shaped_and_distinct() {
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_insert_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        let id = ids.iter().next().unwrap();
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+    }
+}

@@ -1,0 +1,350 @@
+//! Configuration as data: the structs `trackflow.toml` is read into, and
+//! [`Tracker::from_config`](crate::Tracker::from_config).
+//!
+//! ```toml
+//! [consumer]
+//! kind = "background"        # immediate | buffered | background | debug
+//! max_batch = 500
+//! queue_capacity = 10000
+//! flush_interval_ms = 1000
+//! overflow = "block"         # block | block_timeout | drop_newest
+//! block_timeout_ms = 100     # with overflow = "block_timeout"
+//!
+//! [backend]
+//! kind = "file"              # file | growingio
+//! dir = "./trackflow-events"
+//! rotation = "daily"         # never | hourly | daily
+//! max_bytes = 134217728
+//!
+//! [transport]
+//! connect_timeout_ms = 5000
+//! read_timeout_ms = 10000
+//! max_retries = 3
+//! initial_backoff_ms = 200
+//! max_backoff_ms = 10000
+//!
+//! [super_properties]
+//! app = "shop"
+//! ```
+//!
+//! A GrowingIO backend instead:
+//!
+//! ```toml
+//! [backend]
+//! kind = "growingio"
+//! host = "https://collector.example.com"
+//! project_key = "bcc3b6e0b6d7a1b2"
+//! data_source_id = "a5f1c2d3e4b5a6c7"
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{FileBackend, GrowingIo, Rotation};
+use crate::consumer::{BackgroundConsumer, BufferedConsumer, DebugConsumer, ImmediateConsumer, Overflow};
+use crate::error::{Error, Result};
+use crate::transport::{HttpTransport, RetryPolicy};
+use crate::value::Properties;
+use crate::{Backend, Tracker, TrackerBuilder};
+
+/// The whole configuration.
+///
+/// # Examples
+///
+/// ```
+/// let cfg: trackflow::Config = serde_json::from_value(serde_json::json!({
+///     "consumer": {"kind": "buffered", "max_batch": 100},
+///     "backend": {"kind": "file", "dir": "/tmp/events"}
+/// }))?;
+/// assert_eq!(cfg.consumer.max_batch, Some(100));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// When to send.
+    #[serde(default)]
+    pub consumer: ConsumerConfig,
+    /// Where to send.
+    pub backend: BackendConfig,
+    /// How HTTP backends connect and retry.
+    #[serde(default)]
+    pub transport: TransportConfig,
+    /// Properties added to every track event.
+    #[serde(default, skip_serializing_if = "Properties::is_empty")]
+    pub super_properties: Properties,
+}
+
+/// Which consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsumerKind {
+    /// [`ImmediateConsumer`].
+    Immediate,
+    /// [`BufferedConsumer`].
+    Buffered,
+    /// [`BackgroundConsumer`] (the default).
+    #[default]
+    Background,
+    /// [`DebugConsumer`].
+    Debug,
+}
+
+/// The overflow policy by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowKind {
+    /// [`Overflow::Block`].
+    #[default]
+    Block,
+    /// [`Overflow::BlockTimeout`] with `block_timeout_ms`.
+    BlockTimeout,
+    /// [`Overflow::DropNewest`].
+    DropNewest,
+}
+
+/// Consumer settings; unset ones take the consumer's defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Which consumer. Defaults to background.
+    #[serde(default)]
+    pub kind: ConsumerKind,
+    /// Events per delivery (buffered, background).
+    pub max_batch: Option<usize>,
+    /// Queue size (background).
+    pub queue_capacity: Option<usize>,
+    /// Timer flush (background).
+    pub flush_interval_ms: Option<u64>,
+    /// Overflow policy (background).
+    pub overflow: Option<OverflowKind>,
+    /// Wait of `block_timeout` (background). Defaults to 100 ms.
+    pub block_timeout_ms: Option<u64>,
+    /// Log requests without sending them (debug).
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Backend settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackendConfig {
+    /// [`FileBackend`].
+    File {
+        /// Directory to write under.
+        dir: PathBuf,
+        /// File name prefix. Defaults to `events`.
+        prefix: Option<String>,
+        /// Time-based rotation. Defaults to daily.
+        rotation: Option<Rotation>,
+        /// Size-based rotation. Defaults to 128 MiB.
+        max_bytes: Option<u64>,
+    },
+    /// [`GrowingIo`].
+    Growingio {
+        /// Collector base URL.
+        host: String,
+        /// Project key (the SDK's `product_id`).
+        project_key: String,
+        /// Data source id.
+        data_source_id: String,
+        /// `platform` field. Defaults to `python`.
+        platform: Option<String>,
+        /// `sdkVersion` field. Defaults to `1.0.5`.
+        sdk_version: Option<String>,
+    },
+}
+
+/// HTTP settings; unset ones take the defaults of [`HttpTransport`] and [`RetryPolicy`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportConfig {
+    /// Connect timeout.
+    pub connect_timeout_ms: Option<u64>,
+    /// Response timeout.
+    pub read_timeout_ms: Option<u64>,
+    /// Retries after the first attempt.
+    pub max_retries: Option<u32>,
+    /// First backoff.
+    pub initial_backoff_ms: Option<u64>,
+    /// Longest backoff.
+    pub max_backoff_ms: Option<u64>,
+}
+
+impl TransportConfig {
+    /// Builds the transport these settings describe.
+    pub fn build(&self) -> HttpTransport {
+        let mut retry = RetryPolicy::default();
+        if let Some(n) = self.max_retries {
+            retry.max_retries = n;
+        }
+        if let Some(ms) = self.initial_backoff_ms {
+            retry.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.max_backoff_ms {
+            retry.max_backoff = Duration::from_millis(ms);
+        }
+        let mut b = HttpTransport::builder().retry(retry);
+        if let Some(ms) = self.connect_timeout_ms {
+            b = b.connect_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.read_timeout_ms {
+            b = b.read_timeout(Duration::from_millis(ms));
+        }
+        b.build()
+    }
+}
+
+impl Config {
+    /// Parses TOML.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] with the parser's message (line and column, the offending key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cfg = trackflow::Config::from_toml_str(r#"
+    ///     [backend]
+    ///     kind = "file"
+    ///     dir = "events"
+    /// "#)?;
+    /// assert!(matches!(cfg.backend, trackflow::config::BackendConfig::File { .. }));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
+    pub fn from_toml_str(s: &str) -> Result<Config> {
+        toml::from_str(s).map_err(|e| Error::Config(e.to_string().trim_end().to_owned()))
+    }
+
+    /// Reads and parses a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the file, for I/O and parse errors.
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
+    pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Config::from_toml_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Builds the backend.
+    ///
+    /// # Errors
+    ///
+    /// What the backend's builder returns.
+    pub fn build_backend(&self) -> Result<Box<dyn Backend>> {
+        Ok(match &self.backend {
+            BackendConfig::File {
+                dir,
+                prefix,
+                rotation,
+                max_bytes,
+            } => {
+                let mut b = FileBackend::builder(dir);
+                if let Some(p) = prefix {
+                    b = b.prefix(p);
+                }
+                if let Some(r) = rotation {
+                    b = b.rotation(*r);
+                }
+                if let Some(n) = max_bytes {
+                    b = b.max_bytes(*n);
+                }
+                Box::new(b.build()?)
+            }
+            BackendConfig::Growingio {
+                host,
+                project_key,
+                data_source_id,
+                platform,
+                sdk_version,
+            } => {
+                let mut b =
+                    GrowingIo::builder(host, project_key, data_source_id).transport(self.transport.build());
+                if let Some(p) = platform {
+                    b = b.platform(p);
+                }
+                if let Some(v) = sdk_version {
+                    b = b.sdk_version(v);
+                }
+                Box::new(b.build()?)
+            }
+        })
+    }
+
+    /// A tracker builder with the configured consumer and super properties, to which more
+    /// (clock, limits, further consumers) can be added.
+    ///
+    /// # Errors
+    ///
+    /// What the backend's builder returns.
+    pub fn tracker_builder(&self) -> Result<TrackerBuilder> {
+        let backend = self.build_backend()?;
+        let c = &self.consumer;
+        let builder = Tracker::builder().super_properties(self.super_properties.clone());
+        Ok(match c.kind {
+            ConsumerKind::Immediate => builder.consumer(ImmediateConsumer::new(backend)),
+            ConsumerKind::Debug => {
+                builder.consumer(DebugConsumer::builder(backend).dry_run(c.dry_run).build())
+            }
+            ConsumerKind::Buffered => {
+                let mut b = BufferedConsumer::builder(backend);
+                if let Some(n) = c.max_batch {
+                    b = b.max_batch(n);
+                }
+                builder.consumer(b.build())
+            }
+            ConsumerKind::Background => {
+                let mut b = BackgroundConsumer::builder(backend);
+                if let Some(n) = c.max_batch {
+                    b = b.max_batch(n);
+                }
+                if let Some(n) = c.queue_capacity {
+                    b = b.queue_capacity(n);
+                }
+                if let Some(ms) = c.flush_interval_ms {
+                    b = b.flush_interval(Duration::from_millis(ms));
+                }
+                b = b.overflow(match c.overflow.unwrap_or_default() {
+                    OverflowKind::Block => Overflow::Block,
+                    OverflowKind::DropNewest => Overflow::DropNewest,
+                    OverflowKind::BlockTimeout => {
+                        Overflow::BlockTimeout(Duration::from_millis(c.block_timeout_ms.unwrap_or(100)))
+                    }
+                });
+                builder.consumer(b.build())
+            }
+        })
+    }
+}
+
+impl Tracker {
+    /// A tracker as `config` describes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] or [`Error::Io`] from building the backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("trackflow-cfg-{}", std::process::id()));
+    /// let cfg: trackflow::Config = serde_json::from_value(serde_json::json!({
+    ///     "backend": {"kind": "file", "dir": dir}
+    /// })).unwrap();
+    /// let tracker = trackflow::Tracker::from_config(&cfg)?;
+    /// # drop(tracker); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn from_config(config: &Config) -> Result<Tracker> {
+        config.tracker_builder()?.build()
+    }
+}

@@ -1,0 +1,465 @@
+//! A bounded queue and one worker thread: the caller only enqueues.
+//!
+//! ```text
+//!  track() ──try_send / send / send_timeout──► [ bounded queue ] ──► worker thread
+//!     │ (overflow policy; drops counted)                              │ batch of max_batch,
+//!  flush()/shutdown() ──► [ control ] ──────────────────────────────► │ or every flush_interval
+//!                                                                     ▼
+//!                                                         Backend::deliver (retries here)
+//! ```
+//!
+//! The caller's thread never does I/O and never holds a lock a sender could wait on. Flush
+//! and shutdown travel on their own channel, so they are not stuck behind a full queue; on
+//! either, the worker first drains everything already queued.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{
+    bounded, select, unbounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
+};
+use parking_lot::Mutex;
+
+use super::{Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT};
+use crate::backend::{Backend, Delivery, Failure, DEFAULT_MAX_BATCH};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::stats::StatsSnapshot;
+use crate::transport::{Cancel, DeliveryCtx};
+use crate::Consumer;
+
+/// Default for [`BackgroundConsumerBuilder::queue_capacity`].
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Default for [`BackgroundConsumerBuilder::flush_interval`].
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What `track()` does when the queue is full.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::Overflow;
+/// let p = Overflow::BlockTimeout(Duration::from_millis(5));
+/// assert_ne!(p, Overflow::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for room (the default): nothing is dropped, the caller slows to the delivery rate.
+    #[default]
+    Block,
+    /// Wait at most this long, then drop the event and return [`Error::QueueFull`].
+    BlockTimeout(Duration),
+    /// Drop the event at once and return [`Error::QueueFull`].
+    DropNewest,
+}
+
+enum Ctl {
+    Flush(Sender<()>),
+    Shutdown,
+}
+
+/// Queues events for a worker thread that delivers them in batches. Also known as the
+/// GrowingIO SDK's `AsyncBufferedConsumer`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Overflow, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// let consumer = BackgroundConsumer::builder(memory.clone())
+///     .max_batch(100)
+///     .flush_interval(Duration::from_millis(200))
+///     .overflow(Overflow::DropNewest)
+///     .build();
+/// let tracker = Tracker::builder().consumer(consumer).build()?;
+/// tracker.track(&Identity::user("u1"), "open", Properties::new())?;
+/// tracker.flush()?;
+/// assert_eq!(memory.events().len(), 1);
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[doc(alias = "AsyncBufferedConsumer")]
+pub struct BackgroundConsumer {
+    tx: Sender<Event>,
+    ctl: Sender<Ctl>,
+    backend: Arc<dyn Backend>,
+    reporter: Reporter,
+    overflow: Overflow,
+    capacity: usize,
+    closed: AtomicBool,
+    cancel: Cancel,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    done: Receiver<()>,
+}
+
+impl fmt::Debug for BackgroundConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundConsumer")
+            .field("backend", &self.backend)
+            .field("overflow", &self.overflow)
+            .field("capacity", &self.capacity)
+            .field("queued", &self.tx.len())
+            .field("stats", &self.reporter.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of [`BackgroundConsumer`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `queue_capacity` | 10 000 events |
+/// | `max_batch` | 500, clamped to the backend's maximum and the queue capacity |
+/// | `flush_interval` | 1 s |
+/// | `overflow` | [`Overflow::Block`] |
+/// | `thread_name` | `trackflow-worker` |
+/// | `on_error` | log at `error` |
+pub struct BackgroundConsumerBuilder {
+    backend: Arc<dyn Backend>,
+    capacity: usize,
+    max_batch: usize,
+    interval: Duration,
+    overflow: Overflow,
+    thread_name: String,
+    reporter: Reporter,
+}
+
+impl fmt::Debug for BackgroundConsumerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundConsumerBuilder")
+            .field("capacity", &self.capacity)
+            .field("max_batch", &self.max_batch)
+            .field("interval", &self.interval)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundConsumerBuilder {
+    /// Events the queue holds. Defaults to 10 000; at least 1.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+    /// Events per delivery. Defaults to 500; clamped to the backend's maximum and the queue
+    /// capacity.
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+    /// Longest time an event waits for its batch to fill. Defaults to 1 s.
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.interval = d.max(Duration::from_millis(1));
+        self
+    }
+    /// What to do when the queue is full. Defaults to [`Overflow::Block`].
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.overflow = o;
+        self
+    }
+    /// The worker thread's name. Defaults to `trackflow-worker`.
+    pub fn thread_name(mut self, n: impl Into<String>) -> Self {
+        self.thread_name = n.into();
+        self
+    }
+    /// Called on the worker thread with each batch that failed for good. Defaults to logging
+    /// at `error`. A panic in it is caught and logged.
+    pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
+        self.reporter = Reporter::new(Some(Arc::new(f)));
+        self
+    }
+
+    /// Starts the worker thread.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot start a thread (as `std::thread::spawn` does).
+    pub fn build(self) -> BackgroundConsumer {
+        let max_batch = self
+            .max_batch
+            .clamp(1, self.backend.max_batch().max(1))
+            .min(self.capacity);
+        let (tx, rx) = bounded(self.capacity);
+        let (ctl, ctl_rx) = unbounded();
+        let (done_tx, done) = bounded::<()>(0);
+        let cancel = Cancel::default();
+        let worker = Worker {
+            rx,
+            ctl: ctl_rx,
+            backend: self.backend.clone(),
+            reporter: self.reporter.clone(),
+            cancel: cancel.clone(),
+            max_batch,
+            interval: self.interval,
+            buf: Vec::with_capacity(max_batch),
+            _done: done_tx,
+        };
+        let handle = std::thread::Builder::new()
+            .name(self.thread_name)
+            .spawn(move || worker.run())
+            .expect("failed to spawn the trackflow worker thread");
+        BackgroundConsumer {
+            tx,
+            ctl,
+            backend: self.backend,
+            reporter: self.reporter,
+            overflow: self.overflow,
+            capacity: self.capacity,
+            closed: AtomicBool::new(false),
+            cancel,
+            worker: Mutex::new(Some(handle)),
+            done,
+        }
+    }
+}
+
+impl BackgroundConsumer {
+    /// A builder delivering to `backend`.
+    pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
+        BackgroundConsumerBuilder {
+            backend: Arc::new(backend),
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            max_batch: DEFAULT_MAX_BATCH,
+            interval: DEFAULT_FLUSH_INTERVAL,
+            overflow: Overflow::default(),
+            thread_name: "trackflow-worker".to_owned(),
+            reporter: Reporter::default(),
+        }
+    }
+
+    /// Events waiting in the queue (not counting the batch being delivered).
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    fn dropped(&self) -> Error {
+        if self.reporter.stats.add_dropped(1) == 1 {
+            log::warn!(
+                "trackflow: queue full ({} events), dropping per {:?}; further drops are only counted until shutdown",
+                self.capacity,
+                self.overflow
+            );
+        }
+        Error::QueueFull
+    }
+}
+
+impl Consumer for BackgroundConsumer {
+    fn check(&self, event: &Event) -> Result<()> {
+        self.backend.check(event)
+    }
+
+    fn consume(&self, event: Event) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        // Counted before the send so the worker can never count an outcome first.
+        self.reporter.stats.add_accepted(1);
+        let sent = match self.overflow {
+            Overflow::Block => self.tx.send(event).map_err(|_| Error::AlreadyShutdown),
+            Overflow::DropNewest => self.tx.try_send(event).map_err(|e| match e {
+                TrySendError::Full(_) => self.dropped(),
+                TrySendError::Disconnected(_) => Error::AlreadyShutdown,
+            }),
+            Overflow::BlockTimeout(d) => self.tx.send_timeout(event, d).map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => self.dropped(),
+                SendTimeoutError::Disconnected(_) => Error::AlreadyShutdown,
+            }),
+        };
+        if let Err(Error::AlreadyShutdown) = &sent {
+            // The worker is gone: this event is accepted by nobody; count it so the books
+            // still balance.
+            self.reporter.stats.add_dropped(1);
+        }
+        sent
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        let (reply, wait) = bounded(1);
+        self.ctl
+            .send(Ctl::Flush(reply))
+            .map_err(|_| Error::AlreadyShutdown)?;
+        match wait.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::AlreadyShutdown),
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::AlreadyShutdown);
+        }
+        let start = Instant::now();
+        let _ = self.ctl.send(Ctl::Shutdown);
+        // Keep a margin of the deadline to cancel retries and let the worker report what it
+        // could not send, rather than leaving it mid-backoff.
+        let margin = (timeout / 5).min(Duration::from_millis(250));
+        let before = self.stats();
+        let mut completed = wait_done(&self.done, timeout.saturating_sub(margin));
+        let mut cancelled = false;
+        if !completed {
+            cancelled = true;
+            self.cancel.cancel();
+            completed = wait_done(&self.done, timeout.saturating_sub(start.elapsed()));
+        }
+        let handle = self.worker.lock().take();
+        if completed {
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
+        } else {
+            log::warn!("trackflow: worker still busy at the shutdown deadline ({timeout:?}); leaving it");
+        }
+        let stats = self.stats();
+        if stats.dropped > 0 {
+            log::warn!(
+                "trackflow: {} events were dropped by the overflow policy",
+                stats.dropped
+            );
+        }
+        let left = if cancelled {
+            (stats.failed - before.failed) + stats.pending()
+        } else {
+            stats.pending()
+        };
+        Ok(ShutdownReport {
+            stats,
+            left,
+            completed: completed && !cancelled,
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.reporter.stats.snapshot()
+    }
+}
+
+impl Drop for BackgroundConsumer {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            let _ = self.shutdown(DEFAULT_FLUSH_TIMEOUT);
+        }
+    }
+}
+
+/// Waits until the worker thread has exited (its end of `done` dropped).
+fn wait_done(done: &Receiver<()>, d: Duration) -> bool {
+    matches!(done.recv_timeout(d), Err(RecvTimeoutError::Disconnected))
+}
+
+struct Worker {
+    rx: Receiver<Event>,
+    ctl: Receiver<Ctl>,
+    backend: Arc<dyn Backend>,
+    reporter: Reporter,
+    cancel: Cancel,
+    max_batch: usize,
+    interval: Duration,
+    buf: Vec<Event>,
+    // Dropped when the thread ends, which is how shutdown learns it has.
+    _done: Sender<()>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut next = Instant::now() + self.interval;
+        loop {
+            let wait = next.saturating_duration_since(Instant::now());
+            select! {
+                recv(self.rx) -> msg => match msg {
+                    Ok(e) => {
+                        self.buf.push(e);
+                        self.fill();
+                        if self.buf.len() >= self.max_batch {
+                            self.send();
+                            next = Instant::now() + self.interval;
+                        }
+                    }
+                    // Every sender is gone: the consumer was dropped.
+                    Err(_) => return self.finish(),
+                },
+                recv(self.ctl) -> msg => match msg {
+                    Ok(Ctl::Flush(reply)) => {
+                        self.drain();
+                        if let Err(e) = self.backend.flush() {
+                            log::error!("trackflow: backend flush failed: {e}");
+                        }
+                        let _ = reply.send(());
+                        next = Instant::now() + self.interval;
+                    }
+                    Ok(Ctl::Shutdown) | Err(_) => return self.finish(),
+                },
+                default(wait) => {
+                    if !self.buf.is_empty() {
+                        self.send();
+                    }
+                    next = Instant::now() + self.interval;
+                }
+            }
+        }
+    }
+
+    /// Tops the batch up from the queue without blocking: one wake-up, many events.
+    fn fill(&mut self) {
+        while self.buf.len() < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(e) => self.buf.push(e),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Delivers everything queued now, in full batches.
+    fn drain(&mut self) {
+        loop {
+            self.fill();
+            if self.buf.is_empty() {
+                return;
+            }
+            self.send();
+        }
+    }
+
+    fn finish(mut self) {
+        self.drain();
+        if let Err(e) = self.backend.flush() {
+            log::error!("trackflow: backend flush failed: {e}");
+        }
+    }
+
+    fn send(&mut self) {
+        let ctx = DeliveryCtx {
+            cancel: &self.cancel,
+            debug: false,
+            dry_run: false,
+        };
+        let batch = &self.buf;
+        let backend = &self.backend;
+        let d = catch_unwind(AssertUnwindSafe(|| backend.deliver(batch, &ctx))).unwrap_or_else(|_| {
+            // A panicking backend must not kill the worker and strand the queue.
+            log::error!(
+                "trackflow: the {} backend panicked delivering {} events",
+                backend.name(),
+                batch.len()
+            );
+            Delivery {
+                retries: 0,
+                failures: vec![Failure {
+                    error: Error::Transport(format!("the {} backend panicked", backend.name())),
+                    events: (0..batch.len()).collect(),
+                }],
+            }
+        });
+        self.reporter.report(&mut self.buf, d);
+    }
+}

@@ -1,0 +1,183 @@
+//! Collects events on the caller's thread; delivers at `max_batch` and on flush.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::{Reporter, ShutdownReport};
+use crate::backend::{Backend, DEFAULT_MAX_BATCH};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::stats::StatsSnapshot;
+use crate::transport::{Cancel, DeliveryCtx};
+use crate::Consumer;
+
+/// Buffers events (thread-safe) and delivers a batch on the thread whose event filled it,
+/// and the rest on [`flush`](Consumer::flush). No thread of its own; the lock is never held
+/// while sending.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BufferedConsumer, Consumer, Identity, MemoryBackend, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// let tracker = Tracker::builder()
+///     .consumer(BufferedConsumer::builder(memory.clone()).max_batch(2).build())
+///     .build()?;
+/// for _ in 0..3 {
+///     tracker.track(&Identity::user("u1"), "view", Properties::new())?;
+/// }
+/// assert_eq!(memory.events().len(), 2); // one full batch went out
+/// tracker.flush()?;
+/// assert_eq!(memory.events().len(), 3);
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+pub struct BufferedConsumer {
+    backend: Box<dyn Backend>,
+    buf: Mutex<Vec<Event>>,
+    max_batch: usize,
+    reporter: Reporter,
+    cancel: Cancel,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for BufferedConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferedConsumer")
+            .field("backend", &self.backend)
+            .field("max_batch", &self.max_batch)
+            .field("buffered", &self.buf.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of [`BufferedConsumer`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `max_batch` | 500, clamped to the backend's maximum |
+/// | `on_error` | log at `error` |
+pub struct BufferedConsumerBuilder {
+    backend: Box<dyn Backend>,
+    max_batch: usize,
+    reporter: Reporter,
+}
+
+impl fmt::Debug for BufferedConsumerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferedConsumerBuilder")
+            .field("max_batch", &self.max_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BufferedConsumerBuilder {
+    /// Events per delivery. Defaults to 500; clamped to 1..=the backend's maximum.
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+    /// Called with each batch that failed for good. Defaults to logging at `error`.
+    pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
+        self.reporter = Reporter::new(Some(Arc::new(f)));
+        self
+    }
+    /// Builds the consumer.
+    pub fn build(self) -> BufferedConsumer {
+        let max_batch = self.max_batch.clamp(1, self.backend.max_batch().max(1));
+        BufferedConsumer {
+            backend: self.backend,
+            buf: Mutex::new(Vec::with_capacity(max_batch)),
+            max_batch,
+            reporter: self.reporter,
+            cancel: Cancel::default(),
+            closed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl BufferedConsumer {
+    /// A builder delivering to `backend`.
+    pub fn builder(backend: impl Backend + 'static) -> BufferedConsumerBuilder {
+        BufferedConsumerBuilder {
+            backend: Box::new(backend),
+            max_batch: DEFAULT_MAX_BATCH,
+            reporter: Reporter::default(),
+        }
+    }
+
+    fn deliver(&self, mut batch: Vec<Event>) {
+        let ctx = DeliveryCtx {
+            cancel: &self.cancel,
+            debug: false,
+            dry_run: false,
+        };
+        let d = self.backend.deliver(&batch, &ctx);
+        self.reporter.report(&mut batch, d);
+    }
+}
+
+impl Consumer for BufferedConsumer {
+    fn check(&self, event: &Event) -> Result<()> {
+        self.backend.check(event)
+    }
+
+    /// Buffers the event; when that fills a batch, delivers it before returning. Delivery
+    /// failures go to the error callback and the stats, not to this caller: its event was
+    /// accepted, and returning an error would invite a duplicate.
+    fn consume(&self, event: Event) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.reporter.stats.add_accepted(1);
+        let full = {
+            let mut buf = self.buf.lock();
+            buf.push(event);
+            (buf.len() >= self.max_batch)
+                .then(|| std::mem::replace(&mut *buf, Vec::with_capacity(self.max_batch)))
+        };
+        if let Some(batch) = full {
+            self.deliver(batch);
+        }
+        Ok(())
+    }
+
+    fn flush(&self, _timeout: Duration) -> Result<()> {
+        let pending = std::mem::take(&mut *self.buf.lock());
+        let mut rest = pending.into_iter().peekable();
+        while rest.peek().is_some() {
+            self.deliver(rest.by_ref().take(self.max_batch).collect());
+        }
+        self.backend.flush()
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.flush(timeout)?;
+        let stats = self.stats();
+        Ok(ShutdownReport {
+            stats,
+            left: stats.pending(),
+            completed: true,
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.reporter.stats.snapshot()
+    }
+}
+
+impl Drop for BufferedConsumer {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) && !self.buf.get_mut().is_empty() {
+            let _ = self.flush(super::DEFAULT_FLUSH_TIMEOUT);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! One delivery per event, on the caller's thread.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{ErrorCallback, Reporter, ShutdownReport};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::stats::StatsSnapshot;
+use crate::transport::{Cancel, DeliveryCtx};
+use crate::validate::Limits;
+use crate::Consumer;
+
+/// Delivers each event as it is tracked, on the caller's thread, and returns the delivery
+/// result from the tracker call. Simple and synchronous; the caller pays the round trip.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{ImmediateConsumer, MemoryBackend, Consumer};
+/// let c = ImmediateConsumer::new(MemoryBackend::new())
+///     .on_error(|err, events| eprintln!("{} events lost: {err}", events.len()));
+/// assert_eq!(c.stats().delivered, 0);
+/// ```
+pub struct ImmediateConsumer {
+    backend: Box<dyn Backend>,
+    pub(super) reporter: Reporter,
+    cancel: Cancel,
+    closed: AtomicBool,
+    // Set by the Debug consumer, which is this one with stricter checks and logging.
+    pub(super) strict: Option<Limits>,
+    pub(super) debug: bool,
+    pub(super) dry_run: bool,
+}
+
+impl fmt::Debug for ImmediateConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImmediateConsumer")
+            .field("backend", &self.backend)
+            .field("reporter", &self.reporter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImmediateConsumer {
+    /// Delivers to `backend`.
+    pub fn new(backend: impl Backend + 'static) -> Self {
+        ImmediateConsumer {
+            backend: Box::new(backend),
+            reporter: Reporter::default(),
+            cancel: Cancel::default(),
+            closed: AtomicBool::new(false),
+            strict: None,
+            debug: false,
+            dry_run: false,
+        }
+    }
+
+    /// Called with events that failed for good (besides the error returned to the caller).
+    /// Defaults to logging them at `error`.
+    pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
+        let cb: ErrorCallback = std::sync::Arc::new(f);
+        self.reporter = Reporter::new(Some(cb));
+        self
+    }
+}
+
+impl Consumer for ImmediateConsumer {
+    fn check(&self, event: &Event) -> Result<()> {
+        if let Some(limits) = &self.strict {
+            limits.check(event)?;
+        }
+        self.backend.check(event)
+    }
+
+    fn consume(&self, event: Event) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.reporter.stats.add_accepted(1);
+        let ctx = DeliveryCtx {
+            cancel: &self.cancel,
+            debug: self.debug,
+            dry_run: self.dry_run,
+        };
+        let mut batch = vec![event];
+        let d = self.backend.deliver(&batch, &ctx);
+        match self.reporter.report(&mut batch, d) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&self, _timeout: Duration) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.backend.flush()
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.flush(timeout)?;
+        Ok(ShutdownReport {
+            stats: self.stats(),
+            left: 0,
+            completed: true,
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.reporter.stats.snapshot()
+    }
+}

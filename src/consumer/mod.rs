@@ -1,0 +1,223 @@
+//! WHEN events are sent.
+//!
+//! ```text
+//!                 ┌ Immediate ── deliver now, on the caller's thread, return the result
+//! Tracker ─Event─►├ Buffered ─── collect on the caller's thread; deliver at max_batch / flush
+//!                 ├ Background ─ bounded queue ─► worker thread; max_batch or flush_interval
+//!                 └ Debug ────── strict checks; log every request; optional dry run
+//!                                      │
+//!                                      ▼ &[Event]
+//!                                   Backend
+//! ```
+//!
+//! Every consumer counts what happens to each event in its [`Stats`](crate::Stats) and hands
+//! batches that fail for good to its error callback, so nothing is lost without a count.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::Delivery;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::stats::{Stats, StatsSnapshot};
+
+mod background;
+mod buffered;
+mod debug;
+mod immediate;
+
+pub use background::{
+    BackgroundConsumer, BackgroundConsumerBuilder, Overflow, DEFAULT_FLUSH_INTERVAL, DEFAULT_QUEUE_CAPACITY,
+};
+pub use buffered::{BufferedConsumer, BufferedConsumerBuilder};
+pub use debug::{DebugConsumer, DebugConsumerBuilder};
+pub use immediate::ImmediateConsumer;
+
+/// Default deadline of [`Tracker::flush`](crate::Tracker::flush) and of a consumer dropped
+/// without shutdown.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Called with each batch that failed for good and the reason.
+pub type ErrorCallback = Arc<dyn Fn(&Error, &[Event]) + Send + Sync>;
+
+/// What a shutdown achieved.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+///
+/// let tracker = Tracker::builder()
+///     .consumer(BackgroundConsumer::builder(MemoryBackend::new()).build())
+///     .build()?;
+/// tracker.track(&Identity::user("u1"), "open", Properties::new())?;
+/// let report = tracker.shutdown(Duration::from_secs(2))?;
+/// assert_eq!((report.stats.delivered, report.left), (1, 0));
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// The counters after shutdown.
+    pub stats: StatsSnapshot,
+    /// Events not delivered because the deadline passed: failed with [`Error::Cancelled`]
+    /// (and reported to the error callback), or still in flight when the caller gave up.
+    pub left: u64,
+    /// Whether everything finished before the deadline.
+    pub completed: bool,
+}
+
+impl std::ops::Add for ShutdownReport {
+    type Output = ShutdownReport;
+    fn add(self, o: ShutdownReport) -> ShutdownReport {
+        ShutdownReport {
+            stats: self.stats + o.stats,
+            left: self.left + o.left,
+            completed: self.completed && o.completed,
+        }
+    }
+}
+
+/// A strategy for when to deliver.
+///
+/// Consumers are shared across threads by the tracker.
+pub trait Consumer: Send + Sync + fmt::Debug {
+    /// Whether this consumer's backend can carry `event` (called at the call, before
+    /// [`consume`](Self::consume)).
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`Error::Unsupported`] or [`Error::InvalidInput`].
+    fn check(&self, event: &Event) -> Result<()>;
+
+    /// Takes an event. What the result means depends on the consumer: the Immediate consumer
+    /// returns the delivery result, queueing consumers return whether the event was accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyShutdown`], [`Error::QueueFull`], or a delivery error.
+    fn consume(&self, event: Event) -> Result<()>;
+
+    /// Delivers everything taken before this call, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the deadline passed first.
+    fn flush(&self, timeout: Duration) -> Result<()>;
+
+    /// Flushes, stops, and reports. Later calls to `consume` fail with
+    /// [`Error::AlreadyShutdown`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyShutdown`] on a second call.
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport>;
+
+    /// The counters.
+    fn stats(&self) -> StatsSnapshot;
+}
+
+impl<T: Consumer + ?Sized> Consumer for Arc<T> {
+    fn check(&self, event: &Event) -> Result<()> {
+        (**self).check(event)
+    }
+    fn consume(&self, event: Event) -> Result<()> {
+        (**self).consume(event)
+    }
+    fn flush(&self, timeout: Duration) -> Result<()> {
+        (**self).flush(timeout)
+    }
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        (**self).shutdown(timeout)
+    }
+    fn stats(&self) -> StatsSnapshot {
+        (**self).stats()
+    }
+}
+
+impl<T: Consumer + ?Sized> Consumer for Box<T> {
+    fn check(&self, event: &Event) -> Result<()> {
+        (**self).check(event)
+    }
+    fn consume(&self, event: Event) -> Result<()> {
+        (**self).consume(event)
+    }
+    fn flush(&self, timeout: Duration) -> Result<()> {
+        (**self).flush(timeout)
+    }
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        (**self).shutdown(timeout)
+    }
+    fn stats(&self) -> StatsSnapshot {
+        (**self).stats()
+    }
+}
+
+/// Stats plus error callback: how every consumer accounts for a delivery.
+#[derive(Clone, Default)]
+pub(crate) struct Reporter {
+    pub(crate) stats: Arc<Stats>,
+    on_error: Option<ErrorCallback>,
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reporter")
+            .field("stats", &self.stats.snapshot())
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}
+
+impl Reporter {
+    pub(crate) fn new(on_error: Option<ErrorCallback>) -> Self {
+        Reporter {
+            stats: Arc::default(),
+            on_error,
+        }
+    }
+
+    /// Counts the outcome of delivering `batch`, hands failures to the callback, and returns
+    /// the first failure's error (what the Immediate consumer gives its caller). Leaves
+    /// `batch` empty, its allocation kept for the next one.
+    pub(crate) fn report(&self, batch: &mut Vec<Event>, d: Delivery) -> Option<Error> {
+        self.stats.add_retried(d.retries as u64);
+        let failed = d.failed().min(batch.len());
+        self.stats.add_delivered((batch.len() - failed) as u64);
+        if d.failures.is_empty() {
+            batch.clear();
+            return None;
+        }
+        self.stats.add_failed(failed as u64);
+        let mut slots: Vec<Option<Event>> = batch.drain(..).map(Some).collect();
+        let mut first = None;
+        for f in d.failures {
+            let events: Vec<Event> = f
+                .events
+                .iter()
+                .filter_map(|&i| slots.get_mut(i)?.take())
+                .collect();
+            self.fail(&f.error, &events);
+            first.get_or_insert(f.error);
+        }
+        first
+    }
+
+    /// Counts `events` as failed for `error` and tells the callback (or the log).
+    pub(crate) fn fail(&self, error: &Error, events: &[Event]) {
+        match &self.on_error {
+            Some(cb) => {
+                // A panicking callback must not take the worker down with it.
+                if catch_unwind(AssertUnwindSafe(|| cb(error, events))).is_err() {
+                    log::error!(
+                        "trackflow: the error callback panicked on {} failed events",
+                        events.len()
+                    );
+                }
+            }
+            None => log::error!("trackflow: {} events failed for good: {error}", events.len()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in trackflow.
+///
+/// Errors at the call ([`Error::InvalidInput`], [`Error::Unsupported`]) mean nothing was
+/// queued. Delivery errors reach the consumer's error callback and the stats.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Error, Identity, Properties, Tracker};
+///
+/// let tracker = Tracker::builder().build();
+/// let err = tracker.track(&Identity::user("u1"), "", Properties::new()).unwrap_err();
+/// assert!(matches!(err, Error::InvalidInput { .. }));
+/// assert_eq!(err.to_string(), "invalid input: event name: must not be empty");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The call was rejected before anything was queued: `field` broke `rule`.
+    ///
+    /// Fix the input; retrying the same call fails the same way.
+    InvalidInput {
+        /// The offending field, e.g. `properties.price` or `event name`.
+        field: String,
+        /// The rule it broke, e.g. `must be a finite number`.
+        rule: String,
+    },
+    /// The backend cannot carry this kind of event (e.g. `user_increment` on GrowingIO).
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// What was asked of it.
+        what: String,
+    },
+    /// The server answered with a status that will not change on retry (most 4xx), or
+    /// retries were exhausted on a retryable one.
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// The start of the response body, for diagnosis.
+        body: String,
+    },
+    /// The request could not be sent or its response not read (connection refused, reset,
+    /// timeout, TLS) and retries were exhausted.
+    Transport(String),
+    /// A local file operation failed.
+    Io(std::io::Error),
+    /// The configuration is not usable; the message says which setting and why.
+    Config(String),
+    /// The queue was full and the overflow policy gave up on the event. It was counted in
+    /// [`Stats::dropped`](crate::StatsSnapshot::dropped).
+    QueueFull,
+    /// The tracker or consumer was already shut down; the event was not accepted.
+    AlreadyShutdown,
+    /// A flush or shutdown did not finish within its deadline. Events still pending were
+    /// reported as failed (see the shutdown report).
+    Timeout(Duration),
+    /// The delivery was abandoned because the consumer is shutting down past its deadline.
+    Cancelled,
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = trackflow::Error::invalid("properties.qty", "must be a number");
+    /// assert_eq!(e.to_string(), "invalid input: properties.qty: must be a number");
+    /// ```
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// Whether retrying the same request could succeed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::Error;
+    /// assert!(Error::Transport("connection reset".into()).is_transient());
+    /// assert!(!Error::Status { code: 400, body: String::new() }.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport(_) | Error::Timeout(_) => true,
+            Error::Status { code, .. } => matches!(code, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput { field, rule } => write!(f, "invalid input: {field}: {rule}"),
+            Error::Unsupported { backend, what } => {
+                write!(f, "unsupported by the {backend} backend: {what}")
+            }
+            Error::Status { code, body } if body.is_empty() => write!(f, "http status: {code}"),
+            Error::Status { code, body } => write!(f, "http status: {code}: {body}"),
+            Error::Transport(m) => write!(f, "transport: {m}"),
+            Error::Io(e) => write!(f, "io: {e}"),
+            Error::Config(m) => write!(f, "config: {m}"),
+            Error::QueueFull => write!(f, "queue full: event dropped"),
+            Error::AlreadyShutdown => write!(f, "already shut down"),
+            Error::Timeout(d) => write!(f, "timed out after {d:?}"),
+            Error::Cancelled => write!(f, "cancelled by shutdown deadline"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Errors travel through every Result on the hot path; keep them small.
+    #[test]
+    fn ensure_error_size() {
+        assert!(
+            std::mem::size_of::<Error>() <= 56,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
+}

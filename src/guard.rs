@@ -1,0 +1,69 @@
+//! A guard that shuts the tracker down when it goes out of scope.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use crate::tracker::Tracker;
+
+/// Default deadline of the guard's shutdown.
+pub const DEFAULT_GUARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shuts its tracker down, within a bounded deadline, when dropped. Derefs to the tracker.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// {
+///     let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+///     let guard = tracker.guard();
+///     guard.track(&Identity::user("u1"), "open", Properties::new())?;
+/// } // guard dropped: queued events delivered
+/// assert_eq!(memory.events().len(), 1);
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[must_use = "dropping the guard shuts the tracker down at once: bind it (`let _guard = …`) for as long as events are tracked"]
+#[derive(Debug)]
+pub struct TrackerGuard {
+    tracker: Tracker,
+    timeout: Duration,
+}
+
+impl TrackerGuard {
+    pub(crate) fn new(tracker: Tracker, timeout: Duration) -> Self {
+        TrackerGuard { tracker, timeout }
+    }
+
+    /// Sets the deadline of the shutdown on drop. Defaults to 2 s.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+}
+
+impl Deref for TrackerGuard {
+    type Target = Tracker;
+    fn deref(&self) -> &Tracker {
+        &self.tracker
+    }
+}
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        if self.tracker.is_shut_down() {
+            return;
+        }
+        match self.tracker.shutdown(self.timeout) {
+            Ok(r) if r.left > 0 || r.stats.failed > 0 || r.stats.dropped > 0 => log::warn!(
+                "trackflow: shut down with {} events left, {} failed, {} dropped",
+                r.left,
+                r.stats.failed,
+                r.stats.dropped
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!("trackflow: shutdown on drop: {e}"),
+        }
+    }
+}

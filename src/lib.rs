@@ -1,0 +1,90 @@
+//! # trackflow
+//!
+//! Record what the users of a server application do, and deliver it — batched, retried, never
+//! silently lost — to analytics and personalization backends.
+//!
+//! ```text
+//!  app code
+//!     │  tracker.track(...) / user_set(...) / item_set(...)
+//!     ▼
+//!  Tracker ── validates, stamps time + insert_id, merges super properties ──► Event
+//!     │  (one Tracker may feed several consumers: fan-out to several backends)
+//!     ▼
+//!  Consumer ── WHEN to send ─ Immediate | Buffered | Background (timer + size) | Debug
+//!     │  batches of Event
+//!     ▼
+//!  Backend ── WHERE and in what shape ─ GrowingIo | File
+//!     │  wire structs ──► Codec ── HOW the bytes look ─ Json
+//!     ▼
+//!  Transport ── ureq agent, timeouts, retry with backoff, status classification
+//!     │
+//!     ▼
+//!  collector (HTTP)            or            local files (File backend: the embedded default)
+//! ```
+//!
+//! # Quick start
+//!
+//! ```
+//! use trackflow::{BackgroundConsumer, FileBackend, Identity, Properties, Tracker};
+//!
+//! # let dir = std::env::temp_dir().join(format!("trackflow-lib-{}", std::process::id()));
+//! let tracker = Tracker::builder()
+//!     .consumer(BackgroundConsumer::builder(FileBackend::builder(&dir).build()?).build())
+//!     .build()?;
+//! let _guard = tracker.guard(); // flushes and stops when it goes out of scope
+//!
+//! let who = Identity::anonymous("device-001").with_user("user-001");
+//! tracker.track(&who, "purchase", Properties::new().with("product", "book").with("price", 9.9))?;
+//! tracker.user_set(&who, [("plan", "pro")])?;
+//! # drop(_guard); std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), trackflow::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `cli` | yes | the `trackflow` command-line tool (clap) |
+//! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
+//!
+//! # Logging
+//!
+//! trackflow logs through the `log` crate: `error` for events that failed for good with no
+//! error callback set and for panics caught in callbacks; `warn` for the first drop by the
+//! overflow policy, the drop total at shutdown, and shutdowns that left events behind;
+//! `debug` for each retry; `info` on target `trackflow::debug` for each request the Debug
+//! consumer sends (secrets masked).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod backend;
+mod clock;
+pub mod codec;
+pub mod config;
+pub mod consumer;
+mod error;
+mod event;
+mod guard;
+mod stats;
+mod tracker;
+pub mod transport;
+pub mod validate;
+mod value;
+
+pub use backend::{Backend, Delivery, Failure, FileBackend, GrowingIo, MemoryBackend, Rotation};
+pub use clock::{new_insert_id, Clock, FixedClock, ManualClock, SharedClock, SystemClock};
+pub use config::Config;
+pub use consumer::{
+    BackgroundConsumer, BufferedConsumer, Consumer, DebugConsumer, ImmediateConsumer, Overflow,
+    ShutdownReport,
+};
+pub use error::{Error, Result};
+pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
+pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
+pub use stats::{Stats, StatsSnapshot};
+pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
+pub use validate::Limits;
+pub use value::{Properties, Value, TIME_KEY};

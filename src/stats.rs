@@ -1,0 +1,107 @@
+//! Counters of what happened to events, readable at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Live counters of one consumer. Every accepted event ends up counted exactly once as
+/// delivered, failed or dropped (or is still pending).
+#[derive(Debug, Default)]
+pub struct Stats {
+    accepted: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`], ready for a metrics exporter.
+///
+/// # Examples
+///
+/// ```
+/// let tracker = trackflow::Tracker::builder().build();
+/// let s = tracker.stats();
+/// assert_eq!(s.pending(), 0);
+/// assert_eq!(serde_json::to_value(s)?["delivered"], 0);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    /// Events handed to the consumer.
+    pub accepted: u64,
+    /// Events the backend confirmed.
+    pub delivered: u64,
+    /// Requests sent again after a transient failure.
+    pub retried: u64,
+    /// Events that failed for good (reported to the error callback).
+    pub failed: u64,
+    /// Events given up by the overflow policy (never handed to a backend).
+    pub dropped: u64,
+}
+
+impl StatsSnapshot {
+    /// Accepted events not yet delivered, failed or dropped.
+    pub fn pending(&self) -> u64 {
+        self.accepted
+            .saturating_sub(self.delivered + self.failed + self.dropped)
+    }
+}
+
+impl std::ops::Add for StatsSnapshot {
+    type Output = StatsSnapshot;
+    fn add(self, o: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            accepted: self.accepted + o.accepted,
+            delivered: self.delivered + o.delivered,
+            retried: self.retried + o.retried,
+            failed: self.failed + o.failed,
+            dropped: self.dropped + o.dropped,
+        }
+    }
+}
+
+impl Stats {
+    /// Copies the counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trackflow::Stats::default();
+    /// assert_eq!(s.snapshot(), trackflow::StatsSnapshot::default());
+    /// ```
+    pub fn snapshot(&self) -> StatsSnapshot {
+        // Read the outcomes before `accepted` so a concurrent snapshot never shows more
+        // outcomes than acceptances (pending() would underflow).
+        let delivered = self.delivered.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        let dropped = self.dropped.load(Ordering::Acquire);
+        let retried = self.retried.load(Ordering::Relaxed);
+        StatsSnapshot {
+            accepted: self.accepted.load(Ordering::Acquire),
+            delivered,
+            retried,
+            failed,
+            dropped,
+        }
+    }
+
+    pub(crate) fn add_accepted(&self, n: u64) {
+        self.accepted.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn add_delivered(&self, n: u64) {
+        self.delivered.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn add_retried(&self, n: u64) {
+        if n > 0 {
+            self.retried.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn add_failed(&self, n: u64) {
+        self.failed.fetch_add(n, Ordering::AcqRel);
+    }
+    /// Returns the total dropped so far, including these.
+    pub(crate) fn add_dropped(&self, n: u64) -> u64 {
+        self.dropped.fetch_add(n, Ordering::AcqRel) + n
+    }
+}

@@ -1,0 +1,650 @@
+//! The front end: validates each call, stamps time and insert id, merges super properties,
+//! and hands the event to every consumer.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use crate::clock::{new_insert_id, Clock, SharedClock};
+use crate::consumer::{Consumer, ShutdownReport, DEFAULT_FLUSH_TIMEOUT};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, Identity, ProfileOp};
+use crate::guard::TrackerGuard;
+use crate::stats::StatsSnapshot;
+use crate::validate::Limits;
+use crate::value::{Properties, Value};
+
+/// Computes properties to add to every track event, evaluated per event.
+pub type DynamicSuperProperties = Arc<dyn Fn() -> Properties + Send + Sync>;
+
+/// Records what users do and hands it to consumers.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`: share one tracker across threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// let tracker = Tracker::builder()
+///     .consumer(BackgroundConsumer::builder(memory.clone()).build())
+///     .super_properties(Properties::new().with("app", "shop"))
+///     .build()?;
+///
+/// let who = Identity::anonymous("device-001").with_user("user-001");
+/// tracker.track(&who, "purchase", Properties::new().with("price", 9.9).with("qty", 2))?;
+/// tracker.user_set(&who, Properties::new().with("plan", "pro"))?;
+/// tracker.user_increment(&who, Properties::new().with("orders", 1))?;
+/// tracker.item_set("book", "item-001", Properties::new().with("title", "Rust"))?;
+///
+/// let report = tracker.shutdown(Duration::from_secs(2))?;
+/// assert_eq!(report.stats.delivered, 4);
+/// assert_eq!(memory.events()[0].properties.get("app"), Some(&"shop".into()));
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    consumers: Vec<Box<dyn Consumer>>,
+    supers: RwLock<Properties>,
+    dynamic: Option<DynamicSuperProperties>,
+    clock: SharedClock,
+    limits: Limits,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("consumers", &self.inner.consumers)
+            .field("super_properties", &self.inner.supers.read().len())
+            .field("dynamic_super_properties", &self.inner.dynamic.is_some())
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Builder of [`Tracker`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `consumer` (one or more) | none: at least one is required |
+/// | `super_properties` | none |
+/// | `dynamic_super_properties` | none |
+/// | `limits` | [`Limits::default`] |
+/// | `clock` | the system clock |
+pub struct TrackerBuilder {
+    consumers: Vec<Box<dyn Consumer>>,
+    supers: Properties,
+    dynamic: Option<DynamicSuperProperties>,
+    clock: SharedClock,
+    limits: Limits,
+}
+
+impl fmt::Debug for TrackerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackerBuilder")
+            .field("consumers", &self.consumers)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackerBuilder {
+    /// Adds a consumer. With several, every event goes to each (fan-out to several backends);
+    /// an event any of them cannot carry is rejected at the call for all.
+    pub fn consumer(mut self, c: impl Consumer + 'static) -> Self {
+        self.consumers.push(Box::new(c));
+        self
+    }
+    /// Properties added to every track event (the event's own win on a clash).
+    pub fn super_properties(mut self, p: impl Into<Properties>) -> Self {
+        self.supers = p.into();
+        self
+    }
+    /// A callback whose properties are added to every track event, evaluated per event
+    /// (after the static ones; the event's own still win). A panic in it is caught and logged,
+    /// and the event goes out without them.
+    pub fn dynamic_super_properties(mut self, f: impl Fn() -> Properties + Send + Sync + 'static) -> Self {
+        self.dynamic = Some(Arc::new(f));
+        self
+    }
+    /// The limits checked at every call. Defaults to [`Limits::default`].
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.limits = l;
+        self
+    }
+    /// Where event times come from. Defaults to the system clock.
+    pub fn clock(mut self, c: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(c);
+        self
+    }
+    /// Builds the tracker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a consumer; [`Error::InvalidInput`] for bad super properties.
+    pub fn build(self) -> Result<Tracker> {
+        if self.consumers.is_empty() {
+            return Err(Error::Config(
+                "no consumer: add one with TrackerBuilder::consumer".into(),
+            ));
+        }
+        self.limits.check_properties(&self.supers).map_err(super_error)?;
+        Ok(Tracker {
+            inner: Arc::new(Inner {
+                consumers: self.consumers,
+                supers: RwLock::new(self.supers),
+                dynamic: self.dynamic,
+                clock: self.clock,
+                limits: self.limits,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+fn super_error(e: Error) -> Error {
+    match e {
+        Error::InvalidInput { field, rule } => Error::InvalidInput {
+            field: format!("super_{field}"),
+            rule,
+        },
+        e => e,
+    }
+}
+
+impl Tracker {
+    /// A builder.
+    pub fn builder() -> TrackerBuilder {
+        TrackerBuilder {
+            consumers: Vec::new(),
+            supers: Properties::new(),
+            dynamic: None,
+            clock: crate::clock::system(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Records a custom event `name` done by `who`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the field and rule; [`Error::Unsupported`] if a
+    /// backend cannot carry it; what the consumer returns (see [`Consumer::consume`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// #[derive(serde::Serialize)]
+    /// struct Purchase { product: String, price: f64 }
+    ///
+    /// let who = Identity::user("user-001");
+    /// tracker.track(&who, "purchase", Properties::new().with("price", 9.9))?;
+    /// tracker.track(&who, "purchase", [("price", 9.9)])?;
+    /// tracker.track(&who, "purchase",
+    ///     Properties::from_serialize(&Purchase { product: "book".into(), price: 9.9 })?)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
+        self.dispatch(self.stamp(
+            EventKind::Track {
+                name: name.to_owned(),
+            },
+            who,
+            props.into(),
+        ))
+    }
+
+    fn profile(&self, op: ProfileOp, who: &Identity, props: Properties) -> Result<()> {
+        self.dispatch(self.stamp(EventKind::Profile(op), who, props))
+    }
+
+    /// Sets user profile properties, overwriting.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_set(&Identity::user("u1"), [("plan", "pro")])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_set(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::Set, who, props.into())
+    }
+
+    /// Sets user profile properties that are not set yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_set_once(&Identity::user("u1"), [("first_seen", "2023-11-14")])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_set_once(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::SetOnce, who, props.into())
+    }
+
+    /// Adds to numeric profile properties. Values must be numbers (not bools).
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track); [`Error::InvalidInput`] for a non-number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// let who = Identity::user("u1");
+    /// tracker.user_increment(&who, [("orders", 1)])?;
+    /// assert!(tracker.user_increment(&who, [("orders", "one")]).is_err());
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_increment(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::Increment, who, props.into())
+    }
+
+    /// Keeps the larger of stored and given numbers.
+    ///
+    /// # Errors
+    ///
+    /// As [`user_increment`](Self::user_increment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_max(&Identity::user("u1"), [("best_score", 97)])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_max(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::Max, who, props.into())
+    }
+
+    /// Keeps the smaller of stored and given numbers.
+    ///
+    /// # Errors
+    ///
+    /// As [`user_increment`](Self::user_increment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_min(&Identity::user("u1"), [("fastest_ms", 812)])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_min(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::Min, who, props.into())
+    }
+
+    /// Appends to list profile properties. Values must be lists.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track); [`Error::InvalidInput`] for a non-list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_append(&Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::Append, who, props.into())
+    }
+
+    /// Appends to list profile properties, skipping values already there.
+    ///
+    /// # Errors
+    ///
+    /// As [`user_append`](Self::user_append).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_uniq_append(&Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_uniq_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
+        self.profile(ProfileOp::UniqAppend, who, props.into())
+    }
+
+    /// Removes the named profile properties.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track); [`Error::InvalidInput`] with no keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_unset(&Identity::user("u1"), ["coupon", "trial_end"])?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_unset<K: Into<String>>(
+        &self,
+        who: &Identity,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<()> {
+        let props = keys.into_iter().map(|k| (k, Value::Null)).collect();
+        self.profile(ProfileOp::Unset, who, props)
+    }
+
+    /// Deletes the whole user profile.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.user_delete(&Identity::user("u1"))?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn user_delete(&self, who: &Identity) -> Result<()> {
+        self.profile(ProfileOp::Delete, who, Properties::new())
+    }
+
+    /// Records facts about an item (a catalog entry or dimension row).
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.item_set("book", "item-001", Properties::new().with("title", "Rust").with("price", 42))?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn item_set(&self, item_type: &str, item_id: &str, props: impl Into<Properties>) -> Result<()> {
+        let kind = EventKind::Item {
+            item_type: item_type.to_owned(),
+            item_id: item_id.to_owned(),
+        };
+        self.dispatch(self.stamp(kind, &Identity::default(), props.into()))
+    }
+
+    /// Records a prebuilt event: one read from the JSON form, or one with an explicit time,
+    /// insert id or interaction block. A zero `time` (unless `time_given`) and an empty
+    /// `insert_id` are filled in; super properties are merged into track events.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker};
+    /// use trackflow::{Event, Identity, Interaction, InteractionItem, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// let e = Event::track("purchase")
+    ///     .with_identity(Identity::user("u1"))
+    ///     .with_time(1_699_999_999_123)
+    ///     .with_properties(Properties::new().with("coupon", "X1"))
+    ///     .with_interaction(Interaction {
+    ///         items: vec![InteractionItem::new("sku-1").quantity(1).price(9.9)],
+    ///         ..Interaction::default()
+    ///     });
+    /// tracker.record(e)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn record(&self, mut event: Event) -> Result<()> {
+        if event.time == 0 && !event.time_given {
+            event.time = self.inner.clock.now_ms();
+        }
+        if event.insert_id.is_empty() {
+            event.insert_id = new_insert_id();
+        }
+        self.dispatch(event)
+    }
+
+    /// Replaces the static super properties.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `super_properties.…`) if they break the limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.set_super_properties(Properties::new().with("app_version", "2.1.0"))?;
+    /// assert_eq!(tracker.super_properties().len(), 1);
+    /// tracker.clear_super_properties();
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn set_super_properties(&self, props: impl Into<Properties>) -> Result<()> {
+        let props = props.into();
+        self.inner.limits.check_properties(&props).map_err(super_error)?;
+        *self.inner.supers.write() = props;
+        Ok(())
+    }
+
+    /// Removes all static super properties.
+    pub fn clear_super_properties(&self) {
+        *self.inner.supers.write() = Properties::new();
+    }
+
+    /// A copy of the static super properties.
+    pub fn super_properties(&self) -> Properties {
+        self.inner.supers.read().clone()
+    }
+
+    /// Delivers everything tracked before this call, waiting at most 5 s
+    /// ([`DEFAULT_FLUSH_TIMEOUT`]). Failures go to the error callbacks and stats.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if a consumer did not finish in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
+    /// # let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// tracker.flush()?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn flush(&self) -> Result<()> {
+        self.flush_timeout(DEFAULT_FLUSH_TIMEOUT)
+    }
+
+    /// [`flush`](Self::flush) with a deadline of your choosing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if a consumer did not finish in time.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let mut first = None;
+        for c in &self.inner.consumers {
+            if let Err(e) = c.flush(timeout.saturating_sub(start.elapsed())) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Flushes and stops every consumer within `timeout`, and reports what happened. Later
+    /// calls on any clone fail with [`Error::AlreadyShutdown`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyShutdown`] on a second call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker, Error};
+    /// # let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// let report = tracker.shutdown(Duration::from_secs(2))?;
+    /// assert!(report.completed);
+    /// assert!(matches!(tracker.shutdown(Duration::from_secs(2)), Err(Error::AlreadyShutdown)));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::AlreadyShutdown);
+        }
+        let start = Instant::now();
+        let mut report: Option<ShutdownReport> = None;
+        for c in &self.inner.consumers {
+            let r = match c.shutdown(timeout.saturating_sub(start.elapsed())) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::warn!("trackflow: consumer shutdown: {e}");
+                    let stats = c.stats();
+                    ShutdownReport {
+                        stats,
+                        left: stats.pending(),
+                        completed: false,
+                    }
+                }
+            };
+            report = Some(report.map_or(r, |acc| acc + r));
+        }
+        Ok(report.unwrap_or_default())
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Counters summed over all consumers (with fan-out, an event counts once per consumer).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner
+            .consumers
+            .iter()
+            .map(|c| c.stats())
+            .fold(StatsSnapshot::default(), |a, b| a + b)
+    }
+
+    /// Counters of each consumer, in the order they were added.
+    pub fn consumer_stats(&self) -> Vec<StatsSnapshot> {
+        self.inner.consumers.iter().map(|c| c.stats()).collect()
+    }
+
+    /// A guard that shuts this tracker down (2 s deadline) when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
+    /// let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// let _guard = tracker.guard();
+    /// // … track for the life of the program; dropping `_guard` flushes and stops.
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn guard(&self) -> TrackerGuard {
+        TrackerGuard::new(self.clone(), crate::guard::DEFAULT_GUARD_TIMEOUT)
+    }
+
+    fn stamp(&self, kind: EventKind, who: &Identity, properties: Properties) -> Event {
+        Event {
+            kind,
+            time: self.inner.clock.now_ms(),
+            time_given: false,
+            insert_id: new_insert_id(),
+            identity: who.clone(),
+            properties,
+            interaction: None,
+        }
+    }
+
+    fn dispatch(&self, mut event: Event) -> Result<()> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        if let EventKind::Track { .. } = event.kind {
+            self.merge_supers(&mut event);
+        }
+        inner.limits.check(&event)?;
+        for c in &inner.consumers {
+            c.check(&event)?;
+        }
+        // Fan-out: every consumer gets the event even if an earlier one refused it (queue
+        // full); the first refusal is returned.
+        let (last, rest) = inner.consumers.split_last().ok_or(Error::AlreadyShutdown)?;
+        let mut first_err = None;
+        for c in rest {
+            if let Err(e) = c.consume(event.clone()) {
+                first_err.get_or_insert(e);
+            }
+        }
+        let r = last.consume(event);
+        match first_err {
+            Some(e) => Err(e),
+            None => r,
+        }
+    }
+
+    fn merge_supers(&self, event: &mut Event) {
+        let inner = &*self.inner;
+        let dynamic = inner
+            .dynamic
+            .as_ref()
+            .and_then(|f| match catch_unwind(AssertUnwindSafe(|| f())) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    log::error!(
+                        "trackflow: the dynamic super properties callback panicked; event sent without them"
+                    );
+                    None
+                }
+            });
+        let supers = inner.supers.read();
+        if supers.is_empty() && dynamic.is_none() {
+            return;
+        }
+        let mut merged = supers.clone();
+        drop(supers);
+        if let Some(d) = dynamic {
+            merged.merge(d);
+        }
+        merged.merge(std::mem::take(&mut event.properties));
+        event.properties = merged;
+    }
+}

@@ -1,0 +1,375 @@
+//! The HTTP client every backend shares: one ureq [`Agent`](ureq::Agent) per transport, so
+//! connections are pooled and reused across batches.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::retry::{RetryPolicy, Verdict};
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
+use crate::error::{Error, Result};
+
+/// Largest response body read; collectors answer with a few bytes of JSON at most.
+const MAX_RESPONSE_BODY: u64 = 1 << 20;
+
+/// One request as a backend builds it. The body is already encoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The URL without query string.
+    pub url: &'a str,
+    /// Query parameters, percent-encoded on the wire.
+    pub query: &'a [(&'a str, String)],
+    /// Request headers.
+    pub headers: &'a [(&'a str, String)],
+    /// The encoded body.
+    pub body: &'a [u8],
+}
+
+/// What came back.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Retry-After`, when the server sent one.
+    pub retry_after: Option<String>,
+    /// The body (at most 1 MiB is read).
+    pub body: Vec<u8>,
+}
+
+/// A shutdown signal that wakes retry sleeps, so a deadline is not spent waiting on backoff.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let c = trackflow::transport::Cancel::default();
+/// c.cancel();
+/// assert!(c.is_cancelled());
+/// assert!(c.sleep(Duration::from_secs(60))); // returns at once
+/// ```
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<(Mutex<bool>, Condvar)>);
+
+impl fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cancel").field(&self.is_cancelled()).finish()
+    }
+}
+
+impl Cancel {
+    /// Signals cancellation and wakes every sleeper.
+    pub fn cancel(&self) {
+        *self.0 .0.lock() = true;
+        self.0 .1.notify_all();
+    }
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0 .0.lock()
+    }
+    /// Sleeps for `d` unless cancelled first; returns whether it was cancelled.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let mut g = self.0 .0.lock();
+        if !*g {
+            let _ = self.0 .1.wait_while_for(&mut g, |c| !*c, d);
+        }
+        *g
+    }
+}
+
+/// How a delivery should be carried out; passed from the consumer through the backend to the
+/// transport.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryCtx<'a> {
+    /// Cancelled when a shutdown deadline passes: retries stop.
+    pub cancel: &'a Cancel,
+    /// Log each request (method, URL with secrets masked, headers, body) at `info`.
+    pub debug: bool,
+    /// Build and log requests but do not send them; each counts as delivered.
+    pub dry_run: bool,
+}
+
+/// Retrying HTTP client shared by the HTTP backends.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let t = trackflow::transport::HttpTransport::builder()
+///     .connect_timeout(Duration::from_secs(2))
+///     .build();
+/// assert_eq!(t.retry_policy().max_retries, 3);
+/// ```
+#[derive(Clone)]
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        HttpTransport::builder().build()
+    }
+}
+
+/// Builder of [`HttpTransport`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `connect_timeout` | 5 s |
+/// | `read_timeout` (response headers, then body) | 10 s |
+/// | `retry` | [`RetryPolicy::default`] |
+#[derive(Debug, Clone)]
+pub struct HttpTransportBuilder {
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl HttpTransportBuilder {
+    /// Timeout to establish a connection. Defaults to 5 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// Timeout to receive the response headers, and again its body. Defaults to 10 s.
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = d;
+        self
+    }
+    /// Retry policy. Defaults to [`RetryPolicy::default`].
+    pub fn retry(mut self, p: RetryPolicy) -> Self {
+        self.retry = p;
+        self
+    }
+    /// Builds the transport and its connection pool.
+    pub fn build(self) -> HttpTransport {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_send_request(Some(self.read_timeout))
+            .timeout_send_body(Some(self.read_timeout))
+            .timeout_recv_response(Some(self.read_timeout))
+            .timeout_recv_body(Some(self.read_timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("trackflow/", env!("CARGO_PKG_VERSION")))
+            .build();
+        HttpTransport {
+            agent: config.into(),
+            retry: self.retry,
+        }
+    }
+}
+
+impl HttpTransport {
+    /// A builder with the defaults.
+    pub fn builder() -> HttpTransportBuilder {
+        HttpTransportBuilder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// POSTs `req`, retrying transient failures. `judge` decides what a response means
+    /// (most backends use [`classify_status`](super::classify_status)).
+    ///
+    /// Returns the final response or error, and how many retries it took.
+    pub fn post(
+        &self,
+        req: &Request<'_>,
+        ctx: &DeliveryCtx<'_>,
+        judge: &dyn Fn(&Response) -> Verdict,
+    ) -> (Result<Response>, u32) {
+        let mut retries = 0;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return (Err(Error::Cancelled), retries);
+            }
+            if ctx.debug {
+                log_request(req, ctx.dry_run);
+            }
+            if ctx.dry_run {
+                return (
+                    Ok(Response {
+                        status: 200,
+                        ..Response::default()
+                    }),
+                    retries,
+                );
+            }
+            let (verdict, resp) = match self.once(req) {
+                Ok(resp) => (judge(&resp), Some(resp)),
+                Err(e) => (e, None),
+            };
+            let (error, after) = match verdict {
+                Verdict::Success => return (Ok(resp.unwrap_or_default()), retries),
+                Verdict::Permanent(e) => return (Err(e), retries),
+                Verdict::Retry { error, after } => (error, after),
+            };
+            if retries >= self.retry.max_retries {
+                return (Err(error), retries);
+            }
+            let wait = self.retry.wait(retries, after);
+            log::debug!(
+                "trackflow: {} failed ({error}); retry {} in {wait:?}",
+                mask_url(req.url),
+                retries + 1
+            );
+            if ctx.cancel.sleep(wait) {
+                return (Err(Error::Cancelled), retries);
+            }
+            retries += 1;
+        }
+    }
+
+    fn once(&self, req: &Request<'_>) -> std::result::Result<Response, Verdict> {
+        let mut rb = self.agent.post(req.url);
+        for (k, v) in req.query {
+            rb = rb.query(k, v);
+        }
+        for (k, v) in req.headers {
+            rb = rb.header(*k, v.as_str());
+        }
+        let mut resp = rb.send(req.body).map_err(classify_ureq)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read the whole body so the connection goes back to the pool.
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BODY)
+            .read_to_vec()
+            .map_err(classify_ureq)?;
+        Ok(Response {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+fn classify_ureq(e: ureq::Error) -> Verdict {
+    use ureq::Error as U;
+    let error = Error::Transport(e.to_string());
+    match e {
+        // A malformed URL or a refused certificate will not fix itself.
+        U::BadUri(_) | U::Http(_) | U::RequireHttpsOnly(_) | U::InvalidProxyUrl | U::Tls(_) => {
+            Verdict::Permanent(error)
+        }
+        _ => Verdict::Retry { error, after: None },
+    }
+}
+
+/// Masks query values whose names suggest secrets.
+pub(crate) fn mask_url(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", masked.join("&"))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "token",
+        "key",
+        "secret",
+        "signature",
+        "password",
+        "authorization",
+        "credential",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+fn log_request(req: &Request<'_>, dry_run: bool) {
+    if !log::log_enabled!(target: "trackflow::debug", log::Level::Info) {
+        return;
+    }
+    let query: Vec<String> = req
+        .query
+        .iter()
+        .map(|(k, v)| {
+            if is_secret_name(k) {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    let headers: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            if is_secret_name(k) {
+                format!("{k}: ***")
+            } else {
+                format!("{k}: {v}")
+            }
+        })
+        .collect();
+    let body = match std::str::from_utf8(req.body) {
+        Ok(s) => s.to_owned(),
+        Err(_) => format!("<{} bytes, binary>", req.body.len()),
+    };
+    log::info!(
+        target: "trackflow::debug",
+        "{}POST {}{}{} [{}] {}",
+        if dry_run { "(dry run) " } else { "" },
+        mask_url(req.url),
+        if query.is_empty() { "" } else { "?" },
+        query.join("&"),
+        headers.join(", "),
+        body
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secret_query_values() {
+        assert_eq!(
+            mask_url("https://h/p?access_token=abc&x=1"),
+            "https://h/p?access_token=***&x=1"
+        );
+        assert_eq!(mask_url("https://h/p"), "https://h/p");
+    }
+
+    #[test]
+    fn cancel_wakes_sleepers() {
+        let c = Cancel::default();
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.sleep(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        c.cancel();
+        assert!(t.join().unwrap());
+    }
+}

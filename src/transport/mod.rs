@@ -1,0 +1,24 @@
+//! HOW bytes travel: one ureq agent, timeouts, retries with backoff, and the classification of
+//! responses.
+//!
+//! ```text
+//!  Backend ──Request──► HttpTransport::send ──► ureq Agent ──► collector
+//!                          │  ▲                     │
+//!                          │  └── retry? ◄── judge(Response) / I/O error
+//!                          ▼
+//!                   Cancel (shutdown deadline) cuts backoff sleeps short
+//! ```
+
+mod http;
+mod retry;
+
+pub use http::{Cancel, DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};
+pub use retry::{
+    classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
+};
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Default timeout for the response (headers and body) after the request was sent.
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

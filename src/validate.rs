@@ -1,0 +1,440 @@
+//! The rules every event must pass at the call, whatever the backend.
+//!
+//! Backends add their own limits on top (see [`Backend::check`](crate::Backend::check)); the
+//! Debug consumer adds the strict rules of [`Limits::strict`].
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, ProfileOp};
+use crate::value::{Properties, Value};
+
+/// Default for [`Limits::max_name_len`].
+pub const DEFAULT_MAX_NAME_LEN: usize = 128;
+/// Default for [`Limits::max_id_len`].
+pub const DEFAULT_MAX_ID_LEN: usize = 256;
+/// Default for [`Limits::max_string_len`].
+pub const DEFAULT_MAX_STRING_LEN: usize = 8192;
+/// Default for [`Limits::max_properties`].
+pub const DEFAULT_MAX_PROPERTIES: usize = 300;
+/// Default for [`Limits::max_list_len`].
+pub const DEFAULT_MAX_LIST_LEN: usize = 1000;
+/// Default for [`Limits::max_depth`].
+pub const DEFAULT_MAX_DEPTH: usize = 5;
+
+/// Size and shape limits checked at the call.
+///
+/// | limit | default |
+/// |---|---|
+/// | `max_name_len` (event names, property keys, bytes) | 128 |
+/// | `max_id_len` (identity fields, item type and id, insert id) | 256 |
+/// | `max_string_len` (string values, bytes) | 8192 |
+/// | `max_properties` (per event) | 300 |
+/// | `max_list_len` | 1000 |
+/// | `max_depth` (nested lists and objects) | 5 |
+/// | `strict` | `false` |
+///
+/// # Examples
+///
+/// ```
+/// let limits = trackflow::Limits { max_properties: 10, ..Default::default() };
+/// assert_eq!(limits.max_name_len, trackflow::validate::DEFAULT_MAX_NAME_LEN);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest event name or property key, in bytes.
+    pub max_name_len: usize,
+    /// Longest identity field, item type, item id or insert id, in bytes.
+    pub max_id_len: usize,
+    /// Longest string value, in bytes.
+    pub max_string_len: usize,
+    /// Most properties on one event.
+    pub max_properties: usize,
+    /// Most elements in one list value.
+    pub max_list_len: usize,
+    /// Deepest nesting of lists and objects.
+    pub max_depth: usize,
+    /// Strict mode (the Debug consumer): property keys must be identifiers
+    /// (`[A-Za-z_$][A-Za-z0-9_$]*`), no `null` values, integers within ±2^53.
+    pub strict: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_name_len: DEFAULT_MAX_NAME_LEN,
+            max_id_len: DEFAULT_MAX_ID_LEN,
+            max_string_len: DEFAULT_MAX_STRING_LEN,
+            max_properties: DEFAULT_MAX_PROPERTIES,
+            max_list_len: DEFAULT_MAX_LIST_LEN,
+            max_depth: DEFAULT_MAX_DEPTH,
+            strict: false,
+        }
+    }
+}
+
+impl Limits {
+    /// The default limits with `strict` on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::Limits::strict().strict);
+    /// ```
+    pub fn strict() -> Self {
+        Limits {
+            strict: true,
+            ..Limits::default()
+        }
+    }
+
+    /// Checks `event` against these limits and the rules of its kind.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the first field that breaks a rule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, EventKind, Identity, Limits, Value};
+    /// let mut e = Event::new(EventKind::Track { name: "buy".into() });
+    /// e.identity = Identity::user("u1");
+    /// e.properties.insert("price", f64::NAN);
+    /// let err = Limits::default().check(&e).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid input: properties.price: must be a finite number, not NaN");
+    /// ```
+    pub fn check(&self, event: &Event) -> Result<()> {
+        match &event.kind {
+            EventKind::Track { name } => {
+                self.check_name("event name", name)?;
+                self.check_identity(event)?;
+            }
+            EventKind::Profile(op) => {
+                self.check_identity(event)?;
+                check_profile_values(*op, &event.properties)?;
+            }
+            EventKind::Item { item_type, item_id } => {
+                self.check_id("item_type", item_type)?;
+                self.check_id("item_id", item_id)?;
+            }
+        }
+        self.check_id_opt("insert_id", Some(&event.insert_id))?;
+        self.check_properties(&event.properties)?;
+        if let Some(i) = &event.interaction {
+            for (n, it) in i.items.iter().enumerate() {
+                self.check_id(&format!("interaction.items[{n}].id"), &it.id)?;
+                if let Some(p) = it.price {
+                    check_finite(|| format!("interaction.items[{n}].price"), p)?;
+                }
+            }
+            if let Some(v) = i.value {
+                check_finite(|| "interaction.value".to_owned(), v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a set of properties (e.g. super properties) on their own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the first property that breaks a rule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::Properties::new().with("", 1);
+    /// let err = trackflow::Limits::default().check_properties(&p).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid input: properties: keys must not be empty");
+    /// ```
+    pub fn check_properties(&self, props: &Properties) -> Result<()> {
+        if props.len() > self.max_properties {
+            return Err(Error::invalid(
+                "properties",
+                format!("at most {} properties, got {}", self.max_properties, props.len()),
+            ));
+        }
+        for (k, v) in props.iter() {
+            if k.is_empty() {
+                return Err(Error::invalid("properties", "keys must not be empty"));
+            }
+            if k.len() > self.max_name_len {
+                return Err(Error::invalid(
+                    format!("properties.{}…", truncate(k, 32)),
+                    format!("key longer than {} bytes", self.max_name_len),
+                ));
+            }
+            if self.strict && !is_identifier(k) {
+                return Err(Error::invalid(
+                    format!("properties.{k}"),
+                    "strict mode: key must match [A-Za-z_$][A-Za-z0-9_$]*",
+                ));
+            }
+            self.check_value(&mut format!("properties.{k}"), v, 1)?;
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, path: &mut String, v: &Value, depth: usize) -> Result<()> {
+        match v {
+            Value::Float(f) => check_finite(|| path.clone(), *f),
+            Value::String(s) if s.len() > self.max_string_len => Err(Error::invalid(
+                path.clone(),
+                format!("string longer than {} bytes ({})", self.max_string_len, s.len()),
+            )),
+            Value::Null if self.strict => Err(Error::invalid(path.clone(), "strict mode: null value")),
+            Value::Int(i) if self.strict && i.unsigned_abs() > (1u64 << 53) => Err(Error::invalid(
+                path.clone(),
+                "strict mode: integer beyond ±2^53 loses precision in JSON readers",
+            )),
+            Value::List(_) | Value::Object(_) if depth > self.max_depth => Err(Error::invalid(
+                path.clone(),
+                format!("nested deeper than {} levels", self.max_depth),
+            )),
+            Value::List(l) => {
+                if l.len() > self.max_list_len {
+                    return Err(Error::invalid(
+                        path.clone(),
+                        format!("list longer than {} elements ({})", self.max_list_len, l.len()),
+                    ));
+                }
+                let base = path.len();
+                for (i, x) in l.iter().enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    self.check_value(path, x, depth + 1)?;
+                    path.truncate(base);
+                }
+                Ok(())
+            }
+            Value::Object(p) => {
+                let base = path.len();
+                for (k, x) in p.iter() {
+                    path.push('.');
+                    path.push_str(k);
+                    self.check_value(path, x, depth + 1)?;
+                    path.truncate(base);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_name(&self, field: &str, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        if name.len() > self.max_name_len {
+            return Err(Error::invalid(
+                field,
+                format!("longer than {} bytes ({})", self.max_name_len, name.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_id(&self, field: &str, id: &str) -> Result<()> {
+        if id.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        self.check_id_opt(field, Some(id))
+    }
+
+    fn check_id_opt(&self, field: &str, id: Option<&str>) -> Result<()> {
+        match id {
+            Some(id) if id.len() > self.max_id_len => Err(Error::invalid(
+                field,
+                format!("longer than {} bytes ({})", self.max_id_len, id.len()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_identity(&self, event: &Event) -> Result<()> {
+        let id = &event.identity;
+        if id.is_empty() {
+            return Err(Error::invalid("identity", "needs an anonymous_id or a user_id"));
+        }
+        for (field, v) in [
+            ("identity.anonymous_id", &id.anonymous_id),
+            ("identity.user_id", &id.user_id),
+            ("identity.user_key", &id.user_key),
+            ("identity.session_id", &id.session_id),
+        ] {
+            if v.as_deref() == Some("") {
+                return Err(Error::invalid(field, "must not be empty when given"));
+            }
+            self.check_id_opt(field, v.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+fn check_profile_values(op: ProfileOp, props: &Properties) -> Result<()> {
+    let method = op.method();
+    if props.is_empty() && op != ProfileOp::Delete {
+        return Err(Error::invalid(
+            "properties",
+            format!("{method} needs at least one property"),
+        ));
+    }
+    for (k, v) in props.iter() {
+        let rule = match op {
+            ProfileOp::Increment | ProfileOp::Max | ProfileOp::Min if !v.is_number() => {
+                format!("{method} takes numbers only, not {}", v.type_name())
+            }
+            ProfileOp::Append | ProfileOp::UniqAppend if !matches!(v, Value::List(_)) => {
+                format!("{method} takes lists only, not {}", v.type_name())
+            }
+            ProfileOp::Delete => format!("{method} takes no properties"),
+            _ => continue,
+        };
+        return Err(Error::invalid(format!("properties.{k}"), rule));
+    }
+    Ok(())
+}
+
+fn check_finite(field: impl FnOnce() -> String, f: f64) -> Result<()> {
+    if f.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field(),
+            format!("must be a finite number, not {f}"),
+        ))
+    }
+}
+
+fn is_identifier(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Identity;
+
+    fn ev(kind: EventKind, props: Properties) -> Event {
+        let mut e = Event::new(kind);
+        e.identity = Identity::user("u1");
+        e.properties = props;
+        e
+    }
+
+    fn err(e: &Event, limits: &Limits) -> String {
+        limits.check(e).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_rule_names_field_and_rule() {
+        let l = Limits::default();
+        let track = |name: &str, p| ev(EventKind::Track { name: name.into() }, p);
+        assert_eq!(
+            err(&track("", Properties::new()), &l),
+            "invalid input: event name: must not be empty"
+        );
+        assert_eq!(
+            err(&track(&"x".repeat(129), Properties::new()), &l),
+            "invalid input: event name: longer than 128 bytes (129)"
+        );
+        let mut anon = track("a", Properties::new());
+        anon.identity = Identity::default();
+        assert_eq!(
+            err(&anon, &l),
+            "invalid input: identity: needs an anonymous_id or a user_id"
+        );
+        assert_eq!(
+            err(
+                &track(
+                    "a",
+                    Properties::new().with("tags", vec![Value::Float(1.0), Value::Float(f64::INFINITY)])
+                ),
+                &l
+            ),
+            "invalid input: properties.tags[1]: must be a finite number, not inf"
+        );
+        assert_eq!(
+            err(&track("a", Properties::new().with("s", "y".repeat(8193))), &l),
+            "invalid input: properties.s: string longer than 8192 bytes (8193)"
+        );
+        let many: Properties = (0..301).map(|i| (format!("k{i}"), i)).collect();
+        assert_eq!(
+            err(&track("a", many), &l),
+            "invalid input: properties: at most 300 properties, got 301"
+        );
+        let inc = ev(
+            EventKind::Profile(ProfileOp::Increment),
+            Properties::new().with("n", true),
+        );
+        assert_eq!(
+            err(&inc, &l),
+            "invalid input: properties.n: user_increment takes numbers only, not bool"
+        );
+        let max = ev(
+            EventKind::Profile(ProfileOp::Max),
+            Properties::new().with("n", "3"),
+        );
+        assert_eq!(
+            err(&max, &l),
+            "invalid input: properties.n: user_max takes numbers only, not string"
+        );
+        let app = ev(
+            EventKind::Profile(ProfileOp::Append),
+            Properties::new().with("n", 1),
+        );
+        assert_eq!(
+            err(&app, &l),
+            "invalid input: properties.n: user_append takes lists only, not integer"
+        );
+        let empty = ev(EventKind::Profile(ProfileOp::Set), Properties::new());
+        assert_eq!(
+            err(&empty, &l),
+            "invalid input: properties: user_set needs at least one property"
+        );
+        let item = ev(
+            EventKind::Item {
+                item_type: "book".into(),
+                item_id: String::new(),
+            },
+            Properties::new(),
+        );
+        assert_eq!(err(&item, &l), "invalid input: item_id: must not be empty");
+    }
+
+    #[test]
+    fn strict_mode_adds_rules() {
+        let e = ev(
+            EventKind::Track { name: "a".into() },
+            Properties::new().with("bad key", 1),
+        );
+        assert!(Limits::default().check(&e).is_ok());
+        assert!(err(&e, &Limits::strict()).contains("strict mode: key must match"));
+        let e = ev(
+            EventKind::Track { name: "a".into() },
+            Properties::new().with("n", Value::Null),
+        );
+        assert!(err(&e, &Limits::strict()).contains("properties.n: strict mode: null value"));
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let mut v = Value::Int(1);
+        for _ in 0..6 {
+            v = Value::List(vec![v]);
+        }
+        let e = ev(
+            EventKind::Track { name: "a".into() },
+            Properties::new().with("deep", v),
+        );
+        assert!(err(&e, &Limits::default()).contains("nested deeper than 5 levels"));
+    }
+}
