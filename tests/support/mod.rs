@@ -1,0 +1,282 @@
+//! A loopback HTTP/1.1 collector for integration tests: binds 127.0.0.1:0, records every
+//! request, answers as the test's script says, and decodes bodies for assertions.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the support code"
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// One request as it crossed the wire.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Captured {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body decoded as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("body is not UTF-8")
+    }
+}
+
+/// What to answer to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A status, extra headers and a body.
+    Status(u16, Vec<(&'static str, String)>, String),
+    /// Close the connection without answering (the client sees a reset / EOF).
+    Close,
+    /// Wait, then answer.
+    Stall(Duration, u16),
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Status(200, vec![], String::new())
+    }
+    pub fn status(code: u16) -> Reply {
+        Reply::Status(code, vec![], String::new())
+    }
+}
+
+type Script = dyn Fn(&Captured, usize) -> Reply + Send + Sync;
+
+struct State {
+    requests: Mutex<Vec<Captured>>,
+    arrived: Condvar,
+    count: AtomicUsize,
+    stop: AtomicBool,
+    script: Box<Script>,
+}
+
+/// The collector; stops accepting when dropped.
+pub struct Collector {
+    addr: std::net::SocketAddr,
+    state: Arc<State>,
+}
+
+impl Collector {
+    /// Answers 200 to everything.
+    pub fn ok() -> Collector {
+        Collector::start(|_, _| Reply::ok())
+    }
+
+    /// Answers each request (with its 0-based arrival number) as `script` says.
+    pub fn start(script: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static) -> Collector {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            requests: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            count: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            script: Box::new(script),
+        });
+        let st = state.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                thread::spawn(move || serve(conn, st));
+            }
+        });
+        Collector { addr, state }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Captured> {
+        self.state.requests.lock().clone()
+    }
+
+    /// Waits until at least `n` requests arrived; returns whether they did in time.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut reqs = self.state.requests.lock();
+        while reqs.len() < n {
+            if self.state.arrived.wait_until(&mut reqs, deadline).timed_out() {
+                return reqs.len() >= n;
+            }
+        }
+        true
+    }
+
+    /// All JSON array elements of all requests, in arrival order.
+    pub fn json_events(&self) -> Vec<serde_json::Value> {
+        self.requests()
+            .iter()
+            .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::Release);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(conn: TcpStream, st: Arc<State>) {
+    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+    let mut out = conn;
+    loop {
+        let Some(req) = read_request(&mut reader) else {
+            return;
+        };
+        let n = st.count.fetch_add(1, Ordering::AcqRel);
+        let reply = (st.script)(&req, n);
+        {
+            let mut reqs = st.requests.lock();
+            reqs.push(req);
+            st.arrived.notify_all();
+        }
+        let (code, headers, body) = match reply {
+            Reply::Close => return,
+            Reply::Stall(d, code) => {
+                thread::sleep(d);
+                (code, vec![], String::new())
+            }
+            Reply::Status(code, headers, body) => (code, headers, body),
+        };
+        let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\n", body.len());
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        if out
+            .write_all(head.as_bytes())
+            .and_then(|_| out.write_all(body.as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Captured> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (target, String::new()),
+    };
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        body
+    } else {
+        let len: usize = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).ok()?;
+        body
+    };
+    Some(Captured {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        at: Instant::now(),
+    })
+}
+
+/// The golden captures: `../shared/golden` beside the repository, or `TRACKFLOW_GOLDEN_DIR`.
+pub fn golden_dir() -> PathBuf {
+    let dir = std::env::var_os("TRACKFLOW_GOLDEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"));
+    assert!(
+        dir.is_dir(),
+        "golden captures not found at {} (set TRACKFLOW_GOLDEN_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// One golden request file.
+pub fn golden(backend: &str, case: &str) -> serde_json::Value {
+    let path = golden_dir().join(backend).join(format!("{case}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Retries fast, so failure tests take milliseconds.
+pub fn fast_transport() -> trackflow::transport::HttpTransport {
+    trackflow::transport::HttpTransport::builder()
+        .retry(trackflow::transport::RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(5),
+        })
+        .build()
+}
