@@ -159,12 +159,13 @@ fn serve(conn: TcpStream, st: Arc<State>) {
             return;
         };
         let n = st.count.fetch_add(1, Ordering::AcqRel);
-        let reply = (st.script)(&req, n);
+        // Recorded before the script runs, so a test can see a request the script holds.
         {
             let mut reqs = st.requests.lock();
-            reqs.push(req);
+            reqs.push(req.clone());
             st.arrived.notify_all();
         }
+        let reply = (st.script)(&req, n);
         let (code, headers, body) = match reply {
             Reply::Close => return,
             Reply::Stall(d, code) => {
