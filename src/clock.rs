@@ -138,26 +138,166 @@ pub(crate) fn random_u64() -> u64 {
 ///
 /// ```
 /// let id = trackflow::new_insert_id();
-/// assert_eq!(id.len(), 36);
+/// assert_eq!(id.to_string().len(), 36);
 /// assert_ne!(id, trackflow::new_insert_id());
 /// ```
-pub fn new_insert_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+pub fn new_insert_id() -> InsertId {
     let hi = (random_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
     let lo = (random_u64() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    let v = ((hi as u128) << 64) | lo as u128;
-    let mut out = [0u8; 36];
+    InsertId(IdRepr::Uuid(((hi as u128) << 64) | lo as u128))
+}
+
+/// The unique id of an event, for dedupe and as the event id where a backend has one.
+///
+/// Generated ids are kept as 16 bytes and written out as UUID text only when encoded, so
+/// stamping an event costs no allocation; ids given by the caller are kept as text.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::InsertId;
+/// let id = InsertId::from("order-42");
+/// assert_eq!(id, "order-42");
+/// assert_eq!(serde_json::to_string(&id)?, r#""order-42""#);
+/// let uuid: InsertId = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f".into();
+/// assert_eq!(uuid.to_string(), "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct InsertId(IdRepr);
+
+// Every constructor stores canonical UUID text as `Uuid`, so equal text means equal repr and
+// the derived PartialEq and Hash agree with comparing text.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+enum IdRepr {
+    #[default]
+    Empty,
+    Uuid(u128),
+    Custom(Box<str>),
+}
+
+impl InsertId {
+    /// Whether no id is set.
+    pub fn is_empty(&self) -> bool {
+        matches!(self.0, IdRepr::Empty)
+    }
+
+    /// Length of the text form, in bytes.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            IdRepr::Empty => 0,
+            IdRepr::Uuid(_) => 36,
+            IdRepr::Custom(s) => s.len(),
+        }
+    }
+
+    fn from_text(s: &str) -> Self {
+        if s.is_empty() {
+            return InsertId(IdRepr::Empty);
+        }
+        match parse_uuid(s) {
+            Some(v) => InsertId(IdRepr::Uuid(v)),
+            None => InsertId(IdRepr::Custom(s.into())),
+        }
+    }
+}
+
+fn format_uuid(v: u128) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
     let mut n = 0;
     for (i, slot) in out.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            *slot = b'-';
-        } else {
+        if !matches!(i, 8 | 13 | 18 | 23) {
             *slot = HEX[((v >> (124 - 4 * n)) & 0xf) as usize];
             n += 1;
         }
     }
-    // Only ASCII hex digits and dashes were written.
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+    out
+}
+
+/// Canonical (lowercase, dashed) UUID text only.
+fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | d as u128;
+    }
+    Some(v)
+}
+
+impl std::fmt::Display for InsertId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            IdRepr::Empty => Ok(()),
+            IdRepr::Uuid(v) => {
+                let text = format_uuid(*v);
+                // Only ASCII hex digits and dashes were written.
+                f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+            }
+            IdRepr::Custom(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::fmt::Debug for InsertId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl From<&str> for InsertId {
+    fn from(s: &str) -> Self {
+        InsertId::from_text(s)
+    }
+}
+
+impl From<String> for InsertId {
+    fn from(s: String) -> Self {
+        InsertId::from_text(&s)
+    }
+}
+
+impl PartialEq<str> for InsertId {
+    fn eq(&self, other: &str) -> bool {
+        match &self.0 {
+            IdRepr::Empty => other.is_empty(),
+            IdRepr::Uuid(v) => format_uuid(*v) == other.as_bytes(),
+            IdRepr::Custom(s) => &**s == other,
+        }
+    }
+}
+
+impl PartialEq<&str> for InsertId {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl serde::Serialize for InsertId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for InsertId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(InsertId::from_text(&s))
+    }
 }
 
 /// Civil date and hour (UTC) of a ms timestamp: `(year, month, day, hour)`.
@@ -192,9 +332,11 @@ mod tests {
 
     #[test]
     fn insert_ids_are_uuid_shaped_and_distinct() {
-        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_insert_id()).collect();
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_insert_id().to_string()).collect();
         assert_eq!(ids.len(), 10_000);
         let id = ids.iter().next().unwrap();
+        assert_eq!(InsertId::from(id.as_str()).to_string(), *id);
+        assert_eq!(InsertId::from(id.as_str()), *id.as_str());
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
     }

@@ -14,12 +14,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Error, Identity, Properties, Tracker};
+/// use trackflow::{Error, Identity, ImmediateConsumer, MemoryBackend, Properties, Tracker};
 ///
-/// let tracker = Tracker::builder().build();
+/// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
 /// let err = tracker.track(&Identity::user("u1"), "", Properties::new()).unwrap_err();
 /// assert!(matches!(err, Error::InvalidInput { .. }));
 /// assert_eq!(err.to_string(), "invalid input: event name: must not be empty");
+/// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]

@@ -28,10 +28,12 @@
 //! | `interaction` | the optional [`Interaction`] block |
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::clock::InsertId;
 use crate::value::Properties;
 
 /// The operation of a profile (user) event.
@@ -168,6 +170,7 @@ impl fmt::Display for EventKind {
 /// Who did it: the ids a backend maps to its own user fields.
 ///
 /// At least one of `anonymous_id` and `user_id` is required for track and profile events.
+/// The ids are shared strings: cloning an identity for each event allocates nothing.
 ///
 /// # Examples
 ///
@@ -181,16 +184,16 @@ pub struct Identity {
     /// Device, visitor or client id (GrowingIO `deviceId`, Gravity `client_id`, Retail
     /// `visitorId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anonymous_id: Option<String>,
+    pub anonymous_id: Option<Arc<str>>,
     /// The logged-in user's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Arc<str>>,
     /// The type of `user_id` (GrowingIO `userKey`, e.g. `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_key: Option<String>,
+    pub user_key: Option<Arc<str>>,
     /// The session the event belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -201,7 +204,7 @@ impl Identity {
     /// ```
     /// assert_eq!(trackflow::Identity::user("u1").user_id.as_deref(), Some("u1"));
     /// ```
-    pub fn user(user_id: impl Into<String>) -> Self {
+    pub fn user(user_id: impl Into<Arc<str>>) -> Self {
         Identity {
             user_id: Some(user_id.into()),
             ..Identity::default()
@@ -215,7 +218,7 @@ impl Identity {
     /// ```
     /// assert_eq!(trackflow::Identity::anonymous("d1").anonymous_id.as_deref(), Some("d1"));
     /// ```
-    pub fn anonymous(anonymous_id: impl Into<String>) -> Self {
+    pub fn anonymous(anonymous_id: impl Into<Arc<str>>) -> Self {
         Identity {
             anonymous_id: Some(anonymous_id.into()),
             ..Identity::default()
@@ -230,7 +233,7 @@ impl Identity {
     /// let who = trackflow::Identity::anonymous("d1").with_user("u1");
     /// assert!(who.anonymous_id.is_some() && who.user_id.is_some());
     /// ```
-    pub fn with_user(mut self, user_id: impl Into<String>) -> Self {
+    pub fn with_user(mut self, user_id: impl Into<Arc<str>>) -> Self {
         self.user_id = Some(user_id.into());
         self
     }
@@ -243,7 +246,7 @@ impl Identity {
     /// let who = trackflow::Identity::user("u1").with_anonymous("d1");
     /// assert_eq!(who.anonymous_id.as_deref(), Some("d1"));
     /// ```
-    pub fn with_anonymous(mut self, anonymous_id: impl Into<String>) -> Self {
+    pub fn with_anonymous(mut self, anonymous_id: impl Into<Arc<str>>) -> Self {
         self.anonymous_id = Some(anonymous_id.into());
         self
     }
@@ -256,7 +259,7 @@ impl Identity {
     /// let who = trackflow::Identity::user("a@b.c").with_user_key("email");
     /// assert_eq!(who.user_key.as_deref(), Some("email"));
     /// ```
-    pub fn with_user_key(mut self, user_key: impl Into<String>) -> Self {
+    pub fn with_user_key(mut self, user_key: impl Into<Arc<str>>) -> Self {
         self.user_key = Some(user_key.into());
         self
     }
@@ -269,7 +272,7 @@ impl Identity {
     /// let who = trackflow::Identity::user("u1").with_session("s1");
     /// assert_eq!(who.session_id.as_deref(), Some("s1"));
     /// ```
-    pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
+    pub fn with_session(mut self, session_id: impl Into<Arc<str>>) -> Self {
         self.session_id = Some(session_id.into());
         self
     }
@@ -428,7 +431,7 @@ pub struct Event {
     /// `sendTime` depends on it. Not part of the JSON form: events read back are given.
     pub time_given: bool,
     /// Unique id, for dedupe and as the event id where a backend has one.
-    pub insert_id: String,
+    pub insert_id: InsertId,
     /// Who did it.
     pub identity: Identity,
     /// Typed properties, in order.
@@ -470,7 +473,7 @@ impl Event {
             kind,
             time: 0,
             time_given: false,
-            insert_id: String::new(),
+            insert_id: InsertId::default(),
             identity: Identity::default(),
             properties: Properties::new(),
             interaction: None,
@@ -577,7 +580,7 @@ impl Event {
     /// ```
     /// assert_eq!(trackflow::Event::track("a").with_insert_id("x1").insert_id, "x1");
     /// ```
-    pub fn with_insert_id(mut self, id: impl Into<String>) -> Self {
+    pub fn with_insert_id(mut self, id: impl Into<InsertId>) -> Self {
         self.insert_id = id.into();
         self
     }
@@ -634,11 +637,11 @@ struct EventJson {
     item_type: Option<String>,
     item_id: Option<String>,
     time: Option<i64>,
-    insert_id: Option<String>,
-    anonymous_id: Option<String>,
-    user_id: Option<String>,
-    user_key: Option<String>,
-    session_id: Option<String>,
+    insert_id: Option<InsertId>,
+    anonymous_id: Option<Arc<str>>,
+    user_id: Option<Arc<str>>,
+    user_key: Option<Arc<str>>,
+    session_id: Option<Arc<str>>,
     #[serde(default)]
     properties: Properties,
     interaction: Option<Box<Interaction>>,

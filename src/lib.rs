@@ -75,7 +75,7 @@ pub mod validate;
 mod value;
 
 pub use backend::{Backend, Delivery, Failure, FileBackend, GrowingIo, MemoryBackend, Rotation};
-pub use clock::{new_insert_id, Clock, FixedClock, ManualClock, SharedClock, SystemClock};
+pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
 pub use config::Config;
 pub use consumer::{
     BackgroundConsumer, BufferedConsumer, Consumer, DebugConsumer, ImmediateConsumer, Overflow,
@@ -87,4 +87,4 @@ pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
 pub use stats::{Stats, StatsSnapshot};
 pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
 pub use validate::Limits;
-pub use value::{Properties, Value, TIME_KEY};
+pub use value::{Key, Properties, Value, TIME_KEY};

@@ -20,11 +20,12 @@ pub struct Stats {
 /// # Examples
 ///
 /// ```
-/// let tracker = trackflow::Tracker::builder().build();
+/// use trackflow::{ImmediateConsumer, MemoryBackend, Tracker};
+/// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
 /// let s = tracker.stats();
 /// assert_eq!(s.pending(), 0);
-/// assert_eq!(serde_json::to_value(s)?["delivered"], 0);
-/// # Ok::<(), serde_json::Error>(())
+/// assert_eq!(serde_json::to_value(s).unwrap()["delivered"], 0);
+/// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StatsSnapshot {

@@ -353,7 +353,7 @@ impl Tracker {
     /// tracker.user_unset(&Identity::user("u1"), ["coupon", "trial_end"])?;
     /// # Ok::<(), trackflow::Error>(())
     /// ```
-    pub fn user_unset<K: Into<String>>(
+    pub fn user_unset<K: Into<crate::value::Key>>(
         &self,
         who: &Identity,
         keys: impl IntoIterator<Item = K>,

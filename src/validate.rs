@@ -117,7 +117,16 @@ impl Limits {
                 self.check_id("item_id", item_id)?;
             }
         }
-        self.check_id_opt("insert_id", Some(&event.insert_id))?;
+        if event.insert_id.len() > self.max_id_len {
+            return Err(Error::invalid(
+                "insert_id",
+                format!(
+                    "longer than {} bytes ({})",
+                    self.max_id_len,
+                    event.insert_id.len()
+                ),
+            ));
+        }
         self.check_properties(&event.properties)?;
         if let Some(i) = &event.interaction {
             for (n, it) in i.items.iter().enumerate() {
@@ -169,9 +178,27 @@ impl Limits {
                     "strict mode: key must match [A-Za-z_$][A-Za-z0-9_$]*",
                 ));
             }
-            self.check_value(&mut format!("properties.{k}"), v, 1)?;
+            // The path is only built on the slow path: formatting it for every property
+            // would cost more than the rest of the call.
+            if !self.value_ok(v, 1) {
+                self.check_value(&mut format!("properties.{k}"), v, 1)?;
+            }
         }
         Ok(())
+    }
+
+    /// The rules of `check_value`, without building an error.
+    fn value_ok(&self, v: &Value, depth: usize) -> bool {
+        match v {
+            Value::Float(f) => f.is_finite(),
+            Value::String(s) => s.len() <= self.max_string_len,
+            Value::Null => !self.strict,
+            Value::Int(i) => !self.strict || i.unsigned_abs() <= (1u64 << 53),
+            Value::List(_) | Value::Object(_) if depth > self.max_depth => false,
+            Value::List(l) => l.len() <= self.max_list_len && l.iter().all(|x| self.value_ok(x, depth + 1)),
+            Value::Object(p) => p.iter().all(|(_, x)| self.value_ok(x, depth + 1)),
+            Value::Bool(_) | Value::Time(_) => true,
+        }
     }
 
     fn check_value(&self, path: &mut String, v: &Value, depth: usize) -> Result<()> {

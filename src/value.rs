@@ -10,6 +10,7 @@
 //! (`2.0`), integers never do, so the type survives a round trip. A time is the one-key object
 //! `{"$time": <ms since the Unix epoch>}`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -307,10 +308,14 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+/// A property name: a `&'static str` literal costs no allocation, a `String` is kept as is.
+pub type Key = Cow<'static, str>;
+
 /// An ordered map of property names to [`Value`]s.
 ///
 /// Insertion order is kept (backends write keys in the order given); setting a key that is
-/// already present replaces its value in place.
+/// already present replaces its value in place. Keys are `&'static str` literals (no
+/// allocation) or `String`s.
 ///
 /// # Examples
 ///
@@ -328,7 +333,7 @@ impl<'de> Deserialize<'de> for Value {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Properties(Vec<(String, Value)>);
+pub struct Properties(Vec<(Key, Value)>);
 
 impl Properties {
     /// An empty map (no allocation).
@@ -362,7 +367,7 @@ impl Properties {
     /// let p = trackflow::Properties::new().with("a", 1).with("a", 2);
     /// assert_eq!(p.get("a"), Some(&trackflow::Value::Int(2)));
     /// ```
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
         self.insert(key, value);
         self
     }
@@ -376,7 +381,7 @@ impl Properties {
     /// assert!(p.insert("a", 1).is_none());
     /// assert_eq!(p.insert("a", 2), Some(trackflow::Value::Int(1)));
     /// ```
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+    pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) -> Option<Value> {
         let key = key.into();
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| *k == key) {
@@ -446,7 +451,7 @@ impl Properties {
     /// }
     /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// The keys, in order.
@@ -458,7 +463,7 @@ impl Properties {
     /// assert_eq!(p.keys().collect::<Vec<_>>(), ["b", "a"]);
     /// ```
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
+        self.0.iter().map(|(k, _)| k.as_ref())
     }
 
     /// Sets every property of `other` on `self` (later wins, order of first appearance kept).
@@ -509,7 +514,7 @@ impl Properties {
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Properties {
+impl<K: Into<Key>, V: Into<Value>> FromIterator<(K, V)> for Properties {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut p = Properties::new();
         for (k, v) in iter {
@@ -519,26 +524,26 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Properties {
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> From<Vec<(K, V)>> for Properties {
+impl<K: Into<Key>, V: Into<Value>> From<Vec<(K, V)>> for Properties {
     fn from(v: Vec<(K, V)>) -> Self {
         v.into_iter().collect()
     }
 }
 
-impl<K: Into<String>, V: Into<Value>, const N: usize> From<[(K, V); N]> for Properties {
+impl<K: Into<Key>, V: Into<Value>, const N: usize> From<[(K, V); N]> for Properties {
     fn from(v: [(K, V); N]) -> Self {
         v.into_iter().collect()
     }
 }
 
-impl<K: Into<String>, V: Into<Value>, S> From<HashMap<K, V, S>> for Properties {
+impl<K: Into<Key>, V: Into<Value>, S> From<HashMap<K, V, S>> for Properties {
     /// A `HashMap` has no order; the properties follow its iteration order.
     fn from(m: HashMap<K, V, S>) -> Self {
         m.into_iter().collect()
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> From<BTreeMap<K, V>> for Properties {
+impl<K: Into<Key>, V: Into<Value>> From<BTreeMap<K, V>> for Properties {
     fn from(m: BTreeMap<K, V>) -> Self {
         m.into_iter().collect()
     }
@@ -551,8 +556,8 @@ impl From<()> for Properties {
 }
 
 impl<'a> IntoIterator for &'a Properties {
-    type Item = &'a (String, Value);
-    type IntoIter = std::slice::Iter<'a, (String, Value)>;
+    type Item = &'a (Key, Value);
+    type IntoIter = std::slice::Iter<'a, (Key, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
@@ -578,9 +583,10 @@ impl<'de> Visitor<'de> for PropertiesVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Properties, A::Error> {
         let mut p = Properties::with_capacity(map.size_hint().unwrap_or(0).min(256));
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            if p.insert(k.clone(), v).is_some() {
+            if p.get(&k).is_some() {
                 return Err(de::Error::custom(format_args!("duplicate property `{k}`")));
             }
+            p.0.push((Cow::Owned(k), v));
         }
         Ok(p)
     }

@@ -10,7 +10,7 @@
 //!                                   Backend
 //! ```
 //!
-//! Every consumer counts what happens to each event in its [`Stats`](crate::Stats) and hands
+//! Every consumer counts what happens to each event in its [`Stats`] and hands
 //! batches that fail for good to its error callback, so nothing is lost without a count.
 
 use std::fmt;
@@ -183,9 +183,8 @@ impl Reporter {
     /// the first failure's error (what the Immediate consumer gives its caller). Leaves
     /// `batch` empty, its allocation kept for the next one.
     pub(crate) fn report(&self, batch: &mut Vec<Event>, d: Delivery) -> Option<Error> {
-        self.stats.add_retried(d.retries as u64);
         let failed = d.failed().min(batch.len());
-        self.stats.add_delivered((batch.len() - failed) as u64);
+        self.succeeded(batch.len() - failed, d.retries);
         if d.failures.is_empty() {
             batch.clear();
             return None;
@@ -203,6 +202,12 @@ impl Reporter {
             first.get_or_insert(f.error);
         }
         first
+    }
+
+    /// Counts `n` events delivered after `retries` retries.
+    pub(crate) fn succeeded(&self, n: usize, retries: u32) {
+        self.stats.add_retried(retries as u64);
+        self.stats.add_delivered(n as u64);
     }
 
     /// Counts `events` as failed for `error` and tells the callback (or the log).

@@ -1,0 +1,104 @@
+//! `trackflow send`: neutral JSON lines in, delivered through the configured backend, a
+//! summary out, and a non-zero exit when anything failed.
+
+#![cfg(feature = "cli")]
+
+mod support;
+
+use std::process::Command;
+
+use support::{Collector, Reply};
+
+fn run(config: &str, lines: &str) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("trackflow-cli-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("trackflow.toml");
+    let input = dir.join("events.jsonl");
+    std::fs::write(&cfg, config).unwrap();
+    std::fs::write(&input, lines).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["send", "--config"])
+        .arg(&cfg)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rand_suffix() -> String {
+    trackflow::new_insert_id().to_string()[..8].to_owned()
+}
+
+fn gio_config(c: &Collector) -> String {
+    format!(
+        "[consumer]\nkind = \"background\"\nmax_batch = 2\n\n[backend]\nkind = \"growingio\"\nhost = \"{}\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n\n[transport]\nmax_retries = 1\ninitial_backoff_ms = 10\n",
+        c.url()
+    )
+}
+
+const GOOD: &str = r#"{"type":"track","event":"a","time":1700000000500,"insert_id":"1","user_id":"u1"}
+{"type":"track","event":"b","user_id":"u2","properties":{"n":1}}
+
+{"type":"profile","op":"set","user_id":"u3","properties":{"plan":"pro"}}
+"#;
+
+#[test]
+fn sends_every_line_and_exits_zero() {
+    let c = Collector::ok();
+    let (code, stdout, stderr) = run(&gio_config(&c), GOOD);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 events read: 3 delivered, 0 failed, 0 invalid"),
+        "{stdout}"
+    );
+    let events = c.json_events();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["eventName"], "a");
+    assert_eq!(events[0]["timestamp"], 1_700_000_000_500i64);
+    assert_eq!(events[2]["eventType"], "LOGIN_USER_ATTRIBUTES");
+}
+
+#[test]
+fn a_bad_line_is_named_by_number_and_fails_the_run() {
+    let c = Collector::ok();
+    let input = format!("{GOOD}{{\"type\":\"track\",\"user_id\":\"u\"}}\n{{\"type\":\"track\",\"event\":\"\",\"user_id\":\"u\"}}\nnot json\n");
+    let (code, stdout, stderr) = run(&gio_config(&c), &input);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("events.jsonl:5: not a trackflow event: missing field `event`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("events.jsonl:6: invalid input: event name: must not be empty"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("events.jsonl:7: not a trackflow event"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("3 delivered, 0 failed, 3 invalid"), "{stdout}");
+    assert_eq!(c.json_events().len(), 3, "good lines still go out");
+}
+
+#[test]
+fn delivery_failures_fail_the_run() {
+    let c = Collector::start(|_, _| Reply::status(403));
+    let (code, stdout, _) = run(&gio_config(&c), GOOD);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("0 delivered, 3 failed"), "{stdout}");
+}
+
+#[test]
+fn a_bad_config_is_a_clear_error() {
+    let (code, _, stderr) = run("[backend]\nkind = \"nope\"\n", GOOD);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("trackflow.toml") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}
