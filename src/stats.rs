@@ -13,6 +13,8 @@ pub struct Stats {
     retried: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    // Failed because a shutdown deadline passed; part of `failed`, reported as `left`.
+    cancelled: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], ready for a metrics exporter.
@@ -100,6 +102,12 @@ impl Stats {
     }
     pub(crate) fn add_failed(&self, n: u64) {
         self.failed.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn add_cancelled(&self, n: u64) {
+        self.cancelled.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
     }
     /// Returns the total dropped so far, including these.
     pub(crate) fn add_dropped(&self, n: u64) -> u64 {

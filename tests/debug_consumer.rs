@@ -16,7 +16,9 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().push(format!("{} {} {}", r.level(), r.target(), r.args()));
+        self.0
+            .lock()
+            .push(format!("{} {} {}", r.level(), r.target(), r.args()));
     }
     fn flush(&self) {}
 }
@@ -33,23 +35,41 @@ fn logs() -> &'static Capture {
 
 fn tracker(c: &Collector, dry_run: bool) -> Tracker {
     let gio = GrowingIo::builder(c.url(), "proj", "ds").build().unwrap();
-    Tracker::builder().consumer(DebugConsumer::builder(gio).dry_run(dry_run).build()).build().unwrap()
+    Tracker::builder()
+        .consumer(DebugConsumer::builder(gio).dry_run(dry_run).build())
+        .build()
+        .unwrap()
 }
 
 fn logged_requests(marker: &str) -> Vec<String> {
-    logs().0.lock().iter().filter(|l| l.contains(marker)).cloned().collect()
+    logs()
+        .0
+        .lock()
+        .iter()
+        .filter(|l| l.contains(marker))
+        .cloned()
+        .collect()
 }
 
 #[test]
 fn logs_each_request_it_sends() {
     let logs_ = logs();
     let c = Collector::ok();
-    tracker(&c, false).track(&Identity::user("u1"), "sent_for_real", Properties::new().with("k", 1)).unwrap();
+    tracker(&c, false)
+        .track(
+            &Identity::user("u1"),
+            "sent_for_real",
+            Properties::new().with("k", 1),
+        )
+        .unwrap();
     assert_eq!(c.requests().len(), 1);
     let lines = logged_requests("sent_for_real");
     assert_eq!(lines.len(), 1, "{:?}", logs_.0.lock());
     let line = &lines[0];
-    assert!(line.starts_with("INFO trackflow::debug POST http://127.0.0.1:"), "{line}");
+    assert!(
+        line.starts_with("INFO trackflow::debug POST http://127.0.0.1:"),
+        "{line}"
+    );
     assert!(line.contains("/v3/projects/proj/collect?stm="), "{line}");
     assert!(line.contains("content-type: application/json"), "{line}");
     assert!(line.contains(r#""eventName":"sent_for_real""#), "{line}");
@@ -60,7 +80,8 @@ fn dry_run_logs_and_sends_nothing() {
     logs();
     let c = Collector::ok();
     let t = tracker(&c, true);
-    t.track(&Identity::user("u1"), "dry_one", Properties::new()).unwrap();
+    t.track(&Identity::user("u1"), "dry_one", Properties::new())
+        .unwrap();
     assert!(c.requests().is_empty());
     let lines = logged_requests("dry_one");
     assert_eq!(lines.len(), 1);
@@ -73,12 +94,20 @@ fn strict_rules_reject_at_the_call() {
     logs();
     let c = Collector::ok();
     let t = tracker(&c, false);
-    let err = t.track(&Identity::user("u1"), "e", Properties::new().with("bad key", 1)).unwrap_err();
+    let err = t
+        .track(&Identity::user("u1"), "e", Properties::new().with("bad key", 1))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid input: properties.bad key: strict mode: key must match [A-Za-z_$][A-Za-z0-9_$]*"
     );
-    let err = t.track(&Identity::user("u1"), "e", Properties::new().with("big", 1i64 << 60)).unwrap_err();
+    let err = t
+        .track(
+            &Identity::user("u1"),
+            "e",
+            Properties::new().with("big", 1i64 << 60),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("beyond ±2^53"), "{err}");
     assert!(c.requests().is_empty());
 }

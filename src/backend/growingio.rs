@@ -237,61 +237,43 @@ impl Backend for GrowingIo {
                 _ => events.push(i),
             }
         }
-        for chunk in events.chunks(self.max_batch) {
-            let body = EventsBody {
-                gio: self,
-                batch,
-                idx: chunk,
-            };
-            let (r, retries) = self.send(&self.collect_url, &body, ctx);
-            d.record(r, retries, || chunk.to_vec());
-        }
-        for chunk in items.chunks(self.max_batch) {
-            let body = ItemsBody {
-                gio: self,
-                batch,
-                idx: chunk,
-            };
-            let (r, retries) = self.send(&self.item_url, &body, ctx);
-            d.record(r, retries, || chunk.to_vec());
+        for (idx, url, items) in [
+            (&events, &self.collect_url, false),
+            (&items, &self.item_url, true),
+        ] {
+            for chunk in idx.chunks(self.max_batch) {
+                let body = Body {
+                    gio: self,
+                    batch,
+                    idx: chunk,
+                    items,
+                };
+                let (r, retries) = self.send(url, &body, ctx);
+                d.record(r, retries, || chunk.to_vec());
+            }
         }
         d
     }
 }
 
-struct EventsBody<'a> {
+/// One request body: the events at `idx` as a JSON array, as event or as item messages.
+struct Body<'a> {
     gio: &'a GrowingIo,
     batch: &'a [Event],
     idx: &'a [usize],
+    items: bool,
 }
 
-impl Serialize for EventsBody<'_> {
+impl Serialize for Body<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.idx.len()))?;
         for &i in self.idx {
-            seq.serialize_element(&WireEvent {
-                gio: self.gio,
-                e: &self.batch[i],
-            })?;
-        }
-        seq.end()
-    }
-}
-
-struct ItemsBody<'a> {
-    gio: &'a GrowingIo,
-    batch: &'a [Event],
-    idx: &'a [usize],
-}
-
-impl Serialize for ItemsBody<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.idx.len()))?;
-        for &i in self.idx {
-            seq.serialize_element(&WireItem {
-                gio: self.gio,
-                e: &self.batch[i],
-            })?;
+            let (gio, e) = (self.gio, &self.batch[i]);
+            if self.items {
+                seq.serialize_element(&WireItem { gio, e })?;
+            } else {
+                seq.serialize_element(&WireEvent { gio, e })?;
+            }
         }
         seq.end()
     }

@@ -118,38 +118,26 @@ pub trait Backend: Send + Sync + Debug {
     }
 }
 
-impl<T: Backend + ?Sized> Backend for Arc<T> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn max_batch(&self) -> usize {
-        (**self).max_batch()
-    }
-    fn check(&self, event: &Event) -> Result<()> {
-        (**self).check(event)
-    }
-    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        (**self).deliver(batch, ctx)
-    }
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
+// Shared and boxed backends are backends (as `log` does for `Log`).
+macro_rules! forward_backend {
+    ($($ptr:ident),*) => {$(
+        impl<T: Backend + ?Sized> Backend for $ptr<T> {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            fn max_batch(&self) -> usize {
+                (**self).max_batch()
+            }
+            fn check(&self, event: &Event) -> Result<()> {
+                (**self).check(event)
+            }
+            fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+                (**self).deliver(batch, ctx)
+            }
+            fn flush(&self) -> Result<()> {
+                (**self).flush()
+            }
+        }
+    )*};
 }
-
-impl<T: Backend + ?Sized> Backend for Box<T> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn max_batch(&self) -> usize {
-        (**self).max_batch()
-    }
-    fn check(&self, event: &Event) -> Result<()> {
-        (**self).check(event)
-    }
-    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        (**self).deliver(batch, ctx)
-    }
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
-}
+forward_backend!(Arc, Box);

@@ -325,7 +325,6 @@ impl Consumer for BackgroundConsumer {
         // Keep a margin of the deadline to cancel retries and let the worker report what it
         // could not send, rather than leaving it mid-backoff.
         let margin = (timeout / 5).min(Duration::from_millis(250));
-        let before = self.stats();
         let mut completed = wait_done(&self.done, timeout.saturating_sub(margin));
         let mut cancelled = false;
         if !completed {
@@ -348,11 +347,7 @@ impl Consumer for BackgroundConsumer {
                 stats.dropped
             );
         }
-        let left = if cancelled {
-            (stats.failed - before.failed) + stats.pending()
-        } else {
-            stats.pending()
-        };
+        let left = self.reporter.stats.cancelled() + stats.pending();
         Ok(ShutdownReport {
             stats,
             left,

@@ -119,41 +119,29 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     fn stats(&self) -> StatsSnapshot;
 }
 
-impl<T: Consumer + ?Sized> Consumer for Arc<T> {
-    fn check(&self, event: &Event) -> Result<()> {
-        (**self).check(event)
-    }
-    fn consume(&self, event: Event) -> Result<()> {
-        (**self).consume(event)
-    }
-    fn flush(&self, timeout: Duration) -> Result<()> {
-        (**self).flush(timeout)
-    }
-    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
-        (**self).shutdown(timeout)
-    }
-    fn stats(&self) -> StatsSnapshot {
-        (**self).stats()
-    }
+// Shared and boxed consumers are consumers.
+macro_rules! forward_consumer {
+    ($($ptr:ident),*) => {$(
+        impl<T: Consumer + ?Sized> Consumer for $ptr<T> {
+            fn check(&self, event: &Event) -> Result<()> {
+                (**self).check(event)
+            }
+            fn consume(&self, event: Event) -> Result<()> {
+                (**self).consume(event)
+            }
+            fn flush(&self, timeout: Duration) -> Result<()> {
+                (**self).flush(timeout)
+            }
+            fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+                (**self).shutdown(timeout)
+            }
+            fn stats(&self) -> StatsSnapshot {
+                (**self).stats()
+            }
+        }
+    )*};
 }
-
-impl<T: Consumer + ?Sized> Consumer for Box<T> {
-    fn check(&self, event: &Event) -> Result<()> {
-        (**self).check(event)
-    }
-    fn consume(&self, event: Event) -> Result<()> {
-        (**self).consume(event)
-    }
-    fn flush(&self, timeout: Duration) -> Result<()> {
-        (**self).flush(timeout)
-    }
-    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
-        (**self).shutdown(timeout)
-    }
-    fn stats(&self) -> StatsSnapshot {
-        (**self).stats()
-    }
-}
+forward_consumer!(Arc, Box);
 
 /// Stats plus error callback: how every consumer accounts for a delivery.
 #[derive(Clone, Default)]
@@ -198,6 +186,9 @@ impl Reporter {
                 .iter()
                 .filter_map(|&i| slots.get_mut(i)?.take())
                 .collect();
+            if matches!(f.error, Error::Cancelled) {
+                self.stats.add_cancelled(events.len() as u64);
+            }
             self.fail(&f.error, &events);
             first.get_or_insert(f.error);
         }
