@@ -35,6 +35,7 @@
 //! host = "https://collector.example.com"
 //! project_key = "bcc3b6e0b6d7a1b2"
 //! data_source_id = "a5f1c2d3e4b5a6c7"
+//! codec = "snappy_crypt"     # json | snappy | snappy_crypt | protobuf (features snappy, protobuf)
 //! ```
 
 use std::path::PathBuf;
@@ -42,9 +43,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::growingio::GrowingIoCodec;
 use crate::backend::{FileBackend, GrowingIo, Rotation};
 use crate::consumer::{BackgroundConsumer, BufferedConsumer, DebugConsumer, ImmediateConsumer, Overflow};
-use crate::error::{Error, Result};
+#[cfg(feature = "toml")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::transport::{HttpTransport, RetryPolicy};
 use crate::value::Properties;
 use crate::{Backend, Tracker, TrackerBuilder};
@@ -154,6 +158,8 @@ pub enum BackendConfig {
         platform: Option<String>,
         /// `sdkVersion` field. Defaults to `1.0.5`.
         sdk_version: Option<String>,
+        /// `json` (default), `snappy`, `snappy_crypt` or `protobuf`.
+        codec: Option<GrowingIoCodec>,
     },
 }
 
@@ -266,6 +272,7 @@ impl Config {
                 data_source_id,
                 platform,
                 sdk_version,
+                codec,
             } => {
                 let mut b =
                     GrowingIo::builder(host, project_key, data_source_id).transport(self.transport.build());
@@ -274,6 +281,9 @@ impl Config {
                 }
                 if let Some(v) = sdk_version {
                     b = b.sdk_version(v);
+                }
+                if let Some(c) = codec {
+                    b = b.codec(*c);
                 }
                 Box::new(b.build()?)
             }

@@ -14,7 +14,7 @@
 //!     │  batches of Event
 //!     ▼
 //!  Backend ── WHERE and in what shape ─ GrowingIo | File
-//!     │  wire structs ──► Codec ── HOW the bytes look ─ Json
+//!     │  wire structs ──► Codec ── HOW the bytes look ─ Json | Snappy(+xor) | Protobuf
 //!     ▼
 //!  Transport ── ureq agent, timeouts, retry with backoff, status classification
 //!     │
@@ -46,6 +46,8 @@
 //! |---|---|---|
 //! | `cli` | yes | the `trackflow` command-line tool (clap) |
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
+//! | `snappy` | no | GrowingIO's Snappy codec, with the XOR crypt (snap) |
+//! | `protobuf` | no | GrowingIO's protobuf codec (prost) |
 //!
 //! # Logging
 //!

@@ -298,7 +298,10 @@ impl Limits {
 
 fn check_profile_values(op: ProfileOp, props: &Properties) -> Result<()> {
     let method = op.method();
-    if props.is_empty() && op != ProfileOp::Delete {
+    // An empty set or set_once still says who the user is (GrowingIO sends such login-user
+    // messages); the other operations would do nothing.
+    let needs_props = !matches!(op, ProfileOp::Delete | ProfileOp::Set | ProfileOp::SetOnce);
+    if props.is_empty() && needs_props {
         return Err(Error::invalid(
             "properties",
             format!("{method} needs at least one property"),
@@ -422,11 +425,14 @@ mod tests {
             err(&app, &l),
             "invalid input: properties.n: user_append takes lists only, not integer"
         );
-        let empty = ev(EventKind::Profile(ProfileOp::Set), Properties::new());
+        let empty = ev(EventKind::Profile(ProfileOp::Increment), Properties::new());
         assert_eq!(
             err(&empty, &l),
-            "invalid input: properties: user_set needs at least one property"
+            "invalid input: properties: user_increment needs at least one property"
         );
+        assert!(l
+            .check(&ev(EventKind::Profile(ProfileOp::Set), Properties::new()))
+            .is_ok());
         let item = ev(
             EventKind::Item {
                 item_type: "book".into(),

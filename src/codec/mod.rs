@@ -1,4 +1,16 @@
 //! HOW the bytes look. Codecs turn wire structs into bytes and know nothing of consumers or
 //! backends.
+//!
+//! | codec | feature | used by |
+//! |---|---|---|
+//! | [`json`] | always | GrowingIO (default), File |
+//! | [`snappy`] (+ XOR) | `snappy` | GrowingIO |
+//! | [`protobuf`] | `protobuf` | GrowingIO |
 
 pub mod json;
+#[cfg(feature = "protobuf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
+pub mod protobuf;
+#[cfg(feature = "snappy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "snappy")))]
+pub mod snappy;

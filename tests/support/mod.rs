@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+pub mod gio;
+
 /// One request as it crossed the wire.
 #[derive(Debug, Clone)]
 pub struct Captured {

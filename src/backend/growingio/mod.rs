@@ -7,14 +7,28 @@
 //! item_set   ─► {"key","id","attributes","dataSourceId","projectKey"}      ─► /projects/P/collect/item?stm=
 //! ```
 //!
+//! Bodies are encoded by the codec chosen with [`GrowingIoBuilder::codec`]:
+//!
+//! | [`GrowingIoCodec`] | feature | headers | body |
+//! |---|---|---|---|
+//! | `Json` (default) | — | `content-type: application/json` | compact JSON array, non-ASCII as `\uXXXX` |
+//! | `Snappy` | `snappy` | + `X-Compress-Codec: 2` | raw snappy block of that JSON |
+//! | `SnappyCrypt` | `snappy` | + `X-Crypt-Codec: 1` | every byte of it XOR `stm & 0xff` |
+//! | `Protobuf` | `protobuf` | `content-type: application/protobuf`, no `stm` query | `EventV3List` / `ItemDtoList` |
+//!
 //! Where the official SDK is wrong we do what it meant: a trailing `/` on the host is
-//! stripped, and transient failures are retried (the SDK's retry adapter never takes effect).
+//! stripped, transient failures are retried (the SDK's retry adapter never takes effect), and
+//! protobuf attribute values are their JSON text (`true`), not Python's (`True`).
 
+#[cfg(feature = "protobuf")]
+mod proto;
+
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Backend, Delivery, DEFAULT_MAX_BATCH};
 use crate::clock::{Clock, SharedClock};
@@ -30,6 +44,49 @@ pub const DEFAULT_SDK_VERSION: &str = "1.0.5";
 pub const DEFAULT_PLATFORM: &str = "python";
 /// The largest batch the SDK's buffered consumer allows, and our clamp.
 pub const MAX_BATCH: usize = 2000;
+
+/// How GrowingIO request bodies are encoded (the SDK's `data_parser`).
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::backend::growingio::GrowingIoCodec;
+/// let c: GrowingIoCodec = serde_json::from_str(r#""snappy_crypt""#)?;
+/// assert_eq!(c, GrowingIoCodec::SnappyCrypt);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrowingIoCodec {
+    /// `JsonParser`: compact JSON (the default).
+    #[default]
+    Json,
+    /// `SnappyParser(crypt_data=False)`: raw snappy of the JSON. Needs the `snappy` feature.
+    Snappy,
+    /// `SnappyParser(crypt_data=True)`: snappy, then XOR with `stm & 0xff`. Needs the
+    /// `snappy` feature.
+    SnappyCrypt,
+    /// `ProtobufParser`: `EventV3List` / `ItemDtoList`. Needs the `protobuf` feature.
+    Protobuf,
+}
+
+impl GrowingIoCodec {
+    fn check_available(self) -> Result<()> {
+        let missing = match self {
+            GrowingIoCodec::Json => None,
+            GrowingIoCodec::Snappy | GrowingIoCodec::SnappyCrypt => {
+                (!cfg!(feature = "snappy")).then_some("snappy")
+            }
+            GrowingIoCodec::Protobuf => (!cfg!(feature = "protobuf")).then_some("protobuf"),
+        };
+        match missing {
+            Some(f) => Err(Error::Config(format!(
+                "growingio codec {self:?} needs trackflow's `{f}` cargo feature"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
 
 /// The GrowingIO CDP backend (JSON codec).
 ///
@@ -55,9 +112,28 @@ pub struct GrowingIo {
     platform: String,
     sdk_version: String,
     max_batch: usize,
+    codec: GrowingIoCodec,
     transport: HttpTransport,
     clock: SharedClock,
-    buffers: Mutex<Vec<Vec<u8>>>,
+    buffers: Mutex<Vec<Buffers>>,
+}
+
+/// Encoding scratch space, reused across requests.
+#[derive(Default)]
+struct Buffers {
+    json: Vec<u8>,
+    out: Vec<u8>,
+    #[cfg(feature = "snappy")]
+    snappy: Option<snap::raw::Encoder>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers")
+            .field("json", &self.json.capacity())
+            .field("out", &self.out.capacity())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builder of [`GrowingIo`].
@@ -67,6 +143,7 @@ pub struct GrowingIo {
 /// | `platform` | `python` |
 /// | `sdk_version` | `1.0.5` |
 /// | `max_batch` | 500 (clamped to 1..=2000) |
+/// | `codec` | [`GrowingIoCodec::Json`] |
 /// | `transport` | [`HttpTransport::default`] |
 /// | `clock` (for `stm`) | the system clock |
 #[derive(Debug)]
@@ -77,6 +154,7 @@ pub struct GrowingIoBuilder {
     platform: String,
     sdk_version: String,
     max_batch: usize,
+    codec: GrowingIoCodec,
     transport: Option<HttpTransport>,
     clock: SharedClock,
 }
@@ -97,6 +175,11 @@ impl GrowingIoBuilder {
         self.max_batch = n;
         self
     }
+    /// How bodies are encoded. Defaults to [`GrowingIoCodec::Json`].
+    pub fn codec(mut self, c: GrowingIoCodec) -> Self {
+        self.codec = c;
+        self
+    }
     /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.transport = Some(t);
@@ -111,9 +194,10 @@ impl GrowingIoBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for an empty host, project key or data source id, or a host that is
-    /// not `http://` or `https://`.
+    /// [`Error::Config`] for an empty host, project key or data source id, a host that is
+    /// not `http://` or `https://`, or a codec whose cargo feature is off.
     pub fn build(self) -> Result<GrowingIo> {
+        self.codec.check_available()?;
         // The SDK strips a trailing '/' but then builds URLs from the raw host, sending
         // `//v3/...`; we strip it for real.
         let host = self.host.trim().trim_end_matches('/');
@@ -140,6 +224,7 @@ impl GrowingIoBuilder {
             platform: self.platform,
             sdk_version: self.sdk_version,
             max_batch: self.max_batch.clamp(1, MAX_BATCH),
+            codec: self.codec,
             transport: self.transport.unwrap_or_default(),
             clock: self.clock,
             buffers: Mutex::new(Vec::new()),
@@ -161,6 +246,7 @@ impl GrowingIo {
             platform: DEFAULT_PLATFORM.to_owned(),
             sdk_version: DEFAULT_SDK_VERSION.to_owned(),
             max_batch: DEFAULT_MAX_BATCH,
+            codec: GrowingIoCodec::Json,
             transport: None,
             clock: crate::clock::system(),
         }
@@ -176,21 +262,23 @@ impl GrowingIo {
         &self.item_url
     }
 
-    fn send<T: Serialize>(&self, url: &str, body: &T, ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
-        // A small pool instead of one buffer: Immediate and Buffered consumers deliver from
-        // many caller threads at once, and none of them may wait on another's request.
-        let mut buf = self.buffers.lock().pop().unwrap_or_default();
-        buf.clear();
+    /// The codec in use.
+    pub fn codec(&self) -> GrowingIoCodec {
+        self.codec
+    }
+
+    fn send(&self, url: &str, body: &Body<'_>, ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
+        // A small pool instead of one set of buffers: Immediate and Buffered consumers deliver
+        // from many caller threads at once, and none of them may wait on another's request.
+        let mut bufs = self.buffers.lock().pop().unwrap_or_default();
         let stm = self.clock.now_ms();
-        let r = match json::encode_into(body, true, &mut buf) {
-            Ok(()) => {
-                let query = [("stm", stm.to_string())];
-                let headers = [("content-type", json::CONTENT_TYPE.to_owned())];
+        let r = match self.encode(body, stm, &mut bufs) {
+            Ok((payload, query, headers)) => {
                 let req = Request {
                     url,
                     query: &query,
                     headers: &headers,
-                    body: &buf,
+                    body: payload,
                 };
                 let (r, retries) = self.transport.post(&req, ctx, &|resp| {
                     classify_status(resp.status, resp.retry_after.as_deref(), &resp.body)
@@ -199,8 +287,63 @@ impl GrowingIo {
             }
             Err(e) => (Err(e), 0),
         };
-        self.buffers.lock().push(buf);
+        self.buffers.lock().push(bufs);
         r
+    }
+
+    /// Encodes `body` with the configured codec; returns the payload, query and headers.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a private return tuple read once by the caller"
+    )]
+    fn encode<'b>(
+        &self,
+        body: &Body<'_>,
+        stm: i64,
+        bufs: &'b mut Buffers,
+    ) -> Result<(&'b [u8], Vec<(&'static str, String)>, Vec<(&'static str, String)>)> {
+        let json_headers = || vec![("content-type", json::CONTENT_TYPE.to_owned())];
+        let stm_query = || vec![("stm", stm.to_string())];
+        bufs.json.clear();
+        match self.codec {
+            GrowingIoCodec::Json => {
+                json::encode_into(body, true, &mut bufs.json)?;
+                Ok((&bufs.json, stm_query(), json_headers()))
+            }
+            #[cfg(feature = "snappy")]
+            GrowingIoCodec::Snappy | GrowingIoCodec::SnappyCrypt => {
+                use crate::codec::snappy;
+                json::encode_into(body, true, &mut bufs.json)?;
+                let enc = bufs.snappy.get_or_insert_with(snap::raw::Encoder::new);
+                snappy::compress_into(enc, &bufs.json, &mut bufs.out)?;
+                let mut headers = json_headers();
+                headers.push(("X-Compress-Codec", "2".to_owned()));
+                if self.codec == GrowingIoCodec::SnappyCrypt {
+                    snappy::xor_in_place(&mut bufs.out, (stm & 0xff) as u8);
+                    headers.push(("X-Crypt-Codec", "1".to_owned()));
+                }
+                Ok((&bufs.out, stm_query(), headers))
+            }
+            #[cfg(feature = "protobuf")]
+            GrowingIoCodec::Protobuf => {
+                use crate::codec::protobuf;
+                if body.items {
+                    protobuf::encode_into(&proto::items(body), &mut bufs.out)?;
+                } else {
+                    protobuf::encode_into(&proto::events(body), &mut bufs.out)?;
+                }
+                // The SDK's ProtobufParser sends no query string at all.
+                Ok((
+                    &bufs.out,
+                    Vec::new(),
+                    vec![("content-type", protobuf::CONTENT_TYPE.to_owned())],
+                ))
+            }
+            #[allow(unreachable_patterns, reason = "reachable only with a codec feature off")]
+            other => Err(Error::Config(format!(
+                "growingio codec {other:?} is not compiled in"
+            ))),
+        }
     }
 }
 
@@ -264,11 +407,17 @@ struct Body<'a> {
     items: bool,
 }
 
+impl<'a> Body<'a> {
+    fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
+        self.idx.iter().map(|&i| &self.batch[i])
+    }
+}
+
 impl Serialize for Body<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.idx.len()))?;
-        for &i in self.idx {
-            let (gio, e) = (self.gio, &self.batch[i]);
+        let gio = self.gio;
+        for e in self.events() {
             if self.items {
                 seq.serialize_element(&WireItem { gio, e })?;
             } else {
@@ -404,16 +553,31 @@ impl Serialize for WireValue<'_> {
     }
 }
 
-/// Joins a list with `||`. Elements are written as their JSON text (`true`, `9.9`), strings
-/// unquoted; this is what the SDK's `str()` means for everything but Python's `True`.
+/// A value as attribute text (protobuf attributes, list elements): strings as they are,
+/// everything else as its JSON text (`9.9`, `true`); lists `||`-joined when `join_lists`, else
+/// JSON text. `None` for null.
+pub(super) fn text_of(v: &Value, join_lists: bool) -> Option<Cow<'_, str>> {
+    Some(match v {
+        Value::Null => return None,
+        Value::String(s) => Cow::Borrowed(s.as_str()),
+        Value::List(l) if join_lists => Cow::Owned(join(l)),
+        v => Cow::Owned(serde_json::to_string(&WireValue(v)).unwrap_or_default()),
+    })
+}
+
+/// Joins a list with `||`, dropping nulls and empty strings (`message.py` L95-103). Elements
+/// are written as their JSON text (`true`, `9.9`), strings unquoted: what the SDK's `str()`
+/// means for everything but Python's `True`.
 fn join(l: &[Value]) -> String {
     let mut out = String::new();
     for v in l {
         let text = match v {
-            Value::Null => continue,
             Value::String(s) if s.is_empty() => continue,
-            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-            v => std::borrow::Cow::Owned(serde_json::to_string(&WireValue(v)).unwrap_or_default()),
+            Value::List(_) => Cow::Owned(serde_json::to_string(&WireValue(v)).unwrap_or_default()),
+            v => match text_of(v, false) {
+                Some(t) => t,
+                None => continue,
+            },
         };
         if !out.is_empty() {
             out.push_str("||");
