@@ -44,6 +44,10 @@ struct AsciiFormatter;
 impl Formatter for AsciiFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let bytes = fragment.as_bytes();
+        // Nearly all text on the wire is ASCII; `is_ascii` checks a word at a time.
+        if fragment.is_ascii() {
+            return w.write_all(bytes);
+        }
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if ch.is_ascii() {

@@ -267,6 +267,43 @@ impl GrowingIo {
         self.codec
     }
 
+    /// Appends to `out` the body that would carry the events and user messages of `batch`
+    /// (items go to another endpoint and are left out) if sent at `stm`, with the configured
+    /// codec. For inspecting what goes on the wire, and for benchmarks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the body cannot be encoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, GrowingIo, Identity};
+    /// let gio = GrowingIo::builder("http://127.0.0.1:9", "p", "d").build()?;
+    /// let batch = [Event::track("open").with_time(5).with_identity(Identity::anonymous("d1"))];
+    /// let mut out = Vec::new();
+    /// gio.encode_events(&batch, 5, &mut out)?;
+    /// assert!(out.starts_with(br#"[{"eventType":"CUSTOM""#));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn encode_events(&self, batch: &[Event], stm: i64, out: &mut Vec<u8>) -> Result<()> {
+        let idx: Vec<usize> = (0..batch.len())
+            .filter(|&i| !matches!(batch[i].kind, EventKind::Item { .. }))
+            .collect();
+        let body = Body {
+            gio: self,
+            batch,
+            idx: &idx,
+            items: false,
+        };
+        let mut bufs = self.buffers.lock().pop().unwrap_or_default();
+        let r = self
+            .encode(&body, stm, &mut bufs)
+            .map(|(payload, _, _)| out.extend_from_slice(payload));
+        self.buffers.lock().push(bufs);
+        r
+    }
+
     fn send(&self, url: &str, body: &Body<'_>, ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
         // A small pool instead of one set of buffers: Immediate and Buffered consumers deliver
         // from many caller threads at once, and none of them may wait on another's request.
