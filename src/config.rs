@@ -358,3 +358,29 @@ impl Tracker {
         config.tracker_builder()?.build()
     }
 }
+
+#[cfg(all(test, feature = "toml"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growingio_codec_is_one_config_key() {
+        let cfg = Config::from_toml_str(
+            "[backend]\nkind = \"growingio\"\nhost = \"http://127.0.0.1:9\"\nproject_key = \"p\"\ndata_source_id = \"d\"\ncodec = \"snappy_crypt\"\n",
+        )
+        .unwrap();
+        let BackendConfig::Growingio { codec, .. } = &cfg.backend else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(*codec, Some(GrowingIoCodec::SnappyCrypt));
+        // Built when the feature is on; a clear error naming the feature when it is off.
+        match (cfg.build_backend(), cfg!(feature = "snappy")) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert!(e.to_string().contains("`snappy` cargo feature"), "{e}"),
+            (r, feature) => panic!("snappy feature {feature}, got {r:?}"),
+        }
+        let err = Config::from_toml_str("[backend]\nkind = \"growingio\"\nhost = \"h\"\nproject_key = \"p\"\ndata_source_id = \"d\"\ncodec = \"zip\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `zip`"), "{err}");
+    }
+}
