@@ -300,6 +300,21 @@ impl<'de> serde::Deserialize<'de> for InsertId {
     }
 }
 
+/// `YYYY-mm-dd HH:MM:SS.mmm` of a ms timestamp shifted by `offset_minutes` from UTC (the form
+/// Python's SDKs give datetimes).
+#[cfg(any(feature = "gravity", test))]
+pub(crate) fn format_datetime_ms(ms: i64, offset_minutes: i32) -> String {
+    let ms = ms + offset_minutes as i64 * 60_000;
+    let (y, mo, d, h) = civil_utc(ms);
+    let in_hour = ms.rem_euclid(3_600_000);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {h:02}:{:02}:{:02}.{:03}",
+        in_hour / 60_000,
+        (in_hour / 1000) % 60,
+        in_hour % 1000
+    )
+}
+
 /// Civil date and hour (UTC) of a ms timestamp: `(year, month, day, hour)`.
 pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     let secs = ms.div_euclid(1000);
@@ -321,6 +336,22 @@ pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(
+            format_datetime_ms(1_700_000_000_123, 0),
+            "2023-11-14 22:13:20.123"
+        );
+        assert_eq!(
+            format_datetime_ms(1_699_920_000_000, 0),
+            "2023-11-14 00:00:00.000"
+        );
+        assert_eq!(
+            format_datetime_ms(1_700_000_000_123, 480),
+            "2023-11-15 06:13:20.123"
+        );
+    }
 
     #[test]
     fn civil_dates() {

@@ -11,7 +11,7 @@
 //! block_timeout_ms = 100     # with overflow = "block_timeout"
 //!
 //! [backend]
-//! kind = "file"              # file | growingio
+//! kind = "file"              # file | growingio | gravity
 //! dir = "./trackflow-events"
 //! rotation = "daily"         # never | hourly | daily
 //! max_bytes = 134217728
@@ -36,6 +36,16 @@
 //! project_key = "bcc3b6e0b6d7a1b2"
 //! data_source_id = "a5f1c2d3e4b5a6c7"
 //! codec = "snappy_crypt"     # json | snappy | snappy_crypt | protobuf (features snappy, protobuf)
+//! ```
+//!
+//! Gravity Engine (feature `gravity`):
+//!
+//! ```toml
+//! [backend]
+//! kind = "gravity"
+//! url = "https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN"
+//! compress = true
+//! max_batch = 20
 //! ```
 
 use std::path::PathBuf;
@@ -160,6 +170,19 @@ pub enum BackendConfig {
         sdk_version: Option<String>,
         /// `json` (default), `snappy`, `snappy_crypt` or `protobuf`.
         codec: Option<GrowingIoCodec>,
+    },
+    /// Gravity Engine (cargo feature `gravity`).
+    Gravity {
+        /// The collect URL with its `?access_token=…`.
+        url: String,
+        /// Gzip bodies. Defaults to `true`.
+        compress: Option<bool>,
+        /// Events per envelope. Defaults to 20 (at most 200).
+        max_batch: Option<usize>,
+        /// Offset from UTC of time values written as text. Defaults to 0.
+        utc_offset_minutes: Option<i32>,
+        /// Send insert ids as `#uuid` (one request per event). Defaults to `false`.
+        uuid_from_insert_id: Option<bool>,
     },
 }
 
@@ -286,6 +309,35 @@ impl Config {
                     b = b.codec(*c);
                 }
                 Box::new(b.build()?)
+            }
+            #[cfg(feature = "gravity")]
+            BackendConfig::Gravity {
+                url,
+                compress,
+                max_batch,
+                utc_offset_minutes,
+                uuid_from_insert_id,
+            } => {
+                let mut b = crate::backend::gravity::Gravity::builder(url).transport(self.transport.build());
+                if let Some(v) = compress {
+                    b = b.compress(*v);
+                }
+                if let Some(n) = max_batch {
+                    b = b.max_batch(*n);
+                }
+                if let Some(m) = utc_offset_minutes {
+                    b = b.utc_offset_minutes(*m);
+                }
+                if let Some(v) = uuid_from_insert_id {
+                    b = b.uuid_from_insert_id(*v);
+                }
+                Box::new(b.build()?)
+            }
+            #[cfg(not(feature = "gravity"))]
+            BackendConfig::Gravity { .. } => {
+                return Err(crate::Error::Config(
+                    "backend `gravity` needs trackflow's `gravity` cargo feature".into(),
+                ));
             }
         })
     }

@@ -49,6 +49,14 @@ pub enum Error {
         /// The start of the response body, for diagnosis.
         body: String,
     },
+    /// The collector answered but refused the data with an application-level code (Gravity's
+    /// `{"code": …}`). Permanent: the same data would be refused again.
+    Rejected {
+        /// The collector's code.
+        code: i64,
+        /// The collector's message.
+        message: String,
+    },
     /// The request could not be sent or its response not read (connection refused, reset,
     /// timeout, TLS) and retries were exhausted.
     Transport(String),
@@ -111,6 +119,9 @@ impl fmt::Display for Error {
             }
             Error::Status { code, body } if body.is_empty() => write!(f, "http status: {code}"),
             Error::Status { code, body } => write!(f, "http status: {code}: {body}"),
+            Error::Rejected { code, message } => {
+                write!(f, "rejected by the collector: code {code}: {message}")
+            }
             Error::Transport(m) => write!(f, "transport: {m}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Config(m) => write!(f, "config: {m}"),

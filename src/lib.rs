@@ -13,8 +13,8 @@
 //!  Consumer ── WHEN to send ─ Immediate | Buffered | Background (timer + size) | Debug
 //!     │  batches of Event
 //!     ▼
-//!  Backend ── WHERE and in what shape ─ GrowingIo | File
-//!     │  wire structs ──► Codec ── HOW the bytes look ─ Json | Snappy(+xor) | Protobuf
+//!  Backend ── WHERE and in what shape ─ GrowingIo | Gravity | File
+//!     │  wire structs ──► Codec ── HOW the bytes look ─ Json | Snappy(+xor) | Protobuf | Gzip
 //!     ▼
 //!  Transport ── ureq agent, timeouts, retry with backoff, status classification
 //!     │
@@ -48,6 +48,8 @@
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
 //! | `snappy` | no | GrowingIO's Snappy codec, with the XOR crypt (snap) |
 //! | `protobuf` | no | GrowingIO's protobuf codec (prost) |
+//! | `gzip` | with `gravity` | gzip request bodies (flate2) |
+//! | `gravity` | no | the Gravity Engine backend |
 //!
 //! # Logging
 //!

@@ -53,7 +53,7 @@ pub struct Limits {
     /// Deepest nesting of lists and objects.
     pub max_depth: usize,
     /// Strict mode (the Debug consumer): property keys must be identifiers
-    /// (`[A-Za-z_$][A-Za-z0-9_$]*`), no `null` values, integers within ±2^53.
+    /// (`[A-Za-z_$#][A-Za-z0-9_$]*`), no `null` values, integers within ±2^53.
     pub strict: bool,
 }
 
@@ -175,7 +175,7 @@ impl Limits {
             if self.strict && !is_identifier(k) {
                 return Err(Error::invalid(
                     format!("properties.{k}"),
-                    "strict mode: key must match [A-Za-z_$][A-Za-z0-9_$]*",
+                    "strict mode: key must match [A-Za-z_$#][A-Za-z0-9_$]*",
                 ));
             }
             // The path is only built on the slow path: formatting it for every property
@@ -336,7 +336,8 @@ fn check_finite(field: impl FnOnce() -> String, f: f64) -> Result<()> {
 
 fn is_identifier(k: &str) -> bool {
     let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+    // A leading `#` marks preset keys (Gravity's `#ip`), which backends check by name.
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '#')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 

@@ -17,6 +17,9 @@ use crate::event::Event;
 use crate::transport::DeliveryCtx;
 
 pub mod file;
+#[cfg(feature = "gravity")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gravity")))]
+pub mod gravity;
 pub mod growingio;
 mod memory;
 

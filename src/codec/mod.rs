@@ -3,10 +3,14 @@
 //!
 //! | codec | feature | used by |
 //! |---|---|---|
-//! | [`json`] | always | GrowingIO (default), File |
+//! | [`json`] | always | GrowingIO (default), Gravity, File |
 //! | [`snappy`] (+ XOR) | `snappy` | GrowingIO |
 //! | [`protobuf`] | `protobuf` | GrowingIO |
+//! | [`gzip`] | `gzip` | Gravity |
 
+#[cfg(feature = "gzip")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gzip")))]
+pub mod gzip;
 pub mod json;
 #[cfg(feature = "protobuf")]
 #[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]

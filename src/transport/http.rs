@@ -268,7 +268,8 @@ impl HttpTransport {
 
 fn classify_ureq(e: ureq::Error) -> Verdict {
     use ureq::Error as U;
-    let error = Error::Transport(e.to_string());
+    // ureq's messages can quote the URL, and some collectors take their token in the query.
+    let error = Error::Transport(mask_secrets(&e.to_string()));
     match e {
         // A malformed URL or a refused certificate will not fix itself.
         U::BadUri(_) | U::Http(_) | U::RequireHttpsOnly(_) | U::InvalidProxyUrl | U::Tls(_) => {
@@ -291,6 +292,38 @@ pub(crate) fn mask_url(url: &str) -> String {
         })
         .collect();
     format!("{base}?{}", masked.join("&"))
+}
+
+/// Masks `name=value` pairs with secret-looking names anywhere in `text` (an error message, a
+/// URL), up to the next `&`, whitespace, quote, bracket or comma.
+pub(crate) fn mask_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(eq) = rest.find('=') {
+        let (before, after) = rest.split_at(eq);
+        let name_start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        out.push_str(before);
+        out.push('=');
+        let mut value = &after[1..];
+        // A quoted value runs to its closing quote.
+        if let Some(q) = value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            out.push(q);
+            value = &value[1..];
+        }
+        let end = value
+            .find(|c: char| c == '&' || c.is_whitespace() || "\"'<>()[],;".contains(c))
+            .unwrap_or(value.len());
+        if is_secret_name(&before[name_start..]) && end > 0 {
+            out.push_str("***");
+        } else {
+            out.push_str(&value[..end]);
+        }
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_secret_name(name: &str) -> bool {
@@ -361,6 +394,16 @@ mod tests {
             "https://h/p?access_token=***&x=1"
         );
         assert_eq!(mask_url("https://h/p"), "https://h/p");
+    }
+
+    #[test]
+    fn masks_secrets_in_any_text() {
+        assert_eq!(
+            mask_secrets("http://h/p?access_token=abc123&x=1: connection refused"),
+            "http://h/p?access_token=***&x=1: connection refused"
+        );
+        assert_eq!(mask_secrets("key=v, token=\"t t\""), "key=***, token=\"*** t\"");
+        assert_eq!(mask_secrets("a = b"), "a = b");
     }
 
     #[test]

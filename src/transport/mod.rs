@@ -9,7 +9,7 @@
 //!                   Cancel (shutdown deadline) cuts backoff sleeps short
 //! ```
 
-mod http;
+pub(crate) mod http;
 mod retry;
 
 pub use http::{Cancel, DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};

@@ -295,3 +295,12 @@ pub fn eventually(timeout: Duration, cond: impl Fn() -> bool) -> bool {
     }
     true
 }
+
+/// Gunzips a body.
+pub fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .expect("not gzip");
+    out
+}

@@ -344,13 +344,13 @@ impl GrowingIo {
         bufs.json.clear();
         match self.codec {
             GrowingIoCodec::Json => {
-                json::encode_into(body, true, &mut bufs.json)?;
+                json::encode_into(body, json::Style::CompactAscii, &mut bufs.json)?;
                 Ok((&bufs.json, stm_query(), json_headers()))
             }
             #[cfg(feature = "snappy")]
             GrowingIoCodec::Snappy | GrowingIoCodec::SnappyCrypt => {
                 use crate::codec::snappy;
-                json::encode_into(body, true, &mut bufs.json)?;
+                json::encode_into(body, json::Style::CompactAscii, &mut bufs.json)?;
                 let enc = bufs.snappy.get_or_insert_with(snap::raw::Encoder::new);
                 snappy::compress_into(enc, &bufs.json, &mut bufs.out)?;
                 let mut headers = json_headers();
