@@ -11,7 +11,7 @@
 //! block_timeout_ms = 100     # with overflow = "block_timeout"
 //!
 //! [backend]
-//! kind = "file"              # file | growingio | gravity
+//! kind = "file"              # file | growingio | gravity | personalize
 //! dir = "./trackflow-events"
 //! rotation = "daily"         # never | hourly | daily
 //! max_bytes = 134217728
@@ -46,6 +46,16 @@
 //! url = "https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN"
 //! compress = true
 //! max_batch = 20
+//! ```
+//!
+//! AWS Personalize Events (feature `personalize`; credentials from the AWS chain):
+//!
+//! ```toml
+//! [backend]
+//! kind = "personalize"
+//! region = "us-east-1"
+//! tracking_id = "…"
+//! users_dataset_arn = "arn:aws:personalize:us-east-1:123456789012:dataset/group/USERS"
 //! ```
 
 use std::path::PathBuf;
@@ -170,6 +180,24 @@ pub enum BackendConfig {
         sdk_version: Option<String>,
         /// `json` (default), `snappy`, `snappy_crypt` or `protobuf`.
         codec: Option<GrowingIoCodec>,
+    },
+    /// AWS Personalize Events (cargo feature `personalize`). Credentials come from the AWS
+    /// chain (environment, then `~/.aws/credentials`), never from this file.
+    Personalize {
+        /// The region. Defaults to the AWS chain.
+        region: Option<String>,
+        /// Another endpoint. Defaults to `https://personalize-events.{region}.amazonaws.com`.
+        endpoint: Option<String>,
+        /// The event tracker, for track events.
+        tracking_id: Option<String>,
+        /// The users dataset, for `user_set`.
+        users_dataset_arn: Option<String>,
+        /// The items dataset, for `item_set`.
+        items_dataset_arn: Option<String>,
+        /// The actions dataset, for `item_set` of the action type.
+        actions_dataset_arn: Option<String>,
+        /// The item type that means an action. Defaults to `action`.
+        action_item_type: Option<String>,
     },
     /// Gravity Engine (cargo feature `gravity`).
     Gravity {
@@ -309,6 +337,47 @@ impl Config {
                     b = b.codec(*c);
                 }
                 Box::new(b.build()?)
+            }
+            #[cfg(feature = "personalize")]
+            BackendConfig::Personalize {
+                region,
+                endpoint,
+                tracking_id,
+                users_dataset_arn,
+                items_dataset_arn,
+                actions_dataset_arn,
+                action_item_type,
+            } => {
+                let mut b =
+                    crate::backend::personalize::Personalize::builder().transport(self.transport.build());
+                if let Some(v) = region {
+                    b = b.region(v);
+                }
+                if let Some(v) = endpoint {
+                    b = b.endpoint(v);
+                }
+                if let Some(v) = tracking_id {
+                    b = b.tracking_id(v);
+                }
+                if let Some(v) = users_dataset_arn {
+                    b = b.users_dataset_arn(v);
+                }
+                if let Some(v) = items_dataset_arn {
+                    b = b.items_dataset_arn(v);
+                }
+                if let Some(v) = actions_dataset_arn {
+                    b = b.actions_dataset_arn(v);
+                }
+                if let Some(v) = action_item_type {
+                    b = b.action_item_type(v);
+                }
+                Box::new(b.build()?)
+            }
+            #[cfg(not(feature = "personalize"))]
+            BackendConfig::Personalize { .. } => {
+                return Err(crate::Error::Config(
+                    "backend `personalize` needs trackflow's `personalize` cargo feature".into(),
+                ));
             }
             #[cfg(feature = "gravity")]
             BackendConfig::Gravity {

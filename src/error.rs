@@ -57,6 +57,16 @@ pub enum Error {
         /// The collector's message.
         message: String,
     },
+    /// An API refused the request with an error code and message (AWS `x-amzn-ErrorType`,
+    /// Google's `error.status`).
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The service's error code, e.g. `InvalidInputException`.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
     /// The request could not be sent or its response not read (connection refused, reset,
     /// timeout, TLS) and retries were exhausted.
     Transport(String),
@@ -104,7 +114,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport(_) | Error::Timeout(_) => true,
-            Error::Status { code, .. } => matches!(code, 408 | 429 | 500..=599),
+            Error::Status { code, .. } | Error::Api { status: code, .. } => {
+                matches!(code, 408 | 429 | 500..=599)
+            }
             _ => false,
         }
     }
@@ -122,6 +134,11 @@ impl fmt::Display for Error {
             Error::Rejected { code, message } => {
                 write!(f, "rejected by the collector: code {code}: {message}")
             }
+            Error::Api {
+                status,
+                code,
+                message,
+            } => write!(f, "http status: {status}: {code}: {message}"),
             Error::Transport(m) => write!(f, "transport: {m}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Config(m) => write!(f, "config: {m}"),

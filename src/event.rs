@@ -405,6 +405,12 @@ pub struct Interaction {
     /// The event this one follows from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_event_id: Option<String>,
+    /// The action acted on (Personalize action interactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    /// The source the event is attributed to (Personalize `metricAttribution`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution_source: Option<String>,
 }
 
 /// One event, as it travels from the tracker through consumers to backends.

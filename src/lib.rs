@@ -13,7 +13,7 @@
 //!  Consumer ── WHEN to send ─ Immediate | Buffered | Background (timer + size) | Debug
 //!     │  batches of Event
 //!     ▼
-//!  Backend ── WHERE and in what shape ─ GrowingIo | Gravity | File
+//!  Backend ── WHERE and in what shape ─ GrowingIo | Gravity | Personalize | File
 //!     │  wire structs ──► Codec ── HOW the bytes look ─ Json | Snappy(+xor) | Protobuf | Gzip
 //!     ▼
 //!  Transport ── ureq agent, timeouts, retry with backoff, status classification
@@ -50,6 +50,7 @@
 //! | `protobuf` | no | GrowingIO's protobuf codec (prost) |
 //! | `gzip` | with `gravity` | gzip request bodies (flate2) |
 //! | `gravity` | no | the Gravity Engine backend |
+//! | `personalize` | no | the AWS Personalize Events backend and SigV4 (hmac, sha2) |
 //!
 //! # Logging
 //!
@@ -64,6 +65,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 pub mod backend;
 mod clock;
 pub mod codec;

@@ -22,6 +22,9 @@ pub mod file;
 pub mod gravity;
 pub mod growingio;
 mod memory;
+#[cfg(feature = "personalize")]
+#[cfg_attr(docsrs, doc(cfg(feature = "personalize")))]
+pub mod personalize;
 
 pub use file::{FileBackend, FileBackendBuilder, Rotation};
 pub use growingio::{GrowingIo, GrowingIoBuilder};

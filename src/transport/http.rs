@@ -34,6 +34,8 @@ pub struct Response {
     pub status: u16,
     /// `Retry-After`, when the server sent one.
     pub retry_after: Option<String>,
+    /// Every response header, names lowercase.
+    pub headers: Vec<(String, String)>,
     /// The body (at most 1 MiB is read).
     pub body: Vec<u8>,
 }
@@ -169,6 +171,16 @@ impl HttpTransportBuilder {
     }
 }
 
+impl Response {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl HttpTransport {
     /// A builder with the defaults.
     pub fn builder() -> HttpTransportBuilder {
@@ -246,11 +258,15 @@ impl HttpTransport {
         }
         let mut resp = rb.send(req.body).map_err(classify_ureq)?;
         let status = resp.status().as_u16();
-        let retry_after = resp
+        let headers: Vec<(String, String)> = resp
             .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let retry_after = headers
+            .iter()
+            .find(|(k, _)| k == "retry-after")
+            .map(|(_, v)| v.clone());
         // Read the whole body so the connection goes back to the pool.
         let body = resp
             .body_mut()
@@ -261,6 +277,7 @@ impl HttpTransport {
         Ok(Response {
             status,
             retry_after,
+            headers,
             body,
         })
     }

@@ -92,7 +92,17 @@ impl Collector {
 
     /// Answers each request (with its 0-based arrival number) as `script` says.
     pub fn start(script: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static) -> Collector {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Collector::start_on(0, script)
+    }
+
+    /// As [`start`](Self::start), on a fixed port: the golden captures of signed requests
+    /// (SigV4 signs `host:port`) were taken on fixed ports.
+    pub fn start_on(
+        port: u16,
+        script: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static,
+    ) -> Collector {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port} (is another test run using it?): {e}"));
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),

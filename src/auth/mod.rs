@@ -1,0 +1,12 @@
+//! Request signing and credentials.
+
+#[cfg(feature = "personalize")]
+#[cfg_attr(docsrs, doc(cfg(feature = "personalize")))]
+pub mod aws;
+#[cfg(feature = "personalize")]
+#[cfg_attr(docsrs, doc(cfg(feature = "personalize")))]
+pub mod sigv4;
+
+mod secret;
+
+pub use secret::Secret;
