@@ -14,6 +14,12 @@ use crate::error::{Error, Result};
 /// Largest response body read; collectors answer with a few bytes of JSON at most.
 const MAX_RESPONSE_BODY: u64 = 1 << 20;
 
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Post,
+    Get,
+}
+
 /// One request as a backend builds it. The body is already encoded.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -206,13 +212,33 @@ impl HttpTransport {
         ctx: &DeliveryCtx<'_>,
         judge: &dyn Fn(&Response) -> Verdict,
     ) -> (Result<Response>, u32) {
+        self.execute(Method::Post, req, ctx, judge)
+    }
+
+    /// As [`post`](Self::post), with GET (the body is ignored).
+    pub fn get(
+        &self,
+        req: &Request<'_>,
+        ctx: &DeliveryCtx<'_>,
+        judge: &dyn Fn(&Response) -> Verdict,
+    ) -> (Result<Response>, u32) {
+        self.execute(Method::Get, req, ctx, judge)
+    }
+
+    fn execute(
+        &self,
+        method: Method,
+        req: &Request<'_>,
+        ctx: &DeliveryCtx<'_>,
+        judge: &dyn Fn(&Response) -> Verdict,
+    ) -> (Result<Response>, u32) {
         let mut retries = 0;
         loop {
             if ctx.cancel.is_cancelled() {
                 return (Err(Error::Cancelled), retries);
             }
             if ctx.debug {
-                log_request(req, ctx.dry_run);
+                log_request(method, req, ctx.dry_run);
             }
             if ctx.dry_run {
                 return (
@@ -223,7 +249,7 @@ impl HttpTransport {
                     retries,
                 );
             }
-            let (verdict, resp) = match self.once(req) {
+            let (verdict, resp) = match self.once(method, req) {
                 Ok(resp) => (judge(&resp), Some(resp)),
                 Err(e) => (e, None),
             };
@@ -248,15 +274,31 @@ impl HttpTransport {
         }
     }
 
-    fn once(&self, req: &Request<'_>) -> std::result::Result<Response, Verdict> {
-        let mut rb = self.agent.post(req.url);
-        for (k, v) in req.query {
-            rb = rb.query(k, v);
+    fn once(&self, method: Method, req: &Request<'_>) -> std::result::Result<Response, Verdict> {
+        // The two builders have different types (with and without a body).
+        let mut resp = match method {
+            Method::Post => {
+                let mut rb = self.agent.post(req.url);
+                for (k, v) in req.query {
+                    rb = rb.query(k, v);
+                }
+                for (k, v) in req.headers {
+                    rb = rb.header(*k, v.as_str());
+                }
+                rb.send(req.body)
+            }
+            Method::Get => {
+                let mut rb = self.agent.get(req.url);
+                for (k, v) in req.query {
+                    rb = rb.query(k, v);
+                }
+                for (k, v) in req.headers {
+                    rb = rb.header(*k, v.as_str());
+                }
+                rb.call()
+            }
         }
-        for (k, v) in req.headers {
-            rb = rb.header(*k, v.as_str());
-        }
-        let mut resp = rb.send(req.body).map_err(classify_ureq)?;
+        .map_err(classify_ureq)?;
         let status = resp.status().as_u16();
         let headers: Vec<(String, String)> = resp
             .headers()
@@ -358,7 +400,7 @@ fn is_secret_name(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
-fn log_request(req: &Request<'_>, dry_run: bool) {
+fn log_request(method: Method, req: &Request<'_>, dry_run: bool) {
     if !log::log_enabled!(target: "trackflow::debug", log::Level::Info) {
         return;
     }
@@ -390,8 +432,12 @@ fn log_request(req: &Request<'_>, dry_run: bool) {
     };
     log::info!(
         target: "trackflow::debug",
-        "{}POST {}{}{} [{}] {}",
+        "{}{} {}{}{} [{}] {}",
         if dry_run { "(dry run) " } else { "" },
+        match method {
+            Method::Post => "POST",
+            Method::Get => "GET",
+        },
         mask_url(req.url),
         if query.is_empty() { "" } else { "?" },
         query.join("&"),

@@ -1,0 +1,529 @@
+//! Google OAuth2 bearer tokens behind one small trait, cached until shortly before they expire.
+//!
+//! | source | where the token comes from | lifetime |
+//! |---|---|---|
+//! | [`StaticToken`] | a string you give | forever |
+//! | [`EnvToken`] | an environment variable, re-read | 5 min, then re-read |
+//! | [`CommandToken`] | a command's stdout, e.g. `gcloud auth print-access-token` | 5 min, then re-run |
+//! | [`MetadataServer`] | the GCE/GKE metadata server | `expires_in` of the reply |
+//! | [`ServiceAccountKey`] | a service-account JSON key: a JWT (RS256) exchanged at its `token_uri` | `expires_in` of the reply |
+//!
+//! Tokens and keys are [`Secret`]s: they never appear in `Debug` output, logs or errors.
+
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+
+use super::Secret;
+use crate::clock::{Clock, SharedClock};
+use crate::error::{Error, Result};
+use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request, Response, Verdict};
+
+/// The scope every Google backend here works with.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// How long before expiry a cached token is replaced.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// How long a token without a stated lifetime (environment, command) is reused.
+pub const UNTIMED_TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// A bearer token and when it stops working.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// The token.
+    pub token: Secret,
+    /// When it expires; `None` for never.
+    pub expires_at: Option<Instant>,
+}
+
+/// A source of bearer tokens. Called only when the cached token is missing or about to expire.
+pub trait TokenSource: Send + Sync + fmt::Debug {
+    /// Gets a fresh token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] or a transport error saying what failed (never the token).
+    fn fetch(&self) -> Result<AccessToken>;
+}
+
+/// Caches a [`TokenSource`]'s token until [`REFRESH_MARGIN`] before it expires.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::auth::google::{Tokens, StaticToken};
+/// let t = Tokens::new(StaticToken::new("ya29.example"));
+/// assert_eq!(t.bearer()?.expose(), "ya29.example");
+/// assert!(!format!("{t:?}").contains("ya29"));
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tokens {
+    source: Arc<dyn TokenSource>,
+    cached: Arc<Mutex<Option<AccessToken>>>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Caches tokens of `source`.
+    pub fn new(source: impl TokenSource + 'static) -> Self {
+        Tokens {
+            source: Arc::new(source),
+            cached: Arc::default(),
+        }
+    }
+
+    /// A valid token, fetching a new one when the cached one is missing or expires within
+    /// [`REFRESH_MARGIN`]. The fetch happens under a lock, so concurrent callers wait for one
+    /// refresh instead of each starting their own.
+    ///
+    /// # Errors
+    ///
+    /// What the source returns.
+    pub fn bearer(&self) -> Result<Secret> {
+        let mut cached = self.cached.lock();
+        let fresh = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now() + REFRESH_MARGIN);
+        if let Some(t) = cached.as_ref().filter(|t| fresh(t)) {
+            return Ok(t.token.clone());
+        }
+        let t = self.source.fetch()?;
+        let token = t.token.clone();
+        *cached = Some(t);
+        Ok(token)
+    }
+}
+
+/// A fixed token.
+#[derive(Debug, Clone)]
+pub struct StaticToken(Secret);
+
+impl StaticToken {
+    /// The token.
+    pub fn new(token: impl Into<String>) -> Self {
+        StaticToken(Secret::new(token))
+    }
+}
+
+impl TokenSource for StaticToken {
+    fn fetch(&self) -> Result<AccessToken> {
+        Ok(AccessToken {
+            token: self.0.clone(),
+            expires_at: None,
+        })
+    }
+}
+
+/// A token read from an environment variable, re-read every [`UNTIMED_TOKEN_TTL`].
+#[derive(Debug, Clone)]
+pub struct EnvToken {
+    var: String,
+}
+
+impl EnvToken {
+    /// Reads `var`.
+    pub fn new(var: impl Into<String>) -> Self {
+        EnvToken { var: var.into() }
+    }
+}
+
+impl TokenSource for EnvToken {
+    fn fetch(&self) -> Result<AccessToken> {
+        let token = std::env::var(&self.var)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "google token: environment variable {} is not set",
+                    self.var
+                ))
+            })?;
+        Ok(AccessToken {
+            token: Secret::new(token.trim()),
+            expires_at: Some(Instant::now() + UNTIMED_TOKEN_TTL),
+        })
+    }
+}
+
+/// A token printed by a command, e.g. `gcloud auth print-access-token`; re-run every
+/// [`UNTIMED_TOKEN_TTL`].
+#[derive(Debug, Clone)]
+pub struct CommandToken {
+    program: String,
+    args: Vec<String>,
+}
+
+impl CommandToken {
+    /// Runs `program` with `args`.
+    pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        CommandToken {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TokenSource for CommandToken {
+    fn fetch(&self) -> Result<AccessToken> {
+        let out = Command::new(&self.program)
+            .args(&self.args)
+            .output()
+            .map_err(|e| Error::Config(format!("google token: cannot run `{}`: {e}", self.program)))?;
+        if !out.status.success() {
+            return Err(Error::Config(format!(
+                "google token: `{}` exited with {}: {}",
+                self.program,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if token.is_empty() {
+            return Err(Error::Config(format!(
+                "google token: `{}` printed nothing",
+                self.program
+            )));
+        }
+        Ok(AccessToken {
+            token: Secret::new(token),
+            expires_at: Some(Instant::now() + UNTIMED_TOKEN_TTL),
+        })
+    }
+}
+
+/// The GCE/GKE metadata server's token for the instance's default service account.
+#[derive(Debug, Clone)]
+pub struct MetadataServer {
+    base: String,
+    transport: HttpTransport,
+}
+
+impl MetadataServer {
+    /// `http://$GCE_METADATA_HOST`, else `http://metadata.google.internal`.
+    pub fn from_env() -> Self {
+        let host = std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "metadata.google.internal".into());
+        MetadataServer::new(format!("http://{host}"))
+    }
+
+    /// A metadata server at `base` (e.g. a local emulator).
+    pub fn new(base: impl Into<String>) -> Self {
+        MetadataServer {
+            base: base.into().trim_end_matches('/').to_owned(),
+            transport: HttpTransport::default(),
+        }
+    }
+}
+
+impl TokenSource for MetadataServer {
+    fn fetch(&self) -> Result<AccessToken> {
+        let url = format!(
+            "{}/computeMetadata/v1/instance/service-accounts/default/token",
+            self.base
+        );
+        let headers = [("Metadata-Flavor", "Google".to_owned())];
+        let req = Request {
+            url: &url,
+            query: &[],
+            headers: &headers,
+            body: &[],
+        };
+        let resp = call(&self.transport, &req, false)?;
+        parse_token_reply(&resp, "metadata server")
+    }
+}
+
+/// A service account's JSON key: a JWT signed with its private key (RS256) is exchanged at
+/// the key's `token_uri` for an access token.
+pub struct ServiceAccountKey {
+    client_email: String,
+    key_id: Option<String>,
+    token_uri: String,
+    key: RsaKeyPair,
+    scopes: String,
+    clock: SharedClock,
+    transport: HttpTransport,
+}
+
+impl fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("token_uri", &self.token_uri)
+            .field("key", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct KeyFile {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    client_email: String,
+    private_key: String,
+    private_key_id: Option<String>,
+    token_uri: Option<String>,
+}
+
+impl ServiceAccountKey {
+    /// Reads a key file (as downloaded from the Cloud console).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the file and what is wrong with it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        ServiceAccountKey::from_json(&text).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            e => e,
+        })
+    }
+
+    /// Parses a key's JSON text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when it is not a service-account key or its private key is unusable.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let k: KeyFile = serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("not a service-account key: {e}")))?;
+        if k.ty.as_deref().is_some_and(|t| t != "service_account") {
+            return Err(Error::Config(format!(
+                "key type `{}`: expected service_account",
+                k.ty.unwrap_or_default()
+            )));
+        }
+        let der = pem_to_der(&k.private_key)
+            .ok_or_else(|| Error::Config("private_key: not a PEM `PRIVATE KEY` block".into()))?;
+        let key = RsaKeyPair::from_pkcs8(&der)
+            .map_err(|e| Error::Config(format!("private_key: not an RSA PKCS#8 key ({e})")))?;
+        Ok(ServiceAccountKey {
+            client_email: k.client_email,
+            key_id: k.private_key_id,
+            token_uri: k
+                .token_uri
+                .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+            key,
+            scopes: CLOUD_PLATFORM_SCOPE.into(),
+            clock: crate::clock::system(),
+            transport: HttpTransport::default(),
+        })
+    }
+
+    /// The scopes to ask for, space-separated. Defaults to [`CLOUD_PLATFORM_SCOPE`].
+    pub fn scopes(mut self, s: impl Into<String>) -> Self {
+        self.scopes = s.into();
+        self
+    }
+
+    /// The clock for the JWT's `iat`/`exp`. Defaults to the system clock.
+    pub fn clock(mut self, c: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(c);
+        self
+    }
+
+    /// The signed JWT assertion for `now_s`.
+    fn assertion(&self, now_s: i64) -> Result<String> {
+        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        if let Some(kid) = &self.key_id {
+            header["kid"] = kid.as_str().into();
+        }
+        let claims = serde_json::json!({
+            "iss": self.client_email,
+            "scope": self.scopes,
+            "aud": self.token_uri,
+            "iat": now_s,
+            "exp": now_s + 3600,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            base64url(header.to_string().as_bytes()),
+            base64url(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| Error::Config("service-account key: signing failed".into()))?;
+        Ok(format!("{signing_input}.{}", base64url(&sig)))
+    }
+}
+
+impl TokenSource for ServiceAccountKey {
+    fn fetch(&self) -> Result<AccessToken> {
+        let assertion = self.assertion(self.clock.now_ms() / 1000)?;
+        let body = format!(
+            "grant_type={}&assertion={}",
+            form_encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            form_encode(&assertion)
+        );
+        let headers = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+        let req = Request {
+            url: &self.token_uri,
+            query: &[],
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        let resp = call(&self.transport, &req, true)?;
+        parse_token_reply(&resp, "token endpoint")
+    }
+}
+
+fn call(transport: &HttpTransport, req: &Request<'_>, post: bool) -> Result<Response> {
+    let cancel = Cancel::default();
+    let ctx = DeliveryCtx {
+        cancel: &cancel,
+        debug: false,
+        dry_run: false,
+    };
+    let judge = |r: &Response| match r.status {
+        200..=299 => Verdict::Success,
+        s => crate::transport::classify_status(s, r.retry_after.as_deref(), &r.body),
+    };
+    let (r, _) = if post {
+        transport.post(req, &ctx, &judge)
+    } else {
+        transport.get(req, &ctx, &judge)
+    };
+    r
+}
+
+fn parse_token_reply(resp: &Response, from: &str) -> Result<AccessToken> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        access_token: String,
+        expires_in: Option<u64>,
+    }
+    let r: Reply = serde_json::from_slice(&resp.body).map_err(|e| {
+        Error::Config(format!(
+            "google token: the {from}'s reply has no access_token ({e})"
+        ))
+    })?;
+    Ok(AccessToken {
+        token: Secret::new(r.access_token),
+        expires_at: Some(Instant::now() + Duration::from_secs(r.expires_in.unwrap_or(3600))),
+    })
+}
+
+/// The DER inside a PEM `PRIVATE KEY` block.
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64_decode(&body)
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Base64url without padding (JWT).
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        assert_eq!(base64url(b"hello?>"), "aGVsbG8_Pg");
+        assert_eq!(base64_decode("aGVsbG8/Pg==").unwrap(), b"hello?>");
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"a"), "YQ");
+    }
+
+    #[test]
+    fn cached_until_near_expiry() {
+        #[derive(Debug, Default)]
+        struct Counting(std::sync::atomic::AtomicU32, u64);
+        impl TokenSource for Counting {
+            fn fetch(&self) -> Result<AccessToken> {
+                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(AccessToken {
+                    token: Secret::new(format!("t{n}")),
+                    expires_at: Some(Instant::now() + Duration::from_secs(self.1)),
+                })
+            }
+        }
+        let long = Tokens::new(Counting(Default::default(), 3600));
+        assert_eq!(long.bearer().unwrap().expose(), "t0");
+        assert_eq!(long.bearer().unwrap().expose(), "t0");
+        // Expires within the refresh margin: every call refreshes.
+        let short = Tokens::new(Counting(Default::default(), 30));
+        assert_eq!(short.bearer().unwrap().expose(), "t0");
+        assert_eq!(short.bearer().unwrap().expose(), "t1");
+    }
+
+    #[test]
+    fn command_tokens() {
+        let t = CommandToken::new("echo", ["ya29.from-command"]);
+        assert_eq!(t.fetch().unwrap().token.expose(), "ya29.from-command");
+        let err = CommandToken::new("false", Vec::<String>::new())
+            .fetch()
+            .unwrap_err();
+        assert!(err.to_string().contains("`false` exited"), "{err}");
+    }
+}
