@@ -315,6 +315,20 @@ pub(crate) fn format_datetime_ms(ms: i64, offset_minutes: i32) -> String {
     )
 }
 
+/// RFC 3339 in UTC with milliseconds when there are any: `2023-11-14T22:13:20.500Z`,
+/// `2023-11-14T22:13:20Z` (the proto3 JSON form of a Timestamp).
+#[cfg(any(feature = "google", test))]
+pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
+    let (y, mo, d, h) = civil_utc(ms);
+    let in_hour = ms.rem_euclid(3_600_000);
+    let (mi, s, frac) = (in_hour / 60_000, (in_hour / 1000) % 60, in_hour % 1000);
+    if frac == 0 {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:03}Z")
+    }
+}
+
 /// Civil date and hour (UTC) of a ms timestamp: `(year, month, day, hour)`.
 pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     let secs = ms.div_euclid(1000);
@@ -336,6 +350,12 @@ pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(format_rfc3339_ms(1_700_000_000_500), "2023-11-14T22:13:20.500Z");
+        assert_eq!(format_rfc3339_ms(1_700_000_000_000), "2023-11-14T22:13:20Z");
+    }
 
     #[test]
     fn datetimes() {

@@ -11,7 +11,7 @@
 //! block_timeout_ms = 100     # with overflow = "block_timeout"
 //!
 //! [backend]
-//! kind = "file"              # file | growingio | gravity | personalize
+//! kind = "file"              # file | growingio | gravity | personalize | retail | talent
 //! dir = "./trackflow-events"
 //! rotation = "daily"         # never | hourly | daily
 //! max_bytes = 134217728
@@ -56,6 +56,15 @@
 //! region = "us-east-1"
 //! tracking_id = "…"
 //! users_dataset_arn = "arn:aws:personalize:us-east-1:123456789012:dataset/group/USERS"
+//! ```
+//!
+//! Google Cloud Retail (feature `retail`) or Talent (feature `talent`), with [`GoogleAuth`]:
+//!
+//! ```toml
+//! [backend]
+//! kind = "retail"
+//! parent = "projects/123/locations/global/catalogs/default_catalog"
+//! auth = { kind = "service_account", key_file = "/etc/keys/tracker.json" }
 //! ```
 
 use std::path::PathBuf;
@@ -199,6 +208,34 @@ pub enum BackendConfig {
         /// The item type that means an action. Defaults to `action`.
         action_item_type: Option<String>,
     },
+    /// Google Cloud Retail user events (cargo feature `retail`).
+    Retail {
+        /// `projects/*/locations/*/catalogs/*`.
+        parent: String,
+        /// Another endpoint. Defaults to `https://retail.googleapis.com`.
+        endpoint: Option<String>,
+        /// `writeAsync=true`. Defaults to `false`.
+        write_async: Option<bool>,
+        /// `x-goog-user-project`.
+        quota_project: Option<String>,
+        /// Where tokens come from. Defaults to [`GoogleAuth::Default`].
+        #[serde(default)]
+        auth: GoogleAuth,
+    },
+    /// Google Cloud Talent client events (cargo feature `talent`).
+    Talent {
+        /// `projects/*/tenants/*` (v4) or `projects/*` (v3).
+        parent: String,
+        /// Another endpoint. Defaults to `https://jobs.googleapis.com`.
+        endpoint: Option<String>,
+        /// `v4` (default) or `v3`.
+        version: Option<String>,
+        /// `x-goog-user-project`.
+        quota_project: Option<String>,
+        /// Where tokens come from. Defaults to [`GoogleAuth::Default`].
+        #[serde(default)]
+        auth: GoogleAuth,
+    },
     /// Gravity Engine (cargo feature `gravity`).
     Gravity {
         /// The collect URL with its `?access_token=…`.
@@ -212,6 +249,72 @@ pub enum BackendConfig {
         /// Send insert ids as `#uuid` (one request per event). Defaults to `false`.
         uuid_from_insert_id: Option<bool>,
     },
+}
+
+/// Where a Google backend's bearer tokens come from.
+///
+/// ```toml
+/// auth = { kind = "service_account", key_file = "/etc/keys/tracker.json" }
+/// auth = { kind = "command", program = "gcloud", args = ["auth", "print-access-token"] }
+/// auth = { kind = "env", var = "GOOGLE_ACCESS_TOKEN" }
+/// auth = { kind = "metadata" }
+/// auth = { kind = "anonymous" }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GoogleAuth {
+    /// The key file named by `GOOGLE_APPLICATION_CREDENTIALS` if set, else the metadata server.
+    #[default]
+    Default,
+    /// No token (no `authorization` header).
+    Anonymous,
+    /// A token in an environment variable.
+    Env {
+        /// The variable.
+        var: String,
+    },
+    /// A token printed by a command.
+    Command {
+        /// The program.
+        program: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+    /// The GCE/GKE metadata server.
+    Metadata {
+        /// `host[:port]`; defaults to `GCE_METADATA_HOST`, else `metadata.google.internal`.
+        host: Option<String>,
+    },
+    /// A service-account JSON key.
+    ServiceAccount {
+        /// The key file.
+        key_file: PathBuf,
+    },
+}
+
+#[cfg(feature = "google")]
+impl GoogleAuth {
+    /// The token source this describes; `None` for anonymous.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] for an unreadable key file.
+    pub fn tokens(&self) -> Result<Option<crate::auth::google::Tokens>> {
+        use crate::auth::google::{CommandToken, EnvToken, MetadataServer, ServiceAccountKey, Tokens};
+        Ok(Some(match self {
+            GoogleAuth::Anonymous => return Ok(None),
+            GoogleAuth::Default => match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+                Some(path) => Tokens::new(ServiceAccountKey::from_file(path)?),
+                None => Tokens::new(MetadataServer::from_env()),
+            },
+            GoogleAuth::Env { var } => Tokens::new(EnvToken::new(var)),
+            GoogleAuth::Command { program, args } => Tokens::new(CommandToken::new(program, args)),
+            GoogleAuth::Metadata { host: Some(h) } => Tokens::new(MetadataServer::new(format!("http://{h}"))),
+            GoogleAuth::Metadata { host: None } => Tokens::new(MetadataServer::from_env()),
+            GoogleAuth::ServiceAccount { key_file } => Tokens::new(ServiceAccountKey::from_file(key_file)?),
+        }))
+    }
 }
 
 /// HTTP settings; unset ones take the defaults of [`HttpTransport`] and [`RetryPolicy`].
@@ -379,6 +482,48 @@ impl Config {
                     "backend `personalize` needs trackflow's `personalize` cargo feature".into(),
                 ));
             }
+            #[cfg(feature = "retail")]
+            BackendConfig::Retail { .. } => Box::new(self.retail()?),
+            #[cfg(not(feature = "retail"))]
+            BackendConfig::Retail { .. } => {
+                return Err(crate::Error::Config(
+                    "backend `retail` needs trackflow's `retail` cargo feature".into(),
+                ));
+            }
+            #[cfg(feature = "talent")]
+            BackendConfig::Talent {
+                parent,
+                endpoint,
+                version,
+                quota_project,
+                auth,
+            } => {
+                use crate::backend::talent::{Talent, TalentVersion};
+                let version = match version.as_deref() {
+                    None | Some("v4") => TalentVersion::V4,
+                    Some("v3") => TalentVersion::V3,
+                    Some(v) => return Err(crate::Error::Config(format!("talent version `{v}`: v4 or v3"))),
+                };
+                let mut b = Talent::builder(parent)
+                    .version(version)
+                    .transport(self.transport.build());
+                if let Some(e) = endpoint {
+                    b = b.endpoint(e);
+                }
+                if let Some(q) = quota_project {
+                    b = b.quota_project(q);
+                }
+                if let Some(t) = auth.tokens()? {
+                    b = b.tokens(t);
+                }
+                Box::new(b.build()?)
+            }
+            #[cfg(not(feature = "talent"))]
+            BackendConfig::Talent { .. } => {
+                return Err(crate::Error::Config(
+                    "backend `talent` needs trackflow's `talent` cargo feature".into(),
+                ));
+            }
             #[cfg(feature = "gravity")]
             BackendConfig::Gravity {
                 url,
@@ -409,6 +554,43 @@ impl Config {
                 ));
             }
         })
+    }
+
+    /// The Retail backend the config describes, for its admin calls (`import`, `purge`,
+    /// `rejoin`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] when the backend is not `retail` or its settings are wrong.
+    #[cfg(feature = "retail")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retail")))]
+    pub fn retail(&self) -> Result<crate::backend::retail::Retail> {
+        let BackendConfig::Retail {
+            parent,
+            endpoint,
+            write_async,
+            quota_project,
+            auth,
+        } = &self.backend
+        else {
+            return Err(crate::Error::Config(
+                "the config's backend is not `retail`".into(),
+            ));
+        };
+        let mut b = crate::backend::retail::Retail::builder(parent).transport(self.transport.build());
+        if let Some(e) = endpoint {
+            b = b.endpoint(e);
+        }
+        if let Some(w) = write_async {
+            b = b.write_async(*w);
+        }
+        if let Some(q) = quota_project {
+            b = b.quota_project(q);
+        }
+        if let Some(t) = auth.tokens()? {
+            b = b.tokens(t);
+        }
+        b.build()
     }
 
     /// A tracker builder with the configured consumer and super properties, to which more

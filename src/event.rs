@@ -411,6 +411,39 @@ pub struct Interaction {
     /// The source the event is attributed to (Personalize `metricAttribution`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attribution_source: Option<String>,
+    /// Shopping cart id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<String>,
+    /// Tax of the purchase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax: Option<f64>,
+    /// Cost of the purchase (for margins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Search filter expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Search result ordering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    /// Search result offset (pagination).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    /// Id shared by the events of one page view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_view_id: Option<String>,
+    /// The end user's IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The end user's browser user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Whether the event comes straight from the end user's request (not a server-side job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_user_request: Option<bool>,
+    /// The site or app the event belongs to (Retail `entity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
 }
 
 /// One event, as it travels from the tracker through consumers to backends.

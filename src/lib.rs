@@ -13,7 +13,7 @@
 //!  Consumer ── WHEN to send ─ Immediate | Buffered | Background (timer + size) | Debug
 //!     │  batches of Event
 //!     ▼
-//!  Backend ── WHERE and in what shape ─ GrowingIo | Gravity | Personalize | File
+//!  Backend ── WHERE and in what shape ─ GrowingIo | Gravity | Personalize | Retail | Talent | File
 //!     │  wire structs ──► Codec ── HOW the bytes look ─ Json | Snappy(+xor) | Protobuf | Gzip
 //!     ▼
 //!  Transport ── ureq agent, timeouts, retry with backoff, status classification
@@ -51,6 +51,9 @@
 //! | `gzip` | with `gravity` | gzip request bodies (flate2) |
 //! | `gravity` | no | the Gravity Engine backend |
 //! | `personalize` | no | the AWS Personalize Events backend and SigV4 (hmac, sha2) |
+//! | `google` | with `retail`, `talent` | Google bearer tokens; service-account JWTs signed with ring |
+//! | `retail` | no | the Google Cloud Retail user events backend |
+//! | `talent` | no | the Google Cloud Talent client events backend |
 //!
 //! # Logging
 //!

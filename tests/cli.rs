@@ -10,18 +10,23 @@ use std::process::Command;
 use support::{Collector, Reply};
 
 fn run(config: &str, lines: &str) -> (i32, String, String) {
+    run_cmd(&["send"], config, lines, true)
+}
+
+/// Runs `trackflow ARGS --config CFG [INPUT]` with the config and input written to files.
+fn run_cmd(args: &[&str], config: &str, lines: &str, with_input: bool) -> (i32, String, String) {
     let dir = std::env::temp_dir().join(format!("trackflow-cli-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("trackflow.toml");
     let input = dir.join("events.jsonl");
     std::fs::write(&cfg, config).unwrap();
     std::fs::write(&input, lines).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args(["send", "--config"])
-        .arg(&cfg)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trackflow"));
+    cmd.args(args).arg("--config").arg(&cfg);
+    if with_input {
+        cmd.arg(&input);
+    }
+    let out = cmd.output().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     (
         out.status.code().unwrap_or(-1),
@@ -101,4 +106,82 @@ fn a_bad_config_is_a_clear_error() {
         stderr.contains("trackflow.toml") && stderr.contains("nope"),
         "{stderr}"
     );
+}
+
+#[cfg(feature = "retail")]
+mod retail {
+    use super::*;
+
+    fn config(c: &Collector) -> String {
+        format!(
+            "[backend]\nkind = \"retail\"\nparent = \"projects/1/locations/global/catalogs/default_catalog\"\nendpoint = \"{}\"\nauth = {{ kind = \"anonymous\" }}\n",
+            c.url()
+        )
+    }
+
+    fn lro(c: &support::Captured) -> Reply {
+        let n = c.json()["inputConfig"]["userEventInlineSource"]["userEvents"]
+            .as_array()
+            .map_or(0, |a| a.len());
+        Reply::Status(
+            200,
+            vec![],
+            format!(
+                r#"{{"name":"projects/1/locations/global/catalogs/default_catalog/operations/o","done":true,"metadata":{{"successCount":"{n}"}}}}"#
+            ),
+        )
+    }
+
+    #[test]
+    fn import_purge_rejoin_from_the_command_line() {
+        let c = Collector::start(|r, _| lro(r));
+        let input = r#"{"type":"track","event":"home-page-view","anonymous_id":"v1","time":1700000000500}
+{"type":"track","event":"home-page-view","anonymous_id":"v2"}
+{"type":"track"}
+"#;
+        let (code, stdout, stderr) = run_cmd(&["retail", "import"], &config(&c), input, true);
+        assert_eq!(code, 1, "a bad line fails the run: {stdout}{stderr}");
+        assert!(
+            stderr.contains("events.jsonl:3: not a trackflow event"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("2 events imported: 2 succeeded, 0 failed, 1 bad lines"),
+            "{stdout}"
+        );
+        let events = c.requests()[0].json()["inputConfig"]["userEventInlineSource"]["userEvents"].clone();
+        assert_eq!(events[0]["eventTime"], "2023-11-14T22:13:20.500Z");
+        assert!(
+            events[1]["eventTime"].is_string(),
+            "events without a time are stamped"
+        );
+
+        let (code, stdout, _) = run_cmd(
+            &["retail", "purge", "--filter", "visitorId = \"v1\"", "--force"],
+            &config(&c),
+            "",
+            false,
+        );
+        assert_eq!(code, 0);
+        assert!(stdout.contains("operations/o"), "{stdout}");
+        assert_eq!(
+            c.requests()[1].json(),
+            serde_json::json!({"filter": "visitorId = \"v1\"", "force": true})
+        );
+
+        let (code, _, _) = run_cmd(
+            &["retail", "rejoin", "--scope", "unjoined"],
+            &config(&c),
+            "",
+            false,
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            c.requests()[2].json(),
+            serde_json::json!({"userEventRejoinScope": 2})
+        );
+        let (code, _, stderr) = run_cmd(&["retail", "rejoin", "--scope", "some"], &config(&c), "", false);
+        assert_eq!(code, 2);
+        assert!(stderr.contains("--scope some"), "{stderr}");
+    }
 }

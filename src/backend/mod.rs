@@ -17,6 +17,8 @@ use crate::event::Event;
 use crate::transport::DeliveryCtx;
 
 pub mod file;
+#[cfg(feature = "google")]
+pub mod google;
 #[cfg(feature = "gravity")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gravity")))]
 pub mod gravity;
@@ -25,6 +27,12 @@ mod memory;
 #[cfg(feature = "personalize")]
 #[cfg_attr(docsrs, doc(cfg(feature = "personalize")))]
 pub mod personalize;
+#[cfg(feature = "retail")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retail")))]
+pub mod retail;
+#[cfg(feature = "talent")]
+#[cfg_attr(docsrs, doc(cfg(feature = "talent")))]
+pub mod talent;
 
 pub use file::{FileBackend, FileBackendBuilder, Rotation};
 pub use growingio::{GrowingIo, GrowingIoBuilder};

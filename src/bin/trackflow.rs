@@ -38,24 +38,64 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Google Cloud Retail admin calls, with the `retail` backend of the config.
+    #[cfg(feature = "retail")]
+    Retail {
+        /// The TOML configuration; its backend must be `retail`.
+        #[arg(long, short, global = true, default_value = "trackflow.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: RetailCommand,
+    },
+}
+
+#[cfg(feature = "retail")]
+#[derive(Subcommand, Debug)]
+enum RetailCommand {
+    /// Import neutral JSON-lines events (inline sources, in chunks), showing progress.
+    Import {
+        /// Events file; `-` for standard input.
+        file: PathBuf,
+        /// Where Retail writes the errors of failed events (`gs://…/`).
+        #[arg(long)]
+        errors_gcs_prefix: Option<String>,
+    },
+    /// Delete events matching a filter (a dry run that counts them unless --force).
+    Purge {
+        /// e.g. `visitorId = "v1" eventTime > "2023-01-01T00:00:00Z"`.
+        #[arg(long)]
+        filter: String,
+        /// Really delete.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-join events with the catalog.
+    Rejoin {
+        /// all, joined or unjoined.
+        #[arg(long, default_value = "all")]
+        scope: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Send {
             config,
             file,
             deadline,
             no_progress,
-        } => match send(&config, file, Duration::from_secs(deadline), no_progress) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("trackflow: {e}");
-                ExitCode::from(2)
-            }
-        },
+        } => send(&config, file, Duration::from_secs(deadline), no_progress),
+        #[cfg(feature = "retail")]
+        Command::Retail { config, command } => retail(&config, command),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("trackflow: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -171,4 +211,103 @@ impl Progress {
     fn clear(&mut self) {
         eprint!("\r\x1b[2K");
     }
+}
+
+/// Runs a Retail admin command; `Ok(false)` when some input was bad.
+#[cfg(feature = "retail")]
+fn retail(config: &PathBuf, command: RetailCommand) -> trackflow::Result<bool> {
+    use trackflow::backend::retail::RejoinScope;
+    let retail = Config::from_toml_file(config)?.retail()?;
+    match command {
+        RetailCommand::Import {
+            file,
+            errors_gcs_prefix,
+        } => {
+            let (reader, name) = open_input(Some(file))?;
+            let mut bad = 0u64;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let events = reader.lines().enumerate().filter_map(|(i, line)| {
+                let line = match line {
+                    Ok(l) if l.trim().is_empty() => return None,
+                    Ok(l) => l,
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{name}:{}: {e}", i + 1);
+                        return None;
+                    }
+                };
+                match serde_json::from_str::<Event>(&line) {
+                    Ok(mut e) => {
+                        // Import needs an event time: events without one happened now.
+                        if !e.time_given {
+                            e.time = now;
+                        }
+                        Some(e)
+                    }
+                    Err(err) => {
+                        bad += 1;
+                        eprintln!("{name}:{}: not a trackflow event: {err}", i + 1);
+                        None
+                    }
+                }
+            });
+            let p = retail.import(events, errors_gcs_prefix.as_deref(), |p| {
+                eprintln!(
+                    "imported {} events in {} chunks: {} succeeded, {} failed",
+                    p.sent, p.chunks, p.succeeded, p.failed
+                );
+            })?;
+            println!(
+                "{} events imported: {} succeeded, {} failed, {bad} bad lines",
+                p.sent, p.succeeded, p.failed
+            );
+            Ok(bad == 0 && p.failed == 0)
+        }
+        RetailCommand::Purge { filter, force } => {
+            let op = retail.purge(&filter, force)?;
+            println!(
+                "{}",
+                serde_json::json!({"operation": op.name, "metadata": op.metadata, "response": op.response})
+            );
+            Ok(true)
+        }
+        RetailCommand::Rejoin { scope } => {
+            let scope = match scope.as_str() {
+                "all" => RejoinScope::Unspecified,
+                "joined" => RejoinScope::JoinedEvents,
+                "unjoined" => RejoinScope::UnjoinedEvents,
+                other => {
+                    return Err(trackflow::Error::Config(format!(
+                        "--scope {other}: all, joined or unjoined"
+                    )))
+                }
+            };
+            let op = retail.rejoin(scope)?;
+            println!(
+                "{}",
+                serde_json::json!({"operation": op.name, "metadata": op.metadata, "response": op.response})
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// A buffered reader of `file` (or standard input for `-` or none), and its name for messages.
+#[cfg(feature = "retail")]
+fn open_input(file: Option<PathBuf>) -> trackflow::Result<(BufReader<Box<dyn Read>>, String)> {
+    Ok(match file {
+        Some(p) if p.as_os_str() != "-" => {
+            let f = File::open(&p).map_err(|e| trackflow::Error::Config(format!("{}: {e}", p.display())))?;
+            (
+                BufReader::with_capacity(1 << 16, Box::new(f)),
+                p.display().to_string(),
+            )
+        }
+        _ => (
+            BufReader::with_capacity(1 << 16, Box::new(io::stdin().lock())),
+            "<stdin>".to_owned(),
+        ),
+    })
 }

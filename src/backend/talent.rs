@@ -1,0 +1,393 @@
+//! Google Cloud Talent Solution client events: v4 by default, v3 for `extraInfo` and
+//! `parentEventId`, which v4 lacks.
+//!
+//! ```text
+//! v4: POST /v4/{parent=projects/*/tenants/*}/clientEvents?$alt=json;enum-encoding=int
+//!     {requestId, eventId, createTime, jobEvent{type: <int>, jobs}, eventNotes}
+//! v3: POST /v3/{parent=projects/*}/clientEvents?alt=json
+//!     {"clientEvent": {requestId, eventId, parentEventId, createTime, jobEvent{type: "NAME", jobs}, extraInfo}}
+//! ```
+//!
+//! From the neutral event: the name is the job event type (`VIEW`, `impression`, …, any
+//! case), the insert id the `eventId`, the time the `createTime`; the interaction block gives
+//! the `requestId` (its attribution token, else its recommendation id), the jobs (its item
+//! ids; a bare id becomes `{parent}/jobs/{id}`) and, in v3, the `parentEventId`. The property
+//! `event_notes` is v4's `eventNotes`; in v3 the properties are `extraInfo` (≤ 20 keys, ≤ 2 KB,
+//! checked at the call).
+
+use std::fmt;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::google::{self, ALT_QUERY};
+use super::{Backend, Delivery};
+use crate::auth::google::Tokens;
+use crate::clock::format_rfc3339_ms;
+use crate::codec::json;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::transport::{DeliveryCtx, HttpTransport, Request};
+use crate::value::Value;
+
+/// The endpoint of the Talent API.
+pub const DEFAULT_ENDPOINT: &str = "https://jobs.googleapis.com";
+/// The property that carries v4's `eventNotes`.
+pub const EVENT_NOTES: &str = "event_notes";
+
+/// Job event types, by their enum number (v3 adds `NOT_INTERESTED`).
+pub const JOB_EVENT_TYPES: [&str; 17] = [
+    "JOB_EVENT_TYPE_UNSPECIFIED",
+    "IMPRESSION",
+    "VIEW",
+    "VIEW_REDIRECT",
+    "APPLICATION_START",
+    "APPLICATION_FINISH",
+    "APPLICATION_QUICK_SUBMISSION",
+    "APPLICATION_REDIRECT",
+    "APPLICATION_START_FROM_SEARCH",
+    "APPLICATION_REDIRECT_FROM_SEARCH",
+    "APPLICATION_COMPANY_SUBMIT",
+    "BOOKMARK",
+    "NOTIFICATION",
+    "HIRED",
+    "SENT_CV",
+    "INTERVIEW_GRANTED",
+    "NOT_INTERESTED",
+];
+
+/// Which API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TalentVersion {
+    /// v4 (the default): tenants, integer enums, `eventNotes`.
+    #[default]
+    V4,
+    /// v3: `extraInfo` and `parentEventId`.
+    V3,
+}
+
+/// The Google Cloud Talent client events backend.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::backend::talent::{Talent, TalentVersion};
+/// let t = Talent::builder("projects/p/tenants/t").build()?;
+/// assert_eq!(t.version(), TalentVersion::V4);
+/// assert!(Talent::builder("projects/p").build().is_err(), "v4 needs a tenant");
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+pub struct Talent {
+    endpoint: String,
+    parent: String,
+    version: TalentVersion,
+    tokens: Option<Tokens>,
+    quota_project: Option<String>,
+    transport: HttpTransport,
+}
+
+impl fmt::Debug for Talent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Talent")
+            .field("endpoint", &self.endpoint)
+            .field("parent", &self.parent)
+            .field("version", &self.version)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of [`Talent`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `endpoint` | `https://jobs.googleapis.com` |
+/// | `version` | [`TalentVersion::V4`] |
+/// | `tokens` | none: anonymous |
+/// | `quota_project` | none |
+/// | `transport` | [`HttpTransport::default`] |
+#[derive(Debug)]
+pub struct TalentBuilder {
+    inner: Talent,
+}
+
+impl TalentBuilder {
+    /// Another endpoint (`scheme://host[:port]`).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.inner.endpoint = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+    /// The API version. Defaults to v4.
+    pub fn version(mut self, v: TalentVersion) -> Self {
+        self.inner.version = v;
+        self
+    }
+    /// Where bearer tokens come from.
+    pub fn tokens(mut self, t: Tokens) -> Self {
+        self.inner.tokens = Some(t);
+        self
+    }
+    /// The project billed for quota (`x-goog-user-project`).
+    pub fn quota_project(mut self, p: impl Into<String>) -> Self {
+        self.inner.quota_project = Some(p.into());
+        self
+    }
+    /// The HTTP transport.
+    pub fn transport(mut self, t: HttpTransport) -> Self {
+        self.inner.transport = t;
+        self
+    }
+    /// Builds the backend.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `parent` does not fit the version: `projects/*/tenants/*` for v4,
+    /// `projects/*` for v3.
+    pub fn build(self) -> Result<Talent> {
+        let parts: Vec<&str> = self.inner.parent.split('/').collect();
+        let ok = parts.iter().all(|p| !p.is_empty())
+            && match self.inner.version {
+                TalentVersion::V4 => parts.len() == 4 && parts[0] == "projects" && parts[2] == "tenants",
+                TalentVersion::V3 => parts.len() == 2 && parts[0] == "projects",
+            };
+        if !ok {
+            let want = match self.inner.version {
+                TalentVersion::V4 => "projects/PROJECT/tenants/TENANT",
+                TalentVersion::V3 => "projects/PROJECT",
+            };
+            return Err(Error::Config(format!(
+                "talent parent `{}`: {:?} needs {want}",
+                self.inner.parent, self.inner.version
+            )));
+        }
+        Ok(self.inner)
+    }
+}
+
+impl Talent {
+    /// A builder for `parent` (`projects/*/tenants/*` for v4, `projects/*` for v3).
+    pub fn builder(parent: impl Into<String>) -> TalentBuilder {
+        TalentBuilder {
+            inner: Talent {
+                endpoint: DEFAULT_ENDPOINT.into(),
+                parent: parent.into(),
+                version: TalentVersion::V4,
+                tokens: None,
+                quota_project: None,
+                transport: HttpTransport::default(),
+            },
+        }
+    }
+
+    /// The API version in use.
+    pub fn version(&self) -> TalentVersion {
+        self.version
+    }
+
+    fn event_type(&self, e: &Event) -> Option<usize> {
+        let name = e.name()?.to_ascii_uppercase();
+        let max = if self.version == TalentVersion::V3 { 16 } else { 15 };
+        JOB_EVENT_TYPES
+            .iter()
+            .position(|t| *t == name)
+            .filter(|&n| (1..=max).contains(&n))
+    }
+
+    fn job_name(&self, id: &str) -> String {
+        if id.contains('/') {
+            id.to_owned()
+        } else {
+            format!("{}/jobs/{id}", self.parent)
+        }
+    }
+
+    fn client_event(&self, e: &Event) -> Json {
+        let i = e.interaction.as_deref();
+        let mut m = Map::new();
+        let request_id = i.and_then(|i| {
+            i.attribution_token
+                .clone()
+                .or_else(|| i.recommendation_id.clone())
+        });
+        m.insert("requestId".into(), request_id.unwrap_or_default().into());
+        m.insert("eventId".into(), e.insert_id.to_string().into());
+        if self.version == TalentVersion::V3 {
+            if let Some(p) = i.and_then(|i| i.parent_event_id.clone()) {
+                m.insert("parentEventId".into(), p.into());
+            }
+        }
+        m.insert("createTime".into(), format_rfc3339_ms(e.time).into());
+        let n = self.event_type(e).unwrap_or(0);
+        let jobs: Vec<String> = i
+            .map(|i| i.items.iter().map(|it| self.job_name(&it.id)).collect())
+            .unwrap_or_default();
+        let ty: Json = match self.version {
+            TalentVersion::V4 => n.into(),
+            TalentVersion::V3 => JOB_EVENT_TYPES[n].into(),
+        };
+        m.insert("jobEvent".into(), json!({ "type": ty, "jobs": jobs }));
+        match self.version {
+            TalentVersion::V4 => {
+                if let Some(Value::String(notes)) = e.properties.get(EVENT_NOTES) {
+                    m.insert("eventNotes".into(), notes.clone().into());
+                }
+            }
+            TalentVersion::V3 => {
+                if !e.properties.is_empty() {
+                    let extra: Map<String, Json> = e
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.to_owned(), text(v).into()))
+                        .collect();
+                    m.insert("extraInfo".into(), extra.into());
+                }
+            }
+        }
+        Json::Object(m)
+    }
+}
+
+/// A property as `extraInfo` text: strings as they are, everything else as JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+impl Backend for Talent {
+    fn name(&self) -> &'static str {
+        "talent"
+    }
+
+    fn max_batch(&self) -> usize {
+        50
+    }
+
+    fn check(&self, e: &Event) -> Result<()> {
+        if e.name().is_none() {
+            return Err(Error::Unsupported {
+                backend: "talent",
+                what: format!(
+                    "{} (Talent carries track events named by their job event type)",
+                    e.kind
+                ),
+            });
+        }
+        if self.event_type(e).is_none() {
+            let names = if self.version == TalentVersion::V3 {
+                &JOB_EVENT_TYPES[1..]
+            } else {
+                &JOB_EVENT_TYPES[1..16]
+            };
+            return Err(Error::invalid(
+                "event name",
+                format!(
+                    "Talent {:?} job event types are {}",
+                    self.version,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let i = e.interaction.as_deref();
+        if i.and_then(|i| i.attribution_token.as_ref().or(i.recommendation_id.as_ref()))
+            .is_none()
+        {
+            return Err(Error::invalid(
+                "interaction.attribution_token",
+                "Talent needs the requestId of the search or recommendation response",
+            ));
+        }
+        if i.is_none_or(|i| i.items.is_empty()) {
+            return Err(Error::invalid(
+                "interaction.items",
+                "Talent job events need at least one job",
+            ));
+        }
+        match self.version {
+            TalentVersion::V4 => {
+                if i.is_some_and(|i| i.parent_event_id.is_some()) {
+                    return Err(Error::Unsupported {
+                        backend: "talent",
+                        what: "parentEventId (v4 has none; use TalentVersion::V3)".into(),
+                    });
+                }
+                if let Some((k, _)) = e.properties.iter().find(|(k, _)| *k != EVENT_NOTES) {
+                    return Err(Error::Unsupported {
+                        backend: "talent",
+                        what: format!("property `{k}` (v4 carries only `{EVENT_NOTES}`; use TalentVersion::V3 for extraInfo)"),
+                    });
+                }
+            }
+            TalentVersion::V3 => {
+                if e.properties.len() > 20 {
+                    return Err(Error::invalid(
+                        "properties",
+                        format!(
+                            "Talent extraInfo takes at most 20 keys, got {}",
+                            e.properties.len()
+                        ),
+                    ));
+                }
+                let size: usize = e.properties.iter().map(|(k, v)| k.len() + text(v).len()).sum();
+                if size > 2048 {
+                    return Err(Error::invalid(
+                        "properties",
+                        format!("Talent extraInfo takes at most 2 KB of keys and values, got {size} bytes"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+        let mut d = Delivery::default();
+        let (url, query, routing) = match self.version {
+            TalentVersion::V4 => (
+                format!("{}/v4/{}/clientEvents", self.endpoint, self.parent),
+                vec![(ALT_QUERY.0, ALT_QUERY.1.to_owned())],
+                Some(self.parent.as_str()),
+            ),
+            TalentVersion::V3 => (
+                format!("{}/v3/{}/clientEvents", self.endpoint, self.parent),
+                vec![("alt", "json".to_owned())],
+                None,
+            ),
+        };
+        for (i, e) in batch.iter().enumerate() {
+            let r = google::headers(self.tokens.as_ref(), self.quota_project.as_deref(), routing, true)
+                .and_then(|mut h| {
+                    let body = match self.version {
+                        TalentVersion::V4 => {
+                            serde_json::to_vec_pretty(&self.client_event(e)).unwrap_or_default()
+                        }
+                        TalentVersion::V3 => {
+                            // The discovery client's body: Python's json.dumps of the request.
+                            h.push(("accept", "application/json".to_owned()));
+                            let mut buf = Vec::new();
+                            let request = json!({ "clientEvent": self.client_event(e) });
+                            json::encode_into(&request, json::Style::PythonAscii, &mut buf)?;
+                            buf
+                        }
+                    };
+                    Ok((h, body))
+                });
+            let (r, retries) = match r {
+                Ok((headers, body)) => {
+                    let req = Request {
+                        url: &url,
+                        query: &query,
+                        headers: &headers,
+                        body: &body,
+                    };
+                    let (r, retries) = self.transport.post(&req, ctx, &google::judge);
+                    (r.map(drop), retries)
+                }
+                Err(err) => (Err(err), 0),
+            };
+            d.record(r, retries, || vec![i]);
+        }
+        d
+    }
+}
