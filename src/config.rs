@@ -25,6 +25,9 @@
 //!
 //! [super_properties]
 //! app = "shop"
+//!
+//! [spool]
+//! dir = "./trackflow-spool"  # off when absent (the CLI turns it on)
 //! ```
 //!
 //! A GrowingIO backend instead:
@@ -108,6 +111,17 @@ pub struct Config {
     /// Properties added to every track event.
     #[serde(default, skip_serializing_if = "Properties::is_empty")]
     pub super_properties: Properties,
+    /// Where batches that cannot be delivered are kept.
+    #[serde(default)]
+    pub spool: SpoolConfig,
+}
+
+/// The spool (see [`crate::Spool`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// The spool directory. Defaults to none: failures are only reported.
+    pub dir: Option<PathBuf>,
 }
 
 /// Which consumer.
@@ -601,17 +615,31 @@ impl Config {
     /// What the backend's builder returns.
     pub fn tracker_builder(&self) -> Result<TrackerBuilder> {
         let backend = self.build_backend()?;
+        let spool = self.spool.dir.as_ref().map(crate::Spool::open).transpose()?;
         let c = &self.consumer;
         let builder = Tracker::builder().super_properties(self.super_properties.clone());
         Ok(match c.kind {
-            ConsumerKind::Immediate => builder.consumer(ImmediateConsumer::new(backend)),
+            ConsumerKind::Immediate => {
+                let mut consumer = ImmediateConsumer::new(backend);
+                if let Some(s) = spool {
+                    consumer = consumer.spool(s);
+                }
+                builder.consumer(consumer)
+            }
             ConsumerKind::Debug => {
-                builder.consumer(DebugConsumer::builder(backend).dry_run(c.dry_run).build())
+                let mut b = DebugConsumer::builder(backend).dry_run(c.dry_run);
+                if let Some(s) = spool {
+                    b = b.spool(s);
+                }
+                builder.consumer(b.build())
             }
             ConsumerKind::Buffered => {
                 let mut b = BufferedConsumer::builder(backend);
                 if let Some(n) = c.max_batch {
                     b = b.max_batch(n);
+                }
+                if let Some(s) = spool {
+                    b = b.spool(s);
                 }
                 builder.consumer(b.build())
             }
@@ -619,6 +647,9 @@ impl Config {
                 let mut b = BackgroundConsumer::builder(backend);
                 if let Some(n) = c.max_batch {
                     b = b.max_batch(n);
+                }
+                if let Some(s) = spool {
+                    b = b.spool(s);
                 }
                 if let Some(n) = c.queue_capacity {
                     b = b.queue_capacity(n);

@@ -67,6 +67,15 @@ pub enum Error {
         /// The service's message.
         message: String,
     },
+    /// A request was too large for the collector (HTTP 413 or the transport's byte limit)
+    /// even after splitting its batch down to this one event.
+    TooLarge {
+        /// The request body's size.
+        bytes: usize,
+    },
+    /// The background worker thread stopped unexpectedly (a panic outside delivery); events
+    /// can no longer be accepted. Queued events were reported as failed.
+    WorkerGone,
     /// The request could not be sent or its response not read (connection refused, reset,
     /// timeout, TLS) and retries were exhausted.
     Transport(String),
@@ -139,6 +148,13 @@ impl fmt::Display for Error {
                 code,
                 message,
             } => write!(f, "http status: {status}: {code}: {message}"),
+            Error::TooLarge { bytes } => {
+                write!(
+                    f,
+                    "request too large: a single event makes a {bytes}-byte request the collector refuses"
+                )
+            }
+            Error::WorkerGone => write!(f, "the background worker thread stopped; see the error log"),
             Error::Transport(m) => write!(f, "transport: {m}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Config(m) => write!(f, "config: {m}"),

@@ -77,6 +77,7 @@ pub mod consumer;
 mod error;
 mod event;
 mod guard;
+pub mod spool;
 mod stats;
 mod tracker;
 pub mod transport;
@@ -93,6 +94,7 @@ pub use consumer::{
 pub use error::{Error, Result};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
 pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
+pub use spool::{ReplayReport, Spool};
 pub use stats::{Stats, StatsSnapshot};
 pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
 pub use validate::Limits;

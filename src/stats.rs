@@ -13,6 +13,7 @@ pub struct Stats {
     retried: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    spooled: AtomicU64,
     // Failed because a shutdown deadline passed; part of `failed`, reported as `left`.
     cancelled: AtomicU64,
 }
@@ -41,6 +42,8 @@ pub struct StatsSnapshot {
     pub failed: u64,
     /// Events given up by the overflow policy (never handed to a backend).
     pub dropped: u64,
+    /// Failed events written to the spool (part of `failed`).
+    pub spooled: u64,
 }
 
 impl StatsSnapshot {
@@ -60,6 +63,7 @@ impl std::ops::Add for StatsSnapshot {
             retried: self.retried + o.retried,
             failed: self.failed + o.failed,
             dropped: self.dropped + o.dropped,
+            spooled: self.spooled + o.spooled,
         }
     }
 }
@@ -80,12 +84,14 @@ impl Stats {
         let failed = self.failed.load(Ordering::Acquire);
         let dropped = self.dropped.load(Ordering::Acquire);
         let retried = self.retried.load(Ordering::Relaxed);
+        let spooled = self.spooled.load(Ordering::Relaxed);
         StatsSnapshot {
             accepted: self.accepted.load(Ordering::Acquire),
             delivered,
             retried,
             failed,
             dropped,
+            spooled,
         }
     }
 
@@ -102,6 +108,9 @@ impl Stats {
     }
     pub(crate) fn add_failed(&self, n: u64) {
         self.failed.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn add_spooled(&self, n: u64) {
+        self.spooled.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn add_cancelled(&self, n: u64) {
         self.cancelled.fetch_add(n, Ordering::Relaxed);

@@ -547,6 +547,34 @@ impl Tracker {
         Ok(report.unwrap_or_default())
     }
 
+    /// Delivers again what the consumers' spools hold (see [`crate::Spool::replay`]): batches
+    /// delivered in full are removed, refused ones move to the dead letters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a spool cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Spool};
+    /// # let dir = std::env::temp_dir().join(format!("trackflow-replay-doc-{}", std::process::id()));
+    /// let tracker = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(MemoryBackend::new()).spool(Spool::open(&dir)?))
+    ///     .build()?;
+    /// let report = tracker.replay_spool()?;
+    /// assert_eq!(report.files, 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn replay_spool(&self) -> Result<crate::spool::ReplayReport> {
+        let mut total = crate::spool::ReplayReport::default();
+        for c in &self.inner.consumers {
+            total = total + c.replay_spool()?;
+        }
+        Ok(total)
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)

@@ -29,6 +29,7 @@ use super::{Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT};
 use crate::backend::{Backend, Delivery, Failure, DEFAULT_MAX_BATCH};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::spool::{ReplayReport, Spool};
 use crate::stats::StatsSnapshot;
 use crate::transport::{Cancel, DeliveryCtx};
 use crate::Consumer;
@@ -104,6 +105,10 @@ pub struct BackgroundConsumer {
     worker: Mutex<Option<JoinHandle<()>>>,
     done: Receiver<()>,
     spent: Receiver<Event>,
+    // The queue's other end, to take what is left when a shutdown deadline passes.
+    queue: Receiver<Event>,
+    alive: Arc<AtomicBool>,
+    worker_gone_reported: AtomicBool,
 }
 
 impl fmt::Debug for BackgroundConsumer {
@@ -128,6 +133,7 @@ impl fmt::Debug for BackgroundConsumer {
 /// | `overflow` | [`Overflow::Block`] |
 /// | `thread_name` | `trackflow-worker` |
 /// | `on_error` | log at `error` |
+/// | `spool` | none |
 pub struct BackgroundConsumerBuilder {
     backend: Arc<dyn Backend>,
     capacity: usize,
@@ -179,7 +185,13 @@ impl BackgroundConsumerBuilder {
     /// Called on the worker thread with each batch that failed for good. Defaults to logging
     /// at `error`. A panic in it is caught and logged.
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
-        self.reporter = Reporter::new(Some(Arc::new(f)));
+        self.reporter = self.reporter.with_error_callback(Arc::new(f));
+        self
+    }
+    /// Writes events that fail for good, and events still queued when a shutdown deadline
+    /// passes, to `spool` (see [`Spool`]). Defaults to none.
+    pub fn spool(mut self, spool: Spool) -> Self {
+        self.reporter = self.reporter.with_spool(spool);
         self
     }
 
@@ -198,7 +210,10 @@ impl BackgroundConsumerBuilder {
         let (done_tx, done) = bounded::<()>(0);
         let (spent_tx, spent) = bounded(SPENT_CAPACITY);
         let cancel = Cancel::default();
+        let queue = rx.clone();
+        let alive = Arc::new(AtomicBool::new(true));
         let worker = Worker {
+            _alive: AliveGuard(alive.clone()),
             rx,
             ctl: ctl_rx,
             backend: self.backend.clone(),
@@ -226,6 +241,9 @@ impl BackgroundConsumerBuilder {
             worker: Mutex::new(Some(handle)),
             done,
             spent,
+            queue,
+            alive,
+            worker_gone_reported: AtomicBool::new(false),
         }
     }
 }
@@ -234,19 +252,52 @@ impl BackgroundConsumer {
     /// A builder delivering to `backend`.
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder {
+            reporter: Reporter::default().for_backend(backend.name()),
             backend: Arc::new(backend),
             capacity: DEFAULT_QUEUE_CAPACITY,
             max_batch: DEFAULT_MAX_BATCH,
             interval: DEFAULT_FLUSH_INTERVAL,
             overflow: Overflow::default(),
             thread_name: "trackflow-worker".to_owned(),
-            reporter: Reporter::default(),
         }
     }
 
     /// Events waiting in the queue (not counting the batch being delivered).
     pub fn queued(&self) -> usize {
         self.tx.len()
+    }
+
+    /// Waits for room in slices, so a worker that died while the queue was full is noticed.
+    fn send_blocking(&self, mut event: Event) -> Result<()> {
+        loop {
+            match self.tx.send_timeout(event, Duration::from_millis(100)) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Disconnected(_)) => return Err(Error::AlreadyShutdown),
+                Err(SendTimeoutError::Timeout(e)) => {
+                    if !self.alive.load(Ordering::Acquire) {
+                        return Err(self.worker_gone(Some(e)));
+                    }
+                    event = e;
+                }
+            }
+        }
+    }
+
+    /// The worker died outside delivery: report it once, and fail (spool, callback) what it
+    /// left queued, and `event` if one was being handed over.
+    fn worker_gone(&self, event: Option<Event>) -> Error {
+        if !self.worker_gone_reported.swap(true, Ordering::AcqRel) {
+            log::error!(
+                "trackflow: the background worker thread stopped; queued events are reported as failed"
+            );
+        }
+        let mut left: Vec<Event> = self.queue.try_iter().collect();
+        left.extend(event);
+        if !left.is_empty() {
+            self.reporter.stats.add_failed(left.len() as u64);
+            self.reporter.fail(&Error::WorkerGone, &left);
+        }
+        Error::WorkerGone
     }
 
     fn dropped(&self) -> Error {
@@ -282,8 +333,11 @@ impl Consumer for BackgroundConsumer {
         }
         // Counted before the send so the worker can never count an outcome first.
         self.reporter.stats.add_accepted(1);
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(self.worker_gone(Some(event)));
+        }
         let sent = match self.overflow {
-            Overflow::Block => self.tx.send(event).map_err(|_| Error::AlreadyShutdown),
+            Overflow::Block => self.send_blocking(event),
             Overflow::DropNewest => self.tx.try_send(event).map_err(|e| match e {
                 TrySendError::Full(_) => self.dropped(),
                 TrySendError::Disconnected(_) => Error::AlreadyShutdown,
@@ -332,6 +386,16 @@ impl Consumer for BackgroundConsumer {
             self.cancel.cancel();
             completed = wait_done(&self.done, timeout.saturating_sub(start.elapsed()));
         }
+        if !completed {
+            // The worker is stuck (an in-flight request past its timeout): what is still
+            // queued will not be sent, so it is failed and spooled now.
+            let left: Vec<Event> = self.queue.try_iter().collect();
+            if !left.is_empty() {
+                self.reporter.stats.add_failed(left.len() as u64);
+                self.reporter.stats.add_cancelled(left.len() as u64);
+                self.reporter.fail(&Error::Cancelled, &left);
+            }
+        }
         let handle = self.worker.lock().take();
         if completed {
             if let Some(h) = handle {
@@ -358,6 +422,10 @@ impl Consumer for BackgroundConsumer {
     fn stats(&self) -> StatsSnapshot {
         self.reporter.stats.snapshot()
     }
+
+    fn replay_spool(&self) -> Result<ReplayReport> {
+        self.reporter.replay(&*self.backend)
+    }
 }
 
 impl Drop for BackgroundConsumer {
@@ -373,7 +441,17 @@ fn wait_done(done: &Receiver<()>, d: Duration) -> bool {
     matches!(done.recv_timeout(d), Err(RecvTimeoutError::Disconnected))
 }
 
+/// Clears the flag when the worker ends, also when it ends by panicking.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 struct Worker {
+    _alive: AliveGuard,
     rx: Receiver<Event>,
     ctl: Receiver<Ctl>,
     backend: Arc<dyn Backend>,
@@ -500,21 +578,22 @@ impl Worker {
         };
         let batch = &self.buf;
         let backend = &self.backend;
-        let d = catch_unwind(AssertUnwindSafe(|| backend.deliver(batch, &ctx))).unwrap_or_else(|_| {
-            // A panicking backend must not kill the worker and strand the queue.
-            log::error!(
-                "trackflow: the {} backend panicked delivering {} events",
-                backend.name(),
-                batch.len()
-            );
-            Delivery {
-                retries: 0,
-                failures: vec![Failure {
-                    error: Error::Transport(format!("the {} backend panicked", backend.name())),
-                    events: (0..batch.len()).collect(),
-                }],
-            }
-        });
+        let d = catch_unwind(AssertUnwindSafe(|| super::deliver_split(&**backend, batch, &ctx)))
+            .unwrap_or_else(|_| {
+                // A panicking backend must not kill the worker and strand the queue.
+                log::error!(
+                    "trackflow: the {} backend panicked delivering {} events",
+                    backend.name(),
+                    batch.len()
+                );
+                Delivery {
+                    retries: 0,
+                    failures: vec![Failure {
+                        error: Error::Transport(format!("the {} backend panicked", backend.name())),
+                        events: (0..batch.len()).collect(),
+                    }],
+                }
+            });
         if d.failures.is_empty() {
             self.reporter.succeeded(self.buf.len(), d.retries);
             for e in self.buf.drain(..) {

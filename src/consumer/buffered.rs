@@ -11,6 +11,7 @@ use super::{Reporter, ShutdownReport};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::spool::{ReplayReport, Spool};
 use crate::stats::StatsSnapshot;
 use crate::transport::{Cancel, DeliveryCtx};
 use crate::Consumer;
@@ -62,6 +63,7 @@ impl fmt::Debug for BufferedConsumer {
 /// |---|---|
 /// | `max_batch` | 500, clamped to the backend's maximum |
 /// | `on_error` | log at `error` |
+/// | `spool` | none |
 pub struct BufferedConsumerBuilder {
     backend: Box<dyn Backend>,
     max_batch: usize,
@@ -84,7 +86,12 @@ impl BufferedConsumerBuilder {
     }
     /// Called with each batch that failed for good. Defaults to logging at `error`.
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
-        self.reporter = Reporter::new(Some(Arc::new(f)));
+        self.reporter = self.reporter.with_error_callback(Arc::new(f));
+        self
+    }
+    /// Writes events that fail for good to `spool` (see [`Spool`]). Defaults to none.
+    pub fn spool(mut self, spool: Spool) -> Self {
+        self.reporter = self.reporter.with_spool(spool);
         self
     }
     /// Builds the consumer.
@@ -105,9 +112,9 @@ impl BufferedConsumer {
     /// A builder delivering to `backend`.
     pub fn builder(backend: impl Backend + 'static) -> BufferedConsumerBuilder {
         BufferedConsumerBuilder {
+            reporter: Reporter::default().for_backend(backend.name()),
             backend: Box::new(backend),
             max_batch: DEFAULT_MAX_BATCH,
-            reporter: Reporter::default(),
         }
     }
 
@@ -117,7 +124,7 @@ impl BufferedConsumer {
             debug: false,
             dry_run: false,
         };
-        let d = self.backend.deliver(&batch, &ctx);
+        let d = super::deliver_split(&*self.backend, &batch, &ctx);
         self.reporter.report(&mut batch, d);
     }
 }
@@ -171,6 +178,10 @@ impl Consumer for BufferedConsumer {
 
     fn stats(&self) -> StatsSnapshot {
         self.reporter.stats.snapshot()
+    }
+
+    fn replay_spool(&self) -> Result<ReplayReport> {
+        self.reporter.replay(&*self.backend)
     }
 }
 

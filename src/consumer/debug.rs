@@ -59,6 +59,12 @@ impl DebugConsumerBuilder {
             inner: self.inner.on_error(f),
         }
     }
+    /// Writes events that fail for good to `spool`. Defaults to none.
+    pub fn spool(self, spool: crate::Spool) -> Self {
+        DebugConsumerBuilder {
+            inner: self.inner.spool(spool),
+        }
+    }
     /// Builds the consumer.
     pub fn build(self) -> DebugConsumer {
         DebugConsumer(self.inner)
@@ -90,5 +96,8 @@ impl Consumer for DebugConsumer {
     }
     fn stats(&self) -> StatsSnapshot {
         self.0.stats()
+    }
+    fn replay_spool(&self) -> Result<crate::spool::ReplayReport> {
+        self.0.replay_spool()
     }
 }

@@ -8,6 +8,7 @@ use super::{ErrorCallback, Reporter, ShutdownReport};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::spool::{ReplayReport, Spool};
 use crate::stats::StatsSnapshot;
 use crate::transport::{Cancel, DeliveryCtx};
 use crate::validate::Limits;
@@ -48,8 +49,8 @@ impl ImmediateConsumer {
     /// Delivers to `backend`.
     pub fn new(backend: impl Backend + 'static) -> Self {
         ImmediateConsumer {
+            reporter: Reporter::default().for_backend(backend.name()),
             backend: Box::new(backend),
-            reporter: Reporter::default(),
             cancel: Cancel::default(),
             closed: AtomicBool::new(false),
             strict: None,
@@ -62,7 +63,13 @@ impl ImmediateConsumer {
     /// Defaults to logging them at `error`.
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         let cb: ErrorCallback = std::sync::Arc::new(f);
-        self.reporter = Reporter::new(Some(cb));
+        self.reporter = self.reporter.with_error_callback(cb);
+        self
+    }
+
+    /// Writes events that fail for good to `spool` (see [`Spool`]). Defaults to none.
+    pub fn spool(mut self, spool: Spool) -> Self {
+        self.reporter = self.reporter.with_spool(spool);
         self
     }
 }
@@ -86,7 +93,7 @@ impl Consumer for ImmediateConsumer {
             dry_run: self.dry_run,
         };
         let mut batch = vec![event];
-        let d = self.backend.deliver(&batch, &ctx);
+        let d = super::deliver_split(&*self.backend, &batch, &ctx);
         match self.reporter.report(&mut batch, d) {
             Some(e) => Err(e),
             None => Ok(()),
@@ -114,5 +121,9 @@ impl Consumer for ImmediateConsumer {
 
     fn stats(&self) -> StatsSnapshot {
         self.reporter.stats.snapshot()
+    }
+
+    fn replay_spool(&self) -> Result<ReplayReport> {
+        self.reporter.replay(&*self.backend)
     }
 }

@@ -18,10 +18,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::Delivery;
+use crate::backend::{Backend, Delivery, Failure};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::spool::{ReplayReport, Spool};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::transport::DeliveryCtx;
 
 mod background;
 mod buffered;
@@ -117,6 +119,16 @@ pub trait Consumer: Send + Sync + fmt::Debug {
 
     /// The counters.
     fn stats(&self) -> StatsSnapshot;
+
+    /// Delivers again what this consumer's spool holds (see [`Spool::replay`]). Defaults to
+    /// nothing, for consumers without a spool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the spool cannot be read.
+    fn replay_spool(&self) -> Result<ReplayReport> {
+        Ok(ReplayReport::default())
+    }
 }
 
 // Shared and boxed consumers are consumers.
@@ -138,6 +150,9 @@ macro_rules! forward_consumer {
             fn stats(&self) -> StatsSnapshot {
                 (**self).stats()
             }
+            fn replay_spool(&self) -> Result<ReplayReport> {
+                (**self).replay_spool()
+            }
         }
     )*};
 }
@@ -148,6 +163,8 @@ forward_consumer!(Arc, Box);
 pub(crate) struct Reporter {
     pub(crate) stats: Arc<Stats>,
     on_error: Option<ErrorCallback>,
+    pub(crate) spool: Option<Arc<Spool>>,
+    backend: &'static str,
 }
 
 impl fmt::Debug for Reporter {
@@ -155,15 +172,32 @@ impl fmt::Debug for Reporter {
         f.debug_struct("Reporter")
             .field("stats", &self.stats.snapshot())
             .field("on_error", &self.on_error.is_some())
+            .field("spool", &self.spool.as_ref().map(|s| s.dir().to_path_buf()))
             .finish()
     }
 }
 
 impl Reporter {
-    pub(crate) fn new(on_error: Option<ErrorCallback>) -> Self {
-        Reporter {
-            stats: Arc::default(),
-            on_error,
+    pub(crate) fn with_error_callback(mut self, f: ErrorCallback) -> Self {
+        self.on_error = Some(f);
+        self
+    }
+
+    pub(crate) fn with_spool(mut self, spool: Spool) -> Self {
+        self.spool = Some(Arc::new(spool));
+        self
+    }
+
+    pub(crate) fn for_backend(mut self, name: &'static str) -> Self {
+        self.backend = name;
+        self
+    }
+
+    /// Replays the spool into `backend`; nothing without a spool.
+    pub(crate) fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
+        match &self.spool {
+            Some(s) => s.replay(backend),
+            None => Ok(ReplayReport::default()),
         }
     }
 
@@ -201,8 +235,14 @@ impl Reporter {
         self.stats.add_delivered(n as u64);
     }
 
-    /// Counts `events` as failed for `error` and tells the callback (or the log).
+    /// Counts `events` as failed for `error`, spools them, and tells the callback (or the log).
     pub(crate) fn fail(&self, error: &Error, events: &[Event]) {
+        if let Some(spool) = &self.spool {
+            match spool.write(events, error, self.backend) {
+                Ok(_) => self.stats.add_spooled(events.len() as u64),
+                Err(e) => log::error!("trackflow: could not spool {} failed events: {e}", events.len()),
+            }
+        }
         match &self.on_error {
             Some(cb) => {
                 // A panicking callback must not take the worker down with it.
@@ -216,4 +256,31 @@ impl Reporter {
             None => log::error!("trackflow: {} events failed for good: {error}", events.len()),
         }
     }
+}
+
+/// Delivers `batch`, splitting any part refused as too large in half and delivering the
+/// halves again, down to single events; a single event still too large fails with
+/// [`Error::TooLarge`].
+pub(crate) fn deliver_split(backend: &dyn Backend, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+    let mut d = backend.deliver(batch, ctx);
+    let (too_large, rest): (Vec<Failure>, Vec<Failure>) = d
+        .failures
+        .drain(..)
+        .partition(|f| matches!(f.error, Error::TooLarge { .. }) && f.events.len() > 1);
+    d.failures = rest;
+    for f in too_large {
+        let events: Vec<Event> = f.events.iter().map(|&i| batch[i].clone()).collect();
+        let (left, right) = events.split_at(events.len() / 2);
+        for (half, offset) in [(left, 0), (right, left.len())] {
+            let sub = deliver_split(backend, half, ctx);
+            d.retries += sub.retries;
+            for mut sf in sub.failures {
+                for i in &mut sf.events {
+                    *i = f.events[*i + offset];
+                }
+                d.failures.push(sf);
+            }
+        }
+    }
+    d
 }

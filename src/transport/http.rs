@@ -113,6 +113,7 @@ pub struct DeliveryCtx<'a> {
 pub struct HttpTransport {
     agent: ureq::Agent,
     retry: RetryPolicy,
+    max_body_bytes: Option<usize>,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -136,11 +137,15 @@ impl Default for HttpTransport {
 /// | `connect_timeout` | 5 s |
 /// | `read_timeout` (response headers, then body) | 10 s |
 /// | `retry` | [`RetryPolicy::default`] |
+/// | `max_body_bytes` | none |
+/// | `danger_disable_tls_verification` | `false`: certificates are verified |
 #[derive(Debug, Clone)]
 pub struct HttpTransportBuilder {
     connect_timeout: Duration,
     read_timeout: Duration,
     retry: RetryPolicy,
+    max_body_bytes: Option<usize>,
+    insecure: bool,
 }
 
 impl HttpTransportBuilder {
@@ -159,9 +164,29 @@ impl HttpTransportBuilder {
         self.retry = p;
         self
     }
+    /// The largest request body the collector takes. A larger request is not sent: its
+    /// batch is split in half and delivered again, down to single events. Defaults to none.
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = Some(n);
+        self
+    }
+    /// Turns off TLS certificate verification. Only for a test collector with a self-signed
+    /// certificate: anyone between you and the collector can then read and change the data.
+    /// Defaults to `false`.
+    pub fn danger_disable_tls_verification(mut self, v: bool) -> Self {
+        self.insecure = v;
+        self
+    }
     /// Builds the transport and its connection pool.
     pub fn build(self) -> HttpTransport {
+        if self.insecure {
+            log::warn!("trackflow: TLS certificate verification is OFF for this transport");
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(self.insecure)
+            .build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(self.connect_timeout))
             .timeout_send_request(Some(self.read_timeout))
             .timeout_send_body(Some(self.read_timeout))
@@ -173,6 +198,7 @@ impl HttpTransportBuilder {
         HttpTransport {
             agent: config.into(),
             retry: self.retry,
+            max_body_bytes: self.max_body_bytes,
         }
     }
 }
@@ -194,6 +220,8 @@ impl HttpTransport {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
             retry: RetryPolicy::default(),
+            max_body_bytes: None,
+            insecure: false,
         }
     }
 
@@ -232,6 +260,14 @@ impl HttpTransport {
         ctx: &DeliveryCtx<'_>,
         judge: &dyn Fn(&Response) -> Verdict,
     ) -> (Result<Response>, u32) {
+        if self.max_body_bytes.is_some_and(|max| req.body.len() > max) {
+            return (
+                Err(Error::TooLarge {
+                    bytes: req.body.len(),
+                }),
+                0,
+            );
+        }
         let mut retries = 0;
         loop {
             if ctx.cancel.is_cancelled() {
@@ -255,6 +291,15 @@ impl HttpTransport {
             };
             let (error, after) = match verdict {
                 Verdict::Success => return (Ok(resp.unwrap_or_default()), retries),
+                // A 413 tells the size limit was hit; name the size that hit it.
+                Verdict::Permanent(Error::TooLarge { .. }) => {
+                    return (
+                        Err(Error::TooLarge {
+                            bytes: req.body.len(),
+                        }),
+                        retries,
+                    )
+                }
                 Verdict::Permanent(e) => return (Err(e), retries),
                 Verdict::Retry { error, after } => (error, after),
             };

@@ -124,6 +124,9 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
     if status < 400 {
         return Verdict::Success;
     }
+    if status == 413 {
+        return Verdict::Permanent(Error::TooLarge { bytes: 0 });
+    }
     let error = Error::Status {
         code: status,
         body: body_excerpt(body),

@@ -1,0 +1,280 @@
+//! Where batches that cannot be delivered go, so that nothing is lost without a trace.
+//!
+//! ```text
+//! spool/
+//!   pending/1700000000500-4242-7.jsonl         events to deliver again (retries exhausted, shutdown deadline)
+//!   pending/1700000000500-4242-7.reason.json   {"reason": "...", "backend": "growingio", "events": 3}
+//!   dead/…                                     permanently rejected: kept for inspection, never replayed
+//! ```
+//!
+//! Each file holds one batch in the neutral JSON-lines form (`trackflow send` reads it too).
+//! Files are written under a temporary name, fsynced and renamed, so a crash leaves either the
+//! whole file or none; the reason is written before its batch, so a batch never lacks one.
+//! [`Spool::replay`] delivers pending files again and removes what was delivered.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::transport::{Cancel, DeliveryCtx};
+
+/// A spool directory.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{Error, Event, Identity, Spool};
+/// # let dir = std::env::temp_dir().join(format!("trackflow-spool-doc-{}", std::process::id()));
+/// let spool = Spool::open(&dir)?;
+/// let e = Event::track("buy").with_identity(Identity::user("u1")).with_time(5);
+/// spool.write(&[e], &Error::Transport("connection refused".into()), "growingio")?;
+/// assert_eq!(spool.pending_files()?.len(), 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    seq: AtomicU64,
+}
+
+/// What [`Spool::replay`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayReport {
+    /// Pending files read.
+    pub files: u64,
+    /// Events delivered (their files removed).
+    pub delivered: u64,
+    /// Events that failed again and stay pending.
+    pub still_pending: u64,
+    /// Events rejected for good, moved to `dead/`.
+    pub dead: u64,
+}
+
+impl std::ops::Add for ReplayReport {
+    type Output = ReplayReport;
+    fn add(self, o: ReplayReport) -> ReplayReport {
+        ReplayReport {
+            files: self.files + o.files,
+            delivered: self.delivered + o.delivered,
+            still_pending: self.still_pending + o.still_pending,
+            dead: self.dead + o.dead,
+        }
+    }
+}
+
+/// Whether a failure is worth delivering again later (else the batch is a dead letter).
+fn replayable(e: &Error) -> bool {
+    e.is_transient() || matches!(e, Error::Cancelled | Error::Transport(_) | Error::Io(_))
+}
+
+impl Spool {
+    /// Opens (creating) a spool under `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directories cannot be created.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(dir.join("pending"))?;
+        fs::create_dir_all(dir.join("dead"))?;
+        Ok(Spool {
+            dir,
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The spool's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `events` that failed with `error` on `backend`: to `pending/` when delivering
+    /// them again may succeed, to `dead/` when the collector refused them for good.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the files cannot be written.
+    pub fn write(&self, events: &[Event], error: &Error, backend: &str) -> Result<PathBuf> {
+        let sub = if replayable(error) { "pending" } else { "dead" };
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = format!(
+            "{ms}-{}-{}",
+            std::process::id(),
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = self.dir.join(sub);
+        let reason =
+            serde_json::json!({ "reason": error.to_string(), "backend": backend, "events": events.len() });
+        write_atomic(&dir, &format!("{name}.reason.json"), |f| {
+            serde_json::to_writer(&mut *f, &reason).map_err(|e| Error::Io(e.into()))
+        })?;
+        write_atomic(&dir, &format!("{name}.jsonl"), |f| write_events(f, events))
+    }
+
+    /// Pending batch files, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be read.
+    pub fn pending_files(&self) -> Result<Vec<PathBuf>> {
+        list(&self.dir.join("pending"))
+    }
+
+    /// Dead-letter batch files, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be read.
+    pub fn dead_files(&self) -> Result<Vec<PathBuf>> {
+        list(&self.dir.join("dead"))
+    }
+
+    /// Delivers every pending batch to `backend` again, in batches of its `max_batch`. A batch
+    /// delivered in full is removed; events refused for good move to `dead/`; events that fail
+    /// again stay pending (their file rewritten with only them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a spool file cannot be read or rewritten.
+    pub fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        let cancel = Cancel::default();
+        let ctx = DeliveryCtx {
+            cancel: &cancel,
+            debug: false,
+            dry_run: false,
+        };
+        for path in self.pending_files()? {
+            report.files += 1;
+            let events = read_events(&path)?;
+            let mut again: Vec<Event> = Vec::new();
+            for chunk in events.chunks(backend.max_batch().max(1)) {
+                let d = crate::consumer::deliver_split(backend, chunk, &ctx);
+                let mut failed = vec![false; chunk.len()];
+                for f in &d.failures {
+                    let evs: Vec<Event> = f.events.iter().map(|&i| chunk[i].clone()).collect();
+                    for &i in &f.events {
+                        failed[i] = true;
+                    }
+                    if replayable(&f.error) {
+                        report.still_pending += evs.len() as u64;
+                        again.extend(evs);
+                    } else {
+                        report.dead += evs.len() as u64;
+                        self.write(&evs, &f.error, backend.name())?;
+                    }
+                }
+                report.delivered += failed.iter().filter(|f| !**f).count() as u64;
+            }
+            let reason = path.with_extension("reason.json");
+            if again.is_empty() {
+                fs::remove_file(&path)?;
+                let _ = fs::remove_file(reason);
+            } else {
+                let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                write_atomic(&dir, &name, |f| write_events(f, &again))?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn write_events(f: &mut File, events: &[Event]) -> Result<()> {
+    let mut buf = Vec::with_capacity(events.len() * 256);
+    for e in events {
+        serde_json::to_writer(&mut buf, e).map_err(|e| Error::Io(e.into()))?;
+        buf.push(b'\n');
+    }
+    f.write_all(&buf)?;
+    Ok(())
+}
+
+/// Reads a spool (or any neutral JSON-lines) file.
+///
+/// # Errors
+///
+/// [`Error::Io`] for an unreadable file, [`Error::Config`] naming the line that is not an
+/// event.
+pub fn read_events(path: &Path) -> Result<Vec<Event>> {
+    let f = File::open(path)?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(&line).map_err(|e| {
+            Error::Config(format!(
+                "{}:{}: not a trackflow event: {e}",
+                path.display(),
+                i + 1
+            ))
+        })?);
+    }
+    Ok(out)
+}
+
+/// Writes `name` under `dir` crash-safely: a temporary file, fsync, rename, fsync of the
+/// directory.
+fn write_atomic(dir: &Path, name: &str, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)?;
+    fill(&mut f)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, &path)?;
+    // The rename itself is durable only once the directory is.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(path)
+}
+
+fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.ends_with(".jsonl") && !name.starts_with('.')
+        })
+        .collect();
+    // Names start with the write time in ms, then pid and sequence: sorting by the numeric
+    // prefix orders them by age.
+    files.sort_by_key(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut parts = name
+            .trim_end_matches(".jsonl")
+            .split('-')
+            .map(|x| x.parse::<u128>().unwrap_or(0));
+        (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        )
+    });
+    Ok(files)
+}
