@@ -10,13 +10,19 @@ use std::process::Command;
 use support::{Collector, Reply};
 
 fn run(config: &str, lines: &str) -> (i32, String, String) {
-    run_cmd(&["send"], config, lines, true)
+    let spool = temp_dir().join("spool");
+    run_cmd(&["send", "--spool", spool.to_str().unwrap()], config, lines, true)
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("trackflow-cli-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// Runs `trackflow ARGS --config CFG [INPUT]` with the config and input written to files.
 fn run_cmd(args: &[&str], config: &str, lines: &str, with_input: bool) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("trackflow-cli-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir();
     let cfg = dir.join("trackflow.toml");
     let input = dir.join("events.jsonl");
     std::fs::write(&cfg, config).unwrap();
@@ -184,4 +190,35 @@ mod retail {
         assert_eq!(code, 2);
         assert!(stderr.contains("--scope some"), "{stderr}");
     }
+}
+
+#[test]
+fn an_outage_is_spooled_and_replayed() {
+    let spool = temp_dir().join("spool");
+    let spool_arg = spool.to_str().unwrap().to_owned();
+    let down = Collector::start(|_, _| Reply::status(503));
+    let (code, stdout, _) = run_cmd(&["send", "--spool", &spool_arg], &gio_config(&down), GOOD, true);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("3 failed events kept in"), "{stdout}");
+    let pending = std::fs::read_dir(spool.join("pending")).unwrap().count();
+    assert!(pending >= 2, "batch files and their reasons: {pending}");
+
+    let up = Collector::ok();
+    let (code, stdout, stderr) = run_cmd(&["replay", &spool_arg], &gio_config(&up), "", false);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 events delivered, 0 still pending, 0 dead letters"),
+        "{stdout}"
+    );
+    let names: Vec<String> = up
+        .json_events()
+        .iter()
+        .map(|e| e["eventName"].as_str().unwrap_or("user").to_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(
+        std::fs::read_dir(spool.join("pending")).unwrap().count(),
+        0,
+        "replayed files are removed"
+    );
 }

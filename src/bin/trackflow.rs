@@ -37,6 +37,21 @@ enum Command {
         /// Never draw a progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Where undeliverable batches are kept (replay them with `trackflow replay`).
+        /// Defaults to the config's `[spool] dir`, else `./trackflow-spool`.
+        #[arg(long)]
+        spool: Option<PathBuf>,
+        /// Keep no spool: undeliverable events are only counted and reported.
+        #[arg(long, conflicts_with = "spool")]
+        no_spool: bool,
+    },
+    /// Deliver again the batches a spool holds, through the configured backend.
+    Replay {
+        /// The TOML configuration (its backend is where the events go).
+        #[arg(long, short, default_value = "trackflow.toml")]
+        config: PathBuf,
+        /// The spool directory.
+        dir: PathBuf,
     },
     /// Google Cloud Retail admin calls, with the `retail` backend of the config.
     #[cfg(feature = "retail")]
@@ -85,7 +100,17 @@ fn main() -> ExitCode {
             file,
             deadline,
             no_progress,
-        } => send(&config, file, Duration::from_secs(deadline), no_progress),
+            spool,
+            no_spool,
+        } => {
+            let spool = if no_spool {
+                Spool::Off
+            } else {
+                spool.map_or(Spool::Default, Spool::Dir)
+            };
+            send(&config, file, Duration::from_secs(deadline), no_progress, spool)
+        }
+        Command::Replay { config, dir } => replay(&config, &dir),
         #[cfg(feature = "retail")]
         Command::Retail { config, command } => retail(&config, command),
     };
@@ -113,13 +138,30 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The spool the CLI uses: on unless asked otherwise.
+enum Spool {
+    Default,
+    Dir(PathBuf),
+    Off,
+}
+
 fn send(
     config: &PathBuf,
     file: Option<PathBuf>,
     deadline: Duration,
     no_progress: bool,
+    spool: Spool,
 ) -> trackflow::Result<bool> {
-    let cfg = Config::from_toml_file(config)?;
+    let mut cfg = Config::from_toml_file(config)?;
+    match spool {
+        Spool::Off => cfg.spool.dir = None,
+        Spool::Dir(d) => cfg.spool.dir = Some(d),
+        Spool::Default => {
+            cfg.spool
+                .dir
+                .get_or_insert_with(|| PathBuf::from("trackflow-spool"));
+        }
+    }
     let tracker = Tracker::from_config(&cfg)?;
     let read = Arc::new(AtomicU64::new(0));
     let (input, total, name): (Box<dyn Read>, Option<u64>, String) = match file {
@@ -169,6 +211,13 @@ fn send(
         "{lines} events read: {} delivered, {} failed, {} invalid, {} dropped, {} left at the deadline",
         s.delivered, s.failed, invalid, s.dropped, report.left
     );
+    if let (Some(dir), true) = (&cfg.spool.dir, s.spooled > 0) {
+        println!(
+            "{} failed events kept in {} (deliver them again with `trackflow replay`)",
+            s.spooled,
+            dir.display()
+        );
+    }
     Ok(s.failed == 0 && invalid == 0 && s.dropped == 0 && report.left == 0 && s.pending() == 0)
 }
 
@@ -310,4 +359,16 @@ fn open_input(file: Option<PathBuf>) -> trackflow::Result<(BufReader<Box<dyn Rea
             "<stdin>".to_owned(),
         ),
     })
+}
+
+fn replay(config: &PathBuf, dir: &PathBuf) -> trackflow::Result<bool> {
+    let cfg = Config::from_toml_file(config)?;
+    let backend = cfg.build_backend()?;
+    let spool = trackflow::Spool::open(dir)?;
+    let r = spool.replay(&*backend)?;
+    println!(
+        "{} spool files: {} events delivered, {} still pending, {} dead letters",
+        r.files, r.delivered, r.still_pending, r.dead
+    );
+    Ok(r.still_pending == 0 && r.dead == 0)
 }
