@@ -359,14 +359,18 @@ impl Consumer for BackgroundConsumer {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::AlreadyShutdown);
         }
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(self.worker_gone(None));
+        }
         let (reply, wait) = bounded(1);
         self.ctl
             .send(Ctl::Flush(reply))
-            .map_err(|_| Error::AlreadyShutdown)?;
+            .map_err(|_| self.worker_gone(None))?;
         match wait.recv_timeout(timeout) {
             Ok(()) => Ok(()),
             Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::AlreadyShutdown),
+            // The worker dropped the reply without answering: it died during the flush.
+            Err(RecvTimeoutError::Disconnected) => Err(self.worker_gone(None)),
         }
     }
 
