@@ -252,8 +252,8 @@ pub enum BackendConfig {
     },
     /// Gravity Engine (cargo feature `gravity`).
     Gravity {
-        /// The collect URL with its `?access_token=…`.
-        url: String,
+        /// The collect URL with its `?access_token=…` (masked in `Debug`).
+        url: SecretUrl,
         /// Gzip bodies. Defaults to `true`.
         compress: Option<bool>,
         /// Events per envelope. Defaults to 20 (at most 200).
@@ -263,6 +263,17 @@ pub enum BackendConfig {
         /// Send insert ids as `#uuid` (one request per event). Defaults to `false`.
         uuid_from_insert_id: Option<bool>,
     },
+}
+
+/// A URL that carries a secret in its query; `Debug` masks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(pub String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::transport::http::mask_url(&self.0))
+    }
 }
 
 /// Where a Google backend's bearer tokens come from.
@@ -546,7 +557,8 @@ impl Config {
                 utc_offset_minutes,
                 uuid_from_insert_id,
             } => {
-                let mut b = crate::backend::gravity::Gravity::builder(url).transport(self.transport.build());
+                let mut b =
+                    crate::backend::gravity::Gravity::builder(&url.0).transport(self.transport.build());
                 if let Some(v) = compress {
                     b = b.compress(*v);
                 }

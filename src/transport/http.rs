@@ -20,8 +20,9 @@ enum Method {
     Get,
 }
 
-/// One request as a backend builds it. The body is already encoded.
-#[derive(Debug, Clone, Copy)]
+/// One request as a backend builds it. The body is already encoded. `Debug` masks secret
+/// query values and headers.
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     /// The URL without query string.
     pub url: &'a str,
@@ -31,6 +32,38 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, String)],
     /// The encoded body.
     pub body: &'a [u8],
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = |k: &str, v: &str| {
+            if is_secret_name(k) {
+                "***".to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        f.debug_struct("Request")
+            .field("url", &mask_url(self.url))
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(k, v)| (*k, mask(k, v)))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (*k, mask(k, v)))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// What came back.

@@ -1,0 +1,124 @@
+//! Property-based fuzzing of the inputs trackflow parses or validates: the JSON-lines event
+//! parser, the TOML config parser, and property validation with every backend's encoding.
+//! Nothing may panic; valid events round-trip.
+//!
+//! CI runs the default 256 cases per property. Longer runs:
+//! `PROPTEST_CASES=100000 cargo test --release --all-features --test fuzz`.
+
+use proptest::prelude::*;
+use trackflow::{
+    Config, Event, EventKind, GrowingIo, Identity, Interaction, InteractionItem, Limits, ProfileOp,
+    Properties, Value,
+};
+
+fn value(depth: u32) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>().prop_map(Value::Float),
+        ".{0,20}".prop_map(Value::String),
+        any::<i64>().prop_map(|t| Value::Time(t / 1000)),
+    ];
+    leaf.prop_recursive(depth, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+            prop::collection::vec((".{0,8}", inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Properties>())),
+        ]
+    })
+}
+
+fn properties() -> impl Strategy<Value = Properties> {
+    prop::collection::vec(("[a-zA-Z_#$][a-zA-Z0-9_ .-]{0,12}", value(3)), 0..8)
+        .prop_map(|kv| kv.into_iter().collect())
+}
+
+fn kind() -> impl Strategy<Value = EventKind> {
+    prop_oneof![
+        ".{0,16}".prop_map(|name| EventKind::Track { name }),
+        prop::sample::select(ProfileOp::ALL.to_vec()).prop_map(EventKind::Profile),
+        (".{0,8}", ".{0,8}").prop_map(|(item_type, item_id)| EventKind::Item { item_type, item_id }),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    (
+        kind(),
+        any::<i64>(),
+        proptest::option::of(".{1,10}"),
+        proptest::option::of(".{1,10}"),
+        properties(),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, time, anon, user, props, interaction)| {
+            let identity = Identity {
+                anonymous_id: anon.map(Into::into),
+                user_id: user.map(Into::into),
+                ..Identity::default()
+            };
+            let mut e = Event::new(kind)
+                .with_time(time / 1000)
+                .with_insert_id("id-1")
+                .with_identity(identity)
+                .with_properties(props);
+            if interaction {
+                e = e.with_interaction(Interaction {
+                    items: vec![InteractionItem::new("sku").quantity(1).price(1.5)],
+                    value: Some(2.0),
+                    ..Interaction::default()
+                });
+            }
+            e
+        })
+}
+
+proptest! {
+    /// Arbitrary text never panics the event parser.
+    #[test]
+    fn event_parser_never_panics(line in ".{0,200}") {
+        let _ = serde_json::from_str::<Event>(&line);
+    }
+
+    /// Text that looks like an event (JSON objects with the right keys, wrong values) never
+    /// panics it either.
+    #[test]
+    fn event_parser_never_panics_on_near_events(
+        ty in prop::sample::select(vec!["track", "profile", "item", "other"]),
+        key in prop::sample::select(vec!["event", "op", "item_type", "time", "properties", "interaction", "user_id"]),
+        v in prop::sample::select(vec!["1", "\"x\"", "null", "[]", "{}", "{\"$time\":\"x\"}", "1e400", "-0", "true"]),
+    ) {
+        let line = format!(r#"{{"type":"{ty}","{key}":{v}}}"#);
+        let _ = serde_json::from_str::<Event>(&line);
+    }
+
+    /// Every event, valid or not, survives its JSON form unchanged (floats by value).
+    #[test]
+    fn events_round_trip(e in event()) {
+        let text = serde_json::to_string(&e).unwrap();
+        let back: Event = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+
+    /// Arbitrary text never panics the config parser.
+    #[test]
+    fn config_parser_never_panics(text in "(\\[[a-z_]{1,10}\\]\n)?([a-z_]{1,12} = (\"[^\"\n]{0,12}\"|[0-9]{1,4}|true|\\[\\]|\\{\\})\n){0,6}") {
+        let _ = Config::from_toml_str(&text);
+    }
+
+    /// Validation never panics, and what it accepts every backend can encode.
+    #[test]
+    fn validation_never_panics_and_accepted_events_encode(e in event()) {
+        let limits = Limits::default();
+        let _ = Limits::strict().check(&e);
+        if limits.check(&e).is_ok() {
+            let gio = GrowingIo::builder("http://127.0.0.1:9", "p", "d").build().unwrap();
+            if trackflow::Backend::check(&gio, &e).is_ok() {
+                let mut out = Vec::new();
+                prop_assert!(gio.encode_events(std::slice::from_ref(&e), 1, &mut out).is_ok());
+            }
+            let mut line = Vec::new();
+            prop_assert!(serde_json::to_writer(&mut line, &e).is_ok());
+        }
+    }
+}
