@@ -34,6 +34,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::clock::InsertId;
+use crate::text::Text;
 use crate::value::Properties;
 
 /// The operation of a profile (user) event.
@@ -143,7 +144,7 @@ pub enum EventKind {
     /// A custom event with a name.
     Track {
         /// The event name.
-        name: String,
+        name: Text,
     },
     /// A change to a user profile.
     Profile(ProfileOp),
@@ -529,7 +530,9 @@ impl Event {
     /// assert_eq!(trackflow::Event::track("open").name(), Some("open"));
     /// ```
     pub fn track(name: impl Into<String>) -> Self {
-        Event::new(EventKind::Track { name: name.into() })
+        Event::new(EventKind::Track {
+            name: name.into().into(),
+        })
     }
 
     /// A profile event.
@@ -692,7 +695,7 @@ impl<'de> Deserialize<'de> for Event {
         let j = EventJson::deserialize(d)?;
         let kind = match j.ty.as_str() {
             "track" => EventKind::Track {
-                name: j.event.ok_or_else(|| D::Error::missing_field("event"))?,
+                name: j.event.ok_or_else(|| D::Error::missing_field("event"))?.into(),
             },
             "profile" => EventKind::Profile(j.op.ok_or_else(|| D::Error::missing_field("op"))?),
             "item" => EventKind::Item {

@@ -79,6 +79,7 @@ mod event;
 mod guard;
 pub mod spool;
 mod stats;
+mod text;
 mod tracker;
 pub mod transport;
 pub mod validate;
@@ -96,6 +97,7 @@ pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, Profil
 pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
 pub use spool::{ReplayReport, Spool};
 pub use stats::{Stats, StatsSnapshot};
+pub use text::Text;
 pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
 pub use validate::Limits;
 pub use value::{Key, Properties, Value, TIME_KEY};

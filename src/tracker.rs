@@ -198,13 +198,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
-        self.dispatch(self.stamp(
-            EventKind::Track {
-                name: name.to_owned(),
-            },
-            who,
-            props.into(),
-        ))
+        self.dispatch(self.stamp(EventKind::Track { name: name.into() }, who, props.into()))
     }
 
     fn profile(&self, op: ProfileOp, who: &Identity, props: Properties) -> Result<()> {

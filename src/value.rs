@@ -20,6 +20,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
+use crate::text::Text;
 
 /// The key that marks a time in the JSON form: `{"$time": 1700000000500}`.
 pub const TIME_KEY: &str = "$time";
@@ -45,8 +46,8 @@ pub enum Value {
     Int(i64),
     /// A finite 64-bit float (non-finite floats are rejected at the call).
     Float(f64),
-    /// UTF-8 text.
-    String(String),
+    /// UTF-8 text (short text is stored inline, without allocation).
+    String(Text),
     /// An instant, in milliseconds since the Unix epoch.
     Time(i64),
     /// An ordered list.
@@ -120,7 +121,7 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::String(s) => Value::String(s.into()),
             serde_json::Value::Array(a) => Value::List(a.into_iter().map(Value::from_json).collect()),
             serde_json::Value::Object(m) => {
                 if m.len() == 1 {
@@ -179,17 +180,22 @@ impl From<bool> for Value {
 }
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::String(v.to_owned())
+        Value::String(v.into())
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        Value::String(v)
+        Value::String(v.into())
     }
 }
 impl From<&String> for Value {
     fn from(v: &String) -> Self {
-        Value::String(v.clone())
+        Value::String(v.into())
+    }
+}
+impl From<Text> for Value {
+    fn from(v: Text) -> Self {
+        Value::String(v)
     }
 }
 impl From<SystemTime> for Value {
@@ -279,10 +285,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::String(v.into()))
     }
     fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::String(v.into()))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));

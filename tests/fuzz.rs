@@ -17,7 +17,7 @@ fn value(depth: u32) -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
         any::<f64>().prop_map(Value::Float),
-        ".{0,20}".prop_map(Value::String),
+        ".{0,20}".prop_map(Value::from),
         any::<i64>().prop_map(|t| Value::Time(t / 1000)),
     ];
     leaf.prop_recursive(depth, 32, 6, |inner| {
@@ -36,7 +36,7 @@ fn properties() -> impl Strategy<Value = Properties> {
 
 fn kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![
-        ".{0,16}".prop_map(|name| EventKind::Track { name }),
+        ".{0,16}".prop_map(|name| EventKind::Track { name: name.into() }),
         prop::sample::select(ProfileOp::ALL.to_vec()).prop_map(EventKind::Profile),
         (".{0,8}", ".{0,8}").prop_map(|(item_type, item_id)| EventKind::Item { item_type, item_id }),
     ]

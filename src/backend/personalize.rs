@@ -790,7 +790,7 @@ impl Serialize for PzValue<'_> {
                     .iter()
                     .filter(|v| !matches!(v, Value::Null))
                     .map(|v| match v {
-                        Value::String(s) => s.clone(),
+                        Value::String(s) => s.to_string(),
                         v => serde_json::to_string(&PzValue(v)).unwrap_or_default(),
                     })
                     .collect();

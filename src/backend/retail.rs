@@ -558,7 +558,7 @@ fn attribute_values(v: &Value) -> Option<(Vec<String>, Vec<f64>)> {
     let mut numbers = Vec::new();
     let one = |v: &Value, texts: &mut Vec<String>, numbers: &mut Vec<f64>| -> Option<()> {
         match v {
-            Value::String(s) => texts.push(s.clone()),
+            Value::String(s) => texts.push(s.to_string()),
             Value::Bool(b) => texts.push(b.to_string()),
             Value::Time(t) => texts.push(format_rfc3339_ms(*t)),
             Value::Int(i) => numbers.push(*i as f64),

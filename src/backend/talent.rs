@@ -229,7 +229,7 @@ impl Talent {
         match self.version {
             TalentVersion::V4 => {
                 if let Some(Value::String(notes)) = e.properties.get(EVENT_NOTES) {
-                    m.insert("eventNotes".into(), notes.clone().into());
+                    m.insert("eventNotes".into(), notes.as_str().into());
                 }
             }
             TalentVersion::V3 => {
@@ -250,7 +250,7 @@ impl Talent {
 /// A property as `extraInfo` text: strings as they are, everything else as JSON.
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         v => v.to_string(),
     }
 }

@@ -123,3 +123,157 @@ mod tests {
         assert_eq!(std::str::from_utf8(&buf).unwrap(), "\"é\"");
     }
 }
+
+/// Whether a byte can be copied into a JSON string as it is (ASCII mode: non-ASCII escapes).
+const fn plain_table(ascii: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 256 {
+        t[b] = b != b'"' as usize && b != b'\\' as usize && (!ascii || b < 0x80);
+        b += 1;
+    }
+    t
+}
+
+static PLAIN_ASCII: [bool; 256] = plain_table(true);
+static PLAIN_UTF8: [bool; 256] = plain_table(false);
+
+/// Appends `s` as a JSON string (quotes included), escaped exactly as serde_json does, and in
+/// `ascii` mode with every non-ASCII character as `\uXXXX` (UTF-16, lowercase hex), as
+/// Python's `ensure_ascii` does. Runs of plain bytes are copied at once.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_str(&mut out, "a\"é\n", true);
+/// assert_eq!(out, br#""a\"\u00e9\n""#);
+/// ```
+pub fn write_str(out: &mut Vec<u8>, s: &str, ascii: bool) {
+    out.push(b'"');
+    write_str_content(out, s, ascii);
+    out.push(b'"');
+}
+
+/// [`write_str`] without the quotes (for text assembled from parts).
+pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let table = if ascii { &PLAIN_ASCII } else { &PLAIN_UTF8 };
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if table[b as usize] {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if b >= 0x80 {
+            // A non-ASCII character in ASCII mode: escape its UTF-16 units.
+            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            let mut units = [0u16; 2];
+            for u in ch.encode_utf16(&mut units) {
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[((*u >> shift) & 0xf) as usize]);
+                }
+            }
+            i += ch.len_utf8();
+        } else {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xf) as usize],
+                ]),
+            }
+            i += 1;
+        }
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends an integer.
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut pos = digits.len();
+    loop {
+        pos -= 1;
+        digits[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[pos..]);
+}
+
+/// Appends a float exactly as serde_json writes it (`9.9`, `2.0`, `1e300`; `null` for
+/// non-finite values, which validation keeps out).
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // serde_json's own formatter, so the text is the same byte for byte.
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    #[test]
+    fn fast_writers_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "q\"b\\s",
+            "ctl\u{1}\u{1f}\u{8}\u{c}\n\r\t",
+            "中文",
+            "😀 é",
+            "\u{7f}",
+        ] {
+            for ascii in [true, false] {
+                let mut fast = Vec::new();
+                write_str(&mut fast, s, ascii);
+                let mut slow = Vec::new();
+                encode_into(
+                    &s,
+                    if ascii {
+                        Style::CompactAscii
+                    } else {
+                        Style::Compact
+                    },
+                    &mut slow,
+                )
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&slow),
+                    "{s:?} ascii={ascii}"
+                );
+            }
+        }
+        for v in [0i64, 7, -7, i64::MAX, i64::MIN, 1_700_000_000_500] {
+            let mut out = Vec::new();
+            write_i64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+        let mut out = Vec::new();
+        write_f64(&mut out, 2.0);
+        assert_eq!(out, b"2.0");
+    }
+}

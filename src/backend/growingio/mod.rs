@@ -23,12 +23,10 @@
 #[cfg(feature = "protobuf")]
 mod proto;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{Backend, Delivery, DEFAULT_MAX_BATCH};
 use crate::clock::{Clock, SharedClock};
@@ -116,6 +114,10 @@ pub struct GrowingIo {
     transport: HttpTransport,
     clock: SharedClock,
     buffers: Mutex<Vec<Buffers>>,
+    // The JSON every message of this backend starts and ends with, rendered once.
+    prefix_custom: Vec<u8>,
+    prefix_user: Vec<u8>,
+    suffix: Vec<u8>,
 }
 
 /// Encoding scratch space, reused across requests.
@@ -228,7 +230,11 @@ impl GrowingIoBuilder {
             transport: self.transport.unwrap_or_default(),
             clock: self.clock,
             buffers: Mutex::new(Vec::new()),
-        })
+            prefix_custom: Vec::new(),
+            prefix_user: Vec::new(),
+            suffix: Vec::new(),
+        }
+        .with_fragments())
     }
 }
 
@@ -344,13 +350,13 @@ impl GrowingIo {
         bufs.json.clear();
         match self.codec {
             GrowingIoCodec::Json => {
-                json::encode_into(body, json::Style::CompactAscii, &mut bufs.json)?;
+                body.write_json(&mut bufs.json);
                 Ok((&bufs.json, stm_query(), json_headers()))
             }
             #[cfg(feature = "snappy")]
             GrowingIoCodec::Snappy | GrowingIoCodec::SnappyCrypt => {
                 use crate::codec::snappy;
-                json::encode_into(body, json::Style::CompactAscii, &mut bufs.json)?;
+                body.write_json(&mut bufs.json);
                 let enc = bufs.snappy.get_or_insert_with(snap::raw::Encoder::new);
                 snappy::compress_into(enc, &bufs.json, &mut bufs.out)?;
                 let mut headers = json_headers();
@@ -448,180 +454,193 @@ impl<'a> Body<'a> {
     fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
         self.idx.iter().map(|&i| &self.batch[i])
     }
-}
 
-impl Serialize for Body<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.idx.len()))?;
-        let gio = self.gio;
-        for e in self.events() {
+    /// The JSON array, written straight into `out`: keys in the SDK's order
+    /// (`data_parser.py` L46-81), compact, non-ASCII escaped (`ensure_ascii`).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (n, e) in self.events().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
             if self.items {
-                seq.serialize_element(&WireItem { gio, e })?;
+                self.gio.write_item(out, e);
             } else {
-                seq.serialize_element(&WireEvent { gio, e })?;
+                self.gio.write_event(out, e);
             }
         }
-        seq.end()
+        out.push(b']');
     }
 }
 
-/// One event or user message, keys in the SDK's order (`data_parser.py` L46-81).
-struct WireEvent<'a> {
-    gio: &'a GrowingIo,
-    e: &'a Event,
-}
+impl GrowingIo {
+    /// Renders the constant parts of every message once, escaped as the SDK escapes them.
+    fn with_fragments(mut self) -> Self {
+        let head = |event_type: &str| {
+            let mut b = br#"{"eventType":"#.to_vec();
+            json::write_str(&mut b, event_type, true);
+            b.extend_from_slice(br#","sdkVersion":"#);
+            json::write_str(&mut b, &self.sdk_version, true);
+            b.extend_from_slice(br#","platform":"#);
+            json::write_str(&mut b, &self.platform, true);
+            b.extend_from_slice(br#","timestamp":"#);
+            b
+        };
+        self.prefix_custom = head("CUSTOM");
+        self.prefix_user = head("LOGIN_USER_ATTRIBUTES");
+        let mut tail = br#","dataSourceId":"#.to_vec();
+        json::write_str(&mut tail, &self.data_source_id, true);
+        tail.extend_from_slice(br#","projectKey":"#);
+        json::write_str(&mut tail, &self.project_key, true);
+        tail.push(b'}');
+        self.suffix = tail;
+        self
+    }
 
-impl Serialize for WireEvent<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let (g, e) = (self.gio, self.e);
-        let mut m = s.serialize_map(None)?;
+    fn write_event(&self, out: &mut Vec<u8>, e: &Event) {
         let name = e.name();
-        m.serialize_entry(
-            "eventType",
-            if name.is_some() {
-                "CUSTOM"
-            } else {
-                "LOGIN_USER_ATTRIBUTES"
-            },
-        )?;
-        m.serialize_entry("sdkVersion", &g.sdk_version)?;
-        m.serialize_entry("platform", &g.platform)?;
-        m.serialize_entry("timestamp", &e.time)?;
+        out.extend_from_slice(if name.is_some() {
+            &self.prefix_custom
+        } else {
+            &self.prefix_user
+        });
+        json::write_i64(out, e.time);
         if let Some(n) = name {
-            m.serialize_entry("eventName", n)?;
+            out.extend_from_slice(br#","eventName":"#);
+            json::write_str(out, n, true);
         }
         let id = &e.identity;
-        for (k, v) in [
-            ("deviceId", &id.anonymous_id),
-            ("userKey", &id.user_key),
-            ("userId", &id.user_id),
+        for (key, v) in [
+            (&br#","deviceId":"#[..], &id.anonymous_id),
+            (br#","userKey":"#, &id.user_key),
+            (br#","userId":"#, &id.user_id),
         ] {
             if let Some(v) = v {
-                m.serialize_entry(k, v)?;
+                out.extend_from_slice(key);
+                json::write_str(out, v, true);
             }
         }
         if !e.properties.is_empty() {
-            m.serialize_entry(
-                "attributes",
-                &Attrs {
-                    p: &e.properties,
-                    join_lists: true,
-                },
-            )?;
+            out.extend_from_slice(br#","attributes":"#);
+            write_attrs(out, &e.properties, true);
         }
         // The SDK sends sendTime only when the caller gave the event time, and then equal to
         // it (message.py L68-72).
         if e.time_given {
-            m.serialize_entry("sendTime", &e.time)?;
+            out.extend_from_slice(br#","sendTime":"#);
+            json::write_i64(out, e.time);
         }
-        m.serialize_entry("dataSourceId", &g.data_source_id)?;
-        m.serialize_entry("projectKey", &g.project_key)?;
-        m.end()
+        out.extend_from_slice(&self.suffix);
     }
-}
 
-/// One item message: no eventType, timestamp or sdkVersion.
-struct WireItem<'a> {
-    gio: &'a GrowingIo,
-    e: &'a Event,
-}
-
-impl Serialize for WireItem<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let (g, e) = (self.gio, self.e);
+    /// An item message: no eventType, timestamp or sdkVersion.
+    fn write_item(&self, out: &mut Vec<u8>, e: &Event) {
         let EventKind::Item { item_type, item_id } = &e.kind else {
-            return Err(serde::ser::Error::custom("not an item"));
+            return;
         };
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("key", item_type)?;
-        m.serialize_entry("id", item_id)?;
+        out.extend_from_slice(br#"{"key":"#);
+        json::write_str(out, item_type, true);
+        out.extend_from_slice(br#","id":"#);
+        json::write_str(out, item_id, true);
         if !e.properties.is_empty() {
-            m.serialize_entry(
-                "attributes",
-                &Attrs {
-                    p: &e.properties,
-                    join_lists: false,
-                },
-            )?;
+            out.extend_from_slice(br#","attributes":"#);
+            write_attrs(out, &e.properties, false);
         }
-        m.serialize_entry("dataSourceId", &g.data_source_id)?;
-        m.serialize_entry("projectKey", &g.project_key)?;
-        m.end()
+        out.extend_from_slice(&self.suffix);
     }
 }
 
-/// Attributes: event and user lists become one `||`-joined string (nulls and empty strings
-/// dropped, as `message.py` L95-103 does); item lists stay arrays.
-struct Attrs<'a> {
-    p: &'a Properties,
-    join_lists: bool,
-}
-
-impl Serialize for Attrs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.p.len()))?;
-        for (k, v) in self.p.iter() {
-            match v {
-                Value::List(l) if self.join_lists => m.serialize_entry(k, &join(l))?,
-                v => m.serialize_entry(k, &WireValue(v))?,
-            }
+/// Attributes as a JSON object: for events and users, lists become one `||`-joined string.
+fn write_attrs(out: &mut Vec<u8>, p: &Properties, join_lists: bool) {
+    out.push(b'{');
+    for (n, (k, v)) in p.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
         }
-        m.end()
+        json::write_str(out, k, true);
+        out.push(b':');
+        match v {
+            Value::List(l) if join_lists => write_joined(out, l),
+            v => write_value(out, v),
+        }
     }
+    out.push(b'}');
 }
 
 /// A value as GrowingIO wants it: times as ms integers, the rest as JSON.
-struct WireValue<'a>(&'a Value);
-
-impl Serialize for WireValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Time(t) => s.serialize_i64(*t),
-            Value::List(l) => {
-                let mut seq = s.serialize_seq(Some(l.len()))?;
-                for v in l {
-                    seq.serialize_element(&WireValue(v))?;
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) | Value::Time(i) => json::write_i64(out, *i),
+        Value::Float(f) => json::write_f64(out, *f),
+        Value::String(s) => json::write_str(out, s, true),
+        Value::List(l) => {
+            out.push(b'[');
+            for (n, x) in l.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
                 }
-                seq.end()
+                write_value(out, x);
             }
-            Value::Object(p) => Attrs { p, join_lists: false }.serialize(s),
-            v => v.serialize(s),
+            out.push(b']');
         }
+        Value::Object(p) => write_attrs(out, p, false),
     }
 }
 
-/// A value as attribute text (protobuf attributes, list elements): strings as they are,
-/// everything else as its JSON text (`9.9`, `true`); lists `||`-joined when `join_lists`, else
-/// JSON text. `None` for null.
-pub(super) fn text_of(v: &Value, join_lists: bool) -> Option<Cow<'_, str>> {
+/// `"a||b||3"`: the list's elements joined with `||`, nulls and empty strings dropped
+/// (`message.py` L95-103); strings as they are, everything else as its JSON text.
+fn write_joined(out: &mut Vec<u8>, l: &[Value]) {
+    out.push(b'"');
+    let mut first = true;
+    for v in l {
+        match v {
+            Value::Null => continue,
+            Value::String(s) if s.is_empty() => continue,
+            _ => {}
+        }
+        if !first {
+            out.extend_from_slice(b"||");
+        }
+        first = false;
+        match v {
+            Value::String(s) => json::write_str_content(out, s, true),
+            v => {
+                // Numbers, bools and times have no character to escape; nested lists and
+                // objects do, as text inside a string.
+                let mut text = Vec::new();
+                write_value(&mut text, v);
+                json::write_str_content(out, std::str::from_utf8(&text).unwrap_or_default(), true);
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// A value as attribute text (protobuf attributes): strings as they are, everything else as
+/// its JSON text (`9.9`, `true`); lists `||`-joined when `join_lists`, else JSON text. `None`
+/// for null.
+#[cfg(feature = "protobuf")]
+pub(super) fn text_of(v: &Value, join_lists: bool) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    let json_text = |v: &Value| {
+        let mut b = Vec::new();
+        write_value(&mut b, v);
+        String::from_utf8(b).unwrap_or_default()
+    };
     Some(match v {
         Value::Null => return None,
         Value::String(s) => Cow::Borrowed(s.as_str()),
-        Value::List(l) if join_lists => Cow::Owned(join(l)),
-        v => Cow::Owned(serde_json::to_string(&WireValue(v)).unwrap_or_default()),
+        Value::List(l) if join_lists => Cow::Owned(
+            l.iter()
+                .filter(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
+                .map(|v| v.as_str().map_or_else(|| json_text(v), str::to_owned))
+                .collect::<Vec<_>>()
+                .join("||"),
+        ),
+        v => Cow::Owned(json_text(v)),
     })
-}
-
-/// Joins a list with `||`, dropping nulls and empty strings (`message.py` L95-103). Elements
-/// are written as their JSON text (`true`, `9.9`), strings unquoted: what the SDK's `str()`
-/// means for everything but Python's `True`.
-fn join(l: &[Value]) -> String {
-    let mut out = String::new();
-    for v in l {
-        let text = match v {
-            Value::String(s) if s.is_empty() => continue,
-            Value::List(_) => Cow::Owned(serde_json::to_string(&WireValue(v)).unwrap_or_default()),
-            v => match text_of(v, false) {
-                Some(t) => t,
-                None => continue,
-            },
-        };
-        if !out.is_empty() {
-            out.push_str("||");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -639,7 +658,9 @@ mod tests {
             Value::Float(2.0),
             Value::Bool(true),
         ];
-        assert_eq!(join(&l), "red||blue||3||2.0||true");
+        let mut out = Vec::new();
+        write_joined(&mut out, &l);
+        assert_eq!(out, br#""red||blue||3||2.0||true""#);
     }
 
     #[test]

@@ -1,0 +1,280 @@
+//! End to end: 1,000,000 standard events through the Background consumer to a loopback HTTP
+//! sink, from 1 and from 2 producers, against the raw limit of the same machine (serde_json
+//! batches of the same events and ureq POSTs, no tracker), in one run.
+//!
+//! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use trackflow::backend::growingio::GrowingIoCodec;
+use trackflow::{BackgroundConsumer, GrowingIo, Identity, Properties, Tracker, Value};
+
+const BATCH: usize = 500;
+
+/// A minimal HTTP/1.1 sink: reads each request (Content-Length bodies), answers 200 at once.
+fn sink() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bytes = Arc::new(AtomicU64::new(0));
+    let b = bytes.clone();
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let b = b.clone();
+            thread::spawn(move || serve(conn, &b));
+        }
+    });
+    (format!("http://{addr}"), bytes)
+}
+
+fn serve(conn: TcpStream, bytes: &AtomicU64) {
+    let _ = conn.set_nodelay(true);
+    let mut out = conn.try_clone().unwrap();
+    let mut r = BufReader::with_capacity(1 << 16, conn);
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        body.resize(len, 0);
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        bytes.fetch_add(len as u64, Ordering::Relaxed);
+        if out
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The standard event's properties: 3 strings, 2 integers, 2 floats, a bool, a list of 3
+/// strings, a timestamp.
+fn standard(i: u64) -> Properties {
+    Properties::with_capacity(10)
+        .with("product", "book")
+        .with("category", "programming")
+        .with("currency", "USD")
+        .with("qty", (i % 5) as i64)
+        .with("order_id", i as i64)
+        .with("price", 9.9)
+        .with("discount", 0.15)
+        .with("vip", i % 2 == 0)
+        .with("tags", vec!["red", "blue", "green"])
+        .with("at", Value::Time(1_700_000_000_000))
+}
+
+/// Peak RSS (VmHWM) in MiB; `reset` restarts the peak from the current RSS.
+fn peak_rss_mib(reset: bool) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    if reset {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    kb / 1024.0
+}
+
+struct Run {
+    events_per_s: f64,
+    track_mean_ns: f64,
+    track_p99_ns: f64,
+    peak_mib: f64,
+    bytes_per_event: f64,
+}
+
+fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec: GrowingIoCodec) -> Run {
+    peak_rss_mib(true);
+    let sunk_before = sunk.load(Ordering::Relaxed);
+    let gio = GrowingIo::builder(url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
+        .codec(codec)
+        .build()
+        .unwrap();
+    let batch: usize = std::env::var("E2E_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let tracker = Tracker::builder()
+        .consumer(BackgroundConsumer::builder(gio).max_batch(batch).build())
+        .build()
+        .unwrap();
+    let users: Arc<Vec<Identity>> =
+        Arc::new((0..1000).map(|i| Identity::user(format!("user-{i}"))).collect());
+    let start = Instant::now();
+    let handles: Vec<_> = (0..producers)
+        .map(|p| {
+            let (t, users) = (tracker.clone(), users.clone());
+            thread::spawn(move || {
+                let n = events / producers;
+                let mut samples = Vec::with_capacity((n / 8) as usize + 1);
+                for i in 0..n {
+                    let props = standard(i);
+                    let who = &users[((i + p) % 1000) as usize];
+                    // One call in 8 is timed: timing every call would add its own cost.
+                    if i % 8 == 0 {
+                        let t0 = Instant::now();
+                        t.track(who, "purchase", props).unwrap();
+                        samples.push(t0.elapsed().as_nanos() as u32);
+                    } else {
+                        t.track(who, "purchase", props).unwrap();
+                    }
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let report = tracker.shutdown(Duration::from_secs(60)).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(report.stats.delivered, events, "{report:?}");
+    samples.sort_unstable();
+    Run {
+        events_per_s: events as f64 / elapsed.as_secs_f64(),
+        track_mean_ns: samples.iter().map(|s| *s as f64).sum::<f64>() / samples.len() as f64,
+        track_p99_ns: samples[samples.len() * 99 / 100] as f64,
+        peak_mib: peak_rss_mib(false),
+        bytes_per_event: (sunk.load(Ordering::Relaxed) - sunk_before) as f64 / events as f64,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent<'a> {
+    event_type: &'a str,
+    sdk_version: &'a str,
+    platform: &'a str,
+    timestamp: i64,
+    event_name: &'a str,
+    user_id: &'a str,
+    attributes: RawAttrs<'a>,
+    data_source_id: &'a str,
+    project_key: &'a str,
+}
+
+#[derive(Serialize)]
+struct RawAttrs<'a> {
+    product: &'a str,
+    category: &'a str,
+    currency: &'a str,
+    qty: i64,
+    order_id: i64,
+    price: f64,
+    discount: f64,
+    vip: bool,
+    tags: &'a str,
+    at: i64,
+}
+
+/// The raw limit: the same events as plain serde_json structs, batched and POSTed with ureq
+/// from one thread, no tracker.
+fn raw_run(url: &str, events: u64) -> f64 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let users: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+    let endpoint = format!("{url}/v3/projects/bcc3b6e0b6d7a1b2/collect");
+    let mut body = Vec::with_capacity(256 << 10);
+    let mut batch = Vec::with_capacity(BATCH);
+    let start = Instant::now();
+    let mut i = 0u64;
+    while i < events {
+        batch.clear();
+        for _ in 0..BATCH.min((events - i) as usize) {
+            batch.push(RawEvent {
+                event_type: "CUSTOM",
+                sdk_version: "1.0.5",
+                platform: "python",
+                timestamp: 1_700_000_000_000 + i as i64,
+                event_name: "purchase",
+                user_id: &users[(i % 1000) as usize],
+                attributes: RawAttrs {
+                    product: "book",
+                    category: "programming",
+                    currency: "USD",
+                    qty: (i % 5) as i64,
+                    order_id: i as i64,
+                    price: 9.9,
+                    discount: 0.15,
+                    vip: i % 2 == 0,
+                    tags: "red||blue||green",
+                    at: 1_700_000_000_000,
+                },
+                data_source_id: "a5f1c2d3e4b5a6c7",
+                project_key: "bcc3b6e0b6d7a1b2",
+            });
+            i += 1;
+        }
+        body.clear();
+        serde_json::to_writer(&mut body, &batch).unwrap();
+        let mut resp = agent
+            .post(&endpoint)
+            .query("stm", "1700000000500")
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .unwrap();
+        let _ = resp.body_mut().read_to_vec();
+    }
+    events as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let events: u64 = arg("--events").and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let codec = match arg("--codec").as_deref() {
+        Some("snappy") => GrowingIoCodec::Snappy,
+        Some("protobuf") => GrowingIoCodec::Protobuf,
+        _ => GrowingIoCodec::Json,
+    };
+    let (url, sunk) = sink();
+    println!("trackflow e2e: {events} standard events, GrowingIO {codec:?}, Background consumer (defaults), loopback sink");
+    // Warm up the connection pool and the allocator.
+    trackflow_run(&url, &sunk, 20_000, 1, codec);
+    let raw = raw_run(&url, events);
+    let mut results = Vec::new();
+    for producers in [1, 2] {
+        let r = trackflow_run(&url, &sunk, events, producers, codec);
+        println!(
+            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event",
+            r.events_per_s,
+            100.0 * r.events_per_s / raw,
+            r.track_mean_ns,
+            r.track_p99_ns,
+            r.peak_mib,
+            r.bytes_per_event
+        );
+        results.push(r);
+    }
+    println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s");
+}
