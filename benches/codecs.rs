@@ -1,5 +1,5 @@
-//! GrowingIO body encoding per codec: time and bytes per event on a 500-event batch of the
-//! standard event.
+//! Body encoding per codec: time and bytes per event on a 500-event batch of the standard
+//! event (GrowingIO's JSON, Snappy, Snappy+XOR and protobuf; gzip of the same JSON).
 //!
 //! `cargo bench --bench codecs --all-features` (Snappy and protobuf need their features; without
 //! them only JSON is measured).
@@ -69,6 +69,30 @@ fn bench(c: &mut Criterion) {
                 out.clear();
                 gio.encode_events(black_box(&batch), STM, &mut out).unwrap();
                 black_box(out.len())
+            })
+        });
+    }
+    // Gzip (Gravity's codec) on the same JSON body, for the ratio against Snappy.
+    #[cfg(feature = "gzip")]
+    {
+        let gio = GrowingIo::builder("http://127.0.0.1:9", "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
+            .build()
+            .unwrap();
+        let mut json = Vec::new();
+        gio.encode_events(&batch, STM, &mut json).unwrap();
+        let mut zipped = Vec::new();
+        trackflow::codec::gzip::compress_into(&json, &mut zipped).unwrap();
+        println!(
+            "gzip: {:.1} bytes/event on the wire ({} bytes per {BATCH})",
+            zipped.len() as f64 / BATCH as f64,
+            zipped.len()
+        );
+        g.bench_function("gzip", |b| {
+            b.iter(|| {
+                json.clear();
+                gio.encode_events(black_box(&batch), STM, &mut json).unwrap();
+                trackflow::codec::gzip::compress_into(&json, &mut zipped).unwrap();
+                black_box(zipped.len())
             })
         });
     }

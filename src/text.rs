@@ -46,6 +46,15 @@ impl Text {
         }
     }
 
+    /// The text's UTF-8 bytes, without re-validating them (writers that escape bytes use this
+    /// on their hot path).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
     /// Whether the text is stored without allocation.
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })

@@ -204,6 +204,43 @@ impl Gravity {
         })
     }
 
+    /// Appends the JSON envelope that would carry `events` (all of one client and preset
+    /// keys), in Python's `json.dumps` layout, gzipped when compression is on. For inspecting
+    /// what goes on the wire, and for benchmarks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it cannot be encoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, Identity};
+    /// use trackflow::backend::gravity::Gravity;
+    /// let ge = Gravity::builder("http://127.0.0.1:9/c/?access_token=t").compress(false).build()?;
+    /// let e = Event::track("buy").with_identity(Identity::anonymous("c1")).with_time(5);
+    /// let mut out = Vec::new();
+    /// ge.encode_envelope(&[&e], &mut out)?;
+    /// assert!(out.starts_with(br#"{"client_id": "c1", "event_list": [{"type": "track""#));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn encode_envelope(&self, events: &[&Event], out: &mut Vec<u8>) -> Result<()> {
+        let mut text = Vec::new();
+        json::encode_into(
+            &Envelope { ge: self, events },
+            json::Style::PythonAscii,
+            &mut text,
+        )?;
+        if self.compress {
+            let mut zipped = Vec::new();
+            gzip::compress_into(&text, &mut zipped)?;
+            out.extend_from_slice(&zipped);
+        } else {
+            out.extend_from_slice(&text);
+        }
+        Ok(())
+    }
+
     fn send(&self, group: &[&Event], ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
         let (mut text, mut zipped) = self.buffers.lock().pop().unwrap_or_default();
         text.clear();

@@ -396,6 +396,47 @@ impl Personalize {
         (r.map(drop), retries)
     }
 
+    /// The PutEvents bodies that would carry `batch` (grouped by user and session, ten events
+    /// per call), as botocore lays them out. For inspecting what goes on the wire, and for
+    /// benchmarks; other kinds of event are left out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if a body cannot be encoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, Identity};
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// let p = Personalize::builder().region("us-east-1").tracking_id("t")
+    ///     .credentials(Credentials::new("AK", "SK", None)).build()?;
+    /// let events: Vec<Event> = (0..25)
+    ///     .map(|i| Event::track("click").with_identity(Identity::user("u").with_session("s")).with_time(i))
+    ///     .collect();
+    /// assert_eq!(p.put_events_bodies(&events)?.len(), 3);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn put_events_bodies(&self, batch: &[Event]) -> Result<Vec<Vec<u8>>> {
+        let mut groups: Vec<Vec<&Event>> = Vec::new();
+        let mut index: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
+        for e in batch.iter().filter(|e| self.op(e).ok() == Some(Op::Events)) {
+            let g = *index
+                .entry((e.identity.user_id.as_deref(), Self::session_id(e)))
+                .or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+            groups[g].push(e);
+        }
+        groups
+            .iter()
+            .flat_map(|g| g.chunks(MAX_PER_CALL))
+            .map(|c| self.body(Op::Events, c))
+            .collect()
+    }
+
     fn body(&self, op: Op, events: &[&Event]) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(512);
         let body = Body { pz: self, op, events };

@@ -157,9 +157,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str, ascii: bool) {
 
 /// [`write_str`] without the quotes (for text assembled from parts).
 pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
+    write_utf8_content(out, s.as_bytes(), ascii);
+}
+
+/// [`write_str_content`] from bytes known to be valid UTF-8 (as a [`Text`](crate::Text)'s
+/// are), without validating them again.
+pub fn write_utf8_content(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let table = if ascii { &PLAIN_ASCII } else { &PLAIN_UTF8 };
-    let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -170,16 +175,16 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
         }
         out.extend_from_slice(&bytes[start..i]);
         if b >= 0x80 {
-            // A non-ASCII character in ASCII mode: escape its UTF-16 units.
-            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            // A non-ASCII character in ASCII mode: decode it, escape its UTF-16 units.
+            let (cp, len) = decode_utf8(&bytes[i..]);
             let mut units = [0u16; 2];
-            for u in ch.encode_utf16(&mut units) {
+            for u in char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf16(&mut units) {
                 out.extend_from_slice(b"\\u");
                 for shift in [12, 8, 4, 0] {
                     out.push(HEX[((*u >> shift) & 0xf) as usize]);
                 }
             }
-            i += ch.len_utf8();
+            i += len;
         } else {
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -203,6 +208,19 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// The code point starting a valid UTF-8 sequence, and the sequence's length.
+fn decode_utf8(b: &[u8]) -> (u32, usize) {
+    let cont = |k: usize| b.get(k).map_or(0, |c| (*c & 0x3f) as u32);
+    match b[0] {
+        0xc0..=0xdf => ((((b[0] & 0x1f) as u32) << 6) | cont(1), 2),
+        0xe0..=0xef => ((((b[0] & 0x0f) as u32) << 12) | (cont(1) << 6) | cont(2), 3),
+        _ => (
+            (((b[0] & 0x07) as u32) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3),
+            4,
+        ),
+    }
 }
 
 /// Appends an integer.

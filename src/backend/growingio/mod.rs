@@ -505,9 +505,10 @@ impl GrowingIo {
             &self.prefix_user
         });
         json::write_i64(out, e.time);
-        if let Some(n) = name {
-            out.extend_from_slice(br#","eventName":"#);
-            json::write_str(out, n, true);
+        if let EventKind::Track { name } = &e.kind {
+            out.extend_from_slice(br#","eventName":""#);
+            json::write_utf8_content(out, name.as_bytes(), true);
+            out.push(b'"');
         }
         let id = &e.identity;
         for (key, v) in [
@@ -574,7 +575,11 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Int(i) | Value::Time(i) => json::write_i64(out, *i),
         Value::Float(f) => json::write_f64(out, *f),
-        Value::String(s) => json::write_str(out, s, true),
+        Value::String(s) => {
+            out.push(b'"');
+            json::write_utf8_content(out, s.as_bytes(), true);
+            out.push(b'"');
+        }
         Value::List(l) => {
             out.push(b'[');
             for (n, x) in l.iter().enumerate() {
@@ -605,7 +610,7 @@ fn write_joined(out: &mut Vec<u8>, l: &[Value]) {
         }
         first = false;
         match v {
-            Value::String(s) => json::write_str_content(out, s, true),
+            Value::String(s) => json::write_utf8_content(out, s.as_bytes(), true),
             v => {
                 // Numbers, bools and times have no character to escape; nested lists and
                 // objects do, as text inside a string.
