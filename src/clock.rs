@@ -330,6 +330,16 @@ pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
 }
 
 /// Civil date and hour (UTC) of a ms timestamp: `(year, month, day, hour)`.
+#[cfg_attr(
+    not(any(
+        feature = "file",
+        feature = "gravity",
+        feature = "personalize",
+        feature = "google",
+        test
+    )),
+    allow(dead_code, reason = "used by the file, gravity, personalize and google code")
+)]
 pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -76,7 +76,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::growingio::GrowingIoCodec;
-use crate::backend::{FileBackend, GrowingIo, Rotation};
+use crate::backend::Rotation;
 use crate::consumer::{BackgroundConsumer, BufferedConsumer, DebugConsumer, ImmediateConsumer, Overflow};
 #[cfg(feature = "toml")]
 use crate::error::Error;
@@ -178,7 +178,7 @@ pub struct ConsumerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BackendConfig {
-    /// [`FileBackend`].
+    /// [`FileBackend`](crate::backend::file::FileBackend) (feature `file`).
     File {
         /// Directory to write under.
         dir: PathBuf,
@@ -189,7 +189,7 @@ pub enum BackendConfig {
         /// Size-based rotation. Defaults to 128 MiB.
         max_bytes: Option<u64>,
     },
-    /// [`GrowingIo`].
+    /// [`GrowingIo`](crate::backend::growingio::GrowingIo) (feature `growingio`).
     Growingio {
         /// Collector base URL.
         host: String,
@@ -425,15 +425,23 @@ impl Config {
     /// # Errors
     ///
     /// What the backend's builder returns.
+    #[cfg_attr(
+        not(any(feature = "file", feature = "growingio")),
+        allow(
+            unreachable_code,
+            reason = "with every backend feature off, every arm is an error"
+        )
+    )]
     pub fn build_backend(&self) -> Result<Box<dyn Backend>> {
         Ok(match &self.backend {
+            #[cfg(feature = "file")]
             BackendConfig::File {
                 dir,
                 prefix,
                 rotation,
                 max_bytes,
             } => {
-                let mut b = FileBackend::builder(dir);
+                let mut b = crate::backend::FileBackend::builder(dir);
                 if let Some(p) = prefix {
                     b = b.prefix(p);
                 }
@@ -445,6 +453,7 @@ impl Config {
                 }
                 Box::new(b.build()?)
             }
+            #[cfg(feature = "growingio")]
             BackendConfig::Growingio {
                 host,
                 project_key,
@@ -453,8 +462,8 @@ impl Config {
                 sdk_version,
                 codec,
             } => {
-                let mut b =
-                    GrowingIo::builder(host, project_key, data_source_id).transport(self.transport.build());
+                let mut b = crate::backend::GrowingIo::builder(host, project_key, data_source_id)
+                    .transport(self.transport.build());
                 if let Some(p) = platform {
                     b = b.platform(p);
                 }
@@ -466,6 +475,10 @@ impl Config {
                 }
                 Box::new(b.build()?)
             }
+            #[cfg(not(feature = "file"))]
+            BackendConfig::File { .. } => return Err(missing_feature("file")),
+            #[cfg(not(feature = "growingio"))]
+            BackendConfig::Growingio { .. } => return Err(missing_feature("growingio")),
             #[cfg(feature = "personalize")]
             BackendConfig::Personalize {
                 region,
@@ -502,19 +515,11 @@ impl Config {
                 Box::new(b.build()?)
             }
             #[cfg(not(feature = "personalize"))]
-            BackendConfig::Personalize { .. } => {
-                return Err(crate::Error::Config(
-                    "backend `personalize` needs trackflow's `personalize` cargo feature".into(),
-                ));
-            }
+            BackendConfig::Personalize { .. } => return Err(missing_feature("personalize")),
             #[cfg(feature = "retail")]
             BackendConfig::Retail { .. } => Box::new(self.retail()?),
             #[cfg(not(feature = "retail"))]
-            BackendConfig::Retail { .. } => {
-                return Err(crate::Error::Config(
-                    "backend `retail` needs trackflow's `retail` cargo feature".into(),
-                ));
-            }
+            BackendConfig::Retail { .. } => return Err(missing_feature("retail")),
             #[cfg(feature = "talent")]
             BackendConfig::Talent {
                 parent,
@@ -544,11 +549,7 @@ impl Config {
                 Box::new(b.build()?)
             }
             #[cfg(not(feature = "talent"))]
-            BackendConfig::Talent { .. } => {
-                return Err(crate::Error::Config(
-                    "backend `talent` needs trackflow's `talent` cargo feature".into(),
-                ));
-            }
+            BackendConfig::Talent { .. } => return Err(missing_feature("talent")),
             #[cfg(feature = "gravity")]
             BackendConfig::Gravity {
                 url,
@@ -574,11 +575,7 @@ impl Config {
                 Box::new(b.build()?)
             }
             #[cfg(not(feature = "gravity"))]
-            BackendConfig::Gravity { .. } => {
-                return Err(crate::Error::Config(
-                    "backend `gravity` needs trackflow's `gravity` cargo feature".into(),
-                ));
-            }
+            BackendConfig::Gravity { .. } => return Err(missing_feature("gravity")),
         })
     }
 
@@ -680,6 +677,14 @@ impl Config {
             }
         })
     }
+}
+
+/// The error for a backend whose cargo feature is off.
+#[allow(dead_code, reason = "used only when some backend feature is off")]
+fn missing_feature(feature: &str) -> crate::Error {
+    crate::Error::Config(format!(
+        "backend `{feature}` needs trackflow's `{feature}` cargo feature"
+    ))
 }
 
 impl Tracker {

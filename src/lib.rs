@@ -44,8 +44,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | yes | the `trackflow` command-line tool (clap) |
-//! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
+//! | `file` | yes | [`FileBackend`]: JSON-lines files with rotation |
+//! | `growingio` | yes | [`GrowingIo`] with the JSON codec |
 //! | `snappy` | no | GrowingIO's Snappy codec, with the XOR crypt (snap) |
 //! | `protobuf` | no | GrowingIO's protobuf codec (prost) |
 //! | `gzip` | with `gravity` | gzip request bodies (flate2) |
@@ -54,6 +54,10 @@
 //! | `google` | with `retail`, `talent` | Google bearer tokens; service-account JWTs signed with ring |
 //! | `retail` | no | the Google Cloud Retail user events backend |
 //! | `talent` | no | the Google Cloud Talent client events backend |
+//! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
+//! | `cli` | no | the `trackflow` command-line tool (clap) |
+//!
+//! With the default features, `cargo tree -e normal` lists 44 crates.
 //!
 //! # Logging
 //!
@@ -85,7 +89,11 @@ pub mod transport;
 pub mod validate;
 mod value;
 
-pub use backend::{Backend, Delivery, Failure, FileBackend, GrowingIo, MemoryBackend, Rotation};
+#[cfg(feature = "file")]
+pub use backend::FileBackend;
+#[cfg(feature = "growingio")]
+pub use backend::GrowingIo;
+pub use backend::{Backend, Delivery, Failure, MemoryBackend, Rotation};
 pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
 pub use config::Config;
 pub use consumer::{

@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
-use super::{Backend, Delivery};
+use super::{Backend, Delivery, Rotation};
 use crate::clock::{civil_utc, Clock, SharedClock};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -31,19 +30,6 @@ use crate::transport::DeliveryCtx;
 pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
 /// Default for [`FileBackendBuilder::prefix`].
 pub const DEFAULT_PREFIX: &str = "events";
-
-/// When to start a new file regardless of size (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Rotation {
-    /// Only by size.
-    Never,
-    /// A new file each hour.
-    Hourly,
-    /// A new file each day (the default).
-    #[default]
-    Daily,
-}
 
 impl Rotation {
     fn period(self, ms: i64) -> Option<String> {

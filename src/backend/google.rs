@@ -1,13 +1,16 @@
 //! What the Google backends (Retail, Talent) share: bearer headers, the `$alt` query, the error
 //! envelope and long-running operations.
 
+#[cfg(feature = "retail")]
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::auth::google::Tokens;
 use crate::error::{Error, Result};
-use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request, Response, Verdict};
+#[cfg(feature = "retail")]
+use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request};
+use crate::transport::{Response, Verdict};
 
 /// The query every gapic REST call carries: enums as integers.
 pub(crate) const ALT_QUERY: (&str, &str) = ("$alt", "json;enum-encoding=int");
@@ -85,6 +88,7 @@ pub(crate) fn judge(resp: &Response) -> Verdict {
 }
 
 /// A `google.longrunning.Operation`.
+#[cfg(feature = "retail")]
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Operation {
@@ -101,6 +105,7 @@ pub struct Operation {
 }
 
 /// The error of a failed operation (`google.rpc.Status`).
+#[cfg(feature = "retail")]
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct OperationError {
@@ -111,6 +116,7 @@ pub struct OperationError {
 }
 
 /// A synchronous call from an admin method (not through a consumer).
+#[cfg(feature = "retail")]
 pub(crate) fn call(transport: &HttpTransport, get: bool, req: &Request<'_>) -> Result<Response> {
     let cancel = Cancel::default();
     let ctx = DeliveryCtx {
@@ -127,6 +133,7 @@ pub(crate) fn call(transport: &HttpTransport, get: bool, req: &Request<'_>) -> R
 }
 
 /// Polls `op` at `interval` until it is done or `deadline` passes.
+#[cfg(feature = "retail")]
 pub(crate) fn wait(
     mut op: Operation,
     deadline: Duration,
@@ -151,6 +158,7 @@ pub(crate) fn wait(
     }
 }
 
+#[cfg(feature = "retail")]
 pub(crate) fn parse_operation(resp: &Response) -> Result<Operation> {
     serde_json::from_slice(&resp.body)
         .map_err(|e| Error::Transport(format!("reply is not a long-running operation: {e}")))

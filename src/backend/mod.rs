@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::transport::DeliveryCtx;
 
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub mod file;
 #[cfg(feature = "google")]
 pub mod google;
@@ -34,8 +36,23 @@ pub mod retail;
 #[cfg_attr(docsrs, doc(cfg(feature = "talent")))]
 pub mod talent;
 
-pub use file::{FileBackend, FileBackendBuilder, Rotation};
+#[cfg(feature = "file")]
+pub use file::{FileBackend, FileBackendBuilder};
+#[cfg(feature = "growingio")]
 pub use growingio::{GrowingIo, GrowingIoBuilder};
+
+/// When the File backend starts a new file regardless of size (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    /// Only by size.
+    Never,
+    /// A new file each hour.
+    Hourly,
+    /// A new file each day (the default).
+    #[default]
+    Daily,
+}
 pub use memory::MemoryBackend;
 
 /// Default for [`Backend::max_batch`].

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{text_of, Body};
+use super::client::{text_of, Body};
 use crate::event::{Event, EventKind};
 
 /// `EventType`; only the two values the server SDK sends are used.
