@@ -22,8 +22,9 @@
 
 #[cfg(feature = "growingio")]
 mod client;
-#[cfg(all(feature = "growingio", feature = "protobuf"))]
-mod proto;
+#[cfg(feature = "protobuf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
+pub mod proto;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+mod collect;
 use trackflow::{Config, Event, Tracker};
 
 #[derive(Parser, Debug)]
@@ -44,6 +46,21 @@ enum Command {
         /// Keep no spool: undeliverable events are only counted and reported.
         #[arg(long, conflicts_with = "spool")]
         no_spool: bool,
+    },
+    /// A local collector: answers each backend's client, decodes and prints every request.
+    Collect {
+        /// Port on 127.0.0.1 (0 picks a free one; the address is printed on stderr).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Which protocol to answer; `auto` tells them apart by path.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: collect::Protocol,
+        /// Print each request as one JSON line instead of readable text.
+        #[arg(long)]
+        json: bool,
+        /// Exit after answering this many requests.
+        #[arg(long)]
+        max_requests: Option<u64>,
     },
     /// Deliver again the batches a spool holds, through the configured backend.
     Replay {
@@ -111,6 +128,14 @@ fn main() -> ExitCode {
             send(&config, file, Duration::from_secs(deadline), no_progress, spool)
         }
         Command::Replay { config, dir } => replay(&config, &dir),
+        Command::Collect {
+            port,
+            backend,
+            json,
+            max_requests,
+        } => collect::run(port, backend, json, max_requests)
+            .map(|()| true)
+            .map_err(trackflow::Error::Io),
         #[cfg(feature = "retail")]
         Command::Retail { config, command } => retail(&config, command),
     };

@@ -1,0 +1,111 @@
+//! An axum (tokio) service that tracks from its request handlers and shuts the tracker down
+//! on SIGTERM.
+//!
+//! ```text
+//! cargo run --features cli -- collect --backend growingio &
+//! cargo run --example axum_service                 # serves on 127.0.0.1:3000; Ctrl-C or SIGTERM stops it
+//! curl -X POST 'http://127.0.0.1:3000/buy?user=u1&product=book'
+//! cargo run --example axum_service -- --self-test  # serves, calls itself, SIGTERMs itself
+//! ```
+//!
+//! `track()` on the Background consumer only hands the event to a queue: it never does I/O,
+//! so handlers call it directly on the executor. With `Overflow::DropNewest` it never waits
+//! either: if the collector is away so long that the queue fills, the event is counted in
+//! `stats().dropped` and the handler learns it from `Err(QueueFull)`, while failed batches go to
+//! the spool for `trackflow replay`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use trackflow::{BackgroundConsumer, GrowingIo, Identity, Overflow, Properties, Spool, Tracker};
+
+async fn buy(State(tracker): State<Arc<Tracker>>, Query(q): Query<HashMap<String, String>>) -> StatusCode {
+    let who = Identity::user(q.get("user").map_or("anonymous", String::as_str));
+    let props = Properties::new().with("product", q.get("product").cloned().unwrap_or_default());
+    match tracker.track(&who, "purchase", props) {
+        Ok(()) => StatusCode::NO_CONTENT,
+        // The order went through; only its tracking did not. Counted in stats.
+        Err(e) => {
+            eprintln!("tracking: {e}");
+            StatusCode::ACCEPTED
+        }
+    }
+}
+
+async fn call_self(addr: std::net::SocketAddr, i: u32) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(addr).await?;
+    let req = format!("POST /buy?user=user-{}&product=book HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", i % 3);
+    s.write_all(req.as_bytes()).await?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await?;
+    if !reply.starts_with(b"HTTP/1.1 204") {
+        return Err(std::io::Error::other(
+            String::from_utf8_lossy(&reply).into_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let self_test = std::env::args().any(|a| a == "--self-test");
+    let url = std::env::var("TRACKFLOW_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let spool = Spool::open(std::env::temp_dir().join("trackflow-axum-spool"))?;
+    let consumer = BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?)
+        .overflow(Overflow::DropNewest)
+        .spool(spool)
+        .build();
+    let tracker = Arc::new(Tracker::builder().consumer(consumer).build()?);
+
+    let app = Router::new().route("/buy", post(buy)).with_state(tracker.clone());
+    let listener = TcpListener::bind(if self_test {
+        "127.0.0.1:0"
+    } else {
+        "127.0.0.1:3000"
+    })
+    .await?;
+    let addr = listener.local_addr()?;
+    println!("serving on http://{addr}");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = sigterm.recv() => println!("SIGTERM: draining"),
+                    _ = tokio::signal::ctrl_c() => println!("Ctrl-C: draining"),
+                }
+            })
+            .await
+    });
+
+    if self_test {
+        for i in 0..30 {
+            call_self(addr, i).await?;
+        }
+        // The real signal, sent to ourselves, exercises the real shutdown path.
+        std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()?;
+    }
+    server.await??;
+
+    // shutdown() blocks (it waits for the worker), so it runs off the executor's threads.
+    let report = tokio::task::spawn_blocking(move || tracker.shutdown(Duration::from_secs(5))).await??;
+    println!(
+        "tracker shut down: {} delivered, {} failed, {} left",
+        report.stats.delivered, report.stats.failed, report.left
+    );
+    if self_test && report.stats.delivered != 30 {
+        return Err("not every tracked event was delivered".into());
+    }
+    Ok(())
+}
