@@ -4,27 +4,19 @@
 
 use std::hint::black_box;
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::auth::aws::Credentials;
 use trackflow::auth::sigv4::{sign, SignInput};
 use trackflow::backend::gravity::Gravity;
 use trackflow::backend::personalize::Personalize;
-use trackflow::{new_insert_id, Event, Identity, Interaction, InteractionItem, Properties, Value};
+use trackflow::{new_insert_id, Event, Identity, Interaction, InteractionItem};
 
 const BATCH: usize = 500;
 
 fn standard(i: usize, who: Identity) -> Event {
-    let props = Properties::with_capacity(10)
-        .with("product", "book")
-        .with("category", "programming")
-        .with("currency", "USD")
-        .with("qty", (i % 5) as i64)
-        .with("order_id", i as i64)
-        .with("price", 9.9)
-        .with("discount", 0.15)
-        .with("vip", i % 2 == 0)
-        .with("tags", vec!["red", "blue", "green"])
-        .with("at", Value::Time(1_700_000_000_000));
+    let props = common::standard_properties(i as u64);
     Event::track("purchase")
         .with_identity(who)
         .with_time(1_700_000_000_000 + i as i64)

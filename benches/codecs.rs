@@ -6,9 +6,11 @@
 
 use std::hint::black_box;
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::backend::growingio::GrowingIoCodec;
-use trackflow::{new_insert_id, Event, GrowingIo, Identity, Properties, Value};
+use trackflow::{new_insert_id, Event, GrowingIo, Identity};
 
 const BATCH: usize = 500;
 const STM: i64 = 1_700_000_000_500;
@@ -16,17 +18,7 @@ const STM: i64 = 1_700_000_000_500;
 /// The standard event: `purchase`, user `user-<i % 1000>`, 3 strings, 2 integers, 2 floats, a
 /// bool, a list of 3 strings, a timestamp.
 fn standard(i: usize) -> Event {
-    let props = Properties::with_capacity(10)
-        .with("product", "book")
-        .with("category", "programming")
-        .with("currency", "USD")
-        .with("qty", (i % 5) as i64)
-        .with("order_id", i as i64)
-        .with("price", 9.9)
-        .with("discount", 0.15)
-        .with("vip", i % 2 == 0)
-        .with("tags", vec!["red", "blue", "green"])
-        .with("at", Value::Time(1_700_000_000_000));
+    let props = common::standard_properties(i as u64);
     Event::track("purchase")
         .with_identity(Identity::user(format!("user-{}", i % 1000)))
         .with_time(STM - 1000 + i as i64)

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use trackflow::backend::growingio::GrowingIoCodec;
-use trackflow::{BackgroundConsumer, GrowingIo, Identity, Properties, Tracker, Value};
+use trackflow::{BackgroundConsumer, GrowingIo, Identity, Tracker};
 
 const BATCH: usize = 500;
 
@@ -69,22 +71,6 @@ fn serve(conn: TcpStream, bytes: &AtomicU64) {
     }
 }
 
-/// The standard event's properties: 3 strings, 2 integers, 2 floats, a bool, a list of 3
-/// strings, a timestamp.
-fn standard(i: u64) -> Properties {
-    Properties::with_capacity(10)
-        .with("product", "book")
-        .with("category", "programming")
-        .with("currency", "USD")
-        .with("qty", (i % 5) as i64)
-        .with("order_id", i as i64)
-        .with("price", 9.9)
-        .with("discount", 0.15)
-        .with("vip", i % 2 == 0)
-        .with("tags", vec!["red", "blue", "green"])
-        .with("at", Value::Time(1_700_000_000_000))
-}
-
 /// Peak RSS (VmHWM) in MiB; `reset` restarts the peak from the current RSS.
 fn peak_rss_mib(reset: bool) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -133,7 +119,7 @@ fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec
                 let n = events / producers;
                 let mut samples = Vec::with_capacity((n / 8) as usize + 1);
                 for i in 0..n {
-                    let props = standard(i);
+                    let props = common::standard_properties(i);
                     let who = &users[((i + p) % 1000) as usize];
                     // One call in 8 is timed: timing every call would add its own cost.
                     if i % 8 == 0 {

@@ -6,11 +6,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::transport::DeliveryCtx;
 use trackflow::{
-    Backend, BackgroundConsumer, BufferedConsumer, Delivery, Event, Identity, ImmediateConsumer, Properties,
-    Tracker, Value,
+    Backend, BackgroundConsumer, BufferedConsumer, Delivery, Event, Identity, ImmediateConsumer, Tracker,
 };
 
 /// Accepts and discards: isolates the caller's cost from any I/O.
@@ -28,22 +29,6 @@ impl Backend for Discard {
         black_box(batch.len());
         Delivery::default()
     }
-}
-
-/// The standard event's properties: 3 strings, 2 integers, 2 floats, a bool, a list of 3
-/// strings, a timestamp.
-fn standard(i: u64) -> Properties {
-    Properties::with_capacity(10)
-        .with("product", "book")
-        .with("category", "programming")
-        .with("currency", "USD")
-        .with("qty", (i % 5) as i64)
-        .with("order_id", i as i64)
-        .with("price", 9.9)
-        .with("discount", 0.15)
-        .with("vip", i % 2 == 0)
-        .with("tags", vec!["red", "blue", "green"])
-        .with("at", Value::Time(1_700_000_000_500))
 }
 
 fn bench(c: &mut Criterion) {
@@ -78,7 +63,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("build_properties_only", |b| {
         b.iter(|| {
             i += 1;
-            black_box(standard(i))
+            black_box(common::standard_properties(i))
         })
     });
     for (name, tracker) in trackers {
@@ -88,7 +73,11 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 tracker
-                    .track(&users[(i % 1000) as usize], "purchase", standard(i))
+                    .track(
+                        &users[(i % 1000) as usize],
+                        "purchase",
+                        common::standard_properties(i),
+                    )
                     .unwrap();
             })
         });

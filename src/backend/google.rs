@@ -75,13 +75,7 @@ pub(crate) fn judge(resp: &Response) -> Verdict {
         message,
     };
     if matches!(resp.status, 429 | 503 | 504) {
-        Verdict::Retry {
-            error,
-            after: resp
-                .retry_after
-                .as_deref()
-                .and_then(crate::transport::parse_retry_after),
-        }
+        Verdict::retry(error, resp.retry_after.as_deref())
     } else {
         Verdict::Permanent(error)
     }

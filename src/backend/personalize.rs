@@ -474,13 +474,7 @@ fn judge(resp: &Response) -> Verdict {
         message,
     };
     if throttled || resp.status >= 500 || resp.status == 408 {
-        Verdict::Retry {
-            error,
-            after: resp
-                .retry_after
-                .as_deref()
-                .and_then(crate::transport::parse_retry_after),
-        }
+        Verdict::retry(error, resp.retry_after.as_deref())
     } else {
         Verdict::Permanent(error)
     }

@@ -226,6 +226,26 @@ impl Retail {
         format!("{}/v2/{}/userEvents:{method}", self.endpoint, self.parent)
     }
 
+    /// A GET with this backend's headers (`routing`: the parent for `x-goog-request-params`).
+    fn get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        routing: Option<&str>,
+    ) -> Result<crate::transport::Response> {
+        let headers = google::headers(self.tokens.as_ref(), self.quota_project.as_deref(), routing, true)?;
+        google::call(
+            &self.transport,
+            true,
+            &Request {
+                url,
+                query,
+                headers: &headers,
+                body: &[],
+            },
+        )
+    }
+
     fn headers(&self) -> Result<Vec<(&'static str, String)>> {
         google::headers(
             self.tokens.as_ref(),
@@ -279,19 +299,8 @@ impl Retail {
             query.push(("ets", ets.to_string()));
         }
         query.push((ALT_QUERY.0, ALT_QUERY.1.to_owned()));
-        let url = self.url("collect");
-        let headers = self.headers()?;
-        google::call(
-            &self.transport,
-            true,
-            &Request {
-                url: &url,
-                query: &query,
-                headers: &headers,
-                body: &[],
-            },
-        )
-        .map(drop)
+        self.get(&self.url("collect"), &query, Some(&self.parent))
+            .map(drop)
     }
 
     /// Imports events through inline sources, `import_chunk` events per request, waiting for
@@ -394,19 +403,8 @@ impl Retail {
     /// Polls `op` until done (or the operation deadline).
     fn wait(&self, op: Operation) -> Result<Operation> {
         google::wait(op, self.operation_deadline, self.poll_interval, |name| {
-            let url = format!("{}/v2/{name}", self.endpoint);
-            let headers = google::headers(self.tokens.as_ref(), self.quota_project.as_deref(), None, true)?;
             let query = [(ALT_QUERY.0, ALT_QUERY.1.to_owned())];
-            let resp = google::call(
-                &self.transport,
-                true,
-                &Request {
-                    url: &url,
-                    query: &query,
-                    headers: &headers,
-                    body: &[],
-                },
-            )?;
+            let resp = self.get(&format!("{}/v2/{name}", self.endpoint), &query, None)?;
             google::parse_operation(&resp)
         })
     }

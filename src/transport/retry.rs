@@ -109,6 +109,16 @@ pub enum Verdict {
     Permanent(Error),
 }
 
+impl Verdict {
+    /// A retryable failure, waiting what the server's `Retry-After` header (if any) asks.
+    pub fn retry(error: Error, retry_after: Option<&str>) -> Verdict {
+        Verdict::Retry {
+            error,
+            after: retry_after.and_then(parse_retry_after),
+        }
+    }
+}
+
 /// The default classification of an HTTP status: 2xx and 3xx succeed; 408, 429 and 5xx are
 /// retried (honouring `Retry-After`); every other status is permanent.
 ///
@@ -132,10 +142,7 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
         body: body_excerpt(body),
     };
     if matches!(status, 408 | 429 | 500..=599) {
-        Verdict::Retry {
-            error,
-            after: retry_after.and_then(parse_retry_after),
-        }
+        Verdict::retry(error, retry_after)
     } else {
         Verdict::Permanent(error)
     }
