@@ -82,14 +82,42 @@ pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
     /// A clock reading `ms`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Clock, ManualClock};
+    /// assert_eq!(ManualClock::new(5).now_ms(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(ms: i64) -> Self {
         ManualClock(AtomicI64::new(ms))
     }
     /// Moves the clock forward by `ms`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Clock, ManualClock};
+    /// let c = ManualClock::new(5);
+    /// c.advance_ms(10);
+    /// assert_eq!(c.now_ms(), 15);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::Relaxed);
     }
     /// Sets the clock to `ms`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Clock, ManualClock};
+    /// let c = ManualClock::new(5);
+    /// c.set_ms(1);
+    /// assert_eq!(c.now_ms(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_ms(&self, ms: i64) {
         self.0.store(ms, Ordering::Relaxed);
     }
@@ -178,11 +206,25 @@ enum IdRepr {
 
 impl InsertId {
     /// Whether no id is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::InsertId::default().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         matches!(self.0, IdRepr::Empty)
     }
 
     /// Length of the text form, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::new_insert_id().len(), 36);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         match &self.0 {
             IdRepr::Empty => 0,

@@ -325,6 +325,15 @@ impl GoogleAuth {
     /// # Errors
     ///
     /// [`crate::Error::Config`] for an unreadable key file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::config::GoogleAuth;
+    /// assert!(GoogleAuth::Anonymous.tokens()?.is_none());
+    /// assert!(GoogleAuth::Env { var: "GOOGLE_TOKEN".into() }.tokens()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tokens(&self) -> Result<Option<crate::auth::google::Tokens>> {
         use crate::auth::google::{CommandToken, EnvToken, MetadataServer, ServiceAccountKey, Tokens};
         Ok(Some(match self {
@@ -360,6 +369,14 @@ pub struct TransportConfig {
 
 impl TransportConfig {
     /// Builds the transport these settings describe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::config::TransportConfig { max_retries: Some(5), ..Default::default() }.build();
+    /// assert_eq!(t.retry_policy().max_retries, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(&self) -> HttpTransport {
         let mut retry = RetryPolicy::default();
         if let Some(n) = self.max_retries {
@@ -411,6 +428,14 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::Config`] naming the file, for I/O and parse errors.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let cfg = trackflow::Config::from_toml_file("trackflow.toml")?;
+    /// let tracker = trackflow::Tracker::from_config(&cfg)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "toml")]
     #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
@@ -432,6 +457,14 @@ impl Config {
             reason = "with every backend feature off, every arm is an error"
         )
     )]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cfg = trackflow::Config::from_toml_str("[backend]\nkind = \"growingio\"\nhost = \"https://c\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n")?;
+    /// assert_eq!(cfg.build_backend()?.name(), "growingio");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build_backend(&self) -> Result<Box<dyn Backend>> {
         Ok(match &self.backend {
             #[cfg(feature = "file")]
@@ -585,6 +618,14 @@ impl Config {
     /// # Errors
     ///
     /// [`crate::Error::Config`] when the backend is not `retail` or its settings are wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cfg = trackflow::Config::from_toml_str("[backend]\nkind = \"retail\"\nparent = \"projects/1/locations/global/catalogs/c\"\nauth = { kind = \"anonymous\" }\n")?;
+    /// let retail = cfg.retail()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "retail")]
     #[cfg_attr(docsrs, doc(cfg(feature = "retail")))]
     pub fn retail(&self) -> Result<crate::backend::retail::Retail> {
@@ -622,6 +663,14 @@ impl Config {
     /// # Errors
     ///
     /// What the backend's builder returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cfg = trackflow::Config::from_toml_str("[consumer]\nkind = \"immediate\"\n[backend]\nkind = \"growingio\"\nhost = \"https://c\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n")?;
+    /// let tracker = cfg.tracker_builder()?.clock(trackflow::FixedClock(0)).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tracker_builder(&self) -> Result<TrackerBuilder> {
         let backend = self.build_backend()?;
         let spool = self.spool.dir.as_ref().map(crate::Spool::open).transpose()?;

@@ -37,6 +37,14 @@ impl TrackerGuard {
     }
 
     /// Sets the deadline of the shutdown on drop. Defaults to 2 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build()).build()?;
+    /// let _guard = t.guard().timeout(std::time::Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self

@@ -80,6 +80,16 @@ impl Spool {
     /// # Errors
     ///
     /// [`Error::Io`] when the directories cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-{}", std::process::id()));
+    /// let spool = trackflow::Spool::open(&dir)?;
+    /// assert!(dir.join("pending").is_dir() && dir.join("dead").is_dir());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(dir.join("pending"))?;
@@ -91,6 +101,15 @@ impl Spool {
     }
 
     /// The spool's directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-dir-{}", std::process::id()));
+    /// assert_eq!(trackflow::Spool::open(&dir)?.dir(), dir.as_path());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -101,6 +120,19 @@ impl Spool {
     /// # Errors
     ///
     /// [`Error::Io`] when the files cannot be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-w-{}", std::process::id()));
+    /// use trackflow::{Error, Event, Identity, Spool};
+    /// let spool = Spool::open(&dir)?;
+    /// let e = Event::track("buy").with_identity(Identity::user("u1"));
+    /// spool.write(&[e], &Error::Status { code: 400, body: "bad".into() }, "growingio")?;
+    /// assert_eq!(spool.dead_files()?.len(), 1, "refused for good: a dead letter");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, events: &[Event], error: &Error, backend: &str) -> Result<PathBuf> {
         let sub = if replayable(error) { "pending" } else { "dead" };
         let ms = std::time::SystemTime::now()
@@ -125,6 +157,15 @@ impl Spool {
     /// # Errors
     ///
     /// [`Error::Io`] when the directory cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-p-{}", std::process::id()));
+    /// assert!(trackflow::Spool::open(&dir)?.pending_files()?.is_empty());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending_files(&self) -> Result<Vec<PathBuf>> {
         list(&self.dir.join("pending"))
     }
@@ -134,6 +175,15 @@ impl Spool {
     /// # Errors
     ///
     /// [`Error::Io`] when the directory cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-d-{}", std::process::id()));
+    /// assert!(trackflow::Spool::open(&dir)?.dead_files()?.is_empty());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dead_files(&self) -> Result<Vec<PathBuf>> {
         list(&self.dir.join("dead"))
     }
@@ -145,6 +195,21 @@ impl Spool {
     /// # Errors
     ///
     /// [`Error::Io`] when a spool file cannot be read or rewritten.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-r-{}", std::process::id()));
+    /// use trackflow::{Error, Event, Identity, MemoryBackend, Spool};
+    /// let spool = Spool::open(&dir)?;
+    /// spool.write(&[Event::track("buy").with_identity(Identity::user("u1"))], &Error::Transport("down".into()), "memory")?;
+    /// let memory = MemoryBackend::new();
+    /// let report = spool.replay(&memory)?;
+    /// assert_eq!((report.delivered, memory.events().len()), (1, 1));
+    /// assert!(spool.pending_files()?.is_empty());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
         let mut report = ReplayReport::default();
         let cancel = Cancel::default();
@@ -208,6 +273,16 @@ fn write_events(f: &mut File, events: &[Event]) -> Result<()> {
 ///
 /// [`Error::Io`] for an unreadable file, [`Error::Config`] naming the line that is not an
 /// event.
+///
+/// # Examples
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("tf-doc-read-{}.jsonl", std::process::id()));
+/// std::fs::write(&path, "{\"type\":\"track\",\"event\":\"a\",\"user_id\":\"u\"}\n")?;
+/// assert_eq!(trackflow::spool::read_events(&path)?.len(), 1);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_events(path: &Path) -> Result<Vec<Event>> {
     let f = File::open(path)?;
     let mut out = Vec::new();

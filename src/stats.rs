@@ -48,6 +48,14 @@ pub struct StatsSnapshot {
 
 impl StatsSnapshot {
     /// Accepted events not yet delivered, failed or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trackflow::StatsSnapshot { accepted: 10, delivered: 7, failed: 1, ..Default::default() };
+    /// assert_eq!(s.pending(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending(&self) -> u64 {
         self.accepted
             .saturating_sub(self.delivered + self.failed + self.dropped)

@@ -38,6 +38,13 @@ enum Repr {
 
 impl Text {
     /// The text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Text::from("book").as_str(), "book");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Only whole UTF-8 strings are ever stored, so this cannot fail.
@@ -48,6 +55,13 @@ impl Text {
 
     /// The text's UTF-8 bytes, without re-validating them (writers that escape bytes use this
     /// on their hot path).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Text::from("book").as_bytes(), b"book");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => &buf[..*len as usize],
@@ -56,6 +70,13 @@ impl Text {
     }
 
     /// Whether the text is stored without allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::Text::from("short").is_inline());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })
     }

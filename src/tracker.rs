@@ -102,11 +102,32 @@ impl fmt::Debug for TrackerBuilder {
 impl TrackerBuilder {
     /// Adds a consumer. With several, every event goes to each (fan-out to several backends);
     /// an event any of them cannot carry is rejected at the call for all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build())
+    ///     .build()?;
+    /// assert_eq!(t.consumer_stats().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumer(mut self, c: impl Consumer + 'static) -> Self {
         self.consumers.push(Box::new(c));
         self
     }
     /// Properties added to every track event (the event's own win on a clash).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .super_properties([("app", "shop")])
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn super_properties(mut self, p: impl Into<Properties>) -> Self {
         self.supers = p.into();
         self
@@ -114,16 +135,46 @@ impl TrackerBuilder {
     /// A callback whose properties are added to every track event, evaluated per event
     /// (after the static ones; the event's own still win). A panic in it is caught and logged,
     /// and the event goes out without them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .dynamic_super_properties(|| trackflow::Properties::new().with("region", "eu"))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dynamic_super_properties(mut self, f: impl Fn() -> Properties + Send + Sync + 'static) -> Self {
         self.dynamic = Some(Arc::new(f));
         self
     }
     /// The limits checked at every call. Defaults to [`Limits::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .limits(trackflow::Limits::default())
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn limits(mut self, l: Limits) -> Self {
         self.limits = l;
         self
     }
     /// Where event times come from. Defaults to the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .clock(trackflow::FixedClock(1_700_000_000_000))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
         self.clock = Arc::new(c);
         self
@@ -133,6 +184,13 @@ impl TrackerBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] without a consumer; [`Error::InvalidInput`] for bad super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::Tracker::builder().build().is_err(), "a tracker needs a consumer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Tracker> {
         if self.consumers.is_empty() {
             return Err(Error::Config(
@@ -165,6 +223,15 @@ fn super_error(e: Error) -> Error {
 
 impl Tracker {
     /// A builder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> TrackerBuilder {
         TrackerBuilder {
             consumers: Vec::new(),
@@ -455,11 +522,28 @@ impl Tracker {
     }
 
     /// Removes all static super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).super_properties([("a", 1)]).build()?;
+    /// t.clear_super_properties();
+    /// assert!(t.super_properties().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear_super_properties(&self) {
         *self.inner.supers.write() = Properties::new();
     }
 
     /// A copy of the static super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).super_properties([("a", 1)]).build()?;
+    /// assert_eq!(t.super_properties().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn super_properties(&self) -> Properties {
         self.inner.supers.read().clone()
     }
@@ -488,6 +572,14 @@ impl Tracker {
     /// # Errors
     ///
     /// [`Error::Timeout`] if a consumer did not finish in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build()).build()?;
+    /// t.flush_timeout(std::time::Duration::from_millis(500))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         let mut first = None;
@@ -570,11 +662,30 @@ impl Tracker {
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// assert!(!t.is_shut_down());
+    /// t.shutdown(std::time::Duration::from_secs(1))?;
+    /// assert!(t.is_shut_down());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
     /// Counters summed over all consumers (with fan-out, an event counts once per consumer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// t.track(&trackflow::Identity::user("u1"), "open", trackflow::Properties::new())?;
+    /// assert_eq!(t.stats().delivered, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> StatsSnapshot {
         self.inner
             .consumers
@@ -584,6 +695,14 @@ impl Tracker {
     }
 
     /// Counters of each consumer, in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// assert_eq!(t.consumer_stats()[0].accepted, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumer_stats(&self) -> Vec<StatsSnapshot> {
         self.inner.consumers.iter().map(|c| c.stats()).collect()
     }

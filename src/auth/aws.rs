@@ -32,6 +32,14 @@ pub struct Credentials {
 
 impl Credentials {
     /// Explicit credentials.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::auth::aws::Credentials::new("AKID", "SECRET", Some("SESSION".into()));
+    /// assert!(c.session_token.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         access_key_id: impl Into<String>,
         secret: impl Into<String>,
@@ -50,6 +58,13 @@ impl Credentials {
     ///
     /// [`Error::Config`] saying where it looked, when nothing was found; or naming the file
     /// and profile that is incomplete.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let creds = trackflow::auth::aws::Credentials::from_default_chain()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_default_chain() -> Result<Credentials> {
         Credentials::from_chain(&|k| std::env::var(k).ok(), home().as_deref())
     }
@@ -59,6 +74,15 @@ impl Credentials {
     /// # Errors
     ///
     /// As [`from_default_chain`](Self::from_default_chain).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::aws::Credentials;
+    /// let env = |k: &str| match k { "AWS_ACCESS_KEY_ID" => Some("AK".to_owned()), "AWS_SECRET_ACCESS_KEY" => Some("SK".to_owned()), _ => None };
+    /// assert_eq!(Credentials::from_chain(&env, None)?.access_key_id, "AK");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_chain(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Result<Credentials> {
         let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
         if let (Some(ak), Some(sk)) = (non_empty("AWS_ACCESS_KEY_ID"), non_empty("AWS_SECRET_ACCESS_KEY")) {
@@ -107,6 +131,14 @@ impl Credentials {
 }
 
 /// The region from the environment and the config file, in the order of the module docs.
+///
+/// # Examples
+///
+/// ```
+/// let env = |k: &str| (k == "AWS_REGION").then(|| "eu-west-1".to_owned());
+/// assert_eq!(trackflow::auth::aws::region_from_chain(&env, None).as_deref(), Some("eu-west-1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn region_from_chain(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<String> {
     let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
     if let Some(r) = non_empty("AWS_REGION").or_else(|| non_empty("AWS_DEFAULT_REGION")) {
@@ -124,6 +156,13 @@ pub fn region_from_chain(env: &dyn Fn(&str) -> Option<String>, home: Option<&Pat
 }
 
 /// The region from the process environment and `~/.aws/config`.
+///
+/// # Examples
+///
+/// ```,no_run
+/// let region = trackflow::auth::aws::region_from_default_chain();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn region_from_default_chain() -> Option<String> {
     region_from_chain(&|k| std::env::var(k).ok(), home().as_deref())
 }

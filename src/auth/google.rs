@@ -78,6 +78,13 @@ impl fmt::Debug for Tokens {
 
 impl Tokens {
     /// Caches tokens of `source`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Tokens {
             source: Arc::new(source),
@@ -92,6 +99,14 @@ impl Tokens {
     /// # Errors
     ///
     /// What the source returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"));
+    /// assert_eq!(t.bearer()?.expose(), "ya29.x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bearer(&self) -> Result<Secret> {
         let mut cached = self.cached.lock();
         let fresh = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now() + REFRESH_MARGIN);
@@ -111,6 +126,14 @@ pub struct StaticToken(Secret);
 
 impl StaticToken {
     /// The token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::google::{StaticToken, TokenSource};
+    /// assert_eq!(StaticToken::new("t").fetch()?.token.expose(), "t");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(token: impl Into<String>) -> Self {
         StaticToken(Secret::new(token))
     }
@@ -133,6 +156,13 @@ pub struct EnvToken {
 
 impl EnvToken {
     /// Reads `var`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::auth::google::EnvToken::new("GOOGLE_ACCESS_TOKEN");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(var: impl Into<String>) -> Self {
         EnvToken { var: var.into() }
     }
@@ -166,6 +196,13 @@ pub struct CommandToken {
 
 impl CommandToken {
     /// Runs `program` with `args`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::auth::google::CommandToken::new("gcloud", ["auth", "print-access-token"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         CommandToken {
             program: program.into(),
@@ -211,12 +248,26 @@ pub struct MetadataServer {
 
 impl MetadataServer {
     /// `http://$GCE_METADATA_HOST`, else `http://metadata.google.internal`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let md = trackflow::auth::google::MetadataServer::from_env();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_env() -> Self {
         let host = std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "metadata.google.internal".into());
         MetadataServer::new(format!("http://{host}"))
     }
 
     /// A metadata server at `base` (e.g. a local emulator).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let md = trackflow::auth::google::MetadataServer::new("http://127.0.0.1:8085");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(base: impl Into<String>) -> Self {
         MetadataServer {
             base: base.into().trim_end_matches('/').to_owned(),
@@ -281,6 +332,14 @@ impl ServiceAccountKey {
     /// # Errors
     ///
     /// [`Error::Config`] naming the file and what is wrong with it.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::auth::google::{ServiceAccountKey, Tokens};
+    /// let tokens = Tokens::new(ServiceAccountKey::from_file("/etc/keys/tracker.json")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text =
@@ -296,6 +355,13 @@ impl ServiceAccountKey {
     /// # Errors
     ///
     /// [`Error::Config`] when it is not a service-account key or its private key is unusable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::auth::google::ServiceAccountKey::from_json("{}").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_json(text: &str) -> Result<Self> {
         let k: KeyFile = serde_json::from_str(text)
             .map_err(|e| Error::Config(format!("not a service-account key: {e}")))?;
@@ -323,12 +389,26 @@ impl ServiceAccountKey {
     }
 
     /// The scopes to ask for, space-separated. Defaults to [`CLOUD_PLATFORM_SCOPE`].
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let key = trackflow::auth::google::ServiceAccountKey::from_file("key.json")?.scopes("https://www.googleapis.com/auth/jobs");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn scopes(mut self, s: impl Into<String>) -> Self {
         self.scopes = s.into();
         self
     }
 
     /// The clock for the JWT's `iat`/`exp`. Defaults to the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let key = trackflow::auth::google::ServiceAccountKey::from_file("key.json")?.clock(trackflow::FixedClock(1_700_000_000_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
         self.clock = Arc::new(c);
         self

@@ -16,11 +16,25 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps `s`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trackflow::auth::Secret::new("k");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
 
     /// The secret itself, for signing. Keep it out of logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::auth::Secret::new("k").expose(), "k");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }

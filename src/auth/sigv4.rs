@@ -143,6 +143,14 @@ pub fn sign(creds: &Credentials, r: &SignInput<'_>) -> Signed {
 }
 
 /// `kSigning` of the key chain (exposed for tests against published intermediates).
+///
+/// # Examples
+///
+/// ```
+/// let k = trackflow::auth::sigv4::signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20231114", "us-east-1", "personalize");
+/// assert_eq!(trackflow::auth::sigv4::hex(&k)[..8], *"00d09384");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
@@ -159,6 +167,13 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// Lowercase hex.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trackflow::auth::sigv4::hex(&[0xab, 0x01]), "ab01");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -170,6 +185,13 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a ms timestamp (UTC).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trackflow::auth::sigv4::amz_date(1_700_000_000_000), "20231114T221320Z");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn amz_date(ms: i64) -> String {
     let (y, m, d, h) = crate::clock::civil_utc(ms);
     let secs = ms.div_euclid(1000).rem_euclid(3600);

@@ -106,17 +106,38 @@ impl fmt::Debug for GravityBuilder {
 
 impl GravityBuilder {
     /// Gzip bodies. Defaults to `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").compress(false);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn compress(mut self, v: bool) -> Self {
         self.compress = v;
         self
     }
     /// Most events in one envelope. Defaults to 20; clamped to 1..=200 as the SDK does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").max_batch(100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
     /// The offset from UTC, in minutes, of the wall-clock text Gravity gets for time values
     /// (`YYYY-mm-dd HH:MM:SS.mmm`). Defaults to 0: UTC.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").utc_offset_minutes(480);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn utc_offset_minutes(mut self, m: i32) -> Self {
         self.utc_offset_minutes = m;
         self
@@ -124,11 +145,25 @@ impl GravityBuilder {
     /// Send each event's insert id as `#uuid` (unless the event sets one), so the collector can
     /// drop the duplicates an ambiguous retry may cause. `#uuid` belongs to the envelope, so
     /// this sends one request per event. Defaults to `false`, as the SDK.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").uuid_from_insert_id(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uuid_from_insert_id(mut self, v: bool) -> Self {
         self.uuid_from_insert_id = v;
         self
     }
     /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.transport = Some(t);
         self
@@ -138,6 +173,14 @@ impl GravityBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] for a URL that is not `http://` or `https://`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ge = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").build()?;
+    /// assert!(trackflow::backend::gravity::Gravity::builder("ftp://h").build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Gravity> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(Error::Config(format!(
@@ -162,6 +205,13 @@ impl Gravity {
     /// `…/event/collect/?access_token=TOKEN`). trackflow masks the token in its logs, errors
     /// and `Debug` output. ureq, the HTTP client, logs full URLs only at `trace` level on target
     /// `ureq`: keep that off in production.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(url: impl Into<String>) -> GravityBuilder {
         GravityBuilder {
             url: url.into(),

@@ -31,16 +31,40 @@ pub struct MemoryBackend {
 
 impl MemoryBackend {
     /// An empty store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = trackflow::MemoryBackend::new();
+    /// assert!(m.events().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A copy of everything delivered so far, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = trackflow::MemoryBackend::new();
+    /// assert!(m.events().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().clone()
     }
 
     /// Takes everything delivered so far, leaving the store empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = trackflow::MemoryBackend::new();
+    /// assert!(m.take().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.events.lock())
     }

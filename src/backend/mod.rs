@@ -79,6 +79,15 @@ pub struct Delivery {
 
 impl Delivery {
     /// Records the outcome of one request carrying the events at `indices`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut d = trackflow::Delivery::default();
+    /// d.record(Err(trackflow::Error::Transport("reset".into())), 2, || vec![0, 1]);
+    /// assert_eq!((d.failed(), d.retries), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn record(&mut self, result: Result<()>, retries: u32, indices: impl FnOnce() -> Vec<usize>) {
         self.retries += retries;
         if let Err(error) = result {
@@ -90,6 +99,13 @@ impl Delivery {
     }
 
     /// How many events failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Delivery::default().failed(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn failed(&self) -> usize {
         self.failures.iter().map(|f| f.events.len()).sum()
     }

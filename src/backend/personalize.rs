@@ -110,57 +110,134 @@ pub struct PersonalizeBuilder {
 
 impl PersonalizeBuilder {
     /// The AWS region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().region("eu-west-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn region(mut self, r: impl Into<String>) -> Self {
         self.region = Some(r.into());
         self
     }
     /// Explicit credentials.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().credentials(trackflow::auth::aws::Credentials::new("AKID", "SECRET", None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn credentials(mut self, c: Credentials) -> Self {
         self.credentials = Some(c);
         self
     }
     /// Another endpoint (`scheme://host[:port]`), e.g. a VPC endpoint or a local collector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().endpoint("http://127.0.0.1:8080");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
     /// The event tracker's id, for PutEvents and PutActionInteractions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().tracking_id("tracking-0001");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tracking_id(mut self, id: impl Into<String>) -> Self {
         self.tracking_id = Some(id.into());
         self
     }
     /// The users dataset, for `user_set`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().users_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/USERS");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn users_dataset_arn(mut self, arn: impl Into<String>) -> Self {
         self.users_arn = Some(arn.into());
         self
     }
     /// The items dataset, for `item_set`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().items_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ITEMS");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn items_dataset_arn(mut self, arn: impl Into<String>) -> Self {
         self.items_arn = Some(arn.into());
         self
     }
     /// The actions dataset, for `item_set` of the action item type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().actions_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ACTIONS");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn actions_dataset_arn(mut self, arn: impl Into<String>) -> Self {
         self.actions_arn = Some(arn.into());
         self
     }
     /// The item type that means an action. Defaults to `action`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().action_item_type("offer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn action_item_type(mut self, t: impl Into<String>) -> Self {
         self.action_item_type = Some(t.into());
         self
     }
     /// Send each event's insert id as its `eventId`. Defaults to `true`; with `false`
     /// Personalize makes the ids.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().event_id_from_insert_id(false);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn event_id_from_insert_id(mut self, v: bool) -> Self {
         self.event_id_from_insert_id = Some(v);
         self
     }
     /// The clock for signing. Defaults to the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().clock(trackflow::FixedClock(1_700_000_000_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(c));
         self
     }
     /// The HTTP transport. Defaults to [`HttpTransport::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.transport = Some(t);
         self
@@ -172,6 +249,17 @@ impl PersonalizeBuilder {
     ///
     /// [`Error::Config`] when no region or credentials are found, the endpoint is not a URL, or
     /// a dataset ARN is malformed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::backend::personalize::Personalize::builder()
+    ///     .region("us-east-1")
+    ///     .credentials(trackflow::auth::aws::Credentials::new("AKID", "SECRET", None))
+    ///     .tracking_id("t")
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Personalize> {
         let region = match self.region {
             Some(r) => r,
@@ -319,11 +407,26 @@ fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
 
 impl Personalize {
     /// A builder; region and credentials default to the AWS chain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::personalize::Personalize::builder().region("us-east-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> PersonalizeBuilder {
         PersonalizeBuilder::default()
     }
 
     /// The endpoint requests go to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::backend::personalize::Personalize::builder().region("eu-west-1").credentials(trackflow::auth::aws::Credentials::new("AKID", "SECRET", None)).build()?;
+    /// assert_eq!(p.endpoint(), "https://personalize-events.eu-west-1.amazonaws.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

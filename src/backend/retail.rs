@@ -115,41 +115,97 @@ pub struct RetailBuilder {
 
 impl RetailBuilder {
     /// Another endpoint (`scheme://host[:port]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").endpoint("http://127.0.0.1:8080");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.inner.endpoint = url.into().trim_end_matches('/').to_owned();
         self
     }
     /// Where bearer tokens come from. Without, requests are anonymous.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").tokens(trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tokens(mut self, t: Tokens) -> Self {
         self.inner.tokens = Some(t);
         self
     }
     /// The project billed for quota (`x-goog-user-project`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").quota_project("billing-project");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn quota_project(mut self, p: impl Into<String>) -> Self {
         self.inner.quota_project = Some(p.into());
         self
     }
     /// Ask Retail to write asynchronously (`writeAsync=true`). Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").write_async(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_async(mut self, v: bool) -> Self {
         self.inner.write_async = v;
         self
     }
     /// Events per import request. Defaults to 5 000; clamped to 1..=10 000.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").import_chunk(1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn import_chunk(mut self, n: usize) -> Self {
         self.inner.import_chunk = n.clamp(1, 10_000);
         self
     }
     /// How long to wait for a long-running operation. Defaults to 600 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").operation_deadline(std::time::Duration::from_secs(60));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn operation_deadline(mut self, d: Duration) -> Self {
         self.inner.operation_deadline = d;
         self
     }
     /// How often to poll a long-running operation. Defaults to 1 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").poll_interval(std::time::Duration::from_secs(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.inner.poll_interval = d;
         self
     }
     /// The HTTP transport. Defaults to [`HttpTransport::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.inner.transport = t;
         self
@@ -159,6 +215,14 @@ impl RetailBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] when `parent` is not `projects/*/locations/*/catalogs/*`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// assert!(trackflow::backend::retail::Retail::builder("projects/1").build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Retail> {
         let parts: Vec<&str> = self.inner.parent.split('/').collect();
         let ok = parts.len() == 6
@@ -206,6 +270,13 @@ pub struct ImportProgress {
 
 impl Retail {
     /// A builder for the catalog `parent` (`projects/*/locations/*/catalogs/*`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::retail::Retail::builder("projects/123/locations/global/catalogs/default_catalog");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(parent: impl Into<String>) -> RetailBuilder {
         RetailBuilder {
             inner: Retail {
@@ -256,6 +327,16 @@ impl Retail {
     }
 
     /// The UserEvent JSON of `e` (proto3 JSON names, field-number order, defaults left out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, Identity};
+    /// let r = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// let e = Event::track("home-page-view").with_identity(Identity::anonymous("v1")).with_time(1_700_000_000_500);
+    /// assert_eq!(r.user_event(&e)["visitorId"], "v1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn user_event(&self, e: &Event) -> Json {
         user_event(e)
     }
@@ -266,6 +347,17 @@ impl Retail {
     ///
     /// [`Error::InvalidInput`] for a `uri` over 5000 characters or a user event over 2 000 000;
     /// the API's error otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::backend::retail::{Collect, Retail};
+    /// use trackflow::{Event, Identity};
+    /// let r = Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// let e = Event::track("home-page-view").with_identity(Identity::anonymous("v1"));
+    /// r.collect(&Collect { user_event: Some(&e), ..Collect::default() })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn collect(&self, c: &Collect<'_>) -> Result<()> {
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(r) = c.raw_json {
@@ -309,6 +401,17 @@ impl Retail {
     /// # Errors
     ///
     /// The first invalid event (by its position), or the first failed request or operation.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::backend::retail::Retail;
+    /// let r = Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// let events = trackflow::spool::read_events(std::path::Path::new("events.jsonl"))?;
+    /// let done = r.import(events, None, |p| eprintln!("{} sent", p.sent))?;
+    /// println!("{} imported", done.succeeded);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn import(
         &self,
         events: impl IntoIterator<Item = Event>,
@@ -355,6 +458,15 @@ impl Retail {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty filter or one over 5000 characters; the API's error.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let r = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// let op = r.purge(r#"visitorId = "v1""#, false)?; // a dry run
+    /// println!("{:?}", op.response);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn purge(&self, filter: &str, force: bool) -> Result<Operation> {
         if filter.trim().is_empty() || filter.len() > 5000 {
             return Err(Error::invalid(
@@ -374,6 +486,15 @@ impl Retail {
     /// # Errors
     ///
     /// The API's error, or [`Error::Timeout`] past the operation deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::backend::retail::{RejoinScope, Retail};
+    /// let r = Retail::builder("projects/1/locations/global/catalogs/c").build()?;
+    /// r.rejoin(RejoinScope::UnjoinedEvents)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rejoin(&self, scope: RejoinScope) -> Result<Operation> {
         let body = match scope {
             RejoinScope::Unspecified => json!({}),

@@ -156,12 +156,30 @@ pub fn write_str(out: &mut Vec<u8>, s: &str, ascii: bool) {
 }
 
 /// [`write_str`] without the quotes (for text assembled from parts).
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_str_content(&mut out, "a\"b", false);
+/// assert_eq!(out, br#"a\"b"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
     write_utf8_content(out, s.as_bytes(), ascii);
 }
 
 /// [`write_str_content`] from bytes known to be valid UTF-8 (as a [`Text`](crate::Text)'s
 /// are), without validating them again.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_utf8_content(&mut out, "é".as_bytes(), true);
+/// assert_eq!(out, br"\u00e9");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_utf8_content(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let table = if ascii { &PLAIN_ASCII } else { &PLAIN_UTF8 };
@@ -224,6 +242,15 @@ fn decode_utf8(b: &[u8]) -> (u32, usize) {
 }
 
 /// Appends an integer.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_i64(&mut out, -42);
+/// assert_eq!(out, b"-42");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_i64(out: &mut Vec<u8>, v: i64) {
     let mut digits = [0u8; 20];
     let mut n = v.unsigned_abs();
@@ -244,6 +271,15 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
 
 /// Appends a float exactly as serde_json writes it (`9.9`, `2.0`, `1e300`; `null` for
 /// non-finite values, which validation keeps out).
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_f64(&mut out, 2.0);
+/// assert_eq!(out, b"2.0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     // serde_json's own formatter, so the text is the same byte for byte.
     let _ = serde_json::to_writer(&mut *out, &v);

@@ -157,39 +157,90 @@ impl fmt::Debug for BackgroundConsumerBuilder {
 
 impl BackgroundConsumerBuilder {
     /// Events the queue holds. Defaults to 10 000; at least 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).queue_capacity(1000).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n.max(1);
         self
     }
     /// Events per delivery. Defaults to 500; clamped to the backend's maximum and the queue
     /// capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_batch(100).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
     /// Longest time the oldest event of a batch waits for the batch to fill. Defaults to 1 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).flush_interval(std::time::Duration::from_millis(200)).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.interval = d.max(Duration::from_millis(1));
         self
     }
     /// What to do when the queue is full. Defaults to [`Overflow::Block`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).overflow(trackflow::Overflow::DropNewest).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
         self
     }
     /// The worker thread's name. Defaults to `trackflow-worker`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).thread_name("tracker").build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name(mut self, n: impl Into<String>) -> Self {
         self.thread_name = n.into();
         self
     }
     /// Called on the worker thread with each batch that failed for good. Defaults to logging
     /// at `error`. A panic in it is caught and logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         self.reporter = self.reporter.with_error_callback(Arc::new(f));
         self
     }
     /// Writes events that fail for good, and events still queued when a shutdown deadline
     /// passes, to `spool` (see [`Spool`]). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-{}", std::process::id()));
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// # drop(c); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spool(mut self, spool: Spool) -> Self {
         self.reporter = self.reporter.with_spool(spool);
         self
@@ -200,6 +251,13 @@ impl BackgroundConsumerBuilder {
     /// # Panics
     ///
     /// If the OS cannot start a thread (as `std::thread::spawn` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> BackgroundConsumer {
         let max_batch = self
             .max_batch
@@ -250,6 +308,13 @@ impl BackgroundConsumerBuilder {
 
 impl BackgroundConsumer {
     /// A builder delivering to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder {
             reporter: Reporter::default().for_backend(backend.name()),
@@ -263,6 +328,14 @@ impl BackgroundConsumer {
     }
 
     /// Events waiting in the queue (not counting the batch being delivered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// assert_eq!(c.queued(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued(&self) -> usize {
         self.tx.len()
     }

@@ -80,21 +80,51 @@ impl fmt::Debug for BufferedConsumerBuilder {
 
 impl BufferedConsumerBuilder {
     /// Events per delivery. Defaults to 500; clamped to 1..=the backend's maximum.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).max_batch(100).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
     /// Called with each batch that failed for good. Defaults to logging at `error`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         self.reporter = self.reporter.with_error_callback(Arc::new(f));
         self
     }
     /// Writes events that fail for good to `spool` (see [`Spool`]). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-buf-{}", std::process::id()));
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spool(mut self, spool: Spool) -> Self {
         self.reporter = self.reporter.with_spool(spool);
         self
     }
     /// Builds the consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> BufferedConsumer {
         let max_batch = self.max_batch.clamp(1, self.backend.max_batch().max(1));
         BufferedConsumer {
@@ -110,6 +140,13 @@ impl BufferedConsumerBuilder {
 
 impl BufferedConsumer {
     /// A builder delivering to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).max_batch(10).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(backend: impl Backend + 'static) -> BufferedConsumerBuilder {
         BufferedConsumerBuilder {
             reporter: Reporter::default().for_backend(backend.name()),

@@ -44,28 +44,65 @@ pub struct DebugConsumerBuilder {
 
 impl DebugConsumerBuilder {
     /// Log requests without sending them. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).dry_run(true).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dry_run(mut self, v: bool) -> Self {
         self.inner.dry_run = v;
         self
     }
     /// The limits checked at the call. Defaults to [`Limits::strict`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).limits(trackflow::Limits::default()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn limits(mut self, l: Limits) -> Self {
         self.inner.strict = Some(l);
         self
     }
     /// Called with events that failed for good. Defaults to logging at `error`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         DebugConsumerBuilder {
             inner: self.inner.on_error(f),
         }
     }
     /// Writes events that fail for good to `spool`. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-dbg-{}", std::process::id()));
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spool(self, spool: crate::Spool) -> Self {
         DebugConsumerBuilder {
             inner: self.inner.spool(spool),
         }
     }
     /// Builds the consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> DebugConsumer {
         DebugConsumer(self.inner)
     }
@@ -73,6 +110,13 @@ impl DebugConsumerBuilder {
 
 impl DebugConsumer {
     /// A builder delivering to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).dry_run(true).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(backend: impl Backend + 'static) -> DebugConsumerBuilder {
         let mut inner = ImmediateConsumer::new(backend);
         inner.strict = Some(Limits::strict());

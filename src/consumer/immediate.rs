@@ -47,6 +47,13 @@ impl fmt::Debug for ImmediateConsumer {
 
 impl ImmediateConsumer {
     /// Delivers to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(backend: impl Backend + 'static) -> Self {
         ImmediateConsumer {
             reporter: Reporter::default().for_backend(backend.name()),
@@ -61,6 +68,14 @@ impl ImmediateConsumer {
 
     /// Called with events that failed for good (besides the error returned to the caller).
     /// Defaults to logging them at `error`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())
+    ///     .on_error(|err, events| eprintln!("{} events failed: {err}", events.len()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         let cb: ErrorCallback = std::sync::Arc::new(f);
         self.reporter = self.reporter.with_error_callback(cb);
@@ -68,6 +83,15 @@ impl ImmediateConsumer {
     }
 
     /// Writes events that fail for good to `spool` (see [`Spool`]). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-imm-{}", std::process::id()));
+    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spool(mut self, spool: Spool) -> Self {
         self.reporter = self.reporter.with_spool(spool);
         self

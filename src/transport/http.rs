@@ -101,15 +101,39 @@ impl fmt::Debug for Cancel {
 
 impl Cancel {
     /// Signals cancellation and wakes every sleeper.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// c.cancel();
+    /// assert!(c.is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) {
         *self.0 .0.lock() = true;
         self.0 .1.notify_all();
     }
     /// Whether [`cancel`](Self::cancel) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!trackflow::transport::Cancel::default().is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         *self.0 .0.lock()
     }
     /// Sleeps for `d` unless cancelled first; returns whether it was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// assert!(!c.sleep(std::time::Duration::from_millis(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sleep(&self, d: Duration) -> bool {
         let mut g = self.0 .0.lock();
         if !*g {
@@ -183,22 +207,50 @@ pub struct HttpTransportBuilder {
 
 impl HttpTransportBuilder {
     /// Timeout to establish a connection. Defaults to 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().connect_timeout(std::time::Duration::from_secs(2)).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
         self
     }
     /// Timeout to receive the response headers, and again its body. Defaults to 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().read_timeout(std::time::Duration::from_secs(5)).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = d;
         self
     }
     /// Retry policy. Defaults to [`RetryPolicy::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().retry(trackflow::transport::RetryPolicy::none()).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry(mut self, p: RetryPolicy) -> Self {
         self.retry = p;
         self
     }
     /// The largest request body the collector takes. A larger request is not sent: its
     /// batch is split in half and delivered again, down to single events. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().max_body_bytes(1 << 20).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = Some(n);
         self
@@ -206,11 +258,25 @@ impl HttpTransportBuilder {
     /// Turns off TLS certificate verification. Only for a test collector with a self-signed
     /// certificate: anyone between you and the collector can then read and change the data.
     /// Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().danger_disable_tls_verification(false).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn danger_disable_tls_verification(mut self, v: bool) -> Self {
         self.insecure = v;
         self
     }
     /// Builds the transport and its connection pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> HttpTransport {
         if self.insecure {
             log::warn!("trackflow: TLS certificate verification is OFF for this transport");
@@ -238,6 +304,14 @@ impl HttpTransportBuilder {
 
 impl Response {
     /// The value of header `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = trackflow::transport::Response { status: 200, retry_after: None, headers: vec![("x-a".into(), "1".into())], body: vec![] };
+    /// assert_eq!(r.header("X-A"), Some("1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -248,6 +322,13 @@ impl Response {
 
 impl HttpTransport {
     /// A builder with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().read_timeout(std::time::Duration::from_secs(3)).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> HttpTransportBuilder {
         HttpTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -259,6 +340,14 @@ impl HttpTransport {
     }
 
     /// The retry policy in force.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::default();
+    /// assert_eq!(t.retry_policy().max_retries, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
     }
@@ -267,6 +356,19 @@ impl HttpTransport {
     /// (most backends use [`classify_status`](super::classify_status)).
     ///
     /// Returns the final response or error, and how many retries it took.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::transport::{classify_status, Cancel, DeliveryCtx, HttpTransport, Request};
+    /// let t = HttpTransport::default();
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx { cancel: &cancel, debug: false, dry_run: false };
+    /// let req = Request { url: "http://127.0.0.1:8080/collect", query: &[], headers: &[], body: b"[]" };
+    /// let (result, retries) = t.post(&req, &ctx, &|r| classify_status(r.status, r.retry_after.as_deref(), &r.body));
+    /// println!("{:?} after {retries} retries", result.map(|r| r.status));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn post(
         &self,
         req: &Request<'_>,
@@ -277,6 +379,18 @@ impl HttpTransport {
     }
 
     /// As [`post`](Self::post), with GET (the body is ignored).
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// use trackflow::transport::{classify_status, Cancel, DeliveryCtx, HttpTransport, Request};
+    /// let t = HttpTransport::default();
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx { cancel: &cancel, debug: false, dry_run: false };
+    /// let req = Request { url: "http://127.0.0.1:8080/health", query: &[], headers: &[], body: &[] };
+    /// let (result, _) = t.get(&req, &ctx, &|r| classify_status(r.status, r.retry_after.as_deref(), &r.body));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(
         &self,
         req: &Request<'_>,

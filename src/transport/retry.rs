@@ -73,6 +73,14 @@ impl RetryPolicy {
     }
 
     /// The jittered wait before retry `n` (0-based).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::transport::RetryPolicy::default();
+    /// assert!(p.backoff(1) <= std::time::Duration::from_millis(400));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backoff(&self, n: u32) -> Duration {
         let full = self
             .initial_backoff
@@ -85,6 +93,14 @@ impl RetryPolicy {
     }
 
     /// The wait before retry `n` given the server's verdict.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::transport::RetryPolicy::default();
+    /// assert_eq!(p.wait(0, Some(std::time::Duration::from_secs(2))), std::time::Duration::from_secs(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self, n: u32, retry_after: Option<Duration>) -> Duration {
         match retry_after {
             Some(d) => d.min(self.max_retry_after),
@@ -111,6 +127,15 @@ pub enum Verdict {
 
 impl Verdict {
     /// A retryable failure, waiting what the server's `Retry-After` header (if any) asks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::transport::Verdict;
+    /// let v = Verdict::retry(trackflow::Error::Transport("reset".into()), Some("3"));
+    /// assert!(matches!(v, Verdict::Retry { after: Some(d), .. } if d.as_secs() == 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry(error: Error, retry_after: Option<&str>) -> Verdict {
         Verdict::Retry {
             error,

@@ -90,31 +90,73 @@ pub struct GrowingIoBuilder {
 
 impl GrowingIoBuilder {
     /// The `platform` field. Defaults to `python`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").platform("java");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn platform(mut self, v: impl Into<String>) -> Self {
         self.platform = v.into();
         self
     }
     /// The `sdkVersion` field. Defaults to `1.0.5`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").sdk_version("2.0.0");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sdk_version(mut self, v: impl Into<String>) -> Self {
         self.sdk_version = v.into();
         self
     }
     /// Most events per request. Defaults to 500; clamped to 1..=2000 as the SDK does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").max_batch(100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
     /// How bodies are encoded. Defaults to [`GrowingIoCodec::Json`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").codec(trackflow::backend::growingio::GrowingIoCodec::Json);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn codec(mut self, c: GrowingIoCodec) -> Self {
         self.codec = c;
         self
     }
     /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.transport = Some(t);
         self
     }
     /// The clock for the `stm` send-time parameter. Defaults to the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").clock(trackflow::FixedClock(1_700_000_000_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
         self.clock = Arc::new(c);
         self
@@ -125,6 +167,14 @@ impl GrowingIoBuilder {
     ///
     /// [`Error::Config`] for an empty host, project key or data source id, a host that is
     /// not `http://` or `https://`, or a codec whose cargo feature is off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gio = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").build()?;
+    /// assert!(trackflow::GrowingIo::builder("collector.example.com", "p", "d").build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<GrowingIo> {
         self.codec.check_available()?;
         // The SDK strips a trailing '/' but then builds URLs from the raw host, sending
@@ -167,6 +217,13 @@ impl GrowingIoBuilder {
 
 impl GrowingIo {
     /// A builder for the project `project_key` (the SDK's `product_id`) and data source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(
         host: impl Into<String>,
         project_key: impl Into<String>,
@@ -186,16 +243,40 @@ impl GrowingIo {
     }
 
     /// The URL for events and user attributes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gio = trackflow::GrowingIo::builder("https://c.example.com/", "p", "d").build()?;
+    /// assert_eq!(gio.collect_url(), "https://c.example.com/v3/projects/p/collect");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn collect_url(&self) -> &str {
         &self.collect_url
     }
 
     /// The URL for items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gio = trackflow::GrowingIo::builder("https://c.example.com", "p", "d").build()?;
+    /// assert_eq!(gio.item_url(), "https://c.example.com/projects/p/collect/item");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn item_url(&self) -> &str {
         &self.item_url
     }
 
     /// The codec in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gio = trackflow::GrowingIo::builder("https://c.example.com", "p", "d").build()?;
+    /// assert_eq!(gio.codec(), trackflow::backend::growingio::GrowingIoCodec::Json);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn codec(&self) -> GrowingIoCodec {
         self.codec
     }
