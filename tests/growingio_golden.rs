@@ -5,9 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use std::collections::BTreeSet;
-
-use support::{gio, golden, Captured, Collector};
+use support::{gio, golden, protocol_headers, Captured, Collector};
 use trackflow::backend::growingio::GrowingIoCodec;
 use trackflow::{
     BackgroundConsumer, BufferedConsumer, DebugConsumer, Event, FixedClock, GrowingIo, Identity,
@@ -66,23 +64,6 @@ fn full_attributes() -> Properties {
 
 fn device(id: &str) -> Identity {
     Identity::anonymous(id)
-}
-
-/// Headers that belong to the HTTP library, not to the protocol.
-const NOISE: [&str; 7] = [
-    "host",
-    "user-agent",
-    "accept",
-    "accept-encoding",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-];
-
-fn protocol_headers<'a>(h: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeSet<(String, String)> {
-    h.filter(|(k, _)| !NOISE.contains(&k.to_ascii_lowercase().as_str()))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-        .collect()
 }
 
 /// Asserts `got` is the golden request: method, path, query, the protocol headers, and the

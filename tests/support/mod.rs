@@ -314,3 +314,24 @@ pub fn gunzip(body: &[u8]) -> Vec<u8> {
         .expect("not gzip");
     out
 }
+
+/// Headers that belong to the HTTP library, not to any protocol.
+pub const NOISE_HEADERS: [&str; 7] = [
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// The protocol headers of a request (names lowercased, the HTTP library's own left out), as a
+/// set: header order is not part of any protocol.
+pub fn protocol_headers<'a>(
+    h: impl Iterator<Item = (&'a str, &'a str)>,
+) -> std::collections::BTreeSet<(String, String)> {
+    h.filter(|(k, _)| !NOISE_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect()
+}
