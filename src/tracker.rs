@@ -56,6 +56,8 @@ pub struct Tracker {
 struct Inner {
     consumers: Vec<Box<dyn Consumer>>,
     supers: RwLock<Properties>,
+    // Lets track() skip the lock (a write to a shared cache line) when there are none.
+    has_supers: AtomicBool,
     dynamic: Option<DynamicSuperProperties>,
     clock: SharedClock,
     limits: Limits,
@@ -201,6 +203,7 @@ impl TrackerBuilder {
         Ok(Tracker {
             inner: Arc::new(Inner {
                 consumers: self.consumers,
+                has_supers: AtomicBool::new(!self.supers.is_empty()),
                 supers: RwLock::new(self.supers),
                 dynamic: self.dynamic,
                 clock: self.clock,
@@ -517,7 +520,9 @@ impl Tracker {
     pub fn set_super_properties(&self, props: impl Into<Properties>) -> Result<()> {
         let props = props.into();
         self.inner.limits.check_properties(&props).map_err(super_error)?;
-        *self.inner.supers.write() = props;
+        let mut supers = self.inner.supers.write();
+        self.inner.has_supers.store(!props.is_empty(), Ordering::Release);
+        *supers = props;
         Ok(())
     }
 
@@ -532,7 +537,9 @@ impl Tracker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear_super_properties(&self) {
-        *self.inner.supers.write() = Properties::new();
+        let mut supers = self.inner.supers.write();
+        self.inner.has_supers.store(false, Ordering::Release);
+        *supers = Properties::new();
     }
 
     /// A copy of the static super properties.
@@ -776,12 +783,10 @@ impl Tracker {
                     None
                 }
             });
-        let supers = inner.supers.read();
-        if supers.is_empty() && dynamic.is_none() {
+        if !inner.has_supers.load(Ordering::Acquire) && dynamic.is_none() {
             return;
         }
-        let mut merged = supers.clone();
-        drop(supers);
+        let mut merged = inner.supers.read().clone();
         if let Some(d) = dynamic {
             merged.merge(d);
         }
