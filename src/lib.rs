@@ -109,3 +109,8 @@ pub use text::Text;
 pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
 pub use validate::Limits;
 pub use value::{Key, Properties, Value, TIME_KEY};
+
+// The README's Rust examples are compiled with the doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
