@@ -262,11 +262,13 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Captured> {
     })
 }
 
-/// The golden captures: `../shared/golden` beside the repository, or `TRACKFLOW_GOLDEN_DIR`.
+/// The golden captures: `tests/golden` (a copy of `../shared/golden`, vendored so that a clone
+/// on its own runs every test; `.ci/run` checks the copy against the original where both are
+/// present), or `TRACKFLOW_GOLDEN_DIR`.
 pub fn golden_dir() -> PathBuf {
     let dir = std::env::var_os("TRACKFLOW_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden"));
     assert!(
         dir.is_dir(),
         "golden captures not found at {} (set TRACKFLOW_GOLDEN_DIR)",
