@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
-use support::{golden, Captured, Collector, Reply};
+use support::{golden, golden_header, Captured, Collector, Reply};
 use trackflow::auth::google::{MetadataServer, ServiceAccountKey, StaticToken, Tokens};
 use trackflow::backend::retail::{Collect, RejoinScope, Retail};
 use trackflow::backend::talent::{Talent, TalentVersion};
@@ -79,15 +79,6 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
         .collect();
     pairs.sort();
     pairs
-}
-
-fn golden_header(r: &Json, name: &str) -> Option<String> {
-    r["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
-        .map(|h| h[1].as_str().unwrap().to_owned())
 }
 
 /// Method, path, query (decoded pairs), the protocol headers, and the decoded body, with

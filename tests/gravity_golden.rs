@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use support::{golden, gunzip, protocol_headers, Captured, Collector, Reply};
+use support::{golden, golden_headers, gunzip, protocol_headers, Captured, Collector, Reply};
 use trackflow::backend::gravity::{Gravity, LIB, LIB_VERSION};
 use trackflow::{
     BackgroundConsumer, BufferedConsumer, DebugConsumer, Error, FixedClock, Identity, ImmediateConsumer,
@@ -86,18 +86,8 @@ fn assert_matches(got: &Captured, case: &str) {
     assert_eq!(got.method, r["method"], "{case}");
     assert_eq!(got.path, r["path"], "{case}");
     assert_eq!(got.query, r["query_string"], "{case}");
-    let want = protocol_headers(as_ours(
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap())),
-    ));
-    assert_eq!(
-        protocol_headers(got.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        want,
-        "{case}: headers"
-    );
+    let want = protocol_headers(as_ours(golden_headers(r)));
+    assert_eq!(protocol_headers(got.header_pairs()), want, "{case}: headers");
     let want_text = r["decoded"]
         .get("plain_text")
         .or(r.get("body_text"))
@@ -401,11 +391,7 @@ fn names_are_checked_with_the_intended_rule() {
 #[test]
 fn the_access_token_never_reaches_debug_output_or_errors() {
     let gravity = Gravity::builder(format!("http://127.0.0.1:1/c/?access_token={TOKEN}"))
-        .transport(
-            trackflow::transport::HttpTransport::builder()
-                .retry(trackflow::transport::RetryPolicy::none())
-                .build(),
-        )
+        .transport(support::no_retry_transport())
         .build()
         .unwrap();
     assert!(!format!("{gravity:?}").contains(TOKEN));

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{gio, golden, protocol_headers, Captured, Collector};
+use support::{gio, golden, golden_headers, protocol_headers, Captured, Collector};
 use trackflow::backend::growingio::GrowingIoCodec;
 use trackflow::{
     BackgroundConsumer, BufferedConsumer, DebugConsumer, Event, FixedClock, GrowingIo, Identity,
@@ -76,14 +76,8 @@ fn assert_matches_with(got: &Captured, case: &str, patch: impl FnOnce(&mut serde
     assert_eq!(got.method, r["method"], "{case}: method");
     assert_eq!(got.path, r["path"], "{case}: path");
     assert_eq!(got.query, r["query_string"], "{case}: query");
-    let want_headers = protocol_headers(
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap())),
-    );
-    let got_headers = protocol_headers(got.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let want_headers = protocol_headers(golden_headers(r));
+    let got_headers = protocol_headers(got.header_pairs());
     assert_eq!(got_headers, want_headers, "{case}: protocol headers");
     let decoded = &r["decoded"];
     if let Some(pb) = decoded.get("protobuf_schema") {

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use support::{golden, Captured, Collector, Reply};
+use support::{golden, golden_header, Captured, Collector, Reply};
 use trackflow::auth::aws::Credentials;
 use trackflow::backend::personalize::{Personalize, PersonalizeBuilder};
 use trackflow::{
@@ -63,14 +63,7 @@ fn user_session(user: &str) -> Identity {
 fn assert_matches(got: &Captured, case: &str, body_patch: Option<(&str, &str)>) {
     let g = golden("personalize", case);
     let r = &g["request"];
-    let header = |name: &str| {
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
-            .map(|h| h[1].as_str().unwrap().to_owned())
-    };
+    let header = |name: &str| golden_header(r, name);
     assert_eq!(got.method, r["method"], "{case}");
     assert_eq!(got.path, r["path"], "{case}");
     assert_eq!(got.query, "", "{case}");

@@ -139,11 +139,7 @@ fn no_secret_in_debug_logs_or_errors() {
     }
     // Unreachable hosts make transport errors that quote URLs.
     let g = Gravity::builder(format!("http://127.0.0.1:1/c/?access_token={GRAVITY_TOKEN}"))
-        .transport(
-            trackflow::transport::HttpTransport::builder()
-                .retry(trackflow::transport::RetryPolicy::none())
-                .build(),
-        )
+        .transport(support::no_retry_transport())
         .build()
         .unwrap();
     let t = Tracker::builder()

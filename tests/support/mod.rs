@@ -37,6 +37,11 @@ impl Captured {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every header as `(name, value)`, in the order sent.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The body decoded as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
@@ -284,6 +289,22 @@ pub fn golden(backend: &str, case: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The headers of a golden request (`golden(..)["request"]`), in capture order.
+pub fn golden_headers(request: &serde_json::Value) -> impl Iterator<Item = (&str, &str)> {
+    request["headers"]
+        .as_array()
+        .expect("a golden request has a headers array")
+        .iter()
+        .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap()))
+}
+
+/// One header of a golden request, by name in any case.
+pub fn golden_header(request: &serde_json::Value, name: &str) -> Option<String> {
+    golden_headers(request)
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.to_owned())
+}
+
 /// Retries fast, so failure tests take milliseconds.
 pub fn fast_transport() -> trackflow::transport::HttpTransport {
     trackflow::transport::HttpTransport::builder()
@@ -293,6 +314,13 @@ pub fn fast_transport() -> trackflow::transport::HttpTransport {
             max_backoff: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(5),
         })
+        .build()
+}
+
+/// Never retries, so a test against an unreachable host fails at once.
+pub fn no_retry_transport() -> trackflow::transport::HttpTransport {
+    trackflow::transport::HttpTransport::builder()
+        .retry(trackflow::transport::RetryPolicy::none())
         .build()
 }
 
