@@ -122,7 +122,7 @@ fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec
                     let props = common::standard_properties(i);
                     let who = &users[((i + p) % 1000) as usize];
                     // One call in 8 is timed: timing every call would add its own cost.
-                    if i % 8 == 0 {
+                    if i.is_multiple_of(8) {
                         let t0 = Instant::now();
                         t.track(who, "purchase", props).unwrap();
                         samples.push(t0.elapsed().as_nanos() as u32);
@@ -207,7 +207,7 @@ fn raw_run(url: &str, events: u64) -> f64 {
                     order_id: i as i64,
                     price: 9.9,
                     discount: 0.15,
-                    vip: i % 2 == 0,
+                    vip: i.is_multiple_of(2),
                     tags: "red||blue||green",
                     at: 1_700_000_000_000,
                 },

@@ -27,7 +27,7 @@ fn main() -> trackflow::Result<()> {
                 .with("qty", 1 + i % 3)
                 .with("tags", vec!["gift", "paperback"]),
         )?;
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             tracker.user_set(&who, [("plan", "pro")])?;
             tracker.user_increment(&who, [("orders", 1)])?;
         }

@@ -78,6 +78,11 @@ mod clock;
 pub mod codec;
 pub mod config;
 pub mod consumer;
+#[allow(
+    dead_code,
+    reason = "the queue is wired into the Background consumer in the next step"
+)]
+mod disk;
 mod error;
 mod event;
 mod guard;

@@ -12,7 +12,7 @@
 //! whole file or none; the reason is written before its batch, so a batch never lacks one.
 //! [`Spool::replay`] delivers pending files again and removes what was delivered.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::backend::Backend;
+use crate::disk::files::{create_new_private, create_private_dir};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::transport::{Cancel, DeliveryCtx};
@@ -92,8 +93,8 @@ impl Spool {
     /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(dir.join("pending"))?;
-        fs::create_dir_all(dir.join("dead"))?;
+        create_private_dir(&dir.join("pending"))?;
+        create_private_dir(&dir.join("dead"))?;
         Ok(Spool {
             dir,
             seq: AtomicU64::new(0),
@@ -307,11 +308,10 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
 fn write_atomic(dir: &Path, name: &str, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&tmp)?;
+    // A temporary file left by a crash is ours to replace, but never one a link points
+    // elsewhere: remove it, then create anew.
+    let _ = fs::remove_file(&tmp);
+    let mut f = create_new_private(&tmp)?;
     fill(&mut f)?;
     f.sync_all()?;
     drop(f);

@@ -248,7 +248,7 @@ fn retry_after_on_429() {
     let acc: Accepted = Arc::default();
     let a = acc.clone();
     let c = Collector::start(move |r, n| {
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             Reply::Status(429, vec![("Retry-After", "1".into())], String::new())
         } else {
             ok(&a, r)

@@ -13,7 +13,7 @@ pub fn standard_properties(i: u64) -> Properties {
         .with("order_id", i as i64)
         .with("price", 9.9)
         .with("discount", 0.15)
-        .with("vip", i % 2 == 0)
+        .with("vip", i.is_multiple_of(2))
         .with("tags", vec!["red", "blue", "green"])
         .with("at", Value::Time(1_700_000_000_000))
 }

@@ -2,12 +2,10 @@
 //! connections are pooled and reused across batches.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
 use super::retry::{RetryPolicy, Verdict};
+use super::Cancel;
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::error::{Error, Result};
 
@@ -77,70 +75,6 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body (at most 1 MiB is read).
     pub body: Vec<u8>,
-}
-
-/// A shutdown signal that wakes retry sleeps, so a deadline is not spent waiting on backoff.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// let c = trackflow::transport::Cancel::default();
-/// c.cancel();
-/// assert!(c.is_cancelled());
-/// assert!(c.sleep(Duration::from_secs(60))); // returns at once
-/// ```
-#[derive(Clone, Default)]
-pub struct Cancel(Arc<(Mutex<bool>, Condvar)>);
-
-impl fmt::Debug for Cancel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Cancel").field(&self.is_cancelled()).finish()
-    }
-}
-
-impl Cancel {
-    /// Signals cancellation and wakes every sleeper.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = trackflow::transport::Cancel::default();
-    /// c.cancel();
-    /// assert!(c.is_cancelled());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn cancel(&self) {
-        *self.0 .0.lock() = true;
-        self.0 .1.notify_all();
-    }
-    /// Whether [`cancel`](Self::cancel) was called.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!trackflow::transport::Cancel::default().is_cancelled());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn is_cancelled(&self) -> bool {
-        *self.0 .0.lock()
-    }
-    /// Sleeps for `d` unless cancelled first; returns whether it was cancelled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = trackflow::transport::Cancel::default();
-    /// assert!(!c.sleep(std::time::Duration::from_millis(1)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn sleep(&self, d: Duration) -> bool {
-        let mut g = self.0 .0.lock();
-        if !*g {
-            let _ = self.0 .1.wait_while_for(&mut g, |c| !*c, d);
-        }
-        *g
-    }
 }
 
 /// How a delivery should be carried out; passed from the consumer through the backend to the
@@ -432,7 +366,7 @@ impl HttpTransport {
                     retries,
                 );
             }
-            let (verdict, resp) = match self.once(method, req) {
+            let (verdict, resp) = match self.once(method, req, ctx.cancel) {
                 Ok(resp) => (judge(&resp), Some(resp)),
                 Err(e) => (e, None),
             };
@@ -466,26 +400,55 @@ impl HttpTransport {
         }
     }
 
-    fn once(&self, method: Method, req: &Request<'_>) -> std::result::Result<Response, Verdict> {
+    /// One attempt, carried out on an I/O thread so that `cancel` can abandon it.
+    fn once(
+        &self,
+        method: Method,
+        req: &Request<'_>,
+        cancel: &Cancel,
+    ) -> std::result::Result<Response, Verdict> {
+        let owned = OwnedRequest::from(req);
+        let agent = self.agent.clone();
+        // A deadline also bounds the request itself, so an abandoned thread does not
+        // outlive it by a whole read timeout.
+        let limit = cancel.remaining();
+        match super::pool::run(move || Self::attempt(&agent, method, &owned, limit), cancel) {
+            Some(r) => r,
+            None => Err(Verdict::Permanent(Error::Cancelled)),
+        }
+    }
+
+    fn attempt(
+        agent: &ureq::Agent,
+        method: Method,
+        req: &OwnedRequest,
+        limit: Option<Duration>,
+    ) -> std::result::Result<Response, Verdict> {
         // The two builders have different types (with and without a body).
         let mut resp = match method {
             Method::Post => {
-                let mut rb = self.agent.post(req.url);
-                for (k, v) in req.query {
+                let mut rb = agent.post(&req.url);
+                for (k, v) in &req.query {
                     rb = rb.query(k, v);
                 }
-                for (k, v) in req.headers {
-                    rb = rb.header(*k, v.as_str());
+                for (k, v) in &req.headers {
+                    rb = rb.header(k.as_str(), v.as_str());
                 }
-                rb.send(req.body)
+                if limit.is_some() {
+                    rb = rb.config().timeout_global(limit).build();
+                }
+                rb.send(&req.body[..])
             }
             Method::Get => {
-                let mut rb = self.agent.get(req.url);
-                for (k, v) in req.query {
+                let mut rb = agent.get(&req.url);
+                for (k, v) in &req.query {
                     rb = rb.query(k, v);
                 }
-                for (k, v) in req.headers {
-                    rb = rb.header(*k, v.as_str());
+                for (k, v) in &req.headers {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                if limit.is_some() {
+                    rb = rb.config().timeout_global(limit).build();
                 }
                 rb.call()
             }
@@ -514,6 +477,26 @@ impl HttpTransport {
             headers,
             body,
         })
+    }
+}
+
+/// A request's parts, owned, to travel to an I/O thread.
+struct OwnedRequest {
+    url: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl From<&Request<'_>> for OwnedRequest {
+    fn from(r: &Request<'_>) -> Self {
+        let pairs = |v: &[(&str, String)]| v.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        OwnedRequest {
+            url: r.url.to_owned(),
+            query: pairs(r.query),
+            headers: pairs(r.headers),
+            body: r.body.to_vec(),
+        }
     }
 }
 
@@ -659,15 +642,5 @@ mod tests {
         );
         assert_eq!(mask_secrets("key=v, token=\"t t\""), "key=***, token=\"*** t\"");
         assert_eq!(mask_secrets("a = b"), "a = b");
-    }
-
-    #[test]
-    fn cancel_wakes_sleepers() {
-        let c = Cancel::default();
-        let c2 = c.clone();
-        let t = std::thread::spawn(move || c2.sleep(Duration::from_secs(30)));
-        std::thread::sleep(Duration::from_millis(20));
-        c.cancel();
-        assert!(t.join().unwrap());
     }
 }

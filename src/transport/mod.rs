@@ -6,13 +6,17 @@
 //!                          │  ▲                     │
 //!                          │  └── retry? ◄── judge(Response) / I/O error
 //!                          ▼
-//!                   Cancel (shutdown deadline) cuts backoff sleeps short
+//!                   Cancel (shutdown deadline) cuts backoff sleeps short and abandons
+//!                   a request in flight (it runs on an I/O thread, see `pool`)
 //! ```
 
+mod cancel;
 pub(crate) mod http;
+pub(crate) mod pool;
 mod retry;
 
-pub use http::{Cancel, DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};
+pub use cancel::Cancel;
+pub use http::{DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};
 pub use retry::{
     classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
     DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,

@@ -1,0 +1,25 @@
+//! The one on-disk queue: the overflow spill of the Background consumer (and, later, its
+//! crash-safe journal).
+//!
+//! ```text
+//!  <dir>/
+//!    lock                       held (flock) while a queue is open: one process per directory
+//!    cursor                     where reading resumes: segment, offset, crc32
+//!    0000000000000001.seg       "TFQUEUE1", then records, appended in order
+//!    0000000000000002.seg       a new segment per open, and past SEGMENT_BYTES
+//!
+//!  record = len: u32 LE │ crc32(len bytes ‖ payload): u32 LE │ payload (len bytes)
+//! ```
+//!
+//! Producers append under one lock (a local write into a buffer, no network); one reader,
+//! the worker, reads what was appended in order and acknowledges what it has settled, which
+//! removes the segments it has passed. A record whose checksum does not match is skipped
+//! and counted, and reading resumes at the next intact record; a record cut short at the
+//! end of a segment left by a dead process (a torn tail) is skipped and counted. Files
+//! that are not segments are reported and left alone.
+
+pub(crate) mod files;
+mod queue;
+
+#[allow(unused_imports, reason = "used by the consumers as they move onto it")]
+pub(crate) use queue::{AppendError, Damage, DiskQueue, Reader, Record};

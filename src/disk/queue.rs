@@ -1,0 +1,549 @@
+//! Segments, records, the writer and the reader of the disk queue (format in `mod.rs`).
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::files::{create_new_private, create_private_dir, private_options};
+
+const MAGIC: &[u8; 8] = b"TFQUEUE1";
+const HEADER: u64 = MAGIC.len() as u64;
+const RECORD_HEADER: u64 = 8;
+/// A segment is closed and a new one begun past this size.
+pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
+/// The largest record; a length field above it can only be damage.
+pub(crate) const MAX_RECORD: u64 = 64 << 20;
+
+/// Why an append was refused.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// The disk budget would be exceeded.
+    Full,
+    /// The file system refused the write.
+    Io(io::Error),
+}
+
+/// What reading found wrong on disk; every count is also logged when found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Records cut short at the end of a segment left by an earlier process.
+    pub(crate) torn_tails: u64,
+    /// Regions skipped because a checksum or length did not hold.
+    pub(crate) corrupt_regions: u64,
+    /// Bytes in those regions and torn tails.
+    pub(crate) skipped_bytes: u64,
+    /// Files in the directory that are not segments (or segments without the header).
+    pub(crate) foreign_files: Vec<PathBuf>,
+}
+
+struct Writer {
+    seq: u64,
+    file: Option<BufWriter<File>>,
+    // Bytes in the current segment, header included; `committed` of them reached the OS.
+    len: u64,
+    committed: u64,
+}
+
+/// An append-only queue of records in segment files, for one process at a time.
+pub(crate) struct DiskQueue {
+    dir: PathBuf,
+    _lock: File,
+    budget: u64,
+    writer: Mutex<Writer>,
+    // Bytes in segment files not yet removed.
+    bytes: AtomicU64,
+    // Records appended by this process and not yet read.
+    unread: AtomicU64,
+    // Segments below this were written by an earlier process.
+    first_own_seq: u64,
+    damage: Mutex<Damage>,
+}
+
+impl std::fmt::Debug for DiskQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskQueue")
+            .field("dir", &self.dir)
+            .field("bytes", &self.bytes.load(Ordering::Relaxed))
+            .field("unread", &self.unread.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn seg_name(seq: u64) -> String {
+    format!("{seq:016}.seg")
+}
+
+fn parse_seg(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+fn record_crc(len: u32, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len.to_le_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+impl DiskQueue {
+    /// Opens (creating, private) the queue in `dir`, holding its lock for as long as the
+    /// queue lives. Segments left by an earlier process are read first.
+    pub(crate) fn open(dir: &Path, budget: u64) -> io::Result<(Arc<DiskQueue>, Reader)> {
+        create_private_dir(dir)?;
+        let lock = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "{} is in use by another tracker (its lock file is held); give each tracker its own directory",
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let mut damage = Damage::default();
+        let (segs, bytes) = scan(dir, &mut damage)?;
+        let cursor = read_cursor(dir);
+        // Segments wholly before the cursor were read and settled: remove them.
+        let mut live = Vec::new();
+        let mut live_bytes = bytes;
+        for (seq, len) in segs {
+            if cursor.is_some_and(|(cs, _)| seq < cs) {
+                let _ = fs::remove_file(dir.join(seg_name(seq)));
+                live_bytes -= len;
+            } else {
+                live.push(seq);
+            }
+        }
+        let next = live
+            .last()
+            .map_or(1, |s| s + 1)
+            .max(cursor.map_or(1, |c| c.0 + 1));
+        let (start_seq, start_off) = match (live.first(), cursor) {
+            (Some(&first), Some((cs, off))) if cs == first => (first, off.max(HEADER)),
+            (Some(&first), _) => (first, HEADER),
+            (None, _) => (next, HEADER),
+        };
+        let q = Arc::new(DiskQueue {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            budget,
+            writer: Mutex::new(Writer {
+                seq: next,
+                file: None,
+                len: HEADER,
+                committed: HEADER,
+            }),
+            bytes: AtomicU64::new(live_bytes),
+            unread: AtomicU64::new(0),
+            first_own_seq: next,
+            damage: Mutex::new(damage),
+        });
+        let reader = Reader {
+            q: q.clone(),
+            seq: start_seq,
+            off: start_off,
+            file: None,
+        };
+        Ok((q, reader))
+    }
+
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes in segment files.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Records appended by this process that the reader has not read yet.
+    pub(crate) fn unread(&self) -> u64 {
+        self.unread.load(Ordering::Acquire)
+    }
+
+    /// What reading has found damaged so far.
+    pub(crate) fn damage(&self) -> Damage {
+        self.damage.lock().clone()
+    }
+
+    /// Appends one record. `then` runs under the queue's lock once the record is in, so a
+    /// caller can change state that must agree with the queue's contents.
+    pub(crate) fn append(&self, payload: &[u8], then: impl FnOnce()) -> Result<(), AppendError> {
+        let rec = RECORD_HEADER + payload.len() as u64;
+        if payload.len() as u64 > MAX_RECORD {
+            return Err(AppendError::Full);
+        }
+        let mut w = self.writer.lock();
+        if self.bytes.load(Ordering::Acquire) + rec > self.budget {
+            return Err(AppendError::Full);
+        }
+        if w.file.is_some() && w.len + rec > SEGMENT_BYTES {
+            self.seal(&mut w).map_err(AppendError::Io)?;
+        }
+        if w.file.is_none() {
+            self.begin_segment(&mut w).map_err(AppendError::Io)?;
+        }
+        let len = payload.len() as u32;
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4..].copy_from_slice(&record_crc(len, payload).to_le_bytes());
+        let f = w
+            .file
+            .as_mut()
+            .ok_or_else(|| AppendError::Io(io::ErrorKind::NotFound.into()))?;
+        let written = f.write_all(&head).and_then(|()| f.write_all(payload));
+        if let Err(e) = written {
+            // A partial record may sit in the buffer: this segment can take no more.
+            w.file = None;
+            w.seq += 1;
+            return Err(AppendError::Io(e));
+        }
+        w.len += rec;
+        self.bytes.fetch_add(rec, Ordering::AcqRel);
+        self.unread.fetch_add(1, Ordering::AcqRel);
+        then();
+        Ok(())
+    }
+
+    /// Pushes buffered records to the OS (page cache: they now survive the process).
+    pub(crate) fn commit(&self) -> io::Result<()> {
+        let mut w = self.writer.lock();
+        commit(&mut w)
+    }
+
+    fn begin_segment(&self, w: &mut Writer) -> io::Result<()> {
+        let path = self.dir.join(seg_name(w.seq));
+        let mut f = create_new_private(&path)?;
+        f.write_all(MAGIC)?;
+        w.file = Some(BufWriter::with_capacity(64 << 10, f));
+        w.len = HEADER;
+        w.committed = HEADER;
+        self.bytes.fetch_add(HEADER, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Closes the current segment; the next append begins a new one.
+    fn seal(&self, w: &mut Writer) -> io::Result<()> {
+        let r = commit(w);
+        w.file = None;
+        w.seq += 1;
+        w.len = HEADER;
+        w.committed = HEADER;
+        r
+    }
+
+    fn note(&self, f: impl FnOnce(&mut Damage)) {
+        f(&mut self.damage.lock());
+    }
+}
+
+fn commit(w: &mut Writer) -> io::Result<()> {
+    if let Some(f) = w.file.as_mut() {
+        f.flush()?;
+    }
+    w.committed = w.len;
+    Ok(())
+}
+
+/// The segments in `dir` (sequence, size), oldest first; anything else is noted as foreign.
+fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
+    let mut segs = Vec::new();
+    let mut bytes = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "lock" || name == "cursor" || name == ".cursor.tmp" {
+            continue;
+        }
+        match parse_seg(&name) {
+            Some(seq) => {
+                let len = entry.metadata()?.len();
+                bytes += len;
+                segs.push((seq, len));
+            }
+            None => {
+                log::warn!(
+                    "trackflow: {} is not a queue segment; left alone",
+                    entry.path().display()
+                );
+                damage.foreign_files.push(entry.path());
+            }
+        }
+    }
+    segs.sort_unstable();
+    Ok((segs, bytes))
+}
+
+fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
+    let b = fs::read(dir.join("cursor")).ok()?;
+    if b.len() != 20 {
+        return None;
+    }
+    let seq = u64::from_le_bytes(b[..8].try_into().ok()?);
+    let off = u64::from_le_bytes(b[8..16].try_into().ok()?);
+    let crc = u32::from_le_bytes(b[16..20].try_into().ok()?);
+    (crc32fast::hash(&b[..16]) == crc).then_some((seq, off))
+}
+
+fn write_cursor(dir: &Path, seq: u64, off: u64) -> io::Result<()> {
+    let mut b = [0u8; 20];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b[8..16].copy_from_slice(&off.to_le_bytes());
+    let crc = crc32fast::hash(&b[..16]);
+    b[16..].copy_from_slice(&crc.to_le_bytes());
+    let tmp = dir.join(".cursor.tmp");
+    let _ = fs::remove_file(&tmp);
+    create_new_private(&tmp)?.write_all(&b)?;
+    fs::rename(tmp, dir.join("cursor"))
+}
+
+/// A record as read back.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) payload: Vec<u8>,
+    /// Written by an earlier process (recovered), not appended by this one.
+    pub(crate) recovered: bool,
+}
+
+/// The one reader of a [`DiskQueue`], owned by the worker.
+pub(crate) struct Reader {
+    q: Arc<DiskQueue>,
+    seq: u64,
+    off: u64,
+    // The open segment and its length when last looked at.
+    file: Option<(BufReader<File>, u64)>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("seq", &self.seq)
+            .field("off", &self.off)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// The queue read.
+    pub(crate) fn queue(&self) -> &Arc<DiskQueue> {
+        &self.q
+    }
+
+    /// Reads up to `max` records into `out`. When everything appended so far has been read,
+    /// `caught_up` runs under the queue's lock (so no append can slip in between) and this
+    /// returns `true`.
+    pub(crate) fn read(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Record>,
+        caught_up: impl FnOnce(),
+    ) -> io::Result<bool> {
+        let (wseq, wlen) = {
+            let mut w = self.q.writer.lock();
+            commit(&mut w)?;
+            (w.seq, w.committed)
+        };
+        let mut n = 0;
+        while n < max && (self.seq < wseq || (self.seq == wseq && self.off < wlen)) {
+            let sealed = self.seq < wseq;
+            let Some(end) = self.segment_end(sealed, wlen)? else {
+                self.next_segment();
+                continue;
+            };
+            if self.off >= end {
+                if !sealed {
+                    break;
+                }
+                self.next_segment();
+                continue;
+            }
+            match self.read_record(end)? {
+                Some(payload) => {
+                    let recovered = self.seq < self.q.first_own_seq;
+                    if !recovered {
+                        self.q.unread.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    out.push(Record { payload, recovered });
+                    n += 1;
+                }
+                None => self.skip_damage(end)?,
+            }
+        }
+        if n < max {
+            let w = self.q.writer.lock();
+            if self.seq > w.seq || (self.seq == w.seq && self.off >= w.len) {
+                caught_up();
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Opens the current segment if needed and returns where its readable part ends;
+    /// `None` for a segment that is missing or not ours.
+    fn segment_end(&mut self, sealed: bool, wlen: u64) -> io::Result<Option<u64>> {
+        if self.file.is_none() {
+            let path = self.q.dir.join(seg_name(self.seq));
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let mut magic = [0u8; 8];
+            if f.read_exact(&mut magic).is_err() || &magic != MAGIC {
+                log::warn!(
+                    "trackflow: {} has no queue header (empty or foreign); skipped",
+                    path.display()
+                );
+                self.q.note(|d| d.foreign_files.push(path));
+                return Ok(None);
+            }
+            self.off = self.off.max(HEADER);
+            let len = f.metadata()?.len();
+            let mut r = BufReader::with_capacity(64 << 10, f);
+            r.seek(SeekFrom::Start(self.off))?;
+            self.file = Some((r, len));
+        }
+        let Some((f, len)) = self.file.as_mut() else {
+            return Ok(None);
+        };
+        if !sealed {
+            return Ok(Some(wlen));
+        }
+        if self.off >= *len {
+            // The writer may have added to it before sealing it.
+            *len = f.get_ref().metadata()?.len();
+        }
+        Ok(Some(*len))
+    }
+
+    fn next_segment(&mut self) {
+        self.file = None;
+        self.seq += 1;
+        self.off = HEADER;
+    }
+
+    /// The record at the current offset, or `None` where the bytes there are not one.
+    fn read_record(&mut self, end: u64) -> io::Result<Option<Vec<u8>>> {
+        if self.off + RECORD_HEADER > end {
+            return Ok(None);
+        }
+        let Some((f, _)) = self.file.as_mut() else {
+            return Ok(None);
+        };
+        let mut head = [0u8; 8];
+        f.read_exact(&mut head)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len as u64 > MAX_RECORD || self.off + RECORD_HEADER + len as u64 > end {
+            f.seek(SeekFrom::Start(self.off))?;
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len as usize];
+        f.read_exact(&mut payload)?;
+        if record_crc(len, &payload) != crc {
+            f.seek(SeekFrom::Start(self.off))?;
+            return Ok(None);
+        }
+        self.off += RECORD_HEADER + len as u64;
+        Ok(Some(payload))
+    }
+
+    /// At damage: finds the next intact record in this segment, or its end, and counts
+    /// what was skipped (a torn tail when nothing intact follows).
+    fn skip_damage(&mut self, end: u64) -> io::Result<()> {
+        let start = self.off;
+        let Some((f, _)) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let mut rest = Vec::with_capacity((end - start) as usize);
+        f.seek(SeekFrom::Start(start))?;
+        f.by_ref().take(end - start).read_to_end(&mut rest)?;
+        let next = (1..rest.len()).find(|&i| intact_at(&rest[i..]));
+        let skipped = next.unwrap_or(rest.len()) as u64;
+        self.off = start + skipped;
+        f.seek(SeekFrom::Start(self.off))?;
+        let path = self.q.dir.join(seg_name(self.seq));
+        let torn = next.is_none();
+        log::warn!(
+            "trackflow: {}: {skipped} bytes at offset {start} are {}; skipped",
+            path.display(),
+            if torn { "a torn record" } else { "damaged" }
+        );
+        self.q.note(|d| {
+            if torn {
+                d.torn_tails += 1;
+            } else {
+                d.corrupt_regions += 1;
+            }
+            d.skipped_bytes += skipped;
+        });
+        Ok(())
+    }
+
+    /// Marks everything read so far as settled: it will not be read again, here or after a
+    /// restart, and segments wholly read are removed.
+    pub(crate) fn ack(&mut self) -> io::Result<()> {
+        let q = self.q.clone();
+        let mut w = q.writer.lock();
+        // Caught up inside the writer's segment: close it so that it can go too.
+        if self.seq == w.seq && self.off >= w.len && w.len > HEADER {
+            q.seal(&mut w)?;
+            self.next_segment();
+        }
+        drop(w);
+        write_cursor(&self.q.dir, self.seq, self.off)?;
+        self.remove_below(self.seq);
+        Ok(())
+    }
+
+    fn remove_below(&self, seq: u64) {
+        let Ok(entries) = fs::read_dir(&self.q.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if parse_seg(&name).is_some_and(|s| s < seq) {
+                let len = e.metadata().map_or(0, |m| m.len());
+                if fs::remove_file(e.path()).is_ok() {
+                    let _ = self
+                        .q
+                        .bytes
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                            Some(b.saturating_sub(len))
+                        });
+                }
+            }
+        }
+    }
+}
+
+fn intact_at(b: &[u8]) -> bool {
+    if b.len() < RECORD_HEADER as usize {
+        return false;
+    }
+    let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let crc = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+    let end = RECORD_HEADER as usize + len as usize;
+    end <= b.len() && record_crc(len, &b[8..end]) == crc
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

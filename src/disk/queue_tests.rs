@@ -1,0 +1,224 @@
+//! The disk queue against the damage it must survive.
+
+use super::*;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tf-disk-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+fn read_all(r: &mut Reader) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let mut batch = Vec::new();
+        let done = r.read(7, &mut batch, || {}).unwrap();
+        out.extend(batch.into_iter().map(|r| r.payload));
+        if done {
+            return out;
+        }
+    }
+}
+
+fn payloads(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("record number {i}").into_bytes())
+        .collect()
+}
+
+#[test]
+fn records_come_back_in_order_and_ack_removes_segments() {
+    let dir = tmp("order");
+    let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    for p in payloads(100) {
+        q.append(&p, || {}).unwrap();
+    }
+    assert_eq!(q.unread(), 100);
+    assert_eq!(read_all(&mut r), payloads(100));
+    assert_eq!(q.unread(), 0);
+    r.ack().unwrap();
+    let segs = fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count();
+    assert_eq!(segs, 0, "a drained, acknowledged queue keeps no segment");
+    assert_eq!(q.bytes(), 0);
+    // And it goes on after the drain.
+    q.append(b"again", || {}).unwrap();
+    assert_eq!(read_all(&mut r), vec![b"again".to_vec()]);
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn what_was_not_acknowledged_is_read_again_after_a_restart() {
+    let dir = tmp("restart");
+    {
+        let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+        for p in payloads(10) {
+            q.append(&p, || {}).unwrap();
+        }
+        let mut first = Vec::new();
+        r.read(4, &mut first, || {}).unwrap();
+        r.ack().unwrap();
+        let mut more = Vec::new();
+        r.read(3, &mut more, || {}).unwrap(); // read, never acknowledged
+    }
+    let (_q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    let mut got = Vec::new();
+    r.read(100, &mut got, || {}).unwrap();
+    assert!(got.iter().all(|r| r.recovered));
+    let got: Vec<Vec<u8>> = got.into_iter().map(|r| r.payload).collect();
+    assert_eq!(got, payloads(10)[4..].to_vec());
+    drop((_q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_opener_gets_a_clear_error() {
+    let dir = tmp("lock");
+    let _first = DiskQueue::open(&dir, u64::MAX).unwrap();
+    let err = DiskQueue::open(&dir, u64::MAX).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    assert!(err.to_string().contains("in use by another tracker"), "{err}");
+    drop(_first);
+    DiskQueue::open(&dir, u64::MAX).expect("free again once the first is gone");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_budget_refuses_what_does_not_fit() {
+    let dir = tmp("budget");
+    let (q, mut r) = DiskQueue::open(&dir, 1000).unwrap();
+    let mut ok = 0;
+    while q.append(&[7u8; 100], || {}).is_ok() {
+        ok += 1;
+    }
+    assert!(matches!(q.append(&[7u8; 100], || {}), Err(AppendError::Full)));
+    assert_eq!(ok, (1000 - HEADER as usize) / 108);
+    assert_eq!(read_all(&mut r).len(), ok);
+    r.ack().unwrap();
+    q.append(&[7u8; 100], || {}).expect("room again once drained");
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes `n` records with an earlier "process" and returns the segment's path.
+fn written(dir: &Path, n: usize) -> PathBuf {
+    let (q, _r) = DiskQueue::open(dir, u64::MAX).unwrap();
+    for p in payloads(n) {
+        q.append(&p, || {}).unwrap();
+    }
+    q.commit().unwrap();
+    dir.join(seg_name(1))
+}
+
+#[test]
+fn a_torn_tail_is_skipped_and_counted() {
+    let dir = tmp("torn");
+    let seg = written(&dir, 5);
+    let len = fs::metadata(&seg).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    assert_eq!(read_all(&mut r), payloads(4));
+    let d = q.damage();
+    assert_eq!((d.torn_tails, d.corrupt_regions), (1, 0));
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_loses_one_record_only() {
+    for what in ["payload", "length"] {
+        let dir = tmp(&format!("flip-{what}"));
+        let seg = written(&dir, 6);
+        let mut bytes = fs::read(&seg).unwrap();
+        // Past the segment header and record 0 lies record 1.
+        let first = 8 + 8 + payloads(1)[0].len();
+        let target = if what == "payload" {
+            first + 8 + 3
+        } else {
+            first + 1
+        };
+        bytes[target] ^= 0x5a;
+        fs::write(&seg, &bytes).unwrap();
+        let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+        let mut want = payloads(6);
+        want.remove(1);
+        assert_eq!(read_all(&mut r), want, "{what}");
+        assert_eq!(q.damage().corrupt_regions, 1, "{what}");
+        drop((q, r));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn empty_and_foreign_files_are_reported_and_left_alone() {
+    let dir = tmp("foreign");
+    written(&dir, 3);
+    fs::write(dir.join(seg_name(2)), b"").unwrap(); // a zero-length segment
+    fs::write(dir.join("notes.txt"), b"hello").unwrap();
+    let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    assert_eq!(read_all(&mut r), payloads(3));
+    let foreign = q.damage().foreign_files;
+    assert!(foreign.iter().any(|p| p.ends_with("notes.txt")), "{foreign:?}");
+    assert!(foreign.iter().any(|p| p.ends_with(seg_name(2))), "{foreign:?}");
+    assert!(dir.join("notes.txt").exists());
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn caught_up_runs_under_the_lock_only_when_drained() {
+    let dir = tmp("caught");
+    let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    for p in payloads(5) {
+        q.append(&p, || {}).unwrap();
+    }
+    let mut out = Vec::new();
+    let mut called = false;
+    assert!(!r.read(3, &mut out, || called = true).unwrap());
+    assert!(!called);
+    assert!(r.read(3, &mut out, || called = true).unwrap());
+    assert!(called);
+    assert_eq!(out.len(), 5);
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn segments_roll_and_are_read_across() {
+    let dir = tmp("roll");
+    let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
+    let big = vec![1u8; (SEGMENT_BYTES / 3) as usize];
+    for _ in 0..7 {
+        q.append(&big, || {}).unwrap();
+    }
+    let segs = fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count();
+    assert!(segs >= 3, "{segs}");
+    assert_eq!(read_all(&mut r).len(), 7);
+    r.ack().unwrap();
+    assert_eq!(q.bytes(), 0);
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,190 @@
+//! One cancellation value that travels from `flush`/`shutdown` down to every wait: retry
+//! backoff, a request in flight, a token fetch, a token command.
+//!
+//! ```text
+//!  shutdown(deadline) ──cancel()──► Cancel ──► backoff sleep     returns at once
+//!                                     │   ──► request in flight  abandoned (its thread ends alone)
+//!                                     │   ──► token command      killed
+//!                                     └ deadline (optional): the same, when it passes
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, never, select, Receiver, Sender};
+use parking_lot::Mutex;
+
+/// A cancellation signal, with an optional deadline, that wakes every waiter at once.
+///
+/// Clones share the signal. [`with_deadline`](Self::with_deadline) makes a handle that is
+/// also cancelled when its deadline passes.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let c = trackflow::transport::Cancel::default();
+/// c.cancel();
+/// assert!(c.is_cancelled());
+/// assert!(c.sleep(Duration::from_secs(60))); // returns at once
+/// ```
+#[derive(Clone)]
+pub struct Cancel {
+    shared: Arc<Shared>,
+    deadline: Option<Instant>,
+}
+
+struct Shared {
+    flag: AtomicBool,
+    // Dropping the sender disconnects `rx`, which wakes every `select!` on it at once.
+    tx: Mutex<Option<Sender<()>>>,
+    rx: Receiver<()>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        let (tx, rx) = bounded(0);
+        Cancel {
+            shared: Arc::new(Shared {
+                flag: AtomicBool::new(false),
+                tx: Mutex::new(Some(tx)),
+                rx,
+            }),
+            deadline: None,
+        }
+    }
+}
+
+impl fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl Cancel {
+    /// Signals cancellation and wakes every waiter, on every clone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// let other = c.clone();
+    /// c.cancel();
+    /// assert!(other.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.shared.flag.store(true, Ordering::Release);
+        self.shared.tx.lock().take();
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called or the deadline passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!trackflow::transport::Cancel::default().is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.flag.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// A handle sharing this signal that is also cancelled at `at` (or at this handle's own
+    /// deadline, if earlier).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let c = trackflow::transport::Cancel::default();
+    /// let soon = c.with_deadline(Instant::now());
+    /// assert!(soon.is_cancelled() && !c.is_cancelled());
+    /// ```
+    pub fn with_deadline(&self, at: Instant) -> Cancel {
+        Cancel {
+            shared: self.shared.clone(),
+            deadline: Some(self.deadline.map_or(at, |d| d.min(at))),
+        }
+    }
+
+    /// The deadline, if this handle has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::transport::Cancel::default().deadline().is_none());
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time left before the deadline (`None` without one).
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Sleeps for `d` unless cancelled first; returns whether it was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// assert!(!c.sleep(std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn sleep(&self, d: Duration) -> bool {
+        let never = never::<()>();
+        let _ = self.wait(&never, d);
+        self.is_cancelled()
+    }
+
+    /// Waits for a message on `rx` for at most `d`, unless cancelled first.
+    ///
+    /// `Ok(Some(v))` is the message; `Ok(None)` means `d` passed; `Err(())` means cancelled
+    /// (or `rx` disconnected, which callers treat alike: nothing more will come).
+    pub(crate) fn wait<T>(&self, rx: &Receiver<T>, d: Duration) -> Result<Option<T>, ()> {
+        if self.is_cancelled() {
+            return Err(());
+        }
+        let d = self.remaining().map_or(d, |r| r.min(d));
+        select! {
+            recv(rx) -> v => v.map(Some).map_err(|_| ()),
+            recv(self.shared.rx) -> _ => Err(()),
+            default(d) => if self.is_cancelled() { Err(()) } else { Ok(None) },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_wakes_sleepers() {
+        let c = Cancel::default();
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.sleep(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        c.cancel();
+        assert!(t.join().unwrap());
+    }
+
+    #[test]
+    fn a_deadline_cuts_a_sleep_short() {
+        let c = Cancel::default().with_deadline(Instant::now() + Duration::from_millis(20));
+        let start = Instant::now();
+        assert!(c.sleep(Duration::from_secs(30)));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn wait_returns_the_message() {
+        let (tx, rx) = bounded(1);
+        tx.send(7).unwrap();
+        assert_eq!(Cancel::default().wait(&rx, Duration::from_secs(1)), Ok(Some(7)));
+        assert_eq!(Cancel::default().wait(&rx, Duration::from_millis(1)), Ok(None));
+    }
+}
