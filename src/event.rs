@@ -480,6 +480,76 @@ pub struct Event {
     pub interaction: Option<Box<Interaction>>,
 }
 
+impl Interaction {
+    /// Approximate bytes, for queue budgets and the per-event size limit.
+    pub(crate) fn weight(&self) -> usize {
+        let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+        let list = |l: &Vec<String>| l.iter().map(|s| s.len() + 24).sum::<usize>();
+        std::mem::size_of::<Interaction>()
+            + self
+                .items
+                .iter()
+                .map(|i| std::mem::size_of::<InteractionItem>() + i.id.len())
+                .sum::<usize>()
+            + [
+                &self.currency,
+                &self.transaction_id,
+                &self.recommendation_id,
+                &self.attribution_token,
+                &self.search_query,
+                &self.page_uri,
+                &self.referrer_uri,
+                &self.parent_event_id,
+                &self.action_id,
+                &self.attribution_source,
+                &self.cart_id,
+                &self.filter,
+                &self.order_by,
+                &self.page_view_id,
+                &self.ip_address,
+                &self.user_agent,
+                &self.entity,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>()
+            + list(&self.impressions)
+            + list(&self.page_categories)
+            + list(&self.experiment_ids)
+    }
+}
+
+impl Event {
+    /// Approximate bytes this event occupies in memory, nested values included: what the
+    /// queue byte budget and [`Limits::max_event_bytes`](crate::Limits::max_event_bytes)
+    /// measure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Event, Properties};
+    /// let small = Event::track("a");
+    /// let big = Event::track("a").with_properties(Properties::new().with("text", "x".repeat(10_000)));
+    /// assert!(big.weight() >= small.weight() + 10_000);
+    /// ```
+    pub fn weight(&self) -> usize {
+        let id = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
+        let kind = match &self.kind {
+            EventKind::Track { name } => name.as_str().len(),
+            EventKind::Profile(_) => 0,
+            EventKind::Item { item_type, item_id } => item_type.len() + item_id.len(),
+        };
+        std::mem::size_of::<Event>()
+            + kind
+            + id(&self.identity.anonymous_id)
+            + id(&self.identity.user_id)
+            + id(&self.identity.user_key)
+            + id(&self.identity.session_id)
+            + self.properties.weight()
+            + self.interaction.as_ref().map_or(0, |i| i.weight())
+    }
+}
+
 impl Event {
     /// The event name of a track event.
     ///

@@ -1,11 +1,26 @@
 //! Where batches that cannot be delivered go, so that nothing is lost without a trace.
 //!
 //! ```text
-//! spool/
-//!   pending/1700000000500-4242-7.jsonl         events to deliver again (retries exhausted, shutdown deadline)
+//! spool/                                       private: directories 0700, files 0600
+//!   pending/1700000000500-4242-7.jsonl         events to deliver again (retries exhausted, shutdown
+//!                                              deadline, a dead worker)
 //!   pending/1700000000500-4242-7.reason.json   {"reason": "...", "backend": "growingio", "events": 3}
 //!   dead/…                                     permanently rejected: kept for inspection, never replayed
+//!   queue/…                                    the Background consumer's disk queue (its overflow
+//!                                              spill), drained by the next tracker on this directory
 //! ```
+//!
+//! # The default location
+//!
+//! A [`BackgroundConsumer`](crate::BackgroundConsumer) keeps its spool, without
+//! configuration, in `<root>/<process name>/<backend name>`, where `<root>` is the first of:
+//!
+//! 1. `$TRACKFLOW_STATE_DIR`;
+//! 2. `$XDG_STATE_HOME/trackflow`;
+//! 3. `$HOME/.local/state/trackflow`;
+//! 4. `<temp dir>/trackflow-state`.
+//!
+//! A second tracker of the same name on the same host takes `<backend name>.2`, and so on.
 //!
 //! Each file holds one batch in the neutral JSON-lines form (`trackflow send` reads it too).
 //! Files are written under a temporary name, fsynced and renamed, so a crash leaves either the
@@ -21,6 +36,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::disk::files::{create_new_private, create_private_dir};
+use crate::disk::{decode_event, DiskQueue};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::transport::{Cancel, DeliveryCtx};
@@ -72,7 +88,71 @@ impl std::ops::Add for ReplayReport {
 
 /// Whether a failure is worth delivering again later (else the batch is a dead letter).
 fn replayable(e: &Error) -> bool {
-    e.is_transient() || matches!(e, Error::Cancelled | Error::Transport(_) | Error::Io(_))
+    e.is_transient()
+        || matches!(
+            e,
+            Error::Cancelled | Error::WorkerGone | Error::Transport(_) | Error::Io(_)
+        )
+}
+
+/// The environment variable that overrides the default state root (see the module docs).
+pub const STATE_DIR_ENV: &str = "TRACKFLOW_STATE_DIR";
+
+/// The default state directory of this process: `<root>/<process name>` (see the module
+/// docs), or `None` when no root can be named.
+///
+/// # Examples
+///
+/// ```
+/// let dir = trackflow::spool::default_state_dir().expect("a temp dir at least");
+/// assert!(dir.ends_with(trackflow::spool::process_name()));
+/// ```
+pub fn default_state_dir() -> Option<PathBuf> {
+    state_root(|k| std::env::var_os(k)).map(|root| root.join(process_name()))
+}
+
+fn state_root(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(p) = env(STATE_DIR_ENV).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = env("XDG_STATE_HOME").and_then(abs) {
+        return Some(p.join("trackflow"));
+    }
+    if let Some(p) = env("HOME").and_then(abs) {
+        return Some(p.join(".local/state/trackflow"));
+    }
+    Some(std::env::temp_dir().join("trackflow-state"))
+}
+
+/// The name this process goes by in the default state directory: its executable's file
+/// name, without extension, made safe for a path.
+///
+/// # Examples
+///
+/// ```
+/// let name = trackflow::spool::process_name();
+/// assert!(!name.is_empty() && !name.contains('/'));
+/// ```
+pub fn process_name() -> String {
+    let raw = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let safe: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => "trackflow".to_owned(),
+        s => s.to_owned(),
+    }
 }
 
 impl Spool {
@@ -99,6 +179,20 @@ impl Spool {
             dir,
             seq: AtomicU64::new(0),
         })
+    }
+
+    /// Where the Background consumer's disk queue lives in this spool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-q-{}", std::process::id()));
+    /// assert_eq!(trackflow::Spool::open(&dir)?.queue_dir(), dir.join("queue"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queue_dir(&self) -> PathBuf {
+        self.dir.join("queue")
     }
 
     /// The spool's directory.
@@ -189,9 +283,11 @@ impl Spool {
         list(&self.dir.join("dead"))
     }
 
-    /// Delivers every pending batch to `backend` again, in batches of its `max_batch`. A batch
-    /// delivered in full is removed; events refused for good move to `dead/`; events that fail
-    /// again stay pending (their file rewritten with only them).
+    /// Delivers every pending batch to `backend` again, in batches of its `max_batch`: first
+    /// what a Background consumer left in the disk queue (unless a live tracker holds it),
+    /// then the pending files. A batch delivered in full is removed; events refused for good
+    /// move to `dead/`; events that fail again stay pending (their file rewritten with only
+    /// them).
     ///
     /// # Errors
     ///
@@ -212,7 +308,7 @@ impl Spool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
-        let mut report = ReplayReport::default();
+        let mut report = self.replay_queue(backend)?;
         let cancel = Cancel::default();
         let ctx = DeliveryCtx {
             cancel: &cancel,
@@ -255,6 +351,84 @@ impl Spool {
             }
         }
         Ok(report)
+    }
+}
+
+impl Spool {
+    /// The events a Background consumer left in this spool's disk queue (its overflow spill
+    /// at a shutdown deadline, or a dead process's), read without removing them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a tracker holds the queue or it cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-queued-{}", std::process::id()));
+    /// let spool = trackflow::Spool::open(&dir)?;
+    /// assert!(spool.queued_events()?.is_empty());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queued_events(&self) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        if !self.queue_dir().is_dir() {
+            return Ok(out);
+        }
+        let (_q, mut reader) = DiskQueue::open(&self.queue_dir(), u64::MAX)?;
+        let mut records = Vec::new();
+        while !reader.read(4096, &mut records, || true, || {})? {}
+        for r in records {
+            out.push(decode_event(&r.payload)?);
+        }
+        Ok(out)
+    }
+
+    /// Delivers what the disk queue holds; events that fail go to `pending/` or `dead/`.
+    fn replay_queue(&self, backend: &dyn Backend) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        if !self.queue_dir().is_dir() {
+            return Ok(report);
+        }
+        let (_q, mut reader) = match DiskQueue::open(&self.queue_dir(), u64::MAX) {
+            Ok(q) => q,
+            // A live tracker drains it itself.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(report),
+            Err(e) => return Err(e.into()),
+        };
+        let cancel = Cancel::default();
+        let ctx = DeliveryCtx {
+            cancel: &cancel,
+            debug: false,
+            dry_run: false,
+        };
+        loop {
+            let mut records = Vec::new();
+            let done = reader.read(backend.max_batch().max(1), &mut records, || true, || {})?;
+            let chunk: Vec<Event> = records
+                .iter()
+                .filter_map(|r| decode_event(&r.payload).ok())
+                .collect();
+            if !chunk.is_empty() {
+                report.files += u64::from(report.files == 0);
+                let d = crate::consumer::deliver_split(backend, &chunk, &ctx);
+                report.delivered += (chunk.len() - d.failed().min(chunk.len())) as u64;
+                for f in &d.failures {
+                    let evs: Vec<Event> = f.events.iter().filter_map(|&i| chunk.get(i).cloned()).collect();
+                    if replayable(&f.error) {
+                        report.still_pending += evs.len() as u64;
+                    } else {
+                        report.dead += evs.len() as u64;
+                    }
+                    self.write(&evs, &f.error, backend.name())?;
+                }
+            }
+            reader.ack()?;
+            if done {
+                return Ok(report);
+            }
+        }
     }
 }
 
@@ -352,4 +526,35 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
         )
     });
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn root(vars: &[(&str, &str)]) -> Option<PathBuf> {
+        state_root(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v)))
+    }
+
+    #[test]
+    fn the_state_root_follows_the_documented_order() {
+        let all = [
+            (STATE_DIR_ENV, "/srv/tf"),
+            ("XDG_STATE_HOME", "/x/state"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(root(&all), Some(PathBuf::from("/srv/tf")));
+        assert_eq!(root(&all[1..]), Some(PathBuf::from("/x/state/trackflow")));
+        assert_eq!(
+            root(&all[2..]),
+            Some(PathBuf::from("/home/u/.local/state/trackflow"))
+        );
+        assert_eq!(root(&[]), Some(std::env::temp_dir().join("trackflow-state")));
+        // Relative XDG paths are ignored, as the XDG spec says.
+        assert_eq!(
+            root(&[("XDG_STATE_HOME", "rel"), ("HOME", "/h")]),
+            Some(PathBuf::from("/h/.local/state/trackflow"))
+        );
+    }
 }

@@ -4,14 +4,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// A counter alone on its cache line (128 bytes: adjacent-line prefetch pairs lines).
+/// A value alone on its cache line (128 bytes: adjacent-line prefetch pairs lines).
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Padded(AtomicU64);
+pub(crate) struct Padded<T = AtomicU64>(pub(crate) T);
 
-impl std::ops::Deref for Padded {
-    type Target = AtomicU64;
-    fn deref(&self) -> &AtomicU64 {
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
         &self.0
     }
 }
@@ -28,6 +28,10 @@ pub struct Stats {
     failed: AtomicU64,
     dropped: AtomicU64,
     spooled: AtomicU64,
+    spilled: AtomicU64,
+    recovered: AtomicU64,
+    spill_unavailable: AtomicU64,
+    spill_full: AtomicU64,
     // Failed because a shutdown deadline passed; part of `failed`, reported as `left`.
     cancelled: AtomicU64,
 }
@@ -56,8 +60,21 @@ pub struct StatsSnapshot {
     pub failed: u64,
     /// Events given up by the overflow policy (never handed to a backend).
     pub dropped: u64,
-    /// Failed events written to the spool (part of `failed`).
+    /// Failed events written to the spool (part of `failed`), including events left in the
+    /// disk queue at a shutdown deadline (delivered by the next tracker on that directory).
     pub spooled: u64,
+    /// Events that went to the disk queue because the memory queue was full
+    /// ([`Overflow::Spill`](crate::Overflow::Spill)).
+    pub spilled: u64,
+    /// Events an earlier process left in the disk queue, read back by this one (part of
+    /// `accepted`).
+    pub recovered: u64,
+    /// Events dropped because the queue was full and no spill directory could be used (part
+    /// of `dropped`): a read-only file system, or spilling turned off.
+    pub spill_unavailable: u64,
+    /// Events dropped because the queue was full and the disk budget was reached (part of
+    /// `dropped`).
+    pub spill_full: u64,
 }
 
 impl StatsSnapshot {
@@ -86,6 +103,10 @@ impl std::ops::Add for StatsSnapshot {
             failed: self.failed + o.failed,
             dropped: self.dropped + o.dropped,
             spooled: self.spooled + o.spooled,
+            spilled: self.spilled + o.spilled,
+            recovered: self.recovered + o.recovered,
+            spill_unavailable: self.spill_unavailable + o.spill_unavailable,
+            spill_full: self.spill_full + o.spill_full,
         }
     }
 }
@@ -114,6 +135,10 @@ impl Stats {
             failed,
             dropped,
             spooled,
+            spilled: self.spilled.load(Ordering::Relaxed),
+            recovered: self.recovered.load(Ordering::Relaxed),
+            spill_unavailable: self.spill_unavailable.load(Ordering::Relaxed),
+            spill_full: self.spill_full.load(Ordering::Relaxed),
         }
     }
 
@@ -133,6 +158,20 @@ impl Stats {
     }
     pub(crate) fn add_spooled(&self, n: u64) {
         self.spooled.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_spilled(&self, n: u64) {
+        self.spilled.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Counts `n` events read back from an earlier process's disk queue as accepted here.
+    pub(crate) fn add_recovered(&self, n: u64) {
+        self.recovered.fetch_add(n, Ordering::Relaxed);
+        self.accepted.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn add_spill_unavailable(&self, n: u64) {
+        self.spill_unavailable.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_spill_full(&self, n: u64) {
+        self.spill_full.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn add_cancelled(&self, n: u64) {
         self.cancelled.fetch_add(n, Ordering::Relaxed);

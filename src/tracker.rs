@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -588,18 +588,36 @@ impl Tracker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        let mut first = None;
-        for c in &self.inner.consumers {
-            if let Err(e) = c.flush(timeout.saturating_sub(start.elapsed())) {
-                first.get_or_insert(e);
+        let results = self.each_consumer(|c| c.flush(timeout));
+        results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    }
+
+    /// Runs `f` on every consumer at once (the first on this thread), so each has the whole
+    /// deadline and a slow one never delays another; results in consumer order.
+    fn each_consumer<T: Send>(&self, f: impl Fn(&dyn Consumer) -> T + Sync) -> Vec<T> {
+        let consumers = &self.inner.consumers;
+        let Some((first, rest)) = consumers.split_first() else {
+            return Vec::new();
+        };
+        std::thread::scope(|s| {
+            let f = &f;
+            let others: Vec<_> = rest.iter().map(|c| s.spawn(move || f(&**c))).collect();
+            let mut out = vec![f(&**first)];
+            for h in others {
+                match h.join() {
+                    Ok(r) => out.push(r),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
             }
-        }
-        first.map_or(Ok(()), Err)
+            out
+        })
     }
 
     /// Flushes and stops every consumer within `timeout`, and reports what happened. Later
     /// calls on any clone fail with [`Error::AlreadyShutdown`].
+    ///
+    /// The consumers shut down at the same time, each with the whole deadline: a stalled
+    /// backend does not take time from another.
     ///
     /// # Errors
     ///
@@ -620,23 +638,19 @@ impl Tracker {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::AlreadyShutdown);
         }
-        let start = Instant::now();
-        let mut report: Option<ShutdownReport> = None;
-        for c in &self.inner.consumers {
-            let r = match c.shutdown(timeout.saturating_sub(start.elapsed())) {
-                Ok(r) => r,
-                Err(e) => {
-                    log::warn!("trackflow: consumer shutdown: {e}");
-                    let stats = c.stats();
-                    ShutdownReport {
-                        stats,
-                        left: stats.pending(),
-                        completed: false,
-                    }
+        let reports = self.each_consumer(|c| match c.shutdown(timeout) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("trackflow: consumer shutdown: {e}");
+                let stats = c.stats();
+                ShutdownReport {
+                    stats,
+                    left: stats.pending(),
+                    completed: false,
                 }
-            };
-            report = Some(report.map_or(r, |acc| acc + r));
-        }
+            }
+        });
+        let report = reports.into_iter().reduce(|a, b| a + b);
         Ok(report.unwrap_or_default())
     }
 

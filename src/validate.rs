@@ -19,6 +19,8 @@ pub const DEFAULT_MAX_PROPERTIES: usize = 300;
 pub const DEFAULT_MAX_LIST_LEN: usize = 1000;
 /// Default for [`Limits::max_depth`].
 pub const DEFAULT_MAX_DEPTH: usize = 5;
+/// Default for [`Limits::max_event_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// Size and shape limits checked at the call.
 ///
@@ -30,6 +32,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 5;
 /// | `max_properties` (per event) | 300 |
 /// | `max_list_len` | 1000 |
 /// | `max_depth` (nested lists and objects) | 5 |
+/// | `max_event_bytes` (the whole event, nested values included, see [`Event::weight`]) | 1 MiB |
 /// | `strict` | `false` |
 ///
 /// # Examples
@@ -52,6 +55,9 @@ pub struct Limits {
     pub max_list_len: usize,
     /// Deepest nesting of lists and objects.
     pub max_depth: usize,
+    /// Largest event, nested values included, as [`Event::weight`] measures it: what one
+    /// event may take of a queue's byte budget.
+    pub max_event_bytes: usize,
     /// Strict mode (the Debug consumer): property keys must be identifiers
     /// (`[A-Za-z_$#][A-Za-z0-9_$]*`), no `null` values, integers within ±2^53.
     pub strict: bool,
@@ -66,6 +72,7 @@ impl Default for Limits {
             max_properties: DEFAULT_MAX_PROPERTIES,
             max_list_len: DEFAULT_MAX_LIST_LEN,
             max_depth: DEFAULT_MAX_DEPTH,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             strict: false,
         }
     }
@@ -128,6 +135,16 @@ impl Limits {
             ));
         }
         self.check_properties(&event.properties)?;
+        let weight = event.weight();
+        if weight > self.max_event_bytes {
+            return Err(Error::invalid(
+                "event",
+                format!(
+                    "larger than {} bytes in all ({weight}, nested values included)",
+                    self.max_event_bytes
+                ),
+            ));
+        }
         if let Some(i) = &event.interaction {
             for (n, it) in i.items.iter().enumerate() {
                 self.check_id(&format!("interaction.items[{n}].id"), &it.id)?;

@@ -56,7 +56,21 @@ pub enum Value {
     Object(Properties),
 }
 
+/// What a value costs beyond its inline slot, plus that slot: the measure of queue byte
+/// budgets and of the per-event size limit (nested values included).
+const SLOT: usize = std::mem::size_of::<Value>();
+
 impl Value {
+    /// Approximate bytes this value occupies, nested values included.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            Value::String(t) => SLOT + t.as_str().len(),
+            Value::List(v) => SLOT + v.iter().map(Value::weight).sum::<usize>(),
+            Value::Object(p) => SLOT + p.weight(),
+            _ => SLOT,
+        }
+    }
+
     /// Whether this is an integer or a float (bools are not numbers).
     ///
     /// # Examples
@@ -342,6 +356,14 @@ pub type Key = Cow<'static, str>;
 pub struct Properties(Vec<(Key, Value)>);
 
 impl Properties {
+    /// Approximate bytes of keys and values, nested values included.
+    pub(crate) fn weight(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(k, v)| std::mem::size_of::<Key>() + k.len() + v.weight())
+            .sum()
+    }
+
     /// An empty map (no allocation).
     ///
     /// # Examples

@@ -80,7 +80,11 @@ fn run(name: &str, url: &str, accepted: &Accepted, t: HttpTransport, deadline: D
         let (c, stop, max) = (consumer.clone(), stop.clone(), max_pending.clone());
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                max.fetch_max(c.stats().pending(), Ordering::Relaxed);
+                // In memory: what is pending less what waits on disk.
+                max.fetch_max(
+                    c.stats().pending().saturating_sub(c.spilled_pending()),
+                    Ordering::Relaxed,
+                );
                 thread::sleep(Duration::from_millis(2));
             }
         })
@@ -109,6 +113,10 @@ fn run(name: &str, url: &str, accepted: &Accepted, t: HttpTransport, deadline: D
     stop.store(true, Ordering::Relaxed);
     monitor.join().unwrap();
     assert_eq!(report.stats.accepted, (PRODUCERS * PER_PRODUCER) as u64);
+    let s = report.stats;
+    assert_eq!(s.accepted, s.delivered + s.failed + s.dropped, "{s:?}");
+    // The disk queue's lock goes with the consumer.
+    drop((tracker, consumer));
 
     let mut delivered: HashMap<String, usize> = HashMap::new();
     for e in accepted.lock().iter() {
@@ -132,6 +140,9 @@ fn run(name: &str, url: &str, accepted: &Accepted, t: HttpTransport, deadline: D
         for e in trackflow::spool::read_events(&f).unwrap() {
             spooled.insert(e.insert_id.to_string());
         }
+    }
+    for e in spool.queued_events().unwrap() {
+        spooled.insert(e.insert_id.to_string());
     }
     let _ = std::fs::remove_dir_all(&dir);
     Outcome {

@@ -1,12 +1,12 @@
 //! Collects events on the caller's thread; delivers at `max_batch` and on flush.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::gate::Gate;
 use super::{Reporter, ShutdownReport};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::error::{Error, Result};
@@ -44,7 +44,7 @@ pub struct BufferedConsumer {
     max_batch: usize,
     reporter: Reporter,
     cancel: Cancel,
-    closed: AtomicBool,
+    gate: Gate,
 }
 
 impl fmt::Debug for BufferedConsumer {
@@ -133,7 +133,7 @@ impl BufferedConsumerBuilder {
             max_batch,
             reporter: self.reporter,
             cancel: Cancel::default(),
-            closed: AtomicBool::new(false),
+            gate: Gate::default(),
         }
     }
 }
@@ -155,14 +155,32 @@ impl BufferedConsumer {
         }
     }
 
-    fn deliver(&self, mut batch: Vec<Event>) {
+    fn deliver(&self, mut batch: Vec<Event>, cancel: &Cancel) {
         let ctx = DeliveryCtx {
-            cancel: &self.cancel,
+            cancel,
             debug: false,
             dry_run: false,
         };
         let d = super::deliver_split(&*self.backend, &batch, &ctx);
         self.reporter.report(&mut batch, d);
+    }
+
+    /// Delivers what is buffered, in batches, until `cancel` fires; what is left then goes
+    /// back to the front of the buffer (a batch abandoned in flight is spooled instead).
+    fn deliver_buffered(&self, cancel: &Cancel) -> bool {
+        let pending = std::mem::take(&mut *self.buf.lock());
+        let mut rest = pending.into_iter().peekable();
+        while rest.peek().is_some() {
+            if cancel.is_cancelled() {
+                let mut buf = self.buf.lock();
+                let newer = std::mem::take(&mut *buf);
+                buf.extend(rest);
+                buf.extend(newer);
+                return false;
+            }
+            self.deliver(rest.by_ref().take(self.max_batch).collect(), cancel);
+        }
+        true
     }
 }
 
@@ -175,9 +193,9 @@ impl Consumer for BufferedConsumer {
     /// failures go to the error callback and the stats, not to this caller: its event was
     /// accepted, and returning an error would invite a duplicate.
     fn consume(&self, event: Event) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        let Some(_inside) = self.gate.enter() else {
             return Err(Error::AlreadyShutdown);
-        }
+        };
         self.reporter.stats.add_accepted(1);
         let full = {
             let mut buf = self.buf.lock();
@@ -186,30 +204,54 @@ impl Consumer for BufferedConsumer {
                 .then(|| std::mem::replace(&mut *buf, Vec::with_capacity(self.max_batch)))
         };
         if let Some(batch) = full {
-            self.deliver(batch);
+            self.deliver(batch, &self.cancel);
         }
         Ok(())
     }
 
-    fn flush(&self, _timeout: Duration) -> Result<()> {
-        let pending = std::mem::take(&mut *self.buf.lock());
-        let mut rest = pending.into_iter().peekable();
-        while rest.peek().is_some() {
-            self.deliver(rest.by_ref().take(self.max_batch).collect());
+    /// Delivers what is buffered within `timeout`; past it, the request in flight is
+    /// abandoned (its batch spooled) and the rest stays buffered.
+    fn flush(&self, timeout: Duration) -> Result<()> {
+        let cancel = self.cancel.with_deadline(Instant::now() + timeout);
+        let done = self.deliver_buffered(&cancel);
+        self.backend.flush()?;
+        if done {
+            Ok(())
+        } else {
+            Err(Error::Timeout(timeout))
         }
-        self.backend.flush()
     }
 
+    /// Stops taking events, waits for deliveries under way on callers' threads, delivers
+    /// what is buffered, and past `timeout` fails the rest with [`Error::Cancelled`] into
+    /// the spool and the callback.
     fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if !self.gate.close() {
             return Err(Error::AlreadyShutdown);
         }
-        self.flush(timeout)?;
+        let deadline = Instant::now() + timeout;
+        let mut completed = self.gate.wait_empty(deadline);
+        if completed {
+            completed = self.deliver_buffered(&self.cancel.with_deadline(deadline));
+        }
+        if !completed {
+            self.cancel.cancel();
+            self.gate.wait_empty(Instant::now() + super::SETTLE_GRACE);
+            let left = std::mem::take(&mut *self.buf.lock());
+            if !left.is_empty() {
+                self.reporter.stats.add_failed(left.len() as u64);
+                self.reporter.stats.add_cancelled(left.len() as u64);
+                self.reporter.fail(&Error::Cancelled, &left);
+            }
+        }
+        if let Err(e) = self.backend.flush() {
+            log::error!("trackflow: backend flush failed: {e}");
+        }
         let stats = self.stats();
         Ok(ShutdownReport {
             stats,
-            left: stats.pending(),
-            completed: true,
+            left: stats.pending() + self.reporter.stats.cancelled(),
+            completed,
         })
     }
 
@@ -224,8 +266,8 @@ impl Consumer for BufferedConsumer {
 
 impl Drop for BufferedConsumer {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) && !self.buf.get_mut().is_empty() {
-            let _ = self.flush(super::DEFAULT_FLUSH_TIMEOUT);
+        if !self.gate.is_closed() {
+            let _ = self.shutdown(super::DEFAULT_FLUSH_TIMEOUT);
         }
     }
 }

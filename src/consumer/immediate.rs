@@ -1,9 +1,9 @@
 //! One delivery per event, on the caller's thread.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::gate::Gate;
 use super::{ErrorCallback, Reporter, ShutdownReport};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ pub struct ImmediateConsumer {
     backend: Box<dyn Backend>,
     pub(super) reporter: Reporter,
     cancel: Cancel,
-    closed: AtomicBool,
+    gate: Gate,
     // Set by the Debug consumer, which is this one with stricter checks and logging.
     pub(super) strict: Option<Limits>,
     pub(super) debug: bool,
@@ -59,7 +59,7 @@ impl ImmediateConsumer {
             reporter: Reporter::default().for_backend(backend.name()),
             backend: Box::new(backend),
             cancel: Cancel::default(),
-            closed: AtomicBool::new(false),
+            gate: Gate::default(),
             strict: None,
             debug: false,
             dry_run: false,
@@ -107,9 +107,9 @@ impl Consumer for ImmediateConsumer {
     }
 
     fn consume(&self, event: Event) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        let Some(_inside) = self.gate.enter() else {
             return Err(Error::AlreadyShutdown);
-        }
+        };
         self.reporter.stats.add_accepted(1);
         let ctx = DeliveryCtx {
             cancel: &self.cancel,
@@ -131,15 +131,26 @@ impl Consumer for ImmediateConsumer {
         self.backend.flush()
     }
 
+    /// Stops taking events, waits for the deliveries under way on callers' threads until
+    /// `timeout`, then cancels them: their requests are abandoned and their events fail with
+    /// [`Error::Cancelled`] into the spool and the callback.
     fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if !self.gate.close() {
             return Err(Error::AlreadyShutdown);
         }
+        let deadline = Instant::now() + timeout;
+        let completed = self.gate.wait_empty(deadline);
+        if !completed {
+            self.cancel.cancel();
+            // Cancelled callers return at once; spooling their event is local.
+            self.gate.wait_empty(Instant::now() + super::SETTLE_GRACE);
+        }
         self.flush(timeout)?;
+        let stats = self.stats();
         Ok(ShutdownReport {
-            stats: self.stats(),
-            left: 0,
-            completed: true,
+            stats,
+            left: stats.pending() + self.reporter.stats.cancelled(),
+            completed,
         })
     }
 

@@ -28,10 +28,12 @@ use crate::transport::DeliveryCtx;
 mod background;
 mod buffered;
 mod debug;
+mod gate;
 mod immediate;
 
 pub use background::{
-    BackgroundConsumer, BackgroundConsumerBuilder, Overflow, DEFAULT_FLUSH_INTERVAL, DEFAULT_QUEUE_CAPACITY,
+    BackgroundConsumer, BackgroundConsumerBuilder, Overflow, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_DISK_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
 };
 pub use buffered::{BufferedConsumer, BufferedConsumerBuilder};
 pub use debug::{DebugConsumer, DebugConsumerBuilder};
@@ -40,6 +42,10 @@ pub use immediate::ImmediateConsumer;
 /// Default deadline of [`Tracker::flush`](crate::Tracker::flush) and of a consumer dropped
 /// without shutdown.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long past its deadline a shutdown waits for cancelled work to finish spooling (local
+/// writes only: every network wait has been cancelled by then).
+pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(2);
 
 /// Called with each batch that failed for good and the reason.
 pub type ErrorCallback = Arc<dyn Fn(&Error, &[Event]) + Send + Sync>;

@@ -345,19 +345,34 @@ impl Reader {
         &self.q
     }
 
-    /// Reads up to `max` records into `out`. When everything appended so far has been read,
-    /// `caught_up` runs under the queue's lock (so no append can slip in between) and this
-    /// returns `true`.
+    /// Whether records left by an earlier process remain to be read.
+    pub(crate) fn has_recovered(&self) -> bool {
+        self.seq < self.q.first_own_seq
+    }
+
+    /// Reads up to `max` records into `out`. Before reading what this process appended,
+    /// `may_read` is asked under the queue's lock; `false` reads nothing. When everything
+    /// appended so far has been read, `caught_up` runs under the queue's lock (so no append
+    /// can slip in between) and this returns `true`. Records of an earlier process and this
+    /// process's own are never returned by the same call.
     pub(crate) fn read(
         &mut self,
         max: usize,
         out: &mut Vec<Record>,
+        may_read: impl FnOnce() -> bool,
         caught_up: impl FnOnce(),
     ) -> io::Result<bool> {
         let (wseq, wlen) = {
             let mut w = self.q.writer.lock();
-            commit(&mut w)?;
-            (w.seq, w.committed)
+            if self.has_recovered() {
+                (self.q.first_own_seq, HEADER)
+            } else {
+                if !may_read() {
+                    return Ok(false);
+                }
+                commit(&mut w)?;
+                (w.seq, w.committed)
+            }
         };
         let mut n = 0;
         while n < max && (self.seq < wseq || (self.seq == wseq && self.off < wlen)) {

@@ -12,7 +12,7 @@ fn read_all(r: &mut Reader) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let mut batch = Vec::new();
-        let done = r.read(7, &mut batch, || {}).unwrap();
+        let done = r.read(7, &mut batch, || true, || {}).unwrap();
         out.extend(batch.into_iter().map(|r| r.payload));
         if done {
             return out;
@@ -65,14 +65,14 @@ fn what_was_not_acknowledged_is_read_again_after_a_restart() {
             q.append(&p, || {}).unwrap();
         }
         let mut first = Vec::new();
-        r.read(4, &mut first, || {}).unwrap();
+        r.read(4, &mut first, || true, || {}).unwrap();
         r.ack().unwrap();
         let mut more = Vec::new();
-        r.read(3, &mut more, || {}).unwrap(); // read, never acknowledged
+        r.read(3, &mut more, || true, || {}).unwrap(); // read, never acknowledged
     }
     let (_q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
     let mut got = Vec::new();
-    r.read(100, &mut got, || {}).unwrap();
+    r.read(100, &mut got, || true, || {}).unwrap();
     assert!(got.iter().all(|r| r.recovered));
     let got: Vec<Vec<u8>> = got.into_iter().map(|r| r.payload).collect();
     assert_eq!(got, payloads(10)[4..].to_vec());
@@ -188,10 +188,16 @@ fn caught_up_runs_under_the_lock_only_when_drained() {
     }
     let mut out = Vec::new();
     let mut called = false;
-    assert!(!r.read(3, &mut out, || called = true).unwrap());
+    assert!(!r.read(3, &mut out, || true, || called = true).unwrap());
     assert!(!called);
-    assert!(r.read(3, &mut out, || called = true).unwrap());
+    assert!(r.read(3, &mut out, || true, || called = true).unwrap());
     assert!(called);
+    assert_eq!(out.len(), 5);
+    q.append(b"more", || {}).unwrap();
+    assert!(
+        !r.read(3, &mut out, || false, || {}).unwrap(),
+        "may_read says no: nothing read"
+    );
     assert_eq!(out.len(), 5);
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();

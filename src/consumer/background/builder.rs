@@ -1,0 +1,341 @@
+//! The builder of [`BackgroundConsumer`]: settings, defaults, and where the spool lives.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded};
+use parking_lot::Mutex;
+
+use super::spill::{self, Spill};
+use super::worker::{AliveGuard, Worker};
+use super::{BackgroundConsumer, Gate, Overflow, Shared, DEFAULT_FLUSH_INTERVAL, SPENT_CAPACITY};
+use crate::backend::{Backend, DEFAULT_MAX_BATCH};
+use crate::consumer::Reporter;
+use crate::disk::Reader;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::spool::Spool;
+use crate::transport::Cancel;
+
+/// Default for [`BackgroundConsumerBuilder::queue_capacity`].
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Default for [`BackgroundConsumerBuilder::max_queue_bytes`]: 32 MiB.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 32 << 20;
+/// Default for [`BackgroundConsumerBuilder::max_disk_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_DISK_BYTES: u64 = 1 << 30;
+/// The longest `flush_interval` taken; a longer one is clamped.
+const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// The spool and the spill with its reader, each where it could be opened.
+type Opened = (Option<Spool>, Option<(Spill, Reader)>);
+
+/// Where the consumer keeps its spool and spill.
+enum SpoolSetting {
+    Default,
+    Off,
+    Given(Spool),
+}
+
+/// Builder of [`BackgroundConsumer`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `queue_capacity` | 10 000 events |
+/// | `max_queue_bytes` | 32 MiB (as [`Event::weight`] measures) |
+/// | `max_batch` | 500, clamped to the backend's maximum and the queue capacity |
+/// | `flush_interval` | 1 s |
+/// | `overflow` | [`Overflow::Spill`] |
+/// | `max_disk_bytes` | 1 GiB |
+/// | `spool` | the default state directory (see [`crate::spool`]) |
+/// | `thread_name` | `trackflow-worker` |
+/// | `on_error` | log at `error` |
+pub struct BackgroundConsumerBuilder {
+    backend: Arc<dyn Backend>,
+    capacity: usize,
+    max_queue_bytes: usize,
+    max_batch: usize,
+    interval: Duration,
+    overflow: Overflow,
+    max_disk_bytes: u64,
+    thread_name: String,
+    reporter: Reporter,
+    spool: SpoolSetting,
+}
+
+impl fmt::Debug for BackgroundConsumerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundConsumerBuilder")
+            .field("capacity", &self.capacity)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("interval", &self.interval)
+            .field("overflow", &self.overflow)
+            .field("max_disk_bytes", &self.max_disk_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundConsumerBuilder {
+    pub(super) fn new(backend: impl Backend + 'static) -> Self {
+        BackgroundConsumerBuilder {
+            reporter: Reporter::default().for_backend(backend.name()),
+            backend: Arc::new(backend),
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            max_batch: DEFAULT_MAX_BATCH,
+            interval: DEFAULT_FLUSH_INTERVAL,
+            overflow: Overflow::default(),
+            max_disk_bytes: DEFAULT_MAX_DISK_BYTES,
+            thread_name: "trackflow-worker".to_owned(),
+            spool: SpoolSetting::Default,
+        }
+    }
+
+    /// Events the memory queue holds. Defaults to 10 000; at least 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).queue_capacity(1000).build();
+    /// ```
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+    /// Bytes the memory queue holds, as [`Event::weight`] measures them: past either bound
+    /// the queue counts as full. Defaults to 32 MiB. One event is always taken when the queue
+    /// is empty, however large.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_queue_bytes(8 << 20).build();
+    /// ```
+    pub fn max_queue_bytes(mut self, n: usize) -> Self {
+        self.max_queue_bytes = n;
+        self
+    }
+    /// Events per delivery. Defaults to 500; clamped to the backend's maximum and the queue
+    /// capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_batch(100).build();
+    /// ```
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+    /// Longest time the oldest event of a batch waits for the batch to fill. Defaults to 1 s;
+    /// clamped to between 1 ms and 24 h.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).flush_interval(std::time::Duration::from_millis(200)).build();
+    /// ```
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.interval = d.clamp(Duration::from_millis(1), MAX_FLUSH_INTERVAL);
+        self
+    }
+    /// What to do when the memory queue is full. Defaults to [`Overflow::Spill`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).overflow(trackflow::Overflow::DropNewest).build();
+    /// ```
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.overflow = o;
+        self
+    }
+    /// The disk budget of the spill: past it, spilled events are dropped (counted in
+    /// [`StatsSnapshot::spill_full`](crate::StatsSnapshot::spill_full) and logged once).
+    /// Defaults to 1 GiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_disk_bytes(256 << 20).build();
+    /// ```
+    pub fn max_disk_bytes(mut self, n: u64) -> Self {
+        self.max_disk_bytes = n;
+        self
+    }
+    /// The worker thread's name. Defaults to `trackflow-worker`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).thread_name("tracker").build();
+    /// ```
+    pub fn thread_name(mut self, n: impl Into<String>) -> Self {
+        self.thread_name = n.into();
+        self
+    }
+    /// Called on the worker thread with each batch that failed for good. Defaults to logging
+    /// at `error`. A panic in it is caught and logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// ```
+    pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
+        self.reporter = self.reporter.with_error_callback(Arc::new(f));
+        self
+    }
+    /// Where failed batches (`pending/`, `dead/`) and the overflow spill (`queue/`) are kept.
+    /// Defaults to this process's state directory (see [`crate::spool`]); `None` keeps none:
+    /// failures are only reported, and [`Overflow::Spill`] drops what does not fit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-{}", std::process::id()));
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// let quiet = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(None).build();
+    /// # drop(c); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spool(mut self, spool: impl Into<Option<Spool>>) -> Self {
+        self.spool = spool.into().map_or(SpoolSetting::Off, SpoolSetting::Given);
+        self
+    }
+
+    /// Starts the worker thread. Where the spool or spill cannot be used (a read-only file
+    /// system, a directory another tracker holds), warns once and goes on without: the
+    /// stats then count what that costs
+    /// ([`spill_unavailable`](crate::StatsSnapshot::spill_unavailable)).
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot start a thread (as `std::thread::spawn` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// ```
+    pub fn build(mut self) -> BackgroundConsumer {
+        // Lenient: `open_spool` falls back to none rather than fail.
+        let opened = self.open_spool(false).unwrap_or_default();
+        self.assemble(opened)
+    }
+
+    /// As [`build`](Self::build), but a spool given with [`spool`](Self::spool) whose disk
+    /// queue cannot be opened (another tracker holds it, no permission) is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] saying which directory and why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-try-{}", std::process::id()));
+    /// use trackflow::{BackgroundConsumer, MemoryBackend, Spool};
+    /// let first = BackgroundConsumer::builder(MemoryBackend::new()).spool(Spool::open(&dir)?).try_build()?;
+    /// let second = BackgroundConsumer::builder(MemoryBackend::new()).spool(Spool::open(&dir)?).try_build();
+    /// assert!(second.unwrap_err().to_string().contains("in use by another tracker"));
+    /// # drop(first); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_build(mut self) -> Result<BackgroundConsumer> {
+        let opened = self.open_spool(true)?;
+        Ok(self.assemble(opened))
+    }
+
+    fn assemble(mut self, (spool, spill): Opened) -> BackgroundConsumer {
+        if let Some(s) = spool {
+            self.reporter = self.reporter.with_spool(s);
+        }
+        match spill {
+            Some((s, r)) => self.start(Some(s), Some(r)),
+            None => self.start(None, None),
+        }
+    }
+
+    /// The spool and spill as set, falling back to none (with a warning) unless `strict`.
+    fn open_spool(&mut self, strict: bool) -> Result<Opened> {
+        let name = self.backend.name();
+        match std::mem::replace(&mut self.spool, SpoolSetting::Off) {
+            SpoolSetting::Off => Ok((None, None)),
+            SpoolSetting::Default => match spill::open_default(name, self.max_disk_bytes) {
+                Ok((spool, s, r)) => Ok((Some(spool), Some((s, r)))),
+                Err(e) => {
+                    log::warn!(
+                        "trackflow: no spool for the {name} consumer ({e}); what cannot be delivered or queued is counted and dropped"
+                    );
+                    Ok((None, None))
+                }
+            },
+            SpoolSetting::Given(spool) => match Spill::open(&spool.queue_dir(), self.max_disk_bytes) {
+                Ok((s, r)) => Ok((Some(spool), Some((s, r)))),
+                Err(e) if strict => Err(Error::Io(e)),
+                Err(e) => {
+                    log::warn!(
+                        "trackflow: no spill for the {name} consumer ({e}); a full queue drops what does not fit"
+                    );
+                    Ok((Some(spool), None))
+                }
+            },
+        }
+    }
+
+    fn start(self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
+        let max_batch = self
+            .max_batch
+            .clamp(1, self.backend.max_batch().max(1))
+            .min(self.capacity);
+        let (tx, rx) = bounded(self.capacity);
+        let (ctl, ctl_rx) = unbounded();
+        let (done_tx, done) = bounded::<()>(0);
+        let (spent_tx, spent) = bounded(SPENT_CAPACITY);
+        let cancel = Cancel::default();
+        let shared = Arc::new(Shared {
+            backend: self.backend,
+            reporter: self.reporter,
+            queue: rx.clone(),
+            queued_bytes: Default::default(),
+            max_queue_bytes: self.max_queue_bytes,
+            spill,
+            alive: AtomicBool::new(true),
+            abandoned: AtomicBool::new(false),
+            warned: AtomicUsize::new(0),
+        });
+        let worker = Worker {
+            _alive: AliveGuard(shared.clone()),
+            shared: shared.clone(),
+            rx,
+            ctl: ctl_rx,
+            cancel: cancel.clone(),
+            max_batch,
+            interval: self.interval,
+            buf: Vec::with_capacity(max_batch),
+            reader,
+            from_disk: false,
+            spent: spent_tx,
+            _done: done_tx,
+        };
+        let handle = std::thread::Builder::new()
+            .name(self.thread_name)
+            .spawn(move || worker.run())
+            .expect("failed to spawn the trackflow worker thread");
+        BackgroundConsumer {
+            tx,
+            ctl,
+            shared,
+            overflow: self.overflow,
+            capacity: self.capacity,
+            gate: Gate::default(),
+            cancel,
+            worker: Mutex::new(Some(handle)),
+            done,
+            spent,
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! A bounded memory queue, a disk queue behind it, and one worker thread: the caller only
+//! enqueues, and never waits on the network.
+//!
+//! ```text
+//!  track() ─► gate ─► [ memory queue: count + bytes ] ──────────────► worker thread
+//!     │        │ full? ─ Spill (default) ─► [ disk queue ] ─────────►   │ memory first, then disk
+//!     │        │       └ Block / BlockTimeout / DropNewest (counted)    │ batch of max_batch,
+//!  flush()/shutdown() ─► [ control ] ──────────────────────────────►    │ or every flush_interval
+//!                                                                       ▼
+//!                                                         Backend::deliver (retries, Cancel)
+//! ```
+//!
+//! The caller's thread does no network I/O and holds no lock a sender could wait on; a
+//! spilled event costs it one local append. Flush and shutdown travel on their own channel,
+//! so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing enters
+//! after the worker's last look), waits for the worker until shortly before the deadline,
+//! then cancels: the request in flight is abandoned and every event still held is spooled
+//! before `shutdown` returns.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use super::gate::Gate;
+use super::{Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT, SETTLE_GRACE};
+use crate::backend::Backend;
+use crate::disk::AppendError;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::spool::ReplayReport;
+use crate::stats::{Padded, StatsSnapshot};
+use crate::transport::Cancel;
+use crate::Consumer;
+
+mod builder;
+mod spill;
+mod worker;
+
+pub use builder::{
+    BackgroundConsumerBuilder, DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
+};
+use spill::Spill;
+use worker::{Ctl, Queued};
+
+/// Default for [`BackgroundConsumerBuilder::flush_interval`].
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Delivered events waiting to be freed by producer threads.
+const SPENT_CAPACITY: usize = 4096;
+/// Larger delivered events are freed by the worker, so the return path holds at most
+/// `SPENT_CAPACITY × SPENT_MAX_WEIGHT` bytes (4 MiB).
+const SPENT_MAX_WEIGHT: usize = 1024;
+/// How often a producer blocked by [`Overflow::Block`] looks up from its wait.
+const BLOCK_SLICE: Duration = Duration::from_millis(20);
+
+/// What `track()` does when the memory queue is full (in count or in bytes).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::Overflow;
+/// let p = Overflow::BlockTimeout(Duration::from_millis(5));
+/// assert_ne!(p, Overflow::default());
+/// assert_eq!(Overflow::default(), Overflow::Spill);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Append the event to the disk queue (the default): the caller never waits on the
+    /// network, nothing is dropped while the disk budget lasts, and the worker delivers the
+    /// spilled events in order as the backend recovers. Past the budget, or without a usable
+    /// spool directory, the event is dropped and counted ([`Error::QueueFull`]).
+    #[default]
+    Spill,
+    /// Wait for room: nothing is dropped, the caller slows to the delivery rate, and waits
+    /// as long as the collector does. Not for an async executor's threads.
+    Block,
+    /// Wait at most this long, then drop the event and return [`Error::QueueFull`].
+    BlockTimeout(Duration),
+    /// Drop the event at once and return [`Error::QueueFull`].
+    DropNewest,
+}
+
+/// What the consumer and its worker share.
+struct Shared {
+    backend: Arc<dyn Backend>,
+    reporter: Reporter,
+    // The queue's other end, to take what a dead worker left.
+    queue: Receiver<Queued>,
+    queued_bytes: Padded<AtomicUsize>,
+    max_queue_bytes: usize,
+    spill: Option<Spill>,
+    alive: AtomicBool,
+    // Set when shutdown gave up on a worker that ignored cancellation: it must take
+    // nothing more, for shutdown has settled the rest.
+    abandoned: AtomicBool,
+    // Bit 0: warned of a drop; bit 1: of a dead worker.
+    warned: AtomicUsize,
+}
+
+impl Shared {
+    fn unqueue(&self, weight: usize) {
+        if weight > 0 {
+            self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+        }
+    }
+
+    /// Counts `events` failed for `error` (cancelled too, for a deadline) and spools them.
+    fn fail(&self, error: &Error, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let stats = &self.reporter.stats;
+        stats.add_failed(events.len() as u64);
+        if matches!(error, Error::Cancelled) {
+            stats.add_cancelled(events.len() as u64);
+        }
+        self.reporter.fail(error, events);
+    }
+
+    /// Fails what the memory queue holds.
+    fn fail_queued(&self, error: &Error) {
+        let mut weight = 0;
+        let left: Vec<Event> = self
+            .queue
+            .try_iter()
+            .map(|q| {
+                weight += q.weight;
+                q.event
+            })
+            .collect();
+        self.unqueue(weight);
+        self.fail(error, &left);
+    }
+
+    fn warn_once(&self, bit: usize) -> bool {
+        self.warned.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+}
+
+/// Queues events for a worker thread that delivers them in batches. Also known as the
+/// GrowingIO SDK's `AsyncBufferedConsumer`.
+///
+/// By default a full queue spills to disk ([`Overflow::Spill`]) in the consumer's spool
+/// directory (see [`crate::spool`] for where that is), so `track()` never waits on a slow
+/// or dead collector and nothing is dropped while the disk budget lasts.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Overflow, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// let consumer = BackgroundConsumer::builder(memory.clone())
+///     .max_batch(100)
+///     .flush_interval(Duration::from_millis(200))
+///     .overflow(Overflow::DropNewest)
+///     .build();
+/// let tracker = Tracker::builder().consumer(consumer).build()?;
+/// tracker.track(&Identity::user("u1"), "open", Properties::new())?;
+/// tracker.flush()?;
+/// assert_eq!(memory.events().len(), 1);
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[doc(alias = "AsyncBufferedConsumer")]
+pub struct BackgroundConsumer {
+    tx: Sender<Queued>,
+    ctl: Sender<Ctl>,
+    shared: Arc<Shared>,
+    overflow: Overflow,
+    capacity: usize,
+    gate: Gate,
+    cancel: Cancel,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    done: Receiver<()>,
+    spent: Receiver<Event>,
+}
+
+impl fmt::Debug for BackgroundConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundConsumer")
+            .field("backend", &self.shared.backend)
+            .field("overflow", &self.overflow)
+            .field("capacity", &self.capacity)
+            .field("queued", &self.tx.len())
+            .field(
+                "spill",
+                &self.shared.spill.as_ref().map(|s| s.disk.dir().to_path_buf()),
+            )
+            .field("stats", &self.shared.reporter.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundConsumer {
+    /// A builder delivering to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// ```
+    pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
+        BackgroundConsumerBuilder::new(backend)
+    }
+
+    /// Events waiting in the memory queue (not counting the batch being delivered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// assert_eq!(c.queued(), 0);
+    /// ```
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Events this process spilled to the disk queue that the worker has not read yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// assert_eq!(c.spilled_pending(), 0);
+    /// ```
+    pub fn spilled_pending(&self) -> u64 {
+        self.shared.spill.as_ref().map_or(0, |s| s.disk.unread())
+    }
+
+    /// Bytes the disk queue takes on disk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(None).build();
+    /// assert_eq!(c.spilled_bytes(), 0);
+    /// ```
+    pub fn spilled_bytes(&self) -> u64 {
+        self.shared.spill.as_ref().map_or(0, |s| s.disk.bytes())
+    }
+
+    /// Whether the memory queue has room for `weight` more bytes (an empty queue always has).
+    fn bytes_fit(&self, weight: usize) -> bool {
+        let q = self.shared.queued_bytes.load(Ordering::Acquire);
+        q == 0 || q + weight <= self.shared.max_queue_bytes
+    }
+
+    /// Tries the memory queue once; gives the event back when it does not fit.
+    fn try_queue(&self, event: Event, weight: usize) -> Option<Event> {
+        if !self.bytes_fit(weight) {
+            return Some(event);
+        }
+        // Counted before the send so that the worker never subtracts first.
+        self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+        match self.tx.try_send(Queued { event, weight }) {
+            Ok(()) => None,
+            Err(TrySendError::Full(q) | TrySendError::Disconnected(q)) => {
+                self.shared.unqueue(weight);
+                Some(q.event)
+            }
+        }
+    }
+
+    fn spill_or_queue(&self, event: Event, weight: usize) -> Result<()> {
+        let spilling = self.shared.spill.as_ref().is_some_and(Spill::is_spilling);
+        let event = if spilling {
+            event
+        } else {
+            match self.try_queue(event, weight) {
+                None => return Ok(()),
+                Some(e) => e,
+            }
+        };
+        self.spill(event)
+    }
+
+    /// Appends to the disk queue, or drops (counted) where that cannot be done.
+    fn spill(&self, event: Event) -> Result<()> {
+        let stats = &self.shared.reporter.stats;
+        let Some(spill) = &self.shared.spill else {
+            stats.add_spill_unavailable(1);
+            return Err(self.dropped("no spill directory could be used"));
+        };
+        match spill.push(&event) {
+            Ok(began) => {
+                stats.add_spilled(1);
+                if began {
+                    // The worker may be idle with an empty memory queue (an event larger
+                    // than the byte budget): tell it to look at the disk.
+                    let _ = self.ctl.send(Ctl::Wake);
+                }
+                Ok(())
+            }
+            Err(AppendError::Full) => {
+                stats.add_spill_full(1);
+                Err(self.dropped("the disk budget is reached"))
+            }
+            Err(AppendError::Io(e)) => {
+                stats.add_spill_unavailable(1);
+                log::error!("trackflow: cannot spill to {}: {e}", spill.disk.dir().display());
+                Err(self.dropped("the disk queue cannot be written"))
+            }
+        }
+    }
+
+    /// Waits for room in slices, so that a dead worker or a shutdown is noticed.
+    fn send_blocking(&self, mut event: Event, weight: usize, limit: Option<Duration>) -> Result<()> {
+        let until = limit.map(|d| Instant::now() + d);
+        loop {
+            if self.gate.is_closed() || !worker::running(&self.shared.alive) {
+                // Shutdown is waiting for this producer: hand the event over another way.
+                return self.settle_refused(event);
+            }
+            let slice = until.map_or(BLOCK_SLICE, |u| {
+                u.saturating_duration_since(Instant::now()).min(BLOCK_SLICE)
+            });
+            if self.bytes_fit(weight) {
+                self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+                match self.tx.send_timeout(Queued { event, weight }, slice) {
+                    Ok(()) => return Ok(()),
+                    Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
+                        self.shared.unqueue(weight);
+                        event = q.event;
+                    }
+                }
+            } else {
+                std::thread::sleep(slice);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return Err(self.dropped("the queue stayed full for the block timeout"));
+            }
+        }
+    }
+
+    /// An accepted event that cannot enter the memory queue any more: to the disk queue if
+    /// there is one, else failed into the spool and the callback.
+    fn settle_refused(&self, event: Event) -> Result<()> {
+        if let Some(spill) = &self.shared.spill {
+            if spill.push(&event).is_ok() {
+                self.shared.reporter.stats.add_spilled(1);
+                return Ok(());
+            }
+        }
+        let error = if worker::running(&self.shared.alive) {
+            Error::Cancelled
+        } else {
+            Error::WorkerGone
+        };
+        self.shared.fail(&error, std::slice::from_ref(&event));
+        Err(error)
+    }
+
+    /// The worker died outside delivery: report it once, and fail (spool, callback) what it
+    /// left queued, and `event` if one was being handed over.
+    fn worker_gone(&self, event: Option<Event>) -> Error {
+        if self.shared.warn_once(2) {
+            log::error!(
+                "trackflow: the background worker thread stopped; queued events are reported as failed"
+            );
+        }
+        self.shared.fail_queued(&Error::WorkerGone);
+        if let Some(e) = event {
+            self.shared.fail(&Error::WorkerGone, std::slice::from_ref(&e));
+        }
+        Error::WorkerGone
+    }
+
+    fn dropped(&self, why: &str) -> Error {
+        self.shared.reporter.stats.add_dropped(1);
+        if self.shared.warn_once(1) {
+            log::warn!(
+                "trackflow: queue full ({} events), dropping per {:?}: {why}; further drops are only counted until shutdown",
+                self.capacity,
+                self.overflow
+            );
+        }
+        Error::QueueFull
+    }
+
+    /// After the worker has gone: fail what the memory queue still holds, and count what
+    /// this process left in the disk queue as spooled (the next tracker on the directory
+    /// delivers it).
+    fn settle_after_worker(&self) {
+        let error = if self.cancel.is_cancelled() {
+            Error::Cancelled
+        } else {
+            Error::WorkerGone
+        };
+        self.shared.fail_queued(&error);
+        if let Some(spill) = &self.shared.spill {
+            let left = spill.disk.unread();
+            if left > 0 {
+                let stats = &self.shared.reporter.stats;
+                stats.add_failed(left);
+                stats.add_spooled(left);
+                stats.add_cancelled(left);
+                if let Err(e) = spill.disk.commit() {
+                    log::error!("trackflow: cannot write the disk queue: {e}");
+                }
+                log::warn!(
+                    "trackflow: {left} events stay in {} for the next start",
+                    spill.disk.dir().display()
+                );
+            }
+        }
+    }
+
+    fn report_drops(&self, s: &StatsSnapshot) {
+        if s.dropped > 0 {
+            log::warn!(
+                "trackflow: {} events were dropped by the overflow policy ({} without a spill directory, {} past the disk budget)",
+                s.dropped,
+                s.spill_unavailable,
+                s.spill_full
+            );
+        }
+    }
+}
+
+impl Consumer for BackgroundConsumer {
+    fn check(&self, event: &Event) -> Result<()> {
+        self.shared.backend.check(event)
+    }
+
+    fn consume(&self, event: Event) -> Result<()> {
+        let Some(_inside) = self.gate.enter() else {
+            return Err(Error::AlreadyShutdown);
+        };
+        // Free delivered events here, two per call (more than one keeps the backlog
+        // shrinking). Memory freed on the thread that allocated it goes back to that
+        // thread's cache; freed on the worker, every free and every malloc contend for the
+        // same allocator arena lock, which cost 4x the whole call (see BENCHMARKS.md).
+        for _ in 0..2 {
+            match self.spent.try_recv() {
+                Ok(e) => drop(e),
+                Err(_) => break,
+            }
+        }
+        // Counted before the hand-over so the worker can never count an outcome first.
+        self.shared.reporter.stats.add_accepted(1);
+        if !worker::running(&self.shared.alive) {
+            return Err(self.worker_gone(Some(event)));
+        }
+        let weight = event.weight();
+        match self.overflow {
+            Overflow::Spill => self.spill_or_queue(event, weight),
+            Overflow::Block => self.send_blocking(event, weight, None),
+            Overflow::BlockTimeout(d) => self.send_blocking(event, weight, Some(d)),
+            Overflow::DropNewest => match self.try_queue(event, weight) {
+                None => Ok(()),
+                Some(_) => Err(self.dropped("the policy is DropNewest")),
+            },
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<()> {
+        if self.gate.is_closed() {
+            return Err(Error::AlreadyShutdown);
+        }
+        if !worker::running(&self.shared.alive) {
+            return Err(self.worker_gone(None));
+        }
+        let (reply, wait) = crossbeam_channel::bounded(1);
+        self.ctl
+            .send(Ctl::Flush(reply))
+            .map_err(|_| self.worker_gone(None))?;
+        match wait.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+            // The worker dropped the reply without answering: it died during the flush. Say
+            // so now, not when its thread has finished unwinding, so that the next call
+            // already knows.
+            Err(RecvTimeoutError::Disconnected) => {
+                self.shared.alive.store(false, Ordering::Release);
+                Err(self.worker_gone(None))
+            }
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        if !self.gate.close() {
+            return Err(Error::AlreadyShutdown);
+        }
+        let start = Instant::now();
+        let deadline = start + timeout;
+        // Nothing enters after this: the worker's drain sees every accepted event.
+        self.gate.wait_empty(deadline);
+        let _ = self.ctl.send(Ctl::Shutdown);
+        // Keep a margin of the deadline to cancel and spool what is left, rather than
+        // leaving it mid-request.
+        let margin = (timeout / 5).min(Duration::from_millis(250));
+        let mut completed = wait_done(&self.done, timeout.saturating_sub(margin));
+        let cancelled = !completed;
+        if cancelled {
+            self.cancel.cancel();
+            // Spooling is local and quick, but it must finish before this returns: give it
+            // the rest of the deadline and, past it, a bounded grace.
+            completed = wait_done(
+                &self.done,
+                deadline.saturating_duration_since(Instant::now()) + SETTLE_GRACE,
+            );
+        }
+        if completed {
+            if let Some(h) = self.worker.lock().take() {
+                let _ = h.join();
+            }
+            self.gate.wait_empty(Instant::now() + SETTLE_GRACE);
+            self.settle_after_worker();
+        } else {
+            self.shared.abandoned.store(true, Ordering::Release);
+            log::warn!(
+                "trackflow: the {} backend ignored cancellation at the shutdown deadline ({timeout:?}); its batch is left to it",
+                self.shared.backend.name()
+            );
+            self.settle_after_worker();
+        }
+        let stats = self.stats();
+        self.report_drops(&stats);
+        let left = self.shared.reporter.stats.cancelled() + stats.pending();
+        Ok(ShutdownReport {
+            stats,
+            left,
+            completed: completed && !cancelled,
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.shared.reporter.stats.snapshot()
+    }
+
+    fn replay_spool(&self) -> Result<ReplayReport> {
+        self.shared.reporter.replay(&*self.shared.backend)
+    }
+}
+
+impl Drop for BackgroundConsumer {
+    fn drop(&mut self) {
+        if !self.gate.is_closed() {
+            let _ = self.shutdown(DEFAULT_FLUSH_TIMEOUT);
+        }
+    }
+}
+
+/// Waits until the worker thread has exited (its end of `done` dropped).
+fn wait_done(done: &Receiver<()>, d: Duration) -> bool {
+    matches!(done.recv_timeout(d), Err(RecvTimeoutError::Disconnected))
+}
