@@ -578,7 +578,8 @@ impl Tracker {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] if a consumer did not finish in time.
+    /// [`Error::Timeout`] if a consumer did not finish in time; [`Error::AlreadyShutdown`]
+    /// after [`shutdown`](Self::shutdown).
     ///
     /// # Examples
     ///
@@ -588,6 +589,9 @@ impl Tracker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        if self.is_shut_down() {
+            return Err(Error::AlreadyShutdown);
+        }
         let results = self.each_consumer(|c| c.flush(timeout));
         results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
     }

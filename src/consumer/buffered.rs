@@ -212,6 +212,10 @@ impl Consumer for BufferedConsumer {
     /// Delivers what is buffered within `timeout`; past it, the request in flight is
     /// abandoned (its batch spooled) and the rest stays buffered.
     fn flush(&self, timeout: Duration) -> Result<()> {
+        // Inside the gate, so that a shutdown waits for the batches this flush took.
+        let Some(_inside) = self.gate.enter() else {
+            return Err(Error::AlreadyShutdown);
+        };
         let cancel = self.cancel.with_deadline(Instant::now() + timeout);
         let done = self.deliver_buffered(&cancel);
         self.backend.flush()?;

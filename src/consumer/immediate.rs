@@ -98,6 +98,15 @@ impl ImmediateConsumer {
     }
 }
 
+impl ImmediateConsumer {
+    fn flush_backend(&self) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.backend.flush()
+    }
+}
+
 impl Consumer for ImmediateConsumer {
     fn check(&self, event: &Event) -> Result<()> {
         if let Some(limits) = &self.strict {
@@ -125,10 +134,10 @@ impl Consumer for ImmediateConsumer {
     }
 
     fn flush(&self, _timeout: Duration) -> Result<()> {
-        if self.dry_run {
-            return Ok(());
+        if self.gate.is_closed() {
+            return Err(Error::AlreadyShutdown);
         }
-        self.backend.flush()
+        self.flush_backend()
     }
 
     /// Stops taking events, waits for the deliveries under way on callers' threads until
@@ -145,7 +154,7 @@ impl Consumer for ImmediateConsumer {
             // Cancelled callers return at once; spooling their event is local.
             self.gate.wait_empty(Instant::now() + super::SETTLE_GRACE);
         }
-        self.flush(timeout)?;
+        self.flush_backend()?;
         let stats = self.stats();
         Ok(ShutdownReport {
             stats,

@@ -62,6 +62,31 @@ pub enum Reply {
     Close,
     /// Wait, then answer.
     Stall(Duration, u16),
+    /// Wait until the hold is released, then answer 200.
+    Hold(Hold),
+}
+
+/// A switch that holds requests until released: a collector that accepts and never answers,
+/// then comes back.
+#[derive(Debug, Clone, Default)]
+pub struct Hold(Arc<(Mutex<bool>, Condvar)>);
+
+impl Hold {
+    pub fn release(&self) {
+        *self.0 .0.lock() = true;
+        self.0 .1.notify_all();
+    }
+
+    pub fn is_released(&self) -> bool {
+        *self.0 .0.lock()
+    }
+
+    fn wait(&self) {
+        let mut g = self.0 .0.lock();
+        while !*g {
+            self.0 .1.wait(&mut g);
+        }
+    }
 }
 
 impl Reply {
@@ -188,6 +213,10 @@ fn serve(conn: TcpStream, st: Arc<State>) {
             Reply::Stall(d, code) => {
                 thread::sleep(d);
                 (code, vec![], String::new())
+            }
+            Reply::Hold(h) => {
+                h.wait();
+                (200, vec![], String::new())
             }
             Reply::Status(code, headers, body) => (code, headers, body),
         };
@@ -364,4 +393,49 @@ pub fn protocol_headers<'a>(
     h.filter(|(k, _)| !NOISE_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
         .collect()
+}
+
+/// A fresh directory under the system temp dir, unique per call.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "tf-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Insert ids of every event a spool holds: pending and dead files and the disk queue.
+/// The disk queue is locked while its consumer lives: drop the consumer first.
+pub fn spooled_ids(dir: &std::path::Path) -> Vec<String> {
+    let spool = trackflow::Spool::open(dir).unwrap();
+    let mut ids = Vec::new();
+    for f in spool
+        .pending_files()
+        .unwrap()
+        .into_iter()
+        .chain(spool.dead_files().unwrap())
+    {
+        for e in trackflow::spool::read_events(&f).unwrap() {
+            ids.push(e.insert_id.to_string());
+        }
+    }
+    for e in spool.queued_events().unwrap() {
+        ids.push(e.insert_id.to_string());
+    }
+    ids
+}
+
+/// A small seeded generator for test schedules (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
 }
