@@ -7,8 +7,10 @@
 //! max_batch = 500
 //! queue_capacity = 10000
 //! flush_interval_ms = 1000
-//! overflow = "block"         # block | block_timeout | drop_newest
+//! max_queue_bytes = 33554432
+//! overflow = "spill"         # spill | block | block_timeout | drop_newest
 //! block_timeout_ms = 100     # with overflow = "block_timeout"
+//! max_disk_bytes = 1073741824  # the spill's disk budget
 //!
 //! [backend]
 //! kind = "file"              # file | growingio | gravity | personalize | retail | talent
@@ -27,7 +29,9 @@
 //! app = "shop"
 //!
 //! [spool]
-//! dir = "./trackflow-spool"  # off when absent (the CLI turns it on)
+//! dir = "./trackflow-spool"  # failed batches and the overflow spill; absent: the default
+//!                            # state directory (see trackflow::spool), the CLI's ./trackflow-spool
+//! enabled = true             # false: no spool and no spill
 //! ```
 //!
 //! A GrowingIO backend instead:
@@ -120,8 +124,12 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpoolConfig {
-    /// The spool directory. Defaults to none: failures are only reported.
+    /// The spool directory. Defaults to the Background consumer's default state directory
+    /// (see [`crate::spool`]); the other consumers keep no spool without one.
     pub dir: Option<PathBuf>,
+    /// `false` keeps no spool and no spill: failures are only reported, and a full queue
+    /// drops. Defaults to `true`.
+    pub enabled: Option<bool>,
 }
 
 /// Which consumer.
@@ -143,8 +151,10 @@ pub enum ConsumerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverflowKind {
-    /// [`Overflow::Block`].
+    /// [`Overflow::Spill`] (the default).
     #[default]
+    Spill,
+    /// [`Overflow::Block`].
     Block,
     /// [`Overflow::BlockTimeout`] with `block_timeout_ms`.
     BlockTimeout,
@@ -163,6 +173,10 @@ pub struct ConsumerConfig {
     pub max_batch: Option<usize>,
     /// Queue size (background).
     pub queue_capacity: Option<usize>,
+    /// Queue size in bytes (background).
+    pub max_queue_bytes: Option<usize>,
+    /// The spill's disk budget in bytes (background).
+    pub max_disk_bytes: Option<u64>,
     /// Timer flush (background).
     pub flush_interval_ms: Option<u64>,
     /// Overflow policy (background).
@@ -673,7 +687,11 @@ impl Config {
     /// ```
     pub fn tracker_builder(&self) -> Result<TrackerBuilder> {
         let backend = self.build_backend()?;
-        let spool = self.spool.dir.as_ref().map(crate::Spool::open).transpose()?;
+        let enabled = self.spool.enabled.unwrap_or(true);
+        let spool = match &self.spool.dir {
+            Some(d) if enabled => Some(crate::Spool::open(d)?),
+            _ => None,
+        };
         let c = &self.consumer;
         let builder = Tracker::builder().super_properties(self.super_properties.clone());
         Ok(match c.kind {
@@ -706,23 +724,30 @@ impl Config {
                 if let Some(n) = c.max_batch {
                     b = b.max_batch(n);
                 }
-                if let Some(s) = spool {
-                    b = b.spool(s);
+                if spool.is_some() || !enabled {
+                    b = b.spool(spool);
                 }
                 if let Some(n) = c.queue_capacity {
                     b = b.queue_capacity(n);
+                }
+                if let Some(n) = c.max_queue_bytes {
+                    b = b.max_queue_bytes(n);
+                }
+                if let Some(n) = c.max_disk_bytes {
+                    b = b.max_disk_bytes(n);
                 }
                 if let Some(ms) = c.flush_interval_ms {
                     b = b.flush_interval(Duration::from_millis(ms));
                 }
                 b = b.overflow(match c.overflow.unwrap_or_default() {
+                    OverflowKind::Spill => Overflow::Spill,
                     OverflowKind::Block => Overflow::Block,
                     OverflowKind::DropNewest => Overflow::DropNewest,
                     OverflowKind::BlockTimeout => {
                         Overflow::BlockTimeout(Duration::from_millis(c.block_timeout_ms.unwrap_or(100)))
                     }
                 });
-                builder.consumer(b.build())
+                builder.consumer(b.try_build()?)
             }
         })
     }

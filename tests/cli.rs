@@ -5,7 +5,9 @@
 
 mod support;
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use support::{Collector, Reply};
 
@@ -221,4 +223,217 @@ fn an_outage_is_spooled_and_replayed() {
         0,
         "replayed files are removed"
     );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_an_error_of_its_own() {
+    let c = Collector::ok();
+    let mut input = GOOD.as_bytes().to_vec();
+    input.extend_from_slice(b"{\"type\":\"track\",\"event\":\"\xff\xfe\",\"user_id\":\"u\"}\n");
+    input.extend_from_slice(b"{\"type\":\"track\",\"event\":\"after\",\"user_id\":\"u\"}\n");
+    let dir = temp_dir();
+    std::fs::write(dir.join("trackflow.toml"), gio_config(&c)).unwrap();
+    std::fs::write(dir.join("events.jsonl"), &input).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["send", "--config", "trackflow.toml", "events.jsonl"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("events.jsonl:5: not UTF-8 text"), "{stderr}");
+    assert!(
+        stdout.contains("5 events read: 4 delivered, 0 failed, 1 invalid"),
+        "{stdout}"
+    );
+    assert_eq!(c.json_events().len(), 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The numbers of `N events read: D delivered, F failed, I invalid, X dropped, S spooled`.
+fn summary(stdout: &str) -> [u64; 6] {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("events read:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    nums[..6].try_into().unwrap()
+}
+
+fn lines(range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "{{\"type\":\"track\",\"event\":\"e\",\"insert_id\":\"id-{i}\",\"user_id\":\"u{}\",\"properties\":{{\"id\":\"id-{i}\"}}}}\n",
+                i % 7
+            )
+        })
+        .collect()
+}
+
+fn ids(c: &Collector) -> Vec<String> {
+    c.requests()
+        .iter()
+        .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
+        .map(|e| e["attributes"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn no_temp_files(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            no_temp_files(&p);
+        } else {
+            assert!(!p.to_string_lossy().ends_with(".tmp"), "{} survived", p.display());
+        }
+    }
+}
+
+/// The spooled events' insert ids: pending files and the disk queue.
+fn spooled(dir: &std::path::Path) -> Vec<String> {
+    support::spooled_ids(dir)
+}
+
+#[test]
+fn sigint_halfway_then_resume_delivers_each_line_once() {
+    const TOTAL: usize = 100_000;
+    // Slow enough that the run is still delivering when the signal comes.
+    let first = Collector::start(|_, _| Reply::Stall(Duration::from_millis(20), 200));
+    let dir = temp_dir();
+    let spool = dir.join("spool");
+    let cfg = dir.join("trackflow.toml");
+    std::fs::write(&cfg, batch_config(&first)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["send", "--no-progress", "--deadline", "1", "--spool"])
+        .arg(&spool)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(lines(0..TOTAL / 2).as_bytes());
+        let _ = stdin.flush();
+        std::thread::sleep(Duration::from_millis(800));
+        // Read or not, the second half follows; after the signal nobody reads it.
+        let _ = stdin.write_all(lines(TOTAL / 2..TOTAL).as_bytes());
+    });
+    assert!(first.wait_for(3, Duration::from_secs(30)), "the run delivers");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let [read, delivered, failed, invalid, dropped, spooled_n] = summary(&stdout);
+    assert_eq!((invalid, dropped), (0, 0), "{stdout}");
+    assert_eq!(read, delivered + failed, "{stdout}");
+    assert_eq!(failed, spooled_n, "every failure is spooled: {stdout}");
+    let stopped: u64 = stdout
+        .split("stopped at line ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(stopped, read);
+    assert!(read < TOTAL as u64, "the signal came before the end: {stdout}");
+    assert_eq!(delivered + spooled_n + (TOTAL as u64 - read), TOTAL as u64);
+    no_temp_files(&spool);
+    let got_first = ids(&first);
+    assert_eq!(got_first.len() as u64, delivered, "{stdout}");
+    let in_spool = spooled(&spool);
+    assert_eq!(in_spool.len() as u64, spooled_n);
+
+    // The resumed run: the spool first, then the lines not yet read.
+    let second = Collector::ok();
+    std::fs::write(&cfg, batch_config(&second)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["send", "--no-progress", "--resume", "--spool"])
+        .arg(&spool)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(lines(0..TOTAL).as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let mut all: Vec<String> = got_first.into_iter().chain(ids(&second)).collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an id was delivered twice");
+    assert_eq!(n, TOTAL, "every line delivered once across both runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// GrowingIO in batches of 500.
+fn batch_config(c: &Collector) -> String {
+    format!(
+        "[consumer]\nkind = \"background\"\nmax_batch = 500\n\n[backend]\nkind = \"growingio\"\nhost = \"{}\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n\n[transport]\nmax_retries = 1\ninitial_backoff_ms = 10\n",
+        c.url()
+    )
+}
+
+#[test]
+fn at_the_deadline_every_spool_file_is_whole_and_the_counts_add_up() {
+    // A closed port: connection refused, retried, spooled.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp_dir();
+    let spool = dir.join("spool");
+    let cfg = format!(
+        "[backend]\nkind = \"growingio\"\nhost = \"http://127.0.0.1:{port}\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n\n[transport]\nmax_retries = 50\ninitial_backoff_ms = 50\n"
+    );
+    std::fs::write(dir.join("trackflow.toml"), cfg).unwrap();
+    std::fs::write(dir.join("events.jsonl"), lines(0..5000)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["send", "--deadline", "1", "--spool"])
+        .arg(&spool)
+        .args(["--config", "trackflow.toml", "events.jsonl"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let [read, delivered, failed, invalid, dropped, spooled_n] = summary(&stdout);
+    assert_eq!((read, delivered, invalid, dropped), (5000, 0, 0, 0), "{stdout}");
+    assert_eq!((failed, spooled_n), (5000, 5000), "{stdout}");
+    no_temp_files(&spool);
+    let mut in_spool = spooled(&spool);
+    in_spool.sort();
+    in_spool.dedup();
+    assert_eq!(in_spool.len(), 5000);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

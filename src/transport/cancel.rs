@@ -2,11 +2,14 @@
 //! backoff, a request in flight, a token fetch, a token command.
 //!
 //! ```text
-//!  shutdown(deadline) ──cancel()──► Cancel ──► backoff sleep     returns at once
-//!                                     │   ──► request in flight  abandoned (its thread ends alone)
+//!  shutdown(deadline) ──stop()────► Cancel ──► backoff sleep     returns at once; no new attempt
+//!                     ──cancel()──►   │   ──► request in flight  abandoned (its thread ends alone)
 //!                                     │   ──► token command      killed
-//!                                     └ deadline (optional): the same, when it passes
+//!                                     └ deadline (optional): cancel(), when it passes
 //! ```
+//!
+//! Two stages, so that a shutdown first lets the request in flight finish (its batch is then
+//! delivered, not spooled and perhaps delivered twice) and abandons it only at the end.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,20 +40,43 @@ pub struct Cancel {
 }
 
 struct Shared {
+    stop: Signal,
+    abort: Signal,
+}
+
+/// A one-way flag whose channel disconnects when set, waking every `select!` on it at once.
+struct Signal {
     flag: AtomicBool,
-    // Dropping the sender disconnects `rx`, which wakes every `select!` on it at once.
     tx: Mutex<Option<Sender<()>>>,
     rx: Receiver<()>,
 }
 
+impl Signal {
+    fn new() -> Self {
+        let (tx, rx) = bounded(0);
+        Signal {
+            flag: AtomicBool::new(false),
+            tx: Mutex::new(Some(tx)),
+            rx,
+        }
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.tx.lock().take();
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
 impl Default for Cancel {
     fn default() -> Self {
-        let (tx, rx) = bounded(0);
         Cancel {
             shared: Arc::new(Shared {
-                flag: AtomicBool::new(false),
-                tx: Mutex::new(Some(tx)),
-                rx,
+                stop: Signal::new(),
+                abort: Signal::new(),
             }),
             deadline: None,
         }
@@ -78,11 +104,44 @@ impl Cancel {
     /// assert!(other.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        self.shared.flag.store(true, Ordering::Release);
-        self.shared.tx.lock().take();
+        self.shared.stop.set();
+        self.shared.abort.set();
     }
 
-    /// Whether [`cancel`](Self::cancel) was called or the deadline passed.
+    /// The first stage: no new attempt starts and waits return, but a request already in
+    /// flight may finish. [`is_cancelled`](Self::is_cancelled) is true from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// c.stop();
+    /// assert!(c.is_cancelled() && !c.is_aborted());
+    /// ```
+    pub fn stop(&self) {
+        self.shared.stop.set();
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called or the deadline passed: what is in
+    /// flight is abandoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::transport::Cancel::default();
+    /// c.cancel();
+    /// assert!(c.is_aborted());
+    /// ```
+    pub fn is_aborted(&self) -> bool {
+        self.shared.abort.is_set() || self.deadline_passed()
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Whether [`stop`](Self::stop) or [`cancel`](Self::cancel) was called or the deadline
+    /// passed: nothing new should start.
     ///
     /// # Examples
     ///
@@ -90,7 +149,7 @@ impl Cancel {
     /// assert!(!trackflow::transport::Cancel::default().is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.shared.flag.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.shared.stop.is_set() || self.deadline_passed()
     }
 
     /// A handle sharing this signal that is also cancelled at `at` (or at this handle's own
@@ -137,23 +196,29 @@ impl Cancel {
     /// ```
     pub fn sleep(&self, d: Duration) -> bool {
         let never = never::<()>();
-        let _ = self.wait(&never, d);
+        let _ = self.wait_on(&self.shared.stop, &never, d);
         self.is_cancelled()
     }
 
-    /// Waits for a message on `rx` for at most `d`, unless cancelled first.
+    /// Waits for what is in flight: a message on `rx` for at most `d`, unless aborted first
+    /// ([`cancel`](Self::cancel) or the deadline; a mere [`stop`](Self::stop) lets it finish).
     ///
-    /// `Ok(Some(v))` is the message; `Ok(None)` means `d` passed; `Err(())` means cancelled
+    /// `Ok(Some(v))` is the message; `Ok(None)` means `d` passed; `Err(())` means aborted
     /// (or `rx` disconnected, which callers treat alike: nothing more will come).
     pub(crate) fn wait<T>(&self, rx: &Receiver<T>, d: Duration) -> Result<Option<T>, ()> {
-        if self.is_cancelled() {
+        self.wait_on(&self.shared.abort, rx, d)
+    }
+
+    fn wait_on<T>(&self, signal: &Signal, rx: &Receiver<T>, d: Duration) -> Result<Option<T>, ()> {
+        let gone = || signal.is_set() || self.deadline_passed();
+        if gone() {
             return Err(());
         }
         let d = self.remaining().map_or(d, |r| r.min(d));
         select! {
             recv(rx) -> v => v.map(Some).map_err(|_| ()),
-            recv(self.shared.rx) -> _ => Err(()),
-            default(d) => if self.is_cancelled() { Err(()) } else { Ok(None) },
+            recv(signal.rx) -> _ => Err(()),
+            default(d) => if gone() { Err(()) } else { Ok(None) },
         }
     }
 }
@@ -170,6 +235,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         c.cancel();
         assert!(t.join().unwrap());
+    }
+
+    #[test]
+    fn stop_ends_sleeps_but_lets_what_is_in_flight_finish() {
+        let c = Cancel::default();
+        c.stop();
+        assert!(c.sleep(Duration::from_secs(30)));
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            tx.send(5).unwrap();
+        });
+        assert_eq!(c.wait(&rx, Duration::from_secs(5)), Ok(Some(5)));
+        c.cancel();
+        assert_eq!(c.wait(&rx, Duration::from_secs(5)), Err(()));
     }
 
     #[test]

@@ -1,17 +1,16 @@
 //! `trackflow`: deliver neutral JSON-lines events through a configured consumer and backend.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 mod collect;
-use trackflow::{Config, Event, Tracker};
+mod send;
+use trackflow::{Config, Event};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +45,13 @@ enum Command {
         /// Keep no spool: undeliverable events are only counted and reported.
         #[arg(long, conflicts_with = "spool")]
         no_spool: bool,
+        /// Skip the first N lines of the input (they were handled by an earlier run).
+        #[arg(long, default_value_t = 0)]
+        skip_lines: u64,
+        /// Continue an interrupted run: deliver what its spool holds, then skip the lines it
+        /// had read (from the spool's `resume.json`).
+        #[arg(long, conflicts_with_all = ["skip_lines", "no_spool"])]
+        resume: bool,
     },
     /// A local collector: answers each backend's client, decodes and prints every request.
     Collect {
@@ -119,13 +125,23 @@ fn main() -> ExitCode {
             no_progress,
             spool,
             no_spool,
+            skip_lines,
+            resume,
         } => {
             let spool = if no_spool {
                 Spool::Off
             } else {
                 spool.map_or(Spool::Default, Spool::Dir)
             };
-            send(&config, file, Duration::from_secs(deadline), no_progress, spool)
+            send::run(send::Args {
+                config,
+                file,
+                deadline: Duration::from_secs(deadline),
+                no_progress,
+                spool,
+                skip_lines,
+                resume,
+            })
         }
         Command::Replay { config, dir } => replay(&config, &dir),
         Command::Collect {
@@ -149,142 +165,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Counts bytes read, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 /// The spool the CLI uses: on unless asked otherwise.
 enum Spool {
     Default,
     Dir(PathBuf),
     Off,
-}
-
-fn send(
-    config: &PathBuf,
-    file: Option<PathBuf>,
-    deadline: Duration,
-    no_progress: bool,
-    spool: Spool,
-) -> trackflow::Result<bool> {
-    let mut cfg = Config::from_toml_file(config)?;
-    match spool {
-        Spool::Off => cfg.spool.dir = None,
-        Spool::Dir(d) => cfg.spool.dir = Some(d),
-        Spool::Default => {
-            cfg.spool
-                .dir
-                .get_or_insert_with(|| PathBuf::from("trackflow-spool"));
-        }
-    }
-    let tracker = Tracker::from_config(&cfg)?;
-    let read = Arc::new(AtomicU64::new(0));
-    let (input, total, name): (Box<dyn Read>, Option<u64>, String) = match file {
-        Some(p) if p.as_os_str() != "-" => {
-            let f = File::open(&p).map_err(|e| trackflow::Error::Config(format!("{}: {e}", p.display())))?;
-            let len = f.metadata().ok().map(|m| m.len());
-            (Box::new(f), len, p.display().to_string())
-        }
-        _ => (Box::new(io::stdin().lock()), None, "<stdin>".to_owned()),
-    };
-    let reader = BufReader::with_capacity(
-        1 << 16,
-        Counting {
-            inner: input,
-            read: read.clone(),
-        },
-    );
-    let mut progress = (!no_progress && io::stderr().is_terminal()).then(|| Progress::new(total));
-
-    let (mut lines, mut invalid) = (0u64, 0u64);
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        lines += 1;
-        let result = serde_json::from_str::<Event>(&line)
-            .map_err(|e| format!("not a trackflow event: {e}"))
-            .and_then(|e| tracker.record(e).map_err(|e| e.to_string()));
-        if let Err(msg) = result {
-            invalid += 1;
-            if let Some(p) = &mut progress {
-                p.clear();
-            }
-            eprintln!("{name}:{}: {msg}", i + 1);
-        }
-        if let Some(p) = &mut progress {
-            p.tick(read.load(Ordering::Relaxed), lines, &tracker);
-        }
-    }
-    if let Some(p) = &mut progress {
-        p.clear();
-    }
-    let report = tracker.shutdown(deadline)?;
-    let s = report.stats;
-    println!(
-        "{lines} events read: {} delivered, {} failed, {} invalid, {} dropped, {} left at the deadline",
-        s.delivered, s.failed, invalid, s.dropped, report.left
-    );
-    if let (Some(dir), true) = (&cfg.spool.dir, s.spooled > 0) {
-        println!(
-            "{} failed events kept in {} (deliver them again with `trackflow replay`)",
-            s.spooled,
-            dir.display()
-        );
-    }
-    Ok(s.failed == 0 && invalid == 0 && s.dropped == 0 && report.left == 0 && s.pending() == 0)
-}
-
-/// A one-line progress bar on stderr, redrawn at most ten times a second.
-struct Progress {
-    total: Option<u64>,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(total: Option<u64>) -> Self {
-        Progress {
-            total,
-            last: Instant::now(),
-        }
-    }
-
-    fn tick(&mut self, bytes: u64, lines: u64, tracker: &Tracker) {
-        if self.last.elapsed() < Duration::from_millis(100) {
-            return;
-        }
-        self.last = Instant::now();
-        let delivered = tracker.stats().delivered;
-        let bar = match self.total {
-            Some(t) if t > 0 => {
-                let filled = ((bytes.min(t) * 30) / t) as usize;
-                format!(
-                    "[{}{}] {:>3}% ",
-                    "#".repeat(filled),
-                    " ".repeat(30 - filled),
-                    bytes.min(t) * 100 / t
-                )
-            }
-            _ => String::new(),
-        };
-        eprint!("\r{bar}{lines} read, {delivered} delivered");
-        let _ = io::stderr().flush();
-    }
-
-    fn clear(&mut self) {
-        eprint!("\r\x1b[2K");
-    }
 }
 
 /// Runs a Retail admin command; `Ok(false)` when some input was bad.

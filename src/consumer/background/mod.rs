@@ -494,12 +494,18 @@ impl Consumer for BackgroundConsumer {
         // Nothing enters after this: the worker's drain sees every accepted event.
         self.gate.wait_empty(deadline);
         let _ = self.ctl.send(Ctl::Shutdown);
-        // Keep a margin of the deadline to cancel and spool what is left, rather than
-        // leaving it mid-request.
+        // Keep a margin of the deadline: at its start no new request starts (the one in
+        // flight may finish, so its batch is not spooled and delivered both); at its middle
+        // the one in flight is abandoned; what is left is spooled before this returns.
         let margin = (timeout / 5).min(Duration::from_millis(250));
         let mut completed = wait_done(&self.done, timeout.saturating_sub(margin));
         let cancelled = !completed;
         if cancelled {
+            self.cancel.stop();
+            let abandon_at = deadline.checked_sub(margin / 2).unwrap_or(deadline);
+            completed = wait_done(&self.done, abandon_at.saturating_duration_since(Instant::now()));
+        }
+        if !completed {
             self.cancel.cancel();
             // Spooling is local and quick, but it must finish before this returns: give it
             // the rest of the deadline and, past it, a bounded grace.

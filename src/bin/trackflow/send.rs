@@ -1,0 +1,280 @@
+//! `trackflow send`: read neutral JSON lines, deliver them, and account for every line, also
+//! when a signal stops the run or the deadline passes.
+//!
+//! ```text
+//!  input ─lines─► parse ─► Tracker (consumer + backend from the config)
+//!    │  SIGINT / SIGTERM: stop reading ─► shutdown(deadline) ─► the rest is spooled
+//!    └─ position reached ─► <spool>/resume.json ─► `send --resume` continues from there
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use trackflow::{Config, Event, Tracker};
+
+use super::Spool;
+
+/// The CLI spool when neither the config nor `--spool` names one.
+const DEFAULT_SPOOL: &str = "trackflow-spool";
+
+pub(crate) struct Args {
+    pub(crate) config: PathBuf,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) deadline: Duration,
+    pub(crate) no_progress: bool,
+    pub(crate) spool: Spool,
+    pub(crate) skip_lines: u64,
+    pub(crate) resume: bool,
+}
+
+/// Where an interrupted run stopped, kept in the spool for `--resume`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Position {
+    input: String,
+    lines: u64,
+    bytes: u64,
+}
+
+/// What reading the input came to.
+#[derive(Debug, Default)]
+struct Reading {
+    lines: u64,
+    blank: u64,
+    invalid: u64,
+    bytes: u64,
+    interrupted: bool,
+}
+
+pub(crate) fn run(args: Args) -> trackflow::Result<bool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let mut cfg = Config::from_toml_file(&args.config)?;
+    match args.spool {
+        Spool::Off => cfg.spool.enabled = Some(false),
+        Spool::Dir(d) => cfg.spool.dir = Some(d),
+        Spool::Default => {
+            cfg.spool.dir.get_or_insert_with(|| PathBuf::from(DEFAULT_SPOOL));
+        }
+    }
+    let spool_dir = cfg.spool.dir.clone().filter(|_| cfg.spool.enabled != Some(false));
+    let tracker = Tracker::from_config(&cfg)?;
+    let (input, total, name) = open(args.file.as_deref())?;
+    let mut skip = args.skip_lines;
+    if args.resume {
+        skip = resume(&tracker, spool_dir.as_deref(), &name)?;
+    }
+    let mut progress = (!args.no_progress && io::stderr().is_terminal()).then(|| Progress::new(total));
+    let read = read_lines(input, &name, skip, &tracker, &stop, &mut progress)?;
+    if let Some(p) = &mut progress {
+        p.clear();
+    }
+    if read.interrupted {
+        eprintln!(
+            "trackflow: interrupted: stopped reading after line {} (byte {}); delivering what was read within {:?}",
+            skip + read.lines_seen(),
+            read.bytes,
+            args.deadline
+        );
+    }
+    let report = tracker.shutdown(args.deadline)?;
+    let s = report.stats;
+    println!(
+        "{} events read: {} delivered, {} failed, {} invalid, {} dropped, {} spooled{}",
+        read.lines,
+        s.delivered,
+        s.failed,
+        read.invalid,
+        s.dropped,
+        s.spooled,
+        if s.recovered > 0 {
+            format!(" ({} recovered from an earlier run)", s.recovered)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(dir) = &spool_dir {
+        let position = Position {
+            input: name.clone(),
+            lines: skip + read.lines_seen(),
+            bytes: read.bytes,
+        };
+        record_position(dir, read.interrupted.then_some(&position))?;
+        if s.spooled > 0 {
+            println!(
+                "{} failed events kept in {} (deliver them again with `trackflow replay` or `send --resume`)",
+                s.spooled,
+                dir.display()
+            );
+        }
+    }
+    if read.interrupted {
+        println!(
+            "stopped at line {} of {name}: continue with `trackflow send --resume`",
+            skip + read.lines_seen()
+        );
+    }
+    Ok(!read.interrupted
+        && s.failed == 0
+        && read.invalid == 0
+        && s.dropped == 0
+        && report.left == 0
+        && s.pending() == 0)
+}
+
+impl Reading {
+    /// Lines consumed from the input, blank ones included (what `--skip-lines` counts).
+    fn lines_seen(&self) -> u64 {
+        self.lines + self.blank
+    }
+}
+
+type Input = (Box<dyn Read>, Option<u64>, String);
+
+fn open(file: Option<&Path>) -> trackflow::Result<Input> {
+    Ok(match file {
+        Some(p) if p.as_os_str() != "-" => {
+            let f = File::open(p).map_err(|e| trackflow::Error::Config(format!("{}: {e}", p.display())))?;
+            let len = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), len, p.display().to_string())
+        }
+        _ => (Box::new(io::stdin().lock()), None, "<stdin>".to_owned()),
+    })
+}
+
+/// Delivers what the spool holds and returns the number of lines the interrupted run had
+/// read from `name`.
+fn resume(tracker: &Tracker, spool: Option<&Path>, name: &str) -> trackflow::Result<u64> {
+    let dir = spool.ok_or_else(|| trackflow::Error::Config("--resume needs a spool".into()))?;
+    let path = dir.join("resume.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| trackflow::Error::Config(format!("--resume: {}: {e}", path.display())))?;
+    let pos: Position = serde_json::from_str(&text)
+        .map_err(|e| trackflow::Error::Config(format!("--resume: {}: {e}", path.display())))?;
+    if pos.input != name {
+        return Err(trackflow::Error::Config(format!(
+            "--resume: the interrupted run read {}, not {name}",
+            pos.input
+        )));
+    }
+    let r = tracker.replay_spool()?;
+    eprintln!(
+        "trackflow: resuming after line {}: {} spooled events delivered again, {} still pending",
+        pos.lines, r.delivered, r.still_pending
+    );
+    Ok(pos.lines)
+}
+
+/// Keeps `resume.json` for an interrupted run, and removes it after a whole one.
+fn record_position(dir: &Path, position: Option<&Position>) -> trackflow::Result<()> {
+    let path = dir.join("resume.json");
+    match position {
+        Some(p) => {
+            let text = serde_json::to_string(p).map_err(|e| trackflow::Error::Io(e.into()))?;
+            std::fs::write(&path, text)?;
+        }
+        None => {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
+
+fn read_lines(
+    input: Box<dyn Read>,
+    name: &str,
+    skip: u64,
+    tracker: &Tracker,
+    stop: &AtomicBool,
+    progress: &mut Option<Progress>,
+) -> trackflow::Result<Reading> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut read = Reading::default();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            read.interrupted = true;
+            return Ok(read);
+        }
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(read);
+        }
+        number += 1;
+        read.bytes += n as u64;
+        if number <= skip {
+            continue;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            read.blank += 1;
+            continue;
+        }
+        read.lines += 1;
+        if let Err(msg) = handle(&line, tracker) {
+            read.invalid += 1;
+            if let Some(p) = progress.as_mut() {
+                p.clear();
+            }
+            eprintln!("{name}:{number}: {msg}");
+        }
+        if let Some(p) = progress.as_mut() {
+            p.tick(read.bytes, read.lines, tracker);
+        }
+    }
+}
+
+/// Parses and records one line; the message says what is wrong with it.
+fn handle(line: &[u8], tracker: &Tracker) -> Result<(), String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    let event = serde_json::from_str::<Event>(text).map_err(|e| format!("not a trackflow event: {e}"))?;
+    tracker.record(event).map_err(|e| e.to_string())
+}
+
+/// A one-line progress bar on stderr, redrawn at most ten times a second.
+struct Progress {
+    total: Option<u64>,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(total: Option<u64>) -> Self {
+        Progress {
+            total,
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, bytes: u64, lines: u64, tracker: &Tracker) {
+        if self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        let delivered = tracker.stats().delivered;
+        let bar = match self.total {
+            Some(t) if t > 0 => {
+                let filled = ((bytes.min(t) * 30) / t) as usize;
+                format!(
+                    "[{}{}] {:>3}% ",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled),
+                    bytes.min(t) * 100 / t
+                )
+            }
+            _ => String::new(),
+        };
+        eprint!("\r{bar}{lines} read, {delivered} delivered");
+        let _ = io::stderr().flush();
+    }
+
+    fn clear(&mut self) {
+        eprint!("\r\x1b[2K");
+    }
+}
