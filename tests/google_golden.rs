@@ -734,3 +734,79 @@ fn metadata_server_tokens() {
         Some("Bearer ya29.from-metadata")
     );
 }
+
+/// Hands out `tok-1`, `tok-2`, … and counts the fetches.
+#[derive(Debug, Default)]
+struct Rotating(AtomicUsize);
+
+impl trackflow::auth::google::TokenSource for Rotating {
+    fn fetch(&self) -> trackflow::Result<trackflow::auth::google::AccessToken> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(trackflow::auth::google::AccessToken {
+            token: trackflow::auth::Secret::new(format!("tok-{n}")),
+            expires_at: None,
+        })
+    }
+}
+
+#[test]
+fn a_401_drops_the_cached_token_and_tries_once_more() {
+    let c = Collector::start(|r, _| match r.header("authorization") {
+        Some("Bearer tok-1") => Reply::status(401),
+        _ => Reply::Status(200, vec![], "{}".into()),
+    });
+    let source = Arc::new(Rotating::default());
+    let tokens = Tokens::new(SharedSource(source.clone()));
+    let r = Retail::builder(PARENT)
+        .endpoint(c.url())
+        .tokens(tokens)
+        .transport(support::fast_transport())
+        .build()
+        .unwrap();
+    let t = tracker(r);
+    t.record(detail_event()).unwrap();
+    let auth: Vec<String> = c
+        .requests()
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(auth, ["Bearer tok-1", "Bearer tok-2"]);
+    assert_eq!(source.0.load(Ordering::SeqCst), 2);
+
+    // A 401 with the fresh token too is not retried again.
+    let always = Collector::start(|_, _| Reply::status(401));
+    let r = Retail::builder(PARENT)
+        .endpoint(always.url())
+        .tokens(Tokens::new(Rotating::default()))
+        .transport(support::fast_transport())
+        .build()
+        .unwrap();
+    assert!(tracker(r).record(detail_event()).is_err());
+    assert_eq!(always.requests().len(), 2);
+}
+
+#[derive(Debug)]
+struct SharedSource(Arc<Rotating>);
+
+impl trackflow::auth::google::TokenSource for SharedSource {
+    fn fetch(&self) -> trackflow::Result<trackflow::auth::google::AccessToken> {
+        self.0.fetch()
+    }
+}
+
+#[test]
+fn google_backends_retry_408_429_and_5xx() {
+    for status in [408, 429, 500, 502, 503, 504] {
+        let c = Collector::start(move |_, n| {
+            if n == 0 {
+                Reply::Status(status, vec![], r#"{"error":{"status":"X","message":"m"}}"#.into())
+            } else {
+                Reply::Status(200, vec![], "{}".into())
+            }
+        });
+        let t = tracker(retail(&c));
+        t.record(detail_event())
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        assert_eq!(c.requests().len(), 2, "{status} is retried");
+    }
+}

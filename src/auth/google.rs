@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 
@@ -49,7 +49,21 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
     ///
     /// [`Error::Config`] or a transport error saying what failed (never the token).
     fn fetch(&self) -> Result<AccessToken>;
+
+    /// Gets a fresh token, giving up when `cancel` fires (a consumer's shutdown deadline).
+    /// Defaults to [`fetch`](Self::fetch), for sources that do not wait on anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](Self::fetch); [`Error::Cancelled`] when cancelled first.
+    fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
+        let _ = cancel;
+        self.fetch()
+    }
 }
+
+/// Default for [`CommandToken::timeout`].
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Caches a [`TokenSource`]'s token until [`REFRESH_MARGIN`] before it expires.
 ///
@@ -65,7 +79,15 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
 #[derive(Clone)]
 pub struct Tokens {
     source: Arc<dyn TokenSource>,
-    cached: Arc<Mutex<Option<AccessToken>>>,
+    state: Arc<(Mutex<Cache>, Condvar)>,
+}
+
+/// The cached token, and whether a caller is fetching a new one (the others wait for it, each
+/// within its own deadline, and no lock is held while the fetch runs).
+#[derive(Default)]
+struct Cache {
+    token: Option<AccessToken>,
+    refreshing: bool,
 }
 
 impl fmt::Debug for Tokens {
@@ -88,13 +110,12 @@ impl Tokens {
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Tokens {
             source: Arc::new(source),
-            cached: Arc::default(),
+            state: Arc::default(),
         }
     }
 
     /// A valid token, fetching a new one when the cached one is missing or expires within
-    /// [`REFRESH_MARGIN`]. The fetch happens under a lock, so concurrent callers wait for one
-    /// refresh instead of each starting their own.
+    /// [`REFRESH_MARGIN`]. One caller fetches while the others wait for its result.
     ///
     /// # Errors
     ///
@@ -108,15 +129,68 @@ impl Tokens {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bearer(&self) -> Result<Secret> {
-        let mut cached = self.cached.lock();
+        self.bearer_with(&Cancel::default())
+    }
+
+    /// As [`bearer`](Self::bearer), giving up when `cancel` fires: the fetch itself and the
+    /// wait for another caller's fetch both honour it.
+    ///
+    /// # Errors
+    ///
+    /// What the source returns; [`Error::Cancelled`] when cancelled first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::google::{StaticToken, Tokens};
+    /// let t = Tokens::new(StaticToken::new("ya29.x"));
+    /// assert_eq!(t.bearer_with(&trackflow::transport::Cancel::default())?.expose(), "ya29.x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bearer_with(&self, cancel: &Cancel) -> Result<Secret> {
         let fresh = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now() + REFRESH_MARGIN);
-        if let Some(t) = cached.as_ref().filter(|t| fresh(t)) {
-            return Ok(t.token.clone());
+        let (lock, cv) = &*self.state;
+        let mut cache = lock.lock();
+        loop {
+            if let Some(t) = cache.token.as_ref().filter(|t| fresh(t)) {
+                return Ok(t.token.clone());
+            }
+            if !cache.refreshing {
+                break;
+            }
+            if cancel.is_aborted() {
+                return Err(Error::Cancelled);
+            }
+            // Another caller is fetching: wait for it in slices, watching our own deadline.
+            cv.wait_for(&mut cache, Duration::from_millis(20));
         }
-        let t = self.source.fetch()?;
-        let token = t.token.clone();
-        *cached = Some(t);
-        Ok(token)
+        cache.refreshing = true;
+        drop(cache);
+        let fetched = self.source.fetch_with(cancel);
+        let mut cache = lock.lock();
+        cache.refreshing = false;
+        let r = fetched.map(|t| {
+            let token = t.token.clone();
+            cache.token = Some(t);
+            token
+        });
+        cv.notify_all();
+        r
+    }
+
+    /// Forgets the cached token, so the next call fetches anew (after a 401: a token revoked
+    /// or rotated before its stated expiry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"));
+    /// t.invalidate();
+    /// assert_eq!(t.bearer()?.expose(), "ya29.x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn invalidate(&self) {
+        self.state.0.lock().token = None;
     }
 }
 
@@ -192,6 +266,7 @@ impl TokenSource for EnvToken {
 pub struct CommandToken {
     program: String,
     args: Vec<String>,
+    timeout: Duration,
 }
 
 impl CommandToken {
@@ -207,18 +282,41 @@ impl CommandToken {
         CommandToken {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
+            timeout: DEFAULT_COMMAND_TIMEOUT,
         }
+    }
+
+    /// How long the command may run before it is killed. Defaults to 30 s
+    /// ([`DEFAULT_COMMAND_TIMEOUT`]); a caller's earlier deadline wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trackflow::auth::google::{CommandToken, TokenSource};
+    /// let err = CommandToken::new("sleep", ["5"]).timeout(Duration::from_millis(50)).fetch().unwrap_err();
+    /// assert!(err.to_string().contains("did not finish within"), "{err}");
+    /// ```
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
     }
 }
 
 impl TokenSource for CommandToken {
     fn fetch(&self) -> Result<AccessToken> {
-        let out = Command::new(&self.program)
-            .args(&self.args)
-            .output()
-            .map_err(|e| Error::Config(format!("google token: cannot run `{}`: {e}", self.program)))?;
+        self.fetch_with(&Cancel::default())
+    }
+
+    fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
+        let out = run_command(
+            &self.program,
+            &self.args,
+            &cancel.with_deadline(Instant::now() + self.timeout),
+        )?;
+        // A command that ran and failed (no network, expired login) may well succeed later.
         if !out.status.success() {
-            return Err(Error::Config(format!(
+            return Err(Error::Transport(format!(
                 "google token: `{}` exited with {}: {}",
                 self.program,
                 out.status,
@@ -227,7 +325,7 @@ impl TokenSource for CommandToken {
         }
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if token.is_empty() {
-            return Err(Error::Config(format!(
+            return Err(Error::Transport(format!(
                 "google token: `{}` printed nothing",
                 self.program
             )));
@@ -237,6 +335,53 @@ impl TokenSource for CommandToken {
             expires_at: Some(Instant::now() + UNTIMED_TOKEN_TTL),
         })
     }
+}
+
+/// Runs `program`, killing it when `cancel` fires (its deadline included); its output is
+/// read on helper threads so a chatty command cannot block on a full pipe.
+fn run_command(program: &str, args: &[String], cancel: &Cancel) -> Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Config(format!("google token: cannot run `{program}`: {e}")))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                // At most 1 MiB: a token is a few hundred bytes.
+                let _ = r.by_ref().take(1 << 20).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if cancel.is_aborted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let waited = cancel
+                .deadline()
+                .map_or(String::new(), |_| " (its deadline)".into());
+            return Err(Error::Transport(format!(
+                "google token: `{program}` did not finish within its time{waited}; killed"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 /// The GCE/GKE metadata server's token for the instance's default service account.
@@ -278,6 +423,10 @@ impl MetadataServer {
 
 impl TokenSource for MetadataServer {
     fn fetch(&self) -> Result<AccessToken> {
+        self.fetch_with(&Cancel::default())
+    }
+
+    fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
         let url = format!(
             "{}/computeMetadata/v1/instance/service-accounts/default/token",
             self.base
@@ -289,7 +438,7 @@ impl TokenSource for MetadataServer {
             headers: &headers,
             body: &[],
         };
-        let resp = call(&self.transport, &req, false)?;
+        let resp = call(&self.transport, &req, false, cancel)?;
         parse_token_reply(&resp, "metadata server")
     }
 }
@@ -447,6 +596,10 @@ impl ServiceAccountKey {
 
 impl TokenSource for ServiceAccountKey {
     fn fetch(&self) -> Result<AccessToken> {
+        self.fetch_with(&Cancel::default())
+    }
+
+    fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
         let assertion = self.assertion(self.clock.now_ms() / 1000)?;
         let body = format!(
             "grant_type={}&assertion={}",
@@ -460,20 +613,24 @@ impl TokenSource for ServiceAccountKey {
             headers: &headers,
             body: body.as_bytes(),
         };
-        let resp = call(&self.transport, &req, true)?;
+        let resp = call(&self.transport, &req, true, cancel)?;
         parse_token_reply(&resp, "token endpoint")
     }
 }
 
-fn call(transport: &HttpTransport, req: &Request<'_>, post: bool) -> Result<Response> {
-    let cancel = Cancel::default();
+fn call(transport: &HttpTransport, req: &Request<'_>, post: bool, cancel: &Cancel) -> Result<Response> {
     let ctx = DeliveryCtx {
-        cancel: &cancel,
+        cancel,
         debug: false,
         dry_run: false,
     };
     let judge = |r: &Response| match r.status {
         200..=299 => Verdict::Success,
+        // A token reply must be 2xx: a redirect is not one.
+        s @ 300..=399 => Verdict::Permanent(Error::Status {
+            code: s,
+            body: "a token endpoint answers 2xx".into(),
+        }),
         s => crate::transport::classify_status(s, r.retry_after.as_deref(), &r.body),
     };
     let (r, _) = if post {
@@ -495,9 +652,11 @@ fn parse_token_reply(resp: &Response, from: &str) -> Result<AccessToken> {
             "google token: the {from}'s reply has no access_token ({e})"
         ))
     })?;
+    // Whatever the server says, a lifetime over a day is taken as a day (no overflow).
+    let lifetime = Duration::from_secs(r.expires_in.unwrap_or(3600).min(86_400));
     Ok(AccessToken {
         token: Secret::new(r.access_token),
-        expires_at: Some(Instant::now() + Duration::from_secs(r.expires_in.unwrap_or(3600))),
+        expires_at: Some(Instant::now() + lifetime),
     })
 }
 
@@ -605,5 +764,58 @@ mod tests {
             .fetch()
             .unwrap_err();
         assert!(err.to_string().contains("`false` exited"), "{err}");
+        assert!(err.is_transient(), "a failing command may work later");
+    }
+
+    #[test]
+    fn a_command_is_killed_at_its_timeout_or_the_callers_deadline() {
+        let start = Instant::now();
+        let err = CommandToken::new("sleep", ["30"])
+            .timeout(Duration::from_millis(100))
+            .fetch()
+            .unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        let cancel = Cancel::default().with_deadline(Instant::now() + Duration::from_millis(100));
+        assert!(CommandToken::new("sleep", ["30"]).fetch_with(&cancel).is_err());
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn no_lock_is_held_while_a_token_is_fetched() {
+        let tokens = Tokens::new(CommandToken::new("sh", ["-c", "sleep 1; echo ya29.slow"]));
+        let t2 = tokens.clone();
+        let fetching = std::thread::spawn(move || t2.bearer().map(|s| s.expose().to_owned()));
+        std::thread::sleep(Duration::from_millis(100));
+        // A caller with a short deadline is not stuck behind the slow fetch.
+        let start = Instant::now();
+        let short = Cancel::default().with_deadline(Instant::now() + Duration::from_millis(50));
+        assert!(matches!(tokens.bearer_with(&short), Err(Error::Cancelled)));
+        assert!(
+            start.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(fetching.join().unwrap().unwrap(), "ya29.slow");
+        // And the others get the one fetch's token.
+        assert_eq!(tokens.bearer().unwrap().expose(), "ya29.slow");
+    }
+
+    #[test]
+    fn a_huge_expires_in_does_not_overflow() {
+        let resp = Response {
+            status: 200,
+            body: br#"{"access_token":"t","expires_in":18446744073709551615}"#.to_vec(),
+            ..Response::default()
+        };
+        assert!(parse_token_reply(&resp, "test").is_ok());
+    }
+
+    proptest::proptest! {
+        // Whatever a token endpoint answers, parsing it never panics.
+        #[test]
+        fn token_replies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let resp = Response { status: 200, body, ..Response::default() };
+            let _ = parse_token_reply(&resp, "fuzz");
+        }
     }
 }

@@ -8,19 +8,20 @@ use serde::Deserialize;
 
 use crate::auth::google::Tokens;
 use crate::error::{Error, Result};
-#[cfg(feature = "retail")]
+use crate::transport::{classify, Response, Verdict};
 use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request};
-use crate::transport::{Response, Verdict};
 
 /// The query every gapic REST call carries: enums as integers.
 pub(crate) const ALT_QUERY: (&str, &str) = ("$alt", "json;enum-encoding=int");
 
-/// Authorization and quota-project headers, plus the routing header for `parent`.
+/// Authorization and quota-project headers, plus the routing header for `parent`. The token
+/// fetch, if one is due, gives up when `cancel` fires.
 pub(crate) fn headers(
     tokens: Option<&Tokens>,
     quota_project: Option<&str>,
     routing: Option<&str>,
     content_type: bool,
+    cancel: &Cancel,
 ) -> Result<Vec<(&'static str, String)>> {
     let mut h = Vec::with_capacity(4);
     if content_type {
@@ -30,7 +31,10 @@ pub(crate) fn headers(
         h.push(("x-goog-request-params", format!("parent={parent}")));
     }
     if let Some(t) = tokens {
-        h.push(("authorization", format!("Bearer {}", t.bearer()?.expose())));
+        h.push((
+            "authorization",
+            format!("Bearer {}", t.bearer_with(cancel)?.expose()),
+        ));
     }
     if let Some(q) = quota_project {
         h.push(("x-goog-user-project", q.to_owned()));
@@ -38,10 +42,10 @@ pub(crate) fn headers(
     Ok(h)
 }
 
-/// 2xx succeeds. Errors carry the `{"error": {code, message, status}}` envelope; 429, 503 and
-/// 504 are retried, the rest are permanent.
+/// The shared classification ([`classify`]); errors carry the `{"error": {code, message,
+/// status}}` envelope.
 pub(crate) fn judge(resp: &Response) -> Verdict {
-    if (200..300).contains(&resp.status) {
+    if resp.status < 400 {
         return Verdict::Success;
     }
     #[derive(Deserialize, Default)]
@@ -69,16 +73,11 @@ pub(crate) fn judge(resp: &Response) -> Verdict {
     } else {
         e.error.message
     };
-    let error = Error::Api {
+    classify(resp.status, resp.retry_after.as_deref(), || Error::Api {
         status: resp.status,
         code,
         message,
-    };
-    if matches!(resp.status, 429 | 503 | 504) {
-        Verdict::retry(error, resp.retry_after.as_deref())
-    } else {
-        Verdict::Permanent(error)
-    }
+    })
 }
 
 /// A `google.longrunning.Operation`.
@@ -109,37 +108,69 @@ pub struct OperationError {
     pub message: String,
 }
 
-/// A synchronous call from an admin method (not through a consumer).
-#[cfg(feature = "retail")]
-pub(crate) fn call(transport: &HttpTransport, get: bool, req: &Request<'_>) -> Result<Response> {
-    let cancel = Cancel::default();
-    let ctx = DeliveryCtx {
-        cancel: &cancel,
-        debug: false,
-        dry_run: false,
-    };
-    let (r, _) = if get {
-        transport.get(req, &ctx, &judge)
-    } else {
-        transport.post(req, &ctx, &judge)
-    };
-    r
+/// One request of a Google backend: bearer headers from `headers` (which may fetch a token),
+/// the shared classification, and after a 401 with a token, the cached token dropped, a new
+/// one fetched, and one more try (a token revoked or rotated before its stated expiry).
+pub(crate) struct Call<'a> {
+    pub(crate) get: bool,
+    pub(crate) url: &'a str,
+    pub(crate) query: &'a [(&'a str, String)],
+    pub(crate) body: &'a [u8],
 }
 
-/// Polls `op` at `interval` until it is done or `deadline` passes.
+impl Call<'_> {
+    pub(crate) fn send(
+        &self,
+        transport: &HttpTransport,
+        ctx: &DeliveryCtx<'_>,
+        tokens: Option<&Tokens>,
+        headers: impl Fn() -> Result<Vec<(&'static str, String)>>,
+    ) -> (Result<Response>, u32) {
+        let mut retries = 0;
+        let mut refreshed = false;
+        loop {
+            let h = match headers() {
+                Ok(h) => h,
+                Err(e) => return (Err(e), retries),
+            };
+            let req = Request {
+                url: self.url,
+                query: self.query,
+                headers: &h,
+                body: self.body,
+            };
+            let (r, n) = if self.get {
+                transport.get(&req, ctx, &judge)
+            } else {
+                transport.post(&req, ctx, &judge)
+            };
+            retries += n;
+            match (&r, tokens) {
+                (Err(Error::Api { status: 401, .. }), Some(t)) if !refreshed => {
+                    t.invalidate();
+                    refreshed = true;
+                    retries += 1;
+                }
+                _ => return (r, retries),
+            }
+        }
+    }
+}
+
+/// Polls `op` at `interval` until it is done or `cancel` fires (its deadline: the
+/// operation deadline).
 #[cfg(feature = "retail")]
 pub(crate) fn wait(
     mut op: Operation,
-    deadline: Duration,
+    cancel: &Cancel,
     interval: Duration,
     mut poll: impl FnMut(&str) -> Result<Operation>,
 ) -> Result<Operation> {
     let start = Instant::now();
     while !op.done {
-        if start.elapsed() + interval > deadline {
-            return Err(Error::Timeout(deadline));
+        if cancel.sleep(interval) {
+            return Err(Error::Timeout(start.elapsed()));
         }
-        std::thread::sleep(interval);
         op = poll(&op.name)?;
     }
     match &op.error {

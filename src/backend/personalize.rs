@@ -28,7 +28,7 @@ use crate::clock::{Clock, SharedClock};
 use crate::codec::json;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, ProfileOp};
-use crate::transport::{DeliveryCtx, HttpTransport, Request, Response, Verdict};
+use crate::transport::{classify, DeliveryCtx, HttpTransport, Request, Response, Verdict};
 use crate::value::{Properties, Value};
 
 /// SigV4 signing name (not the endpoint prefix `personalize-events`).
@@ -549,9 +549,10 @@ impl Personalize {
 }
 
 /// 200 is success. Errors carry the code from `x-amzn-ErrorType` (before any `:`) or the body's
-/// `__type`/`code`, and the body's `message`; 429, throttling codes and 5xx are retried.
+/// `__type`/`code`, and the body's `message`; throttling codes are retried at any status,
+/// the rest as the shared classification ([`classify`]) says.
 fn judge(resp: &Response) -> Verdict {
-    if (200..300).contains(&resp.status) {
+    if resp.status < 400 {
         return Verdict::Success;
     }
     let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
@@ -571,16 +572,15 @@ fn judge(resp: &Response) -> Verdict {
         .unwrap_or_default()
         .to_owned();
     let throttled = resp.status == 429 || code.contains("Throttl") || code == "TooManyRequestsException";
-    let error = Error::Api {
+    let error = || Error::Api {
         status: resp.status,
         code,
         message,
     };
-    if throttled || resp.status >= 500 || resp.status == 408 {
-        Verdict::retry(error, resp.retry_after.as_deref())
-    } else {
-        Verdict::Permanent(error)
+    if throttled {
+        return Verdict::retry(error(), resp.retry_after.as_deref());
     }
+    classify(resp.status, resp.retry_after.as_deref(), error)
 }
 
 impl Backend for Personalize {

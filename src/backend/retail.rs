@@ -16,7 +16,7 @@
 //! call.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value as Json};
 
@@ -26,7 +26,7 @@ use crate::auth::google::Tokens;
 use crate::clock::format_rfc3339_ms;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{DeliveryCtx, HttpTransport, Request};
+use crate::transport::{Cancel, DeliveryCtx, HttpTransport};
 use crate::value::Value;
 
 /// The endpoint of the Retail API.
@@ -83,6 +83,8 @@ pub struct Retail {
     operation_deadline: Duration,
     poll_interval: Duration,
     transport: HttpTransport,
+    // Admin calls (import, purge, rejoin) stop when it fires, and at the operation deadline.
+    cancel: Cancel,
 }
 
 impl fmt::Debug for Retail {
@@ -198,6 +200,21 @@ impl RetailBuilder {
         self.inner.poll_interval = d;
         self
     }
+    /// A cancellation for the admin calls (import, purge, rejoin): when it fires, their
+    /// requests, token fetches and polling stop. Each admin call also stops at
+    /// `operation_deadline`. Defaults to one that never fires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stop = trackflow::transport::Cancel::default();
+    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").cancel(stop.clone());
+    /// stop.cancel(); // e.g. from a signal handler's thread
+    /// ```
+    pub fn cancel(mut self, c: Cancel) -> Self {
+        self.inner.cancel = c;
+        self
+    }
     /// The HTTP transport. Defaults to [`HttpTransport::default`].
     ///
     /// # Examples
@@ -288,6 +305,7 @@ impl Retail {
                 import_chunk: DEFAULT_IMPORT_CHUNK,
                 operation_deadline: DEFAULT_OPERATION_DEADLINE,
                 poll_interval: Duration::from_secs(1),
+                cancel: Cancel::default(),
                 transport: HttpTransport::default(),
             },
         }
@@ -297,33 +315,35 @@ impl Retail {
         format!("{}/v2/{}/userEvents:{method}", self.endpoint, self.parent)
     }
 
-    /// A GET with this backend's headers (`routing`: the parent for `x-goog-request-params`).
-    fn get(
+    /// An admin call with this backend's headers, stopping when `cancel` fires.
+    /// `routing`: the parent for `x-goog-request-params`.
+    fn admin(
         &self,
-        url: &str,
-        query: &[(&str, String)],
+        call: &google::Call<'_>,
         routing: Option<&str>,
+        cancel: &Cancel,
     ) -> Result<crate::transport::Response> {
-        let headers = google::headers(self.tokens.as_ref(), self.quota_project.as_deref(), routing, true)?;
-        google::call(
-            &self.transport,
-            true,
-            &Request {
-                url,
-                query,
-                headers: &headers,
-                body: &[],
-            },
-        )
+        let ctx = DeliveryCtx {
+            cancel,
+            debug: false,
+            dry_run: false,
+        };
+        let (r, _) = call.send(&self.transport, &ctx, self.tokens.as_ref(), || {
+            google::headers(
+                self.tokens.as_ref(),
+                self.quota_project.as_deref(),
+                routing,
+                true,
+                cancel,
+            )
+        });
+        r
     }
 
-    fn headers(&self) -> Result<Vec<(&'static str, String)>> {
-        google::headers(
-            self.tokens.as_ref(),
-            self.quota_project.as_deref(),
-            Some(&self.parent),
-            true,
-        )
+    /// The admin calls' cancellation, with the operation deadline.
+    fn admin_cancel(&self) -> Cancel {
+        self.cancel
+            .with_deadline(Instant::now() + self.operation_deadline)
     }
 
     /// The UserEvent JSON of `e` (proto3 JSON names, field-number order, defaults left out).
@@ -391,7 +411,14 @@ impl Retail {
             query.push(("ets", ets.to_string()));
         }
         query.push((ALT_QUERY.0, ALT_QUERY.1.to_owned()));
-        self.get(&self.url("collect"), &query, Some(&self.parent))
+        let url = self.url("collect");
+        let call = google::Call {
+            get: true,
+            url: &url,
+            query: &query,
+            body: &[],
+        };
+        self.admin(&call, Some(&self.parent), &self.admin_cancel())
             .map(drop)
     }
 
@@ -437,7 +464,7 @@ impl Retail {
             if let Some(prefix) = errors_gcs_prefix {
                 body["errorsConfig"] = json!({ "gcsPrefix": prefix });
             }
-            let op = self.wait(self.start_operation("import", &body)?)?;
+            let op = self.start_operation("import", &body)?;
             let count = |k: &str| {
                 op.metadata
                     .get(k)
@@ -478,7 +505,7 @@ impl Retail {
         if force {
             body["force"] = true.into();
         }
-        self.wait(self.start_operation("purge", &body)?)
+        self.start_operation("purge", &body)
     }
 
     /// Re-joins events with the catalog. Waits for the operation.
@@ -500,33 +527,45 @@ impl Retail {
             RejoinScope::Unspecified => json!({}),
             s => json!({ "userEventRejoinScope": s as i32 }),
         };
-        self.wait(self.start_operation("rejoin", &body)?)
+        self.start_operation("rejoin", &body)
     }
 
     fn start_operation(&self, method: &str, body: &Json) -> Result<Operation> {
+        let cancel = self.admin_cancel();
         let url = self.url(method);
-        let headers = self.headers()?;
         let body = serde_json::to_vec_pretty(body).unwrap_or_default();
         let query = [(ALT_QUERY.0, ALT_QUERY.1.to_owned())];
-        let resp = google::call(
-            &self.transport,
-            false,
-            &Request {
-                url: &url,
-                query: &query,
-                headers: &headers,
-                body: &body,
-            },
-        )?;
-        google::parse_operation(&resp)
+        let call = google::Call {
+            get: false,
+            url: &url,
+            query: &query,
+            body: &body,
+        };
+        let op = self
+            .admin(&call, Some(&self.parent), &cancel)
+            .and_then(|r| google::parse_operation(&r))
+            .and_then(|op| self.wait(op, &cancel));
+        // Cancelled by the operation deadline rather than by the caller: a timeout.
+        op.map_err(|e| match e {
+            Error::Cancelled | Error::Timeout(_) if !self.cancel.is_cancelled() => {
+                Error::Timeout(self.operation_deadline)
+            }
+            e => e,
+        })
     }
 
     /// Polls `op` until done (or the operation deadline).
-    fn wait(&self, op: Operation) -> Result<Operation> {
-        google::wait(op, self.operation_deadline, self.poll_interval, |name| {
+    fn wait(&self, op: Operation, cancel: &Cancel) -> Result<Operation> {
+        google::wait(op, cancel, self.poll_interval, |name| {
             let query = [(ALT_QUERY.0, ALT_QUERY.1.to_owned())];
-            let resp = self.get(&format!("{}/v2/{name}", self.endpoint), &query, None)?;
-            google::parse_operation(&resp)
+            let url = format!("{}/v2/{name}", self.endpoint);
+            let call = google::Call {
+                get: true,
+                url: &url,
+                query: &query,
+                body: &[],
+            };
+            google::parse_operation(&self.admin(&call, None, cancel)?)
         })
     }
 }
@@ -553,22 +592,25 @@ impl Backend for Retail {
             query.push(("writeAsync", "true".to_owned()));
         }
         query.push((ALT_QUERY.0, ALT_QUERY.1.to_owned()));
+        let headers = || {
+            google::headers(
+                self.tokens.as_ref(),
+                self.quota_project.as_deref(),
+                Some(&self.parent),
+                true,
+                ctx.cancel,
+            )
+        };
         for (i, e) in batch.iter().enumerate() {
-            let (r, retries) = match self.headers() {
-                Ok(headers) => {
-                    let body = serde_json::to_vec_pretty(&user_event(e)).unwrap_or_default();
-                    let req = Request {
-                        url: &url,
-                        query: &query,
-                        headers: &headers,
-                        body: &body,
-                    };
-                    let (r, retries) = self.transport.post(&req, ctx, &google::judge);
-                    (r.map(drop), retries)
-                }
-                Err(err) => (Err(err), 0),
+            let body = serde_json::to_vec_pretty(&user_event(e)).unwrap_or_default();
+            let call = google::Call {
+                get: false,
+                url: &url,
+                query: &query,
+                body: &body,
             };
-            d.record(r, retries, || vec![i]);
+            let (r, retries) = call.send(&self.transport, ctx, self.tokens.as_ref(), headers);
+            d.record(r.map(drop), retries, || vec![i]);
         }
         d
     }

@@ -26,7 +26,7 @@ use crate::clock::format_rfc3339_ms;
 use crate::codec::json;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{DeliveryCtx, HttpTransport, Request};
+use crate::transport::{DeliveryCtx, HttpTransport};
 use crate::value::Value;
 
 /// The endpoint of the Talent API.
@@ -412,38 +412,44 @@ impl Backend for Talent {
                 None,
             ),
         };
+        let headers = || {
+            let mut h = google::headers(
+                self.tokens.as_ref(),
+                self.quota_project.as_deref(),
+                routing,
+                true,
+                ctx.cancel,
+            )?;
+            if self.version == TalentVersion::V3 {
+                h.push(("accept", "application/json".to_owned()));
+            }
+            Ok(h)
+        };
         for (i, e) in batch.iter().enumerate() {
-            let r = google::headers(self.tokens.as_ref(), self.quota_project.as_deref(), routing, true)
-                .and_then(|mut h| {
-                    let body = match self.version {
-                        TalentVersion::V4 => {
-                            serde_json::to_vec_pretty(&self.client_event(e)).unwrap_or_default()
-                        }
-                        TalentVersion::V3 => {
-                            // The discovery client's body: Python's json.dumps of the request.
-                            h.push(("accept", "application/json".to_owned()));
-                            let mut buf = Vec::new();
-                            let request = json!({ "clientEvent": self.client_event(e) });
-                            json::encode_into(&request, json::Style::PythonAscii, &mut buf)?;
-                            buf
-                        }
-                    };
-                    Ok((h, body))
-                });
-            let (r, retries) = match r {
-                Ok((headers, body)) => {
-                    let req = Request {
+            let body = match self.version {
+                TalentVersion::V4 => {
+                    serde_json::to_vec_pretty(&self.client_event(e)).map_err(|e| Error::Io(e.into()))
+                }
+                TalentVersion::V3 => {
+                    // The discovery client's body: Python's json.dumps of the request.
+                    let mut buf = Vec::new();
+                    let request = json!({ "clientEvent": self.client_event(e) });
+                    json::encode_into(&request, json::Style::PythonAscii, &mut buf).map(|()| buf)
+                }
+            };
+            let (r, retries) = match body {
+                Ok(body) => {
+                    let call = google::Call {
+                        get: false,
                         url: &url,
                         query: &query,
-                        headers: &headers,
                         body: &body,
                     };
-                    let (r, retries) = self.transport.post(&req, ctx, &google::judge);
-                    (r.map(drop), retries)
+                    call.send(&self.transport, ctx, self.tokens.as_ref(), headers)
                 }
                 Err(err) => (Err(err), 0),
             };
-            d.record(r, retries, || vec![i]);
+            d.record(r.map(drop), retries, || vec![i]);
         }
         d
     }

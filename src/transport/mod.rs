@@ -18,8 +18,8 @@ mod retry;
 pub use cancel::Cancel;
 pub use http::{DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};
 pub use retry::{
-    classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
+    classify, classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
 };
 
 /// Default connect timeout.

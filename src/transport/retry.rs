@@ -156,20 +156,32 @@ impl Verdict {
 /// assert!(matches!(classify_status(400, None, b"bad"), Verdict::Permanent(_)));
 /// ```
 pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> Verdict {
-    if status < 400 {
-        return Verdict::Success;
-    }
-    if status == 413 {
-        return Verdict::Permanent(Error::TooLarge { bytes: 0 });
-    }
-    let error = Error::Status {
+    classify(status, retry_after, || Error::Status {
         code: status,
         body: body_excerpt(body),
-    };
-    if matches!(status, 408 | 429 | 500..=599) {
-        Verdict::retry(error, retry_after)
-    } else {
-        Verdict::Permanent(error)
+    })
+}
+
+/// The one classification every backend shares: 2xx and 3xx succeed; 413 is
+/// [`Error::TooLarge`] (the batch is split); 408, 429 and 5xx are transient and retried,
+/// honouring `Retry-After`; every other status is permanent. `error` makes the backend's own
+/// error for a failure (its envelope, its codes).
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::transport::{classify, Verdict};
+/// use trackflow::Error;
+/// let api = || Error::Api { status: 502, code: "UNAVAILABLE".into(), message: String::new() };
+/// assert!(matches!(classify(502, None, api), Verdict::Retry { .. }));
+/// assert!(matches!(classify(404, None, || Error::Cancelled), Verdict::Permanent(_)));
+/// ```
+pub fn classify(status: u16, retry_after: Option<&str>, error: impl FnOnce() -> Error) -> Verdict {
+    match status {
+        0..=399 => Verdict::Success,
+        413 => Verdict::Permanent(Error::TooLarge { bytes: 0 }),
+        408 | 429 | 500..=599 => Verdict::retry(error(), retry_after),
+        _ => Verdict::Permanent(error()),
     }
 }
 
@@ -201,7 +213,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs() as i64;
-    Some(Duration::from_secs((at - now).max(0) as u64))
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 fn parse_http_date(v: &str) -> Option<i64> {
@@ -209,7 +221,7 @@ fn parse_http_date(v: &str) -> Option<i64> {
     // matter here.
     let mut parts = v.split_ascii_whitespace();
     let _weekday = parts.next()?;
-    let day: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = match parts.next()? {
         "Jan" => 1,
         "Feb" => 2,
@@ -225,8 +237,12 @@ fn parse_http_date(v: &str) -> Option<i64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    // Bounded so that no arithmetic below can overflow, whatever a server sends.
+    let year: i64 = parts.next()?.parse().ok().filter(|y| (0..=9999).contains(y))?;
+    let mut hms = parts
+        .next()?
+        .split(':')
+        .map(|x| x.parse::<i64>().ok().filter(|v| (0..=60).contains(v)));
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
     if parts.next()? != "GMT" {
         return None;
@@ -247,6 +263,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Whatever a server sends, parsing it never panics.
+        #[test]
+        fn retry_after_never_panics(v in ".{0,64}") {
+            let _ = parse_retry_after(&v);
+        }
+
+        #[test]
+        fn http_dates_never_panic(d in 0i64..100_000, y in -100_000i64..100_000, h in 0i64..1000) {
+            let _ = parse_retry_after(&format!("Wed, {d} Oct {y} {h}:{h}:{h} GMT"));
+        }
+    }
 
     #[test]
     fn http_dates() {
