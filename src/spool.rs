@@ -323,9 +323,11 @@ impl Spool {
                 let d = crate::consumer::deliver_split(backend, chunk, &ctx);
                 let mut failed = vec![false; chunk.len()];
                 for f in &d.failures {
-                    let evs: Vec<Event> = f.events.iter().map(|&i| chunk[i].clone()).collect();
+                    let evs: Vec<Event> = f.events.iter().filter_map(|&i| chunk.get(i).cloned()).collect();
                     for &i in &f.events {
-                        failed[i] = true;
+                        if let Some(x) = failed.get_mut(i) {
+                            *x = true;
+                        }
                     }
                     if replayable(&f.error) {
                         report.still_pending += evs.len() as u64;

@@ -122,3 +122,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    // Public helpers take any input without panicking.
+    #[test]
+    fn json_writer_takes_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64), ascii in any::<bool>()) {
+        let mut out = Vec::new();
+        trackflow::codec::json::write_utf8_content(&mut out, &bytes, ascii);
+    }
+
+    #[test]
+    fn amz_date_takes_any_time(ms in any::<i64>()) {
+        let _ = trackflow::auth::sigv4::amz_date(ms);
+    }
+
+    #[test]
+    fn retry_after_takes_any_text(v in ".{0,80}") {
+        let _ = trackflow::transport::parse_retry_after(&v);
+    }
+}

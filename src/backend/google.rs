@@ -188,3 +188,40 @@ pub(crate) fn parse_operation(resp: &Response) -> Result<Operation> {
     serde_json::from_slice(&resp.body)
         .map_err(|e| Error::Transport(format!("reply is not a long-running operation: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        // Whatever the collector answers, judging it never panics.
+        #[test]
+        fn replies_never_panic(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), header in ".{0,40}") {
+            let resp = crate::transport::Response {
+                status,
+                retry_after: Some(header.clone()),
+                headers: vec![("x-amzn-errortype".into(), header)],
+                body,
+            };
+            let _ = judge(&resp);
+        }
+    }
+
+    #[test]
+    fn the_error_envelope_is_read() {
+        let resp = Response {
+            status: 500,
+            body: br#"{"error":{"code":500,"message":"boom","status":"INTERNAL"}}"#.to_vec(),
+            ..Response::default()
+        };
+        match judge(&resp) {
+            Verdict::Retry {
+                error: Error::Api { code, message, .. },
+                ..
+            } => {
+                assert_eq!((code.as_str(), message.as_str()), ("INTERNAL", "boom"));
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+}

@@ -944,6 +944,20 @@ impl Serialize for PzValue<'_> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        // Whatever the collector answers, judging it never panics.
+        #[test]
+        fn replies_never_panic(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), header in ".{0,40}") {
+            let resp = crate::transport::Response {
+                status,
+                retry_after: Some(header.clone()),
+                headers: vec![("x-amzn-errortype".into(), header)],
+                body,
+            };
+            let _ = judge(&resp);
+        }
+    }
+
     #[test]
     fn signing_host_keeps_only_non_default_ports() {
         assert_eq!(

@@ -202,7 +202,8 @@ pub fn write_utf8_content(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
                     out.push(HEX[((*u >> shift) & 0xf) as usize]);
                 }
             }
-            i += len;
+            // A sequence cut short (bytes that are not UTF-8) ends with the input.
+            i = (i + len).min(bytes.len());
         } else {
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),

@@ -211,27 +211,30 @@ impl Reporter {
     /// the first failure's error (what the Immediate consumer gives its caller). Leaves
     /// `batch` empty, its allocation kept for the next one.
     pub(crate) fn report(&self, batch: &mut Vec<Event>, d: Delivery) -> Option<Error> {
-        let failed = d.failed().min(batch.len());
-        self.succeeded(batch.len() - failed, d.retries);
         if d.failures.is_empty() {
+            self.succeeded(batch.len(), d.retries);
             batch.clear();
             return None;
         }
-        self.stats.add_failed(failed as u64);
         let mut slots: Vec<Option<Event>> = batch.drain(..).map(Some).collect();
+        let mut failed = 0;
         let mut first = None;
         for f in d.failures {
+            // An index out of range, or named twice, takes nothing.
             let events: Vec<Event> = f
                 .events
                 .iter()
                 .filter_map(|&i| slots.get_mut(i)?.take())
                 .collect();
+            failed += events.len();
+            self.stats.add_failed(events.len() as u64);
             if matches!(f.error, Error::Cancelled) {
                 self.stats.add_cancelled(events.len() as u64);
             }
             self.fail(&f.error, &events);
             first.get_or_insert(f.error);
         }
+        self.succeeded(slots.len() - failed, d.retries);
         first
     }
 
@@ -269,24 +272,84 @@ impl Reporter {
 /// [`Error::TooLarge`].
 pub(crate) fn deliver_split(backend: &dyn Backend, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
     let mut d = backend.deliver(batch, ctx);
+    // Indices come from the backend: drop any out of range or named twice, so that a
+    // confused backend can neither panic this nor split for ever.
+    let mut seen = vec![false; batch.len()];
+    for f in &mut d.failures {
+        f.events
+            .retain(|&i| i < batch.len() && !std::mem::replace(&mut seen[i], true));
+    }
     let (too_large, rest): (Vec<Failure>, Vec<Failure>) = d
         .failures
         .drain(..)
         .partition(|f| matches!(f.error, Error::TooLarge { .. }) && f.events.len() > 1);
     d.failures = rest;
     for f in too_large {
-        let events: Vec<Event> = f.events.iter().map(|&i| batch[i].clone()).collect();
+        let idx = f.events;
+        let events: Vec<Event> = idx.iter().map(|&i| batch[i].clone()).collect();
         let (left, right) = events.split_at(events.len() / 2);
         for (half, offset) in [(left, 0), (right, left.len())] {
             let sub = deliver_split(backend, half, ctx);
             d.retries += sub.retries;
             for mut sf in sub.failures {
-                for i in &mut sf.events {
-                    *i = f.events[*i + offset];
-                }
+                sf.events = sf
+                    .events
+                    .iter()
+                    .filter_map(|i| idx.get(i + offset).copied())
+                    .collect();
                 d.failures.push(sf);
             }
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports failures at indices it should not: out of range, and twice.
+    #[derive(Debug)]
+    struct Confused;
+
+    impl Backend for Confused {
+        fn name(&self) -> &'static str {
+            "confused"
+        }
+        fn check(&self, _: &Event) -> Result<()> {
+            Ok(())
+        }
+        fn deliver(&self, _: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+            Delivery {
+                retries: 0,
+                failures: vec![
+                    Failure {
+                        error: Error::TooLarge { bytes: 1 },
+                        events: vec![0, 7, 99],
+                    },
+                    Failure {
+                        error: Error::Transport("x".into()),
+                        events: vec![0, 1, 1, usize::MAX],
+                    },
+                ],
+            }
+        }
+    }
+
+    #[test]
+    fn failure_indices_out_of_range_are_ignored() {
+        let batch: Vec<Event> = (0..3).map(|_| Event::track("e")).collect();
+        let cancel = crate::transport::Cancel::default();
+        let ctx = DeliveryCtx {
+            cancel: &cancel,
+            debug: false,
+            dry_run: false,
+        };
+        let d = deliver_split(&Confused, &batch, &ctx);
+        let reporter = Reporter::default();
+        let mut b = batch.clone();
+        reporter.report(&mut b, d);
+        let s = reporter.stats.snapshot();
+        assert_eq!(s.delivered + s.failed, 3, "{s:?}");
+    }
 }

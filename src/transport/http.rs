@@ -529,26 +529,34 @@ pub(crate) fn mask_url(url: &str) -> String {
 }
 
 /// Masks `name=value` pairs with secret-looking names anywhere in `text` (an error message, a
-/// URL), up to the next `&`, whitespace, quote, bracket or comma.
+/// URL): an unquoted value up to the next `&`, whitespace, quote, bracket or comma, a quoted
+/// one up to its closing quote.
 pub(crate) fn mask_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(eq) = rest.find('=') {
         let (before, after) = rest.split_at(eq);
+        // The name runs back to the last character that cannot be in one (which may be
+        // several bytes long).
         let name_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         out.push_str(before);
         out.push('=');
         let mut value = &after[1..];
-        // A quoted value runs to its closing quote.
-        if let Some(q) = value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'');
+        if let Some(q) = quote {
             out.push(q);
             value = &value[1..];
         }
-        let end = value
-            .find(|c: char| c == '&' || c.is_whitespace() || "\"'<>()[],;".contains(c))
-            .unwrap_or(value.len());
+        // A quote that never closes quotes nothing: a secret after it is still found.
+        let end = quote.and_then(|q| value.find(q)).unwrap_or_else(|| {
+            value
+                .find(|c: char| c == '&' || c.is_whitespace() || "\"'<>()[],;".contains(c))
+                .unwrap_or(value.len())
+        });
         if is_secret_name(&before[name_start..]) && end > 0 {
             out.push_str("***");
         } else {
@@ -640,7 +648,21 @@ mod tests {
             mask_secrets("http://h/p?access_token=abc123&x=1: connection refused"),
             "http://h/p?access_token=***&x=1: connection refused"
         );
-        assert_eq!(mask_secrets("key=v, token=\"t t\""), "key=***, token=\"*** t\"");
+        assert_eq!(mask_secrets("key=v, token=\"t t\""), "key=***, token=\"***\"");
+        assert_eq!(mask_secrets("secret='a b c' x=1"), "secret='***' x=1");
         assert_eq!(mask_secrets("a = b"), "a = b");
+        // A multi-byte character right before the name.
+        assert_eq!(mask_secrets("étoken=abc"), "étoken=***");
+        assert_eq!(mask_secrets("ééé=1 中token=x"), "ééé=1 中token=***");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn masking_never_panics_and_hides_token_values(prefix in ".{0,12}", v in "[a-zA-Z0-9]{1,12}") {
+            let _ = mask_secrets(&prefix);
+            let text = format!("{prefix} token={v}");
+            let masked = mask_secrets(&text);
+            proptest::prop_assert!(masked.ends_with("token=***"), "{}", masked);
+        }
     }
 }
