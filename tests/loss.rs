@@ -560,3 +560,50 @@ fn fan_out_keeps_the_file_whole_while_the_collector_is_dead() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// Run in a child process with `TRACKFLOW_STATE_DIR` somewhere nothing can be created (as on a
+/// read-only root file system): the tracker still builds, and a full queue drops and counts.
+#[test]
+fn without_a_writable_state_directory_drops_are_counted() {
+    if std::env::var_os("TF_NO_STATE_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "without_a_writable_state_directory_drops_are_counted",
+                "--nocapture",
+            ])
+            .env("TF_NO_STATE_CHILD", "1")
+            .env("TRACKFLOW_STATE_DIR", "/proc/trackflow-nowhere")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    let hold = Hold::default();
+    let h = hold.clone();
+    let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
+    let gio = GrowingIo::builder(collector.url(), "p", "d").build().unwrap();
+    let consumer = BackgroundConsumer::builder(gio).queue_capacity(100).build();
+    assert!(format!("{consumer:?}").contains("spill: None"), "{consumer:?}");
+    let tracker = Tracker::builder().consumer(consumer).build().unwrap();
+    let mut full = 0;
+    for i in 0..1000 {
+        if let Err(e) = tracker.record(event(&format!("n-{i}"))) {
+            assert!(matches!(e, Error::QueueFull), "{e}");
+            full += 1;
+        }
+    }
+    assert!(full > 0);
+    let report = tracker.shutdown(Duration::from_millis(200)).unwrap();
+    let s = report.stats;
+    assert_eq!(s.spill_unavailable, full, "{s:?}");
+    assert_eq!(s.dropped, full);
+    assert_eq!(s.accepted, s.delivered + s.failed + s.dropped);
+    hold.release();
+}
