@@ -1,5 +1,7 @@
 //! Cost of `track()` on the caller's thread, per consumer, with the standard event (its
-//! properties built in each iteration, as a caller would).
+//! properties built in each iteration, as a caller would): the Background consumer with its
+//! default overflow (Spill) and with Block while the queue has room, and the cost of a
+//! spilled event (the worker held, so every event goes to the disk queue).
 //!
 //! `cargo bench --bench track`
 
@@ -11,7 +13,8 @@ mod common;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::transport::DeliveryCtx;
 use trackflow::{
-    Backend, BackgroundConsumer, BufferedConsumer, Delivery, Event, Identity, ImmediateConsumer, Tracker,
+    Backend, BackgroundConsumer, BufferedConsumer, Delivery, Event, Identity, ImmediateConsumer, Overflow,
+    Spool, Tracker,
 };
 
 /// Accepts and discards: isolates the caller's cost from any I/O.
@@ -37,11 +40,34 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(3));
 
+    let spool = std::env::temp_dir().join(format!("trackflow-bench-track-{}", std::process::id()));
     let trackers = [
         (
             "background",
             Tracker::builder()
                 .consumer(BackgroundConsumer::builder(Discard).build())
+                .build(),
+        ),
+        (
+            "background_block",
+            Tracker::builder()
+                .consumer(
+                    BackgroundConsumer::builder(Discard)
+                        .overflow(Overflow::Block)
+                        .build(),
+                )
+                .build(),
+        ),
+        (
+            "background_every_event_spilled",
+            Tracker::builder()
+                .consumer(
+                    BackgroundConsumer::builder(Held)
+                        .queue_capacity(1)
+                        .max_disk_bytes(u64::MAX)
+                        .spool(Spool::open(&spool).unwrap())
+                        .build(),
+                )
                 .build(),
         ),
         (
@@ -81,9 +107,30 @@ fn bench(c: &mut Criterion) {
                     .unwrap();
             })
         });
-        tracker.shutdown(Duration::from_secs(5)).unwrap();
+        tracker.shutdown(Duration::from_secs(1)).unwrap();
     }
     g.finish();
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Holds its first batch until shutdown: the worker takes nothing more, so every event after
+/// the first two spills.
+#[derive(Debug)]
+struct Held;
+
+impl Backend for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+    fn check(&self, _: &Event) -> trackflow::Result<()> {
+        Ok(())
+    }
+    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+        ctx.cancel.sleep(Duration::from_secs(3600));
+        let mut d = Delivery::default();
+        d.record(Err(trackflow::Error::Cancelled), 0, || (0..batch.len()).collect());
+        d
+    }
 }
 
 criterion_group!(benches, bench);

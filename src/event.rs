@@ -535,7 +535,7 @@ impl Event {
     pub fn weight(&self) -> usize {
         let id = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
         let kind = match &self.kind {
-            EventKind::Track { name } => name.as_str().len(),
+            EventKind::Track { name } => name.len(),
             EventKind::Profile(_) => 0,
             EventKind::Item { item_type, item_id } => item_type.len() + item_id.len(),
         };

@@ -69,6 +69,28 @@ impl Text {
         }
     }
 
+    /// Its length in bytes (without re-validating it, as `str::len` through `Deref` would).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Text::from("é").len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the text is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::Text::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_empty()
+    }
+
     /// Whether the text is stored without allocation.
     ///
     /// # Examples
@@ -152,7 +174,7 @@ impl Borrow<str> for Text {
 
 impl PartialEq for Text {
     fn eq(&self, o: &Text) -> bool {
-        self.as_str() == o.as_str()
+        self.as_bytes() == o.as_bytes()
     }
 }
 
@@ -160,13 +182,13 @@ impl Eq for Text {}
 
 impl PartialEq<str> for Text {
     fn eq(&self, o: &str) -> bool {
-        self.as_str() == o
+        self.as_bytes() == o.as_bytes()
     }
 }
 
 impl PartialEq<&str> for Text {
     fn eq(&self, o: &&str) -> bool {
-        self.as_str() == *o
+        self.as_bytes() == o.as_bytes()
     }
 }
 

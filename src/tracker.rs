@@ -767,7 +767,7 @@ impl Tracker {
         if let EventKind::Track { .. } = event.kind {
             self.merge_supers(&mut event);
         }
-        inner.limits.check(&event)?;
+        let weight = inner.limits.check_weighed(&event)?;
         for c in &inner.consumers {
             c.check(&event)?;
         }
@@ -776,11 +776,11 @@ impl Tracker {
         let (last, rest) = inner.consumers.split_last().ok_or(Error::AlreadyShutdown)?;
         let mut first_err = None;
         for c in rest {
-            if let Err(e) = c.consume(event.clone()) {
+            if let Err(e) = c.consume_weighed(event.clone(), weight) {
                 first_err.get_or_insert(e);
             }
         }
-        let r = last.consume(event);
+        let r = last.consume_weighed(event, weight);
         match first_err {
             Some(e) => Err(e),
             None => r,

@@ -110,6 +110,12 @@ impl Limits {
     /// assert_eq!(err.to_string(), "invalid input: properties.price: must be a finite number, not NaN");
     /// ```
     pub fn check(&self, event: &Event) -> Result<()> {
+        self.check_weighed(event).map(drop)
+    }
+
+    /// As [`check`](Self::check), returning the event's [`Event::weight`], which the check
+    /// computes anyway (the queue's byte budget needs it too).
+    pub(crate) fn check_weighed(&self, event: &Event) -> Result<usize> {
         match &event.kind {
             EventKind::Track { name } => {
                 self.check_name("event name", name)?;
@@ -156,7 +162,7 @@ impl Limits {
                 check_finite(|| "interaction.value".to_owned(), v)?;
             }
         }
-        Ok(())
+        Ok(weight)
     }
 
     /// Checks a set of properties (e.g. super properties) on their own.

@@ -64,7 +64,7 @@ impl Value {
     /// Approximate bytes this value occupies, nested values included.
     pub(crate) fn weight(&self) -> usize {
         match self {
-            Value::String(t) => SLOT + t.as_str().len(),
+            Value::String(t) => SLOT + t.len(),
             Value::List(v) => SLOT + v.iter().map(Value::weight).sum::<usize>(),
             Value::Object(p) => SLOT + p.weight(),
             _ => SLOT,

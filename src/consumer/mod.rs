@@ -108,6 +108,14 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     /// [`Error::AlreadyShutdown`], [`Error::QueueFull`], or a delivery error.
     fn consume(&self, event: Event) -> Result<()>;
 
+    /// [`consume`](Self::consume), told the event's [`Event::weight`] (the tracker has it
+    /// from validation), so a queue with a byte budget need not compute it again.
+    #[doc(hidden)]
+    fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
+        let _ = weight;
+        self.consume(event)
+    }
+
     /// Delivers everything taken before this call, waiting at most `timeout`.
     ///
     /// # Errors
@@ -146,6 +154,9 @@ macro_rules! forward_consumer {
             }
             fn consume(&self, event: Event) -> Result<()> {
                 (**self).consume(event)
+            }
+            fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
+                (**self).consume_weighed(event, weight)
             }
             fn flush(&self, timeout: Duration) -> Result<()> {
                 (**self).flush(timeout)

@@ -316,6 +316,7 @@ impl BackgroundConsumerBuilder {
             max_batch,
             interval: self.interval,
             buf: Vec::with_capacity(max_batch),
+            weights: Vec::with_capacity(max_batch),
             reader,
             from_disk: false,
             spent: spent_tx,

@@ -53,8 +53,8 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Delivered events waiting to be freed by producer threads.
 const SPENT_CAPACITY: usize = 4096;
 /// Larger delivered events are freed by the worker, so the return path holds at most
-/// `SPENT_CAPACITY × SPENT_MAX_WEIGHT` bytes (4 MiB).
-const SPENT_MAX_WEIGHT: usize = 1024;
+/// `SPENT_CAPACITY × SPENT_MAX_WEIGHT` bytes (16 MiB); a typical event weighs about 1 KiB.
+const SPENT_MAX_WEIGHT: usize = 4096;
 /// How often a producer blocked by [`Overflow::Block`] looks up from its wait.
 const BLOCK_SLICE: Duration = Duration::from_millis(20);
 
@@ -431,6 +431,11 @@ impl Consumer for BackgroundConsumer {
     }
 
     fn consume(&self, event: Event) -> Result<()> {
+        let weight = event.weight();
+        self.consume_weighed(event, weight)
+    }
+
+    fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
         let Some(_inside) = self.gate.enter() else {
             return Err(Error::AlreadyShutdown);
         };
@@ -449,7 +454,6 @@ impl Consumer for BackgroundConsumer {
         if !worker::running(&self.shared.alive) {
             return Err(self.worker_gone(Some(event)));
         }
-        let weight = event.weight();
         match self.overflow {
             Overflow::Spill => self.spill_or_queue(event, weight),
             Overflow::Block => self.send_blocking(event, weight, None),

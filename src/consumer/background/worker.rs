@@ -59,6 +59,9 @@ pub(super) struct Worker {
     pub(super) max_batch: usize,
     pub(super) interval: Duration,
     pub(super) buf: Vec<Event>,
+    // The weight of each event in `buf` (known from the memory queue; disk events are not
+    // handed back, so theirs is not computed).
+    pub(super) weights: Vec<usize>,
     pub(super) reader: Option<Reader>,
     // Records of the current batch came from the disk queue: acknowledge once it is settled.
     pub(super) from_disk: bool,
@@ -77,6 +80,7 @@ impl Worker {
             // What the worker held must not vanish with it.
             log::error!("trackflow: the background worker panicked; its batch is spooled");
             let held = std::mem::take(&mut self.buf);
+            self.weights.clear();
             self.shared.fail(&Error::WorkerGone, &held);
             self.ack();
             return;
@@ -166,6 +170,7 @@ impl Worker {
 
     fn take(&mut self, q: Queued) {
         self.shared.unqueue(q.weight);
+        self.weights.push(q.weight);
         self.buf.push(q.event);
     }
 
@@ -179,6 +184,7 @@ impl Worker {
             match self.rx.try_recv() {
                 Ok(q) => {
                     weight += q.weight;
+                    self.weights.push(q.weight);
                     self.buf.push(q.event);
                 }
                 Err(_) => break,
@@ -223,7 +229,10 @@ impl Worker {
         }
         self.from_disk = true;
         match crate::disk::decode_event(&r.payload) {
-            Ok(e) => self.buf.push(e),
+            Ok(e) => {
+                self.weights.push(usize::MAX);
+                self.buf.push(e);
+            }
             Err(e) => {
                 // Checksummed, so written by us, yet not an event: nothing can be spooled.
                 log::error!("trackflow: dropped a disk queue record: {e}");
@@ -247,6 +256,7 @@ impl Worker {
     fn finish(mut self) {
         self.drain();
         let mut left = std::mem::take(&mut self.buf);
+        self.weights.clear();
         let mut weight = 0;
         for q in self.rx.try_iter() {
             weight += q.weight;
@@ -301,16 +311,17 @@ impl Worker {
         let reporter = &self.shared.reporter;
         if d.failures.is_empty() {
             reporter.succeeded(self.buf.len(), d.retries);
-            for e in self.buf.drain(..) {
+            for (e, w) in self.buf.drain(..).zip(self.weights.drain(..)) {
                 // Small events go back to be freed by the thread that made them (see
                 // `consume`); the return path is bounded in count and so in bytes.
-                if e.weight() <= SPENT_MAX_WEIGHT {
+                if w <= SPENT_MAX_WEIGHT {
                     let _ = self.spent.try_send(e);
                 }
             }
         } else {
             reporter.report(&mut self.buf, d);
         }
+        self.weights.clear();
         self.ack();
     }
 }

@@ -1,0 +1,85 @@
+//! N `track()` calls on the Background consumer, for instruction counts under callgrind:
+//! `valgrind --tool=callgrind --separate-threads=yes target/release/deps/track_calls-* MODE N`
+//! (MODE: build | default | block | spilled). The main thread's count divided by N is the
+//! cost of one call, building the standard properties included (`build` is that alone;
+//! `spilled` holds the worker so that every event goes to the disk queue).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+mod common;
+
+use trackflow::transport::DeliveryCtx;
+use trackflow::{Backend, BackgroundConsumer, Delivery, Event, Identity, Overflow, Spool, Tracker};
+
+#[derive(Debug)]
+struct Discard;
+
+impl Backend for Discard {
+    fn name(&self) -> &'static str {
+        "discard"
+    }
+    fn check(&self, _: &Event) -> trackflow::Result<()> {
+        Ok(())
+    }
+    fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+        black_box(batch.len());
+        Delivery::default()
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "default".into());
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    // A queue larger than the run: no call waits or spills, so the figure is the cost of a
+    // call while the queue has room.
+    let spool = std::env::temp_dir().join(format!("trackflow-track-calls-{}", std::process::id()));
+    let consumer = match mode.as_str() {
+        "spilled" => BackgroundConsumer::builder(Held)
+            .queue_capacity(1)
+            .max_disk_bytes(u64::MAX)
+            .spool(Spool::open(&spool).unwrap())
+            .build(),
+        "block" => BackgroundConsumer::builder(Discard)
+            .queue_capacity(n as usize + 1)
+            .overflow(Overflow::Block)
+            .build(),
+        _ => BackgroundConsumer::builder(Discard)
+            .queue_capacity(n as usize + 1)
+            .build(),
+    };
+    let tracker = Tracker::builder().consumer(consumer).build().unwrap();
+    let users: Vec<Identity> = (0..1000).map(|i| Identity::user(format!("user-{i}"))).collect();
+    for i in 0..n {
+        let props = common::standard_properties(i);
+        if mode == "build" {
+            black_box(props);
+            continue;
+        }
+        tracker
+            .track(&users[(i % 1000) as usize], "purchase", props)
+            .unwrap();
+    }
+    tracker.shutdown(Duration::from_secs(10)).unwrap();
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Holds its first batch until shutdown.
+#[derive(Debug)]
+struct Held;
+
+impl Backend for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+    fn check(&self, _: &Event) -> trackflow::Result<()> {
+        Ok(())
+    }
+    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+        ctx.cancel.sleep(Duration::from_secs(3600));
+        let mut d = Delivery::default();
+        d.record(Err(trackflow::Error::Cancelled), 0, || (0..batch.len()).collect());
+        d
+    }
+}
