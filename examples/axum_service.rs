@@ -8,11 +8,11 @@
 //! cargo run --example axum_service -- --self-test  # serves, calls itself, SIGTERMs itself
 //! ```
 //!
-//! `track()` on the Background consumer only hands the event to a queue: it never does I/O,
-//! so handlers call it directly on the executor. With `Overflow::DropNewest` it never waits
-//! either: if the collector is away so long that the queue fills, the event is counted in
-//! `stats().dropped` and the handler learns it from `Err(QueueFull)`, while failed batches go to
-//! the spool for `trackflow replay`.
+//! `track()` on the Background consumer only hands the event to a queue: it never does network
+//! I/O, so handlers call it directly on the executor. With the default overflow (`Spill`) it
+//! never waits either: if the collector is away so long that the memory queue fills, events go
+//! to a disk queue in the consumer's private spool directory and are delivered, in order, when
+//! the collector is back; failed batches go to the same spool for `trackflow replay`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
-use trackflow::{BackgroundConsumer, GrowingIo, Identity, Overflow, Properties, Spool, Tracker};
+use trackflow::{BackgroundConsumer, GrowingIo, Identity, Properties, Tracker};
 
 async fn buy(State(tracker): State<Arc<Tracker>>, Query(q): Query<HashMap<String, String>>) -> StatusCode {
     let who = Identity::user(q.get("user").map_or("anonymous", String::as_str));
@@ -58,11 +58,8 @@ async fn call_self(addr: std::net::SocketAddr, i: u32) -> std::io::Result<()> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let self_test = std::env::args().any(|a| a == "--self-test");
     let url = std::env::var("TRACKFLOW_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let spool = Spool::open(std::env::temp_dir().join("trackflow-axum-spool"))?;
-    let consumer = BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?)
-        .overflow(Overflow::DropNewest)
-        .spool(spool)
-        .build();
+    // The defaults: Spill, and the spool in this process's private state directory.
+    let consumer = BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?).build();
     let tracker = Arc::new(Tracker::builder().consumer(consumer).build()?);
 
     let app = Router::new().route("/buy", post(buy)).with_state(tracker.clone());

@@ -607,3 +607,42 @@ fn without_a_writable_state_directory_drops_are_counted() {
     assert_eq!(s.accepted, s.delivered + s.failed + s.dropped);
     hold.release();
 }
+
+/// The memory queue is bounded in bytes too: big events spill long before the count bound.
+#[test]
+fn the_byte_budget_bounds_the_memory_queue() {
+    let hold = Hold::default();
+    let h = hold.clone();
+    let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
+    let dir = temp_dir("bytes");
+    let gio = GrowingIo::builder(collector.url(), "p", "d").build().unwrap();
+    let consumer = BackgroundConsumer::builder(gio)
+        .max_queue_bytes(64 << 10)
+        .flush_interval(Duration::MAX) // clamped, not a panic
+        .spool(Spool::open(&dir).unwrap())
+        .build();
+    let consumer = Arc::new(consumer);
+    let tracker = Tracker::builder().consumer(consumer.clone()).build().unwrap();
+    let big = "x".repeat(4000);
+    for i in 0..200 {
+        let e = event(&format!("big-{i}")).with_properties(Properties::new().with("blob", big.clone()));
+        tracker.record(e).unwrap();
+    }
+    assert!(consumer.queued() < 20, "{} events in memory", consumer.queued());
+    assert!(tracker.stats().spilled > 150, "{:?}", tracker.stats());
+    // And one event may not exceed the per-event limit (1 MiB by default).
+    let chunk = "x".repeat(8000);
+    let huge = event("huge").with_properties(
+        (0..200)
+            .map(|i| (format!("k{i}"), chunk.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let err = tracker.record(huge).unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+    let report = tracker.shutdown(Duration::from_millis(200)).unwrap();
+    let s = report.stats;
+    assert_eq!(s.accepted, s.delivered + s.failed + s.dropped);
+    hold.release();
+    drop((tracker, consumer));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
