@@ -11,28 +11,9 @@ use std::time::Duration;
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use trackflow::transport::DeliveryCtx;
 use trackflow::{
-    Backend, BackgroundConsumer, BufferedConsumer, Delivery, Event, Identity, ImmediateConsumer, Overflow,
-    Spool, Tracker,
+    BackgroundConsumer, BufferedConsumer, Identity, ImmediateConsumer, Overflow, Spool, Tracker,
 };
-
-/// Accepts and discards: isolates the caller's cost from any I/O.
-#[derive(Debug)]
-struct Discard;
-
-impl Backend for Discard {
-    fn name(&self) -> &'static str {
-        "discard"
-    }
-    fn check(&self, _: &Event) -> trackflow::Result<()> {
-        Ok(())
-    }
-    fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
-        black_box(batch.len());
-        Delivery::default()
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let users: Vec<Identity> = (0..1000).map(|i| Identity::user(format!("user-{i}"))).collect();
@@ -45,14 +26,14 @@ fn bench(c: &mut Criterion) {
         (
             "background",
             Tracker::builder()
-                .consumer(BackgroundConsumer::builder(Discard).build())
+                .consumer(BackgroundConsumer::builder(common::Discard).build())
                 .build(),
         ),
         (
             "background_block",
             Tracker::builder()
                 .consumer(
-                    BackgroundConsumer::builder(Discard)
+                    BackgroundConsumer::builder(common::Discard)
                         .overflow(Overflow::Block)
                         .build(),
                 )
@@ -62,7 +43,7 @@ fn bench(c: &mut Criterion) {
             "background_every_event_spilled",
             Tracker::builder()
                 .consumer(
-                    BackgroundConsumer::builder(Held)
+                    BackgroundConsumer::builder(common::Held)
                         .queue_capacity(1)
                         .max_disk_bytes(u64::MAX)
                         .spool(Spool::open(&spool).unwrap())
@@ -73,13 +54,13 @@ fn bench(c: &mut Criterion) {
         (
             "buffered",
             Tracker::builder()
-                .consumer(BufferedConsumer::builder(Discard).build())
+                .consumer(BufferedConsumer::builder(common::Discard).build())
                 .build(),
         ),
         (
             "immediate",
             Tracker::builder()
-                .consumer(ImmediateConsumer::new(Discard))
+                .consumer(ImmediateConsumer::new(common::Discard))
                 .build(),
         ),
     ];
@@ -111,26 +92,6 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&spool);
-}
-
-/// Holds its first batch until shutdown: the worker takes nothing more, so every event after
-/// the first two spills.
-#[derive(Debug)]
-struct Held;
-
-impl Backend for Held {
-    fn name(&self) -> &'static str {
-        "held"
-    }
-    fn check(&self, _: &Event) -> trackflow::Result<()> {
-        Ok(())
-    }
-    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        ctx.cancel.sleep(Duration::from_secs(3600));
-        let mut d = Delivery::default();
-        d.record(Err(trackflow::Error::Cancelled), 0, || (0..batch.len()).collect());
-        d
-    }
 }
 
 criterion_group!(benches, bench);

@@ -9,24 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use trackflow::transport::DeliveryCtx;
-use trackflow::{Backend, BackgroundConsumer, Delivery, Event, Identity, Overflow, Spool, Tracker};
-
-#[derive(Debug)]
-struct Discard;
-
-impl Backend for Discard {
-    fn name(&self) -> &'static str {
-        "discard"
-    }
-    fn check(&self, _: &Event) -> trackflow::Result<()> {
-        Ok(())
-    }
-    fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
-        black_box(batch.len());
-        Delivery::default()
-    }
-}
+use trackflow::{BackgroundConsumer, Identity, Overflow, Spool, Tracker};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -36,16 +19,16 @@ fn main() {
     // call while the queue has room.
     let spool = std::env::temp_dir().join(format!("trackflow-track-calls-{}", std::process::id()));
     let consumer = match mode.as_str() {
-        "spilled" => BackgroundConsumer::builder(Held)
+        "spilled" => BackgroundConsumer::builder(common::Held)
             .queue_capacity(1)
             .max_disk_bytes(u64::MAX)
             .spool(Spool::open(&spool).unwrap())
             .build(),
-        "block" => BackgroundConsumer::builder(Discard)
+        "block" => BackgroundConsumer::builder(common::Discard)
             .queue_capacity(n as usize + 1)
             .overflow(Overflow::Block)
             .build(),
-        _ => BackgroundConsumer::builder(Discard)
+        _ => BackgroundConsumer::builder(common::Discard)
             .queue_capacity(n as usize + 1)
             .build(),
     };
@@ -63,23 +46,4 @@ fn main() {
     }
     tracker.shutdown(Duration::from_secs(10)).unwrap();
     let _ = std::fs::remove_dir_all(&spool);
-}
-
-/// Holds its first batch until shutdown.
-#[derive(Debug)]
-struct Held;
-
-impl Backend for Held {
-    fn name(&self) -> &'static str {
-        "held"
-    }
-    fn check(&self, _: &Event) -> trackflow::Result<()> {
-        Ok(())
-    }
-    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        ctx.cancel.sleep(Duration::from_secs(3600));
-        let mut d = Delivery::default();
-        d.record(Err(trackflow::Error::Cancelled), 0, || (0..batch.len()).collect());
-        d
-    }
 }

@@ -297,9 +297,21 @@ fn no_temp_files(dir: &std::path::Path) {
     }
 }
 
-/// The spooled events' insert ids: pending files and the disk queue.
-fn spooled(dir: &std::path::Path) -> Vec<String> {
-    support::spooled_ids(dir)
+/// `trackflow send FLAGS --spool SPOOL --config CFG -`, its standard streams piped.
+fn send_from_stdin(flags: &[&str], spool: &std::path::Path, cfg: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .arg("send")
+        .args(flags)
+        .arg("--spool")
+        .arg(spool)
+        .arg("--config")
+        .arg(cfg)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -311,17 +323,7 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
     let spool = dir.join("spool");
     let cfg = dir.join("trackflow.toml");
     std::fs::write(&cfg, batch_config(&first)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args(["send", "--no-progress", "--deadline", "1", "--spool"])
-        .arg(&spool)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = send_from_stdin(&["--no-progress", "--deadline", "1"], &spool, &cfg);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(lines(0..TOTAL / 2).as_bytes());
@@ -358,23 +360,13 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
     no_temp_files(&spool);
     let got_first = ids(&first);
     assert_eq!(got_first.len() as u64, delivered, "{stdout}");
-    let in_spool = spooled(&spool);
+    let in_spool = support::spooled_ids(&spool);
     assert_eq!(in_spool.len() as u64, spooled_n);
 
     // The resumed run: the spool first, then the lines not yet read.
     let second = Collector::ok();
     std::fs::write(&cfg, batch_config(&second)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args(["send", "--no-progress", "--resume", "--spool"])
-        .arg(&spool)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = send_from_stdin(&["--no-progress", "--resume"], &spool, &cfg);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(lines(0..TOTAL).as_bytes());
@@ -431,7 +423,7 @@ fn at_the_deadline_every_spool_file_is_whole_and_the_counts_add_up() {
     assert_eq!((read, delivered, invalid, dropped), (5000, 0, 0, 0), "{stdout}");
     assert_eq!((failed, spooled_n), (5000, 5000), "{stdout}");
     no_temp_files(&spool);
-    let mut in_spool = spooled(&spool);
+    let mut in_spool = support::spooled_ids(&spool);
     in_spool.sort();
     in_spool.dedup();
     assert_eq!(in_spool.len(), 5000);

@@ -129,21 +129,7 @@ fn run(name: &str, url: &str, accepted: &Accepted, t: HttpTransport, deadline: D
         );
         *delivered.entry(id).or_default() += 1;
     }
-    let spool = Spool::open(&dir).unwrap();
-    let mut spooled = HashSet::new();
-    for f in spool
-        .pending_files()
-        .unwrap()
-        .into_iter()
-        .chain(spool.dead_files().unwrap())
-    {
-        for e in trackflow::spool::read_events(&f).unwrap() {
-            spooled.insert(e.insert_id.to_string());
-        }
-    }
-    for e in spool.queued_events().unwrap() {
-        spooled.insert(e.insert_id.to_string());
-    }
+    let spooled: HashSet<String> = support::spooled_ids(&dir).into_iter().collect();
     let _ = std::fs::remove_dir_all(&dir);
     Outcome {
         delivered,

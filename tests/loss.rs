@@ -88,6 +88,26 @@ fn event(id: &str) -> Event {
         .with_properties(Properties::new().with("id", id.to_owned()))
 }
 
+/// Three producers tracking until the shutdown refuses them, each call recorded.
+fn until_shutdown(tracker: &Tracker, calls: &Arc<Mutex<Calls>>, round: usize) -> Vec<thread::JoinHandle<()>> {
+    (0..3)
+        .map(|p| {
+            let (t, calls) = (tracker.clone(), calls.clone());
+            thread::spawn(move || {
+                for i in 0.. {
+                    let id = format!("{round}-{p}-{i}");
+                    let r = t.record(event(&id));
+                    let stop = matches!(r, Err(Error::AlreadyShutdown));
+                    record(&calls, id, r);
+                    if stop {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// Checks the books of one run: the identity, and where every id went.
 fn audit(
     stats: trackflow::StatsSnapshot,
@@ -136,22 +156,7 @@ fn background_consume_races_shutdown() {
             .build();
         let tracker = Tracker::builder().consumer(consumer).build().unwrap();
         let calls = Arc::new(Mutex::new(Calls::default()));
-        let producers: Vec<_> = (0..3)
-            .map(|p| {
-                let (t, calls) = (tracker.clone(), calls.clone());
-                thread::spawn(move || {
-                    for i in 0.. {
-                        let id = format!("{round}-{p}-{i}");
-                        let r = t.record(event(&id));
-                        let stop = matches!(r, Err(Error::AlreadyShutdown));
-                        record(&calls, id, r);
-                        if stop {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
+        let producers = until_shutdown(&tracker, &calls, round);
         thread::sleep(Duration::from_micros(rng.below(3000)));
         let report = tracker.shutdown(Duration::from_millis(rng.below(40))).unwrap();
         for p in producers {
@@ -248,22 +253,7 @@ fn buffered_push_races_flush_and_shutdown() {
             .build();
         let tracker = Tracker::builder().consumer(consumer).build().unwrap();
         let calls = Arc::new(Mutex::new(Calls::default()));
-        let mut threads: Vec<_> = (0..3)
-            .map(|p| {
-                let (t, calls) = (tracker.clone(), calls.clone());
-                thread::spawn(move || {
-                    for i in 0.. {
-                        let id = format!("{round}-{p}-{i}");
-                        let r = t.record(event(&id));
-                        let stop = matches!(r, Err(Error::AlreadyShutdown));
-                        record(&calls, id, r);
-                        if stop {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
+        let mut threads = until_shutdown(&tracker, &calls, round);
         let t = tracker.clone();
         threads.push(thread::spawn(move || {
             // Flushes until the shutdown refuses them.

@@ -1,7 +1,50 @@
 //! The standard workload every bench measures (see issue 8): event `purchase`, ten properties
 //! (3 strings, 2 integers, 2 floats, a bool, a list of 3 strings, a timestamp).
 
-use trackflow::{Properties, Value};
+#![allow(dead_code, reason = "each bench uses a different part")]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use trackflow::transport::DeliveryCtx;
+use trackflow::{Backend, Delivery, Event, Properties, Value};
+
+/// Accepts and discards: isolates the caller's cost from any I/O.
+#[derive(Debug)]
+pub struct Discard;
+
+impl Backend for Discard {
+    fn name(&self) -> &'static str {
+        "discard"
+    }
+    fn check(&self, _: &Event) -> trackflow::Result<()> {
+        Ok(())
+    }
+    fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+        black_box(batch.len());
+        Delivery::default()
+    }
+}
+
+/// Holds its first batch until shutdown: the worker takes nothing more, so every later event
+/// that finds the queue full spills.
+#[derive(Debug)]
+pub struct Held;
+
+impl Backend for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+    fn check(&self, _: &Event) -> trackflow::Result<()> {
+        Ok(())
+    }
+    fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
+        ctx.cancel.sleep(Duration::from_secs(3600));
+        let mut d = Delivery::default();
+        d.record(Err(trackflow::Error::Cancelled), 0, || (0..batch.len()).collect());
+        d
+    }
+}
 
 /// The standard event's properties for the `i`-th event.
 pub fn standard_properties(i: u64) -> Properties {

@@ -20,6 +20,19 @@ fn read_all(r: &mut Reader) -> Vec<Vec<u8>> {
     }
 }
 
+fn segments(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count()
+}
+
 fn payloads(n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| format!("record number {i}").into_bytes())
@@ -37,16 +50,7 @@ fn records_come_back_in_order_and_ack_removes_segments() {
     assert_eq!(read_all(&mut r), payloads(100));
     assert_eq!(q.unread(), 0);
     r.ack().unwrap();
-    let segs = fs::read_dir(&dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".seg")
-        })
-        .count();
+    let segs = segments(&dir);
     assert_eq!(segs, 0, "a drained, acknowledged queue keeps no segment");
     assert_eq!(q.bytes(), 0);
     // And it goes on after the drain.
@@ -211,16 +215,7 @@ fn segments_roll_and_are_read_across() {
     for _ in 0..7 {
         q.append(&big, || {}).unwrap();
     }
-    let segs = fs::read_dir(&dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".seg")
-        })
-        .count();
+    let segs = segments(&dir);
     assert!(segs >= 3, "{segs}");
     assert_eq!(read_all(&mut r).len(), 7);
     r.ack().unwrap();

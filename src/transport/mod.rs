@@ -26,3 +26,18 @@ pub use retry::{
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Default timeout for the response (headers and body) after the request was sent.
 pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Any reply a server could send (any status, body and error headers), for the property
+/// tests of every backend's judge.
+#[cfg(test)]
+pub(crate) fn any_reply() -> impl proptest::strategy::Strategy<Value = Response> {
+    use proptest::prelude::*;
+    (100u16..600, prop::collection::vec(any::<u8>(), 0..300), ".{0,40}").prop_map(|(status, body, header)| {
+        Response {
+            status,
+            retry_after: Some(header.clone()),
+            headers: vec![("x-amzn-errortype".into(), header)],
+            body,
+        }
+    })
+}
