@@ -325,11 +325,13 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
     std::fs::write(&cfg, batch_config(&first)).unwrap();
     let mut child = send_from_stdin(&["--no-progress", "--deadline", "1"], &spool, &cfg);
     let mut stdin = child.stdin.take().unwrap();
+    let (go, signalled) = std::sync::mpsc::channel::<()>();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(lines(0..TOTAL / 2).as_bytes());
         let _ = stdin.flush();
-        std::thread::sleep(Duration::from_millis(800));
-        // Read or not, the second half follows; after the signal nobody reads it.
+        // The pipe stays open and quiet until the run has ended: the signal must be
+        // noticed while the input blocks. The second half goes nowhere.
+        let _ = signalled.recv();
         let _ = stdin.write_all(lines(TOTAL / 2..TOTAL).as_bytes());
     });
     assert!(first.wait_for(3, Duration::from_secs(30)), "the run delivers");
@@ -338,6 +340,7 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    go.send(()).unwrap();
     writer.join().unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),

@@ -606,13 +606,17 @@ fn the_byte_budget_bounds_the_memory_queue() {
     let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
     let dir = temp_dir("bytes");
     let gio = GrowingIo::builder(collector.url(), "p", "d").build().unwrap();
+    // One event per batch: the first is held by the collector, so the worker takes no more.
     let consumer = BackgroundConsumer::builder(gio)
         .max_queue_bytes(64 << 10)
+        .max_batch(1)
         .flush_interval(Duration::MAX) // clamped, not a panic
         .spool(Spool::open(&dir).unwrap())
         .build();
     let consumer = Arc::new(consumer);
     let tracker = Tracker::builder().consumer(consumer.clone()).build().unwrap();
+    tracker.record(event("first")).unwrap();
+    assert!(collector.wait_for(1, Duration::from_secs(30)));
     let big = "x".repeat(4000);
     for i in 0..200 {
         let e = event(&format!("big-{i}")).with_properties(Properties::new().with("blob", big.clone()));

@@ -135,7 +135,7 @@ impl Reading {
     }
 }
 
-type Input = (Box<dyn Read>, Option<u64>, String);
+type Input = (Box<dyn Read + Send>, Option<u64>, String);
 
 fn open(file: Option<&Path>) -> trackflow::Result<Input> {
     Ok(match file {
@@ -144,7 +144,7 @@ fn open(file: Option<&Path>) -> trackflow::Result<Input> {
             let len = f.metadata().ok().map(|m| m.len());
             (Box::new(f), len, p.display().to_string())
         }
-        _ => (Box::new(io::stdin().lock()), None, "<stdin>".to_owned()),
+        _ => (Box::new(io::stdin()), None, "<stdin>".to_owned()),
     })
 }
 
@@ -186,30 +186,54 @@ fn record_position(dir: &Path, position: Option<&Position>) -> trackflow::Result
     Ok(())
 }
 
+/// Reads lines on a thread of their own, so that a signal is noticed even while the input
+/// (a quiet pipe) blocks: `read(2)` is restarted after a signal, and would not return.
+fn spawn_reader(input: Box<dyn Read + Send>) -> crossbeam_channel::Receiver<io::Result<Vec<u8>>> {
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(1 << 16, input);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if tx.send(Ok(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
 fn read_lines(
-    input: Box<dyn Read>,
+    input: Box<dyn Read + Send>,
     name: &str,
     skip: u64,
     tracker: &Tracker,
     stop: &AtomicBool,
     progress: &mut Option<Progress>,
 ) -> trackflow::Result<Reading> {
-    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let lines = spawn_reader(input);
     let mut read = Reading::default();
-    let mut line = Vec::new();
     let mut number = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
             read.interrupted = true;
             return Ok(read);
         }
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            return Ok(read);
-        }
+        let line = match lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => line?,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(read),
+        };
         number += 1;
-        read.bytes += n as u64;
+        read.bytes += line.len() as u64;
         if number <= skip {
             continue;
         }
