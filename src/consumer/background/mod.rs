@@ -105,6 +105,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn worker_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
     fn unqueue(&self, weight: usize) {
         if weight > 0 {
             self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
@@ -315,7 +319,7 @@ impl BackgroundConsumer {
     fn send_blocking(&self, mut event: Event, weight: usize, limit: Option<Duration>) -> Result<()> {
         let until = limit.map(|d| Instant::now() + d);
         loop {
-            if self.gate.is_closed() || !worker::running(&self.shared.alive) {
+            if self.gate.is_closed() || !self.shared.worker_alive() {
                 // Shutdown is waiting for this producer: hand the event over another way.
                 return self.settle_refused(event);
             }
@@ -349,7 +353,7 @@ impl BackgroundConsumer {
                 return Ok(());
             }
         }
-        let error = if worker::running(&self.shared.alive) {
+        let error = if self.shared.worker_alive() {
             Error::Cancelled
         } else {
             Error::WorkerGone
@@ -451,7 +455,7 @@ impl Consumer for BackgroundConsumer {
         }
         // Counted before the hand-over so the worker can never count an outcome first.
         self.shared.reporter.stats.add_accepted(1);
-        if !worker::running(&self.shared.alive) {
+        if !self.shared.worker_alive() {
             return Err(self.worker_gone(Some(event)));
         }
         match self.overflow {
@@ -469,7 +473,7 @@ impl Consumer for BackgroundConsumer {
         if self.gate.is_closed() {
             return Err(Error::AlreadyShutdown);
         }
-        if !worker::running(&self.shared.alive) {
+        if !self.shared.worker_alive() {
             return Err(self.worker_gone(None));
         }
         let (reply, wait) = crossbeam_channel::bounded(1);

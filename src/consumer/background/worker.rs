@@ -14,7 +14,7 @@
 //! in flight is abandoned, its batch spooled, and what is still queued failed into the spool.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -324,9 +324,4 @@ impl Worker {
         self.weights.clear();
         self.ack();
     }
-}
-
-/// Whether the flag says the worker is running.
-pub(super) fn running(alive: &AtomicBool) -> bool {
-    alive.load(Ordering::Acquire)
 }
