@@ -233,6 +233,19 @@ impl InsertId {
         }
     }
 
+    /// The 16 bytes of a generated (UUID) id, if it is one: the compact form the disk queue
+    /// stores.
+    pub(crate) fn as_uuid(&self) -> Option<u128> {
+        match self.0 {
+            IdRepr::Uuid(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_uuid(v: u128) -> Self {
+        InsertId(IdRepr::Uuid(v))
+    }
+
     fn from_text(s: &str) -> Self {
         if s.is_empty() {
             return InsertId(IdRepr::Empty);

@@ -356,6 +356,12 @@ pub type Key = Cow<'static, str>;
 pub struct Properties(Vec<(Key, Value)>);
 
 impl Properties {
+    /// Appends without looking for the key: for decoders of maps that were written from a
+    /// `Properties` (keys already unique).
+    pub(crate) fn push_decoded(&mut self, key: Key, value: Value) {
+        self.0.push((key, value));
+    }
+
     /// Approximate bytes of keys and values, nested values included.
     pub(crate) fn weight(&self) -> usize {
         self.0

@@ -43,7 +43,8 @@ impl Spill {
 
     /// Appends `event`; returns whether spilling just began (the worker may be idle).
     pub(super) fn push(&self, event: &Event) -> std::result::Result<bool, AppendError> {
-        let record = crate::disk::encode_event(event);
+        let mut record = Vec::with_capacity(256);
+        crate::disk::encode_event(event, &mut record);
         let mut began = false;
         self.disk.append(&record, || {
             began = !self.spilling.swap(true, Ordering::AcqRel);
