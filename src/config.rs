@@ -10,7 +10,9 @@
 //! max_queue_bytes = 33554432
 //! overflow = "spill"         # spill | block | block_timeout | drop_newest
 //! block_timeout_ms = 100     # with overflow = "block_timeout"
-//! max_disk_bytes = 1073741824  # the spill's disk budget
+//! max_disk_bytes = 1073741824  # the spill's (and journal's) disk budget
+//! durability = "memory"      # memory | process | fsync (process, fsync: a journal in the spool)
+//! fsync_interval_ms = 100    # with durability = "fsync"
 //!
 //! [backend]
 //! kind = "file"              # file | growingio | gravity | personalize | retail | talent
@@ -162,6 +164,19 @@ pub enum OverflowKind {
     DropNewest,
 }
 
+/// The durability by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityKind {
+    /// [`Durability::Memory`](crate::Durability::Memory) (the default).
+    #[default]
+    Memory,
+    /// [`Durability::Process`](crate::Durability::Process).
+    Process,
+    /// [`Durability::Fsync`](crate::Durability::Fsync) every `fsync_interval_ms`.
+    Fsync,
+}
+
 /// Consumer settings; unset ones take the consumer's defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,8 +190,13 @@ pub struct ConsumerConfig {
     pub queue_capacity: Option<usize>,
     /// Queue size in bytes (background).
     pub max_queue_bytes: Option<usize>,
-    /// The spill's disk budget in bytes (background).
+    /// The spill's (and journal's) disk budget in bytes (background).
     pub max_disk_bytes: Option<u64>,
+    /// What an accepted event survives (background).
+    pub durability: Option<DurabilityKind>,
+    /// How often the journal is written through with `durability = "fsync"`. Defaults to
+    /// 100 ms.
+    pub fsync_interval_ms: Option<u64>,
     /// Timer flush (background).
     pub flush_interval_ms: Option<u64>,
     /// Overflow policy (background).
@@ -736,6 +756,13 @@ impl Config {
                 if let Some(n) = c.max_disk_bytes {
                     b = b.max_disk_bytes(n);
                 }
+                b = b.durability(match c.durability.unwrap_or_default() {
+                    DurabilityKind::Memory => crate::Durability::Memory,
+                    DurabilityKind::Process => crate::Durability::Process,
+                    DurabilityKind::Fsync => crate::Durability::Fsync {
+                        interval: Duration::from_millis(c.fsync_interval_ms.unwrap_or(100)),
+                    },
+                });
                 if let Some(ms) = c.flush_interval_ms {
                     b = b.flush_interval(Duration::from_millis(ms));
                 }

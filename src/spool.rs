@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::disk::files::{create_new_private, create_private_dir};
+pub use crate::disk::Damage as DiskDamage;
 use crate::disk::{decode_event, DiskQueue};
 use crate::error::{Error, Result};
 use crate::event::Event;

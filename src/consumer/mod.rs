@@ -32,8 +32,8 @@ mod gate;
 mod immediate;
 
 pub use background::{
-    BackgroundConsumer, BackgroundConsumerBuilder, Overflow, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_DISK_BYTES,
-    DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
+    BackgroundConsumer, BackgroundConsumerBuilder, Durability, Overflow, DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
 };
 pub use buffered::{BufferedConsumer, BufferedConsumerBuilder};
 pub use debug::{DebugConsumer, DebugConsumerBuilder};

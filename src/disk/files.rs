@@ -28,7 +28,11 @@ pub(crate) fn private_options() -> OpenOptions {
 /// Creates a new private file, failing if one exists (a temporary file that exists is not
 /// ours to write into).
 pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
-    private_options().write(true).create_new(true).open(path)
+    private_options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(all(test, unix))]

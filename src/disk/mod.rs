@@ -22,9 +22,10 @@
 //! that are not segments are reported and left alone.
 
 pub(crate) mod files;
+mod mapped;
 mod queue;
 mod record;
 
-#[allow(unused_imports, reason = "used by the consumers as they move onto it")]
-pub(crate) use queue::{AppendError, Damage, DiskQueue, Reader, Record};
+pub use queue::Damage;
+pub(crate) use queue::{AppendError, DiskQueue, Mode, Reader, Record};
 pub(crate) use record::{decode_event, encode_event};

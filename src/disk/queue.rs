@@ -9,12 +9,15 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::files::{create_new_private, create_private_dir, private_options};
+use super::mapped::Mapped;
 
 const MAGIC: &[u8; 8] = b"TFQUEUE1";
 const HEADER: u64 = MAGIC.len() as u64;
 const RECORD_HEADER: u64 = 8;
 /// A segment is closed and a new one begun past this size.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
+/// A drained mapped segment is closed (and removed) past this size.
+const ROLL_DRAINED_MAPPED: u64 = 4 << 20;
 /// The largest record; a length field above it can only be damage.
 pub(crate) const MAX_RECORD: u64 = 64 << 20;
 
@@ -27,22 +30,48 @@ pub(crate) enum AppendError {
     Io(io::Error),
 }
 
-/// What reading found wrong on disk; every count is also logged when found.
+/// What reading a disk queue (spill or journal) found wrong on disk; each is also logged
+/// when found. Every intact record is still read.
+///
+/// # Examples
+///
+/// ```
+/// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+/// assert_eq!(c.disk_damage(), trackflow::spool::DiskDamage::default());
+/// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Damage {
+#[non_exhaustive]
+pub struct Damage {
     /// Records cut short at the end of a segment left by an earlier process.
-    pub(crate) torn_tails: u64,
+    pub torn_tails: u64,
     /// Regions skipped because a checksum or length did not hold.
-    pub(crate) corrupt_regions: u64,
+    pub corrupt_regions: u64,
     /// Bytes in those regions and torn tails.
-    pub(crate) skipped_bytes: u64,
+    pub skipped_bytes: u64,
     /// Files in the directory that are not segments (or segments without the header).
-    pub(crate) foreign_files: Vec<PathBuf>,
+    pub foreign_files: Vec<PathBuf>,
+}
+
+/// How records reach the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Through a buffer, pushed to the OS when the reader asks: the overflow spill, where
+    /// the process's memory is the durability promised anyway.
+    Buffered,
+    /// Through a shared memory map: in the page cache when `append` returns, so a record
+    /// survives the death of the process. The crash-safe journal.
+    Mapped,
+}
+
+enum Sink {
+    Buffered(BufWriter<File>),
+    Mapped { file: File, map: Mapped, synced: u64 },
 }
 
 struct Writer {
+    mode: Mode,
     seq: u64,
-    file: Option<BufWriter<File>>,
+    sink: Option<Sink>,
     // Bytes in the current segment, header included; `committed` of them reached the OS.
     len: u64,
     committed: u64,
@@ -79,7 +108,8 @@ fn seg_name(seq: u64) -> String {
 
 fn parse_seg(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".seg")?;
-    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+    // Names are zero-padded to 16 digits, and grow past that only after 10^16 segments.
+    (digits.len() >= 16 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten()
 }
@@ -95,6 +125,11 @@ impl DiskQueue {
     /// Opens (creating, private) the queue in `dir`, holding its lock for as long as the
     /// queue lives. Segments left by an earlier process are read first.
     pub(crate) fn open(dir: &Path, budget: u64) -> io::Result<(Arc<DiskQueue>, Reader)> {
+        DiskQueue::open_with(dir, budget, Mode::Buffered)
+    }
+
+    /// As [`open`](Self::open), writing in `mode`.
+    pub(crate) fn open_with(dir: &Path, budget: u64, mode: Mode) -> io::Result<(Arc<DiskQueue>, Reader)> {
         create_private_dir(dir)?;
         let lock = private_options()
             .read(true)
@@ -143,8 +178,9 @@ impl DiskQueue {
             _lock: lock,
             budget,
             writer: Mutex::new(Writer {
+                mode,
                 seq: next,
-                file: None,
+                sink: None,
                 len: HEADER,
                 committed: HEADER,
             }),
@@ -189,32 +225,43 @@ impl DiskQueue {
         if payload.len() as u64 > MAX_RECORD {
             return Err(AppendError::Full);
         }
-        let mut w = self.writer.lock();
-        if self.bytes.load(Ordering::Acquire) + rec > self.budget {
-            return Err(AppendError::Full);
-        }
-        if w.file.is_some() && w.len + rec > SEGMENT_BYTES {
-            self.seal(&mut w).map_err(AppendError::Io)?;
-        }
-        if w.file.is_none() {
-            self.begin_segment(&mut w).map_err(AppendError::Io)?;
-        }
         let len = payload.len() as u32;
         let mut head = [0u8; 8];
         head[..4].copy_from_slice(&len.to_le_bytes());
         head[4..].copy_from_slice(&record_crc(len, payload).to_le_bytes());
-        let f = w
-            .file
-            .as_mut()
-            .ok_or_else(|| AppendError::Io(io::ErrorKind::NotFound.into()))?;
-        let written = f.write_all(&head).and_then(|()| f.write_all(payload));
+        let mut w = self.writer.lock();
+        if self.bytes.load(Ordering::Acquire) + rec > self.budget {
+            return Err(AppendError::Full);
+        }
+        if w.sink.is_some() && w.len + rec > SEGMENT_BYTES.max(HEADER + rec) {
+            self.seal(&mut w).map_err(AppendError::Io)?;
+        }
+        if w.sink.is_none() {
+            self.begin_segment(&mut w, rec).map_err(AppendError::Io)?;
+        }
+        let at = w.len;
+        let written = match w.sink.as_mut() {
+            Some(Sink::Buffered(f)) => f.write_all(&head).and_then(|()| f.write_all(payload)),
+            Some(Sink::Mapped { map, .. }) => {
+                let at = at as usize;
+                if map.write(at, &head) && map.write(at + head.len(), payload) {
+                    Ok(())
+                } else {
+                    Err(io::Error::other("a record past the end of its segment"))
+                }
+            }
+            None => Err(io::ErrorKind::NotFound.into()),
+        };
         if let Err(e) = written {
-            // A partial record may sit in the buffer: this segment can take no more.
-            w.file = None;
+            // A partial record may sit in the segment: it can take no more.
+            w.sink = None;
             w.seq += 1;
             return Err(AppendError::Io(e));
         }
         w.len += rec;
+        if w.mode == Mode::Mapped {
+            w.committed = w.len;
+        }
         self.bytes.fetch_add(rec, Ordering::AcqRel);
         self.unread.fetch_add(1, Ordering::AcqRel);
         then();
@@ -227,21 +274,60 @@ impl DiskQueue {
         commit(&mut w)
     }
 
-    fn begin_segment(&self, w: &mut Writer) -> io::Result<()> {
+    /// Writes everything appended so far through to the disk (fsync / msync): it survives a
+    /// power loss.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        let mut w = self.writer.lock();
+        commit(&mut w)?;
+        let len = w.len;
+        match w.sink.as_mut() {
+            Some(Sink::Buffered(f)) => f.get_ref().sync_data(),
+            Some(Sink::Mapped { map, synced, .. }) => {
+                // Page-aligned start, as msync wants; memmap2 aligns it down itself.
+                map.flush_range(*synced as usize, len as usize)?;
+                *synced = len;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn begin_segment(&self, w: &mut Writer, first: u64) -> io::Result<()> {
         let path = self.dir.join(seg_name(w.seq));
         let mut f = create_new_private(&path)?;
-        f.write_all(MAGIC)?;
-        w.file = Some(BufWriter::with_capacity(64 << 10, f));
+        w.sink = Some(match w.mode {
+            Mode::Buffered => {
+                f.write_all(MAGIC)?;
+                Sink::Buffered(BufWriter::with_capacity(64 << 10, f))
+            }
+            Mode::Mapped => {
+                let mut map = Mapped::new(&f, SEGMENT_BYTES.max(HEADER + first))?;
+                map.write(0, MAGIC);
+                // The new name must survive a power loss too, for Fsync durability.
+                if let Ok(d) = File::open(&self.dir) {
+                    let _ = d.sync_all();
+                }
+                Sink::Mapped {
+                    file: f,
+                    map,
+                    synced: 0,
+                }
+            }
+        });
         w.len = HEADER;
         w.committed = HEADER;
         self.bytes.fetch_add(HEADER, Ordering::AcqRel);
         Ok(())
     }
 
-    /// Closes the current segment; the next append begins a new one.
+    /// Closes the current segment; the next append begins a new one. A mapped segment is
+    /// unmapped, then cut to what it holds.
     fn seal(&self, w: &mut Writer) -> io::Result<()> {
         let r = commit(w);
-        w.file = None;
+        if let Some(Sink::Mapped { file, map, .. }) = w.sink.take() {
+            drop(map);
+            file.set_len(w.len)?;
+        }
         w.seq += 1;
         w.len = HEADER;
         w.committed = HEADER;
@@ -254,7 +340,7 @@ impl DiskQueue {
 }
 
 fn commit(w: &mut Writer) -> io::Result<()> {
-    if let Some(f) = w.file.as_mut() {
+    if let Some(Sink::Buffered(f)) = w.sink.as_mut() {
         f.flush()?;
     }
     w.committed = w.len;
@@ -311,6 +397,13 @@ fn write_cursor(dir: &Path, seq: u64, off: u64) -> io::Result<()> {
     let _ = fs::remove_file(&tmp);
     create_new_private(&tmp)?.write_all(&b)?;
     fs::rename(tmp, dir.join("cursor"))
+}
+
+/// What the bytes at a reading position are.
+enum Got {
+    Record(Vec<u8>),
+    End,
+    Damage,
 }
 
 /// A record as read back.
@@ -378,7 +471,8 @@ impl Reader {
         while n < max && (self.seq < wseq || (self.seq == wseq && self.off < wlen)) {
             let sealed = self.seq < wseq;
             let Some(end) = self.segment_end(sealed, wlen)? else {
-                self.next_segment();
+                // Missing or not ours: on to the next segment there is (numbers may jump).
+                self.skip_to_next_existing(wseq);
                 continue;
             };
             if self.off >= end {
@@ -389,7 +483,7 @@ impl Reader {
                 continue;
             }
             match self.read_record(end)? {
-                Some(payload) => {
+                Got::Record(payload) => {
                     let recovered = self.seq < self.q.first_own_seq;
                     if !recovered {
                         self.q.unread.fetch_sub(1, Ordering::AcqRel);
@@ -397,7 +491,10 @@ impl Reader {
                     out.push(Record { payload, recovered });
                     n += 1;
                 }
-                None => self.skip_damage(end)?,
+                // The zeros after the last record of a mapped segment its process left.
+                Got::End if sealed => self.next_segment(),
+                Got::End => break,
+                Got::Damage => self.skip_damage(end)?,
             }
         }
         if n < max {
@@ -448,36 +545,55 @@ impl Reader {
         Ok(Some(*len))
     }
 
+    /// Moves to the lowest segment after the current one that exists, or to `limit`.
+    fn skip_to_next_existing(&mut self, limit: u64) {
+        let next = fs::read_dir(&self.q.dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| parse_seg(&e.ok()?.file_name().to_string_lossy()))
+            .filter(|&s| s > self.seq && s < limit)
+            .min()
+            .unwrap_or(limit.max(self.seq + 1));
+        self.next_segment();
+        self.seq = next;
+    }
+
     fn next_segment(&mut self) {
         self.file = None;
         self.seq += 1;
         self.off = HEADER;
     }
 
-    /// The record at the current offset, or `None` where the bytes there are not one.
-    fn read_record(&mut self, end: u64) -> io::Result<Option<Vec<u8>>> {
+    /// What the bytes at the current offset are.
+    fn read_record(&mut self, end: u64) -> io::Result<Got> {
         if self.off + RECORD_HEADER > end {
-            return Ok(None);
+            return Ok(Got::Damage);
         }
         let Some((f, _)) = self.file.as_mut() else {
-            return Ok(None);
+            return Ok(Got::Damage);
         };
         let mut head = [0u8; 8];
         f.read_exact(&mut head)?;
+        if head == [0; 8] {
+            // No record has a zero checksum over a zero length: this is unwritten space.
+            f.seek(SeekFrom::Start(self.off))?;
+            return Ok(Got::End);
+        }
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         if len as u64 > MAX_RECORD || self.off + RECORD_HEADER + len as u64 > end {
             f.seek(SeekFrom::Start(self.off))?;
-            return Ok(None);
+            return Ok(Got::Damage);
         }
         let mut payload = vec![0u8; len as usize];
         f.read_exact(&mut payload)?;
         if record_crc(len, &payload) != crc {
             f.seek(SeekFrom::Start(self.off))?;
-            return Ok(None);
+            return Ok(Got::Damage);
         }
         self.off += RECORD_HEADER + len as u64;
-        Ok(Some(payload))
+        Ok(Got::Record(payload))
     }
 
     /// At damage: finds the next intact record in this segment, or its end, and counts
@@ -490,7 +606,10 @@ impl Reader {
         let mut rest = Vec::with_capacity((end - start) as usize);
         f.seek(SeekFrom::Start(start))?;
         f.by_ref().take(end - start).read_to_end(&mut rest)?;
-        let next = (1..rest.len()).find(|&i| intact_at(&rest[i..]));
+        // Past the last non-zero byte lies unwritten space (a mapped segment's tail): no
+        // record can start there.
+        let written = rest.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        let next = (1..written).find(|&i| intact_at(&rest[i..]));
         let skipped = next.unwrap_or(rest.len()) as u64;
         self.off = start + skipped;
         f.seek(SeekFrom::Start(self.off))?;
@@ -517,8 +636,14 @@ impl Reader {
     pub(crate) fn ack(&mut self) -> io::Result<()> {
         let q = self.q.clone();
         let mut w = q.writer.lock();
-        // Caught up inside the writer's segment: close it so that it can go too.
-        if self.seq == w.seq && self.off >= w.len && w.len > HEADER {
+        // Caught up inside the writer's segment: close it so that it can go too (a mapped
+        // one only once it is large: making and mapping a segment per batch costs more than
+        // the cursor that skips what was read).
+        let roll = match w.mode {
+            Mode::Buffered => w.len > HEADER,
+            Mode::Mapped => w.len >= ROLL_DRAINED_MAPPED,
+        };
+        if self.seq == w.seq && self.off >= w.len && roll {
             q.seal(&mut w)?;
             self.next_segment();
         }

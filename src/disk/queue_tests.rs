@@ -223,3 +223,72 @@ fn segments_roll_and_are_read_across() {
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_mapped_segment_left_by_a_dead_process_reads_back_whole() {
+    let dir = tmp("mapped");
+    {
+        let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+        for p in payloads(50) {
+            q.append(&p, || {}).unwrap();
+        }
+        // The reader sees a mapped record at once, with no commit.
+        let mut first = Vec::new();
+        r.read(10, &mut first, || true, || {}).unwrap();
+        assert_eq!(first.len(), 10);
+        r.ack().unwrap();
+        // Dropped without sealing: the file keeps its preallocated, zero-filled tail, as after
+        // kill -9.
+    }
+    let seg = dir.join(seg_name(1));
+    assert_eq!(fs::metadata(&seg).unwrap().len(), SEGMENT_BYTES);
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert_eq!(read_all(&mut r), payloads(50)[10..].to_vec());
+    assert_eq!(q.damage(), Damage::default(), "unwritten space is not damage");
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_record_torn_mid_copy_in_a_mapped_segment_is_skipped() {
+    let dir = tmp("mapped-torn");
+    {
+        let (q, _r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+        for p in payloads(5) {
+            q.append(&p, || {}).unwrap();
+        }
+    }
+    // A header whose payload never arrived, right after the last record.
+    let seg = dir.join(seg_name(1));
+    let mut bytes = fs::read(&seg).unwrap();
+    let end = 8 + payloads(5).iter().map(|p| 8 + p.len()).sum::<usize>();
+    bytes[end..end + 8].copy_from_slice(&[20, 0, 0, 0, 1, 2, 3, 4]);
+    bytes[end + 8] = b'x';
+    fs::write(&seg, &bytes).unwrap();
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert_eq!(read_all(&mut r), payloads(5));
+    assert_eq!(q.damage().torn_tails, 1);
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mapped_segments_roll_seal_and_sync() {
+    let dir = tmp("mapped-roll");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    let big = vec![3u8; (SEGMENT_BYTES / 3) as usize];
+    for _ in 0..4 {
+        q.append(&big, || {}).unwrap();
+        q.sync().unwrap();
+    }
+    // The first segment was sealed: cut to what it holds.
+    let first = fs::metadata(dir.join(seg_name(1))).unwrap().len();
+    assert!(
+        first < SEGMENT_BYTES && first > 2 * (SEGMENT_BYTES / 3),
+        "{first}"
+    );
+    assert_eq!(read_all(&mut r).len(), 4);
+    r.ack().unwrap();
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}

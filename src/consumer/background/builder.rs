@@ -10,7 +10,9 @@ use parking_lot::Mutex;
 
 use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
-use super::{BackgroundConsumer, Gate, Overflow, Shared, DEFAULT_FLUSH_INTERVAL, SPENT_CAPACITY};
+use super::{
+    BackgroundConsumer, Durability, Flusher, Gate, Overflow, Shared, DEFAULT_FLUSH_INTERVAL, SPENT_CAPACITY,
+};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::consumer::Reporter;
 use crate::disk::Reader;
@@ -48,6 +50,7 @@ enum SpoolSetting {
 /// | `flush_interval` | 1 s |
 /// | `overflow` | [`Overflow::Spill`] |
 /// | `max_disk_bytes` | 1 GiB |
+/// | `durability` | [`Durability::Memory`] |
 /// | `spool` | the default state directory (see [`crate::spool`]) |
 /// | `thread_name` | `trackflow-worker` |
 /// | `on_error` | log at `error` |
@@ -59,6 +62,7 @@ pub struct BackgroundConsumerBuilder {
     interval: Duration,
     overflow: Overflow,
     max_disk_bytes: u64,
+    durability: Durability,
     thread_name: String,
     reporter: Reporter,
     spool: SpoolSetting,
@@ -73,6 +77,7 @@ impl fmt::Debug for BackgroundConsumerBuilder {
             .field("interval", &self.interval)
             .field("overflow", &self.overflow)
             .field("max_disk_bytes", &self.max_disk_bytes)
+            .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +93,7 @@ impl BackgroundConsumerBuilder {
             interval: DEFAULT_FLUSH_INTERVAL,
             overflow: Overflow::default(),
             max_disk_bytes: DEFAULT_MAX_DISK_BYTES,
+            durability: Durability::Memory,
             thread_name: "trackflow-worker".to_owned(),
             spool: SpoolSetting::Default,
         }
@@ -163,6 +169,28 @@ impl BackgroundConsumerBuilder {
     /// ```
     pub fn max_disk_bytes(mut self, n: u64) -> Self {
         self.max_disk_bytes = n;
+        self
+    }
+    /// What an accepted event survives. Defaults to [`Durability::Memory`]. `Process` and
+    /// `Fsync` keep a journal in the spool directory (`queue/`), so they need one:
+    /// [`try_build`](Self::try_build) refuses them without, and [`build`](Self::build) warns
+    /// and falls back to `Memory`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-durable-{}", std::process::id()));
+    /// use trackflow::{BackgroundConsumer, Durability, MemoryBackend, Spool};
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new())
+    ///     .durability(Durability::Process)
+    ///     .spool(Spool::open(&dir)?)
+    ///     .try_build()?;
+    /// assert_eq!(c.durability(), Durability::Process);
+    /// # drop(c); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
         self
     }
     /// The worker thread's name. Defaults to `trackflow-worker`.
@@ -250,6 +278,13 @@ impl BackgroundConsumerBuilder {
     }
 
     fn assemble(mut self, (spool, spill): Opened) -> BackgroundConsumer {
+        if self.durability != Durability::Memory && !spill.as_ref().is_some_and(|(s, _)| s.is_journal()) {
+            log::warn!(
+                "trackflow: no journal for the {} consumer: it runs with Memory durability, so a crash loses what is queued",
+                self.backend.name()
+            );
+            self.durability = Durability::Memory;
+        }
         if let Some(s) = spool {
             self.reporter = self.reporter.with_spool(s);
         }
@@ -262,10 +297,16 @@ impl BackgroundConsumerBuilder {
     /// The spool and spill as set, falling back to none (with a warning) unless `strict`.
     fn open_spool(&mut self, strict: bool) -> Result<Opened> {
         let name = self.backend.name();
+        let journal = self.durability != Durability::Memory;
         match std::mem::replace(&mut self.spool, SpoolSetting::Off) {
+            SpoolSetting::Off if journal && strict => Err(Error::Config(format!(
+                "{:?} durability keeps a journal in the spool directory: give the {name} consumer a spool",
+                self.durability
+            ))),
             SpoolSetting::Off => Ok((None, None)),
-            SpoolSetting::Default => match spill::open_default(name, self.max_disk_bytes) {
+            SpoolSetting::Default => match spill::open_default(name, self.max_disk_bytes, journal) {
                 Ok((spool, s, r)) => Ok((Some(spool), Some((s, r)))),
+                Err(e) if journal && strict => Err(e),
                 Err(e) => {
                     log::warn!(
                         "trackflow: no spool for the {name} consumer ({e}); what cannot be delivered or queued is counted and dropped"
@@ -273,7 +314,8 @@ impl BackgroundConsumerBuilder {
                     Ok((None, None))
                 }
             },
-            SpoolSetting::Given(spool) => match Spill::open(&spool.queue_dir(), self.max_disk_bytes) {
+            SpoolSetting::Given(spool) => match Spill::open(&spool.queue_dir(), self.max_disk_bytes, journal)
+            {
                 Ok((s, r)) => Ok((Some(spool), Some((s, r)))),
                 Err(e) if strict => Err(Error::Io(e)),
                 Err(e) => {
@@ -305,6 +347,7 @@ impl BackgroundConsumerBuilder {
             spill,
             alive: AtomicBool::new(true),
             abandoned: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
             warned: AtomicUsize::new(0),
         });
         let worker = Worker {
@@ -326,10 +369,19 @@ impl BackgroundConsumerBuilder {
             .name(self.thread_name)
             .spawn(move || worker.run())
             .expect("failed to spawn the trackflow worker thread");
+        let flusher = match self.durability {
+            Durability::Fsync { interval } => shared
+                .spill
+                .as_ref()
+                .map(|s| Flusher::start(s.disk.clone(), interval)),
+            _ => None,
+        };
         BackgroundConsumer {
             tx,
             ctl,
             shared,
+            durability: self.durability,
+            flusher,
             overflow: self.overflow,
             capacity: self.capacity,
             gate: Gate::default(),

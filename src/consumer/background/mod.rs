@@ -87,6 +87,77 @@ pub enum Overflow {
     DropNewest,
 }
 
+/// What an accepted event survives: when `track()` returns `Ok`, where is the event?
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::Durability;
+/// assert_eq!(Durability::default(), Durability::Memory);
+/// let d = Durability::Fsync { interval: Duration::from_millis(100) };
+/// assert_ne!(d, Durability::Process);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// In memory (the default): it survives anything but the death of the process; what
+    /// spilled to disk survives that too.
+    #[default]
+    Memory,
+    /// In the journal, in the page cache: it survives the death of the process (a crash,
+    /// kill -9, an OOM kill), not the loss of the machine's power.
+    Process,
+    /// As `Process`, and written through to the disk by a background flusher every
+    /// `interval`: a power loss takes at most the last `interval`. `flush()` also writes the
+    /// journal through before it returns.
+    Fsync {
+        /// How often the journal is written through (group commit).
+        interval: Duration,
+    },
+}
+
+/// Writes the journal through to the disk every interval, on a thread of its own.
+struct Flusher {
+    // Dropped to stop the thread: it wakes at once, writes through a last time, and ends.
+    stop: Mutex<Option<Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Flusher {
+    fn start(disk: Arc<crate::disk::DiskQueue>, interval: Duration) -> Flusher {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("trackflow-fsync".into())
+            .spawn(move || loop {
+                let last = matches!(
+                    stopped.recv_timeout(interval),
+                    Err(RecvTimeoutError::Disconnected)
+                );
+                if let Err(e) = disk.sync() {
+                    log::error!("trackflow: cannot write the journal through: {e}");
+                }
+                if last {
+                    return;
+                }
+            })
+            .ok();
+        Flusher {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Stops the thread after one last write-through.
+    fn finish(&self) {
+        self.stop.lock().take();
+        let thread = self.thread.lock().take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
 /// What the consumer and its worker share.
 struct Shared {
     backend: Arc<dyn Backend>,
@@ -100,6 +171,8 @@ struct Shared {
     // Set when shutdown gave up on a worker that ignored cancellation: it must take
     // nothing more, for shutdown has settled the rest.
     abandoned: AtomicBool,
+    // The worker is about to sleep until told: with a journal, producers wake it.
+    idle: AtomicBool,
     // Bit 0: warned of a drop; bit 1: of a dead worker.
     warned: AtomicUsize,
 }
@@ -178,6 +251,8 @@ pub struct BackgroundConsumer {
     tx: Sender<Queued>,
     ctl: Sender<Ctl>,
     shared: Arc<Shared>,
+    durability: Durability,
+    flusher: Option<Flusher>,
     overflow: Overflow,
     capacity: usize,
     gate: Gate,
@@ -192,6 +267,7 @@ impl fmt::Debug for BackgroundConsumer {
         f.debug_struct("BackgroundConsumer")
             .field("backend", &self.shared.backend)
             .field("overflow", &self.overflow)
+            .field("durability", &self.durability)
             .field("capacity", &self.capacity)
             .field("queued", &self.tx.len())
             .field(
@@ -213,6 +289,41 @@ impl BackgroundConsumer {
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder::new(backend)
+    }
+
+    /// What an accepted event survives (the durability asked for, or `Memory` where no
+    /// journal could be opened).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// assert_eq!(c.durability(), trackflow::Durability::Memory);
+    /// ```
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Appends to the journal: when this returns `Ok`, the event survives the process.
+    fn journal(&self, spill: &Spill, event: &Event) -> Result<()> {
+        match spill.push(event) {
+            Ok(_) => {
+                // The worker sleeps once it has read everything; wake it (once).
+                if self.shared.idle.load(Ordering::SeqCst) && self.shared.idle.swap(false, Ordering::SeqCst) {
+                    let _ = self.ctl.send(Ctl::Wake);
+                }
+                Ok(())
+            }
+            Err(AppendError::Full) => {
+                self.shared.reporter.stats.add_spill_full(1);
+                Err(self.dropped("the journal's disk budget is reached"))
+            }
+            Err(AppendError::Io(e)) => {
+                self.shared.reporter.stats.add_spill_unavailable(1);
+                let _ = self.dropped("the journal cannot be written");
+                Err(Error::Io(e))
+            }
+        }
     }
 
     /// Events waiting in the memory queue (not counting the batch being delivered).
@@ -237,6 +348,23 @@ impl BackgroundConsumer {
     /// ```
     pub fn spilled_pending(&self) -> u64 {
         self.shared.spill.as_ref().map_or(0, |s| s.disk.unread())
+    }
+
+    /// What reading the disk queue (spill or journal) has found damaged so far: torn
+    /// records, damaged regions, foreign files. Each was also logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(None).build();
+    /// assert_eq!(c.disk_damage().torn_tails, 0);
+    /// ```
+    pub fn disk_damage(&self) -> crate::spool::DiskDamage {
+        self.shared
+            .spill
+            .as_ref()
+            .map(|s| s.disk.damage())
+            .unwrap_or_default()
     }
 
     /// Bytes the disk queue takes on disk.
@@ -458,6 +586,9 @@ impl Consumer for BackgroundConsumer {
         if !self.shared.worker_alive() {
             return Err(self.worker_gone(Some(event)));
         }
+        if let Some(spill) = self.shared.spill.as_ref().filter(|s| s.is_journal()) {
+            return self.journal(spill, &event);
+        }
         match self.overflow {
             Overflow::Spill => self.spill_or_queue(event, weight),
             Overflow::Block => self.send_blocking(event, weight, None),
@@ -475,6 +606,9 @@ impl Consumer for BackgroundConsumer {
         }
         if !self.shared.worker_alive() {
             return Err(self.worker_gone(None));
+        }
+        if let (Durability::Fsync { .. }, Some(spill)) = (self.durability, &self.shared.spill) {
+            spill.disk.sync()?;
         }
         let (reply, wait) = crossbeam_channel::bounded(1);
         self.ctl
@@ -521,6 +655,9 @@ impl Consumer for BackgroundConsumer {
                 &self.done,
                 deadline.saturating_duration_since(Instant::now()) + SETTLE_GRACE,
             );
+        }
+        if let Some(f) = &self.flusher {
+            f.finish();
         }
         if completed {
             if let Some(h) = self.worker.lock().take() {

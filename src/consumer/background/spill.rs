@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::disk::{AppendError, DiskQueue, Reader};
+use crate::disk::{AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::Spool;
@@ -23,33 +23,61 @@ pub(super) struct Spill {
     // the reader has read everything: while set, every producer appends, so one producer's
     // events never overtake its own spilled ones.
     spilling: AtomicBool,
+    // The crash-safe journal: every event goes through the disk queue, so it is always read.
+    journal: bool,
+}
+
+thread_local! {
+    // Each producer thread encodes into its own buffer: no allocation per event.
+    static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Spill {
-    pub(super) fn open(dir: &Path, budget: u64) -> io::Result<(Spill, Reader)> {
-        let (disk, reader) = DiskQueue::open(dir, budget)?;
+    /// The overflow spill (buffered writes) or, with `journal`, the crash-safe journal
+    /// (writes through a shared memory map).
+    pub(super) fn open(dir: &Path, budget: u64, journal: bool) -> io::Result<(Spill, Reader)> {
+        let mode = if journal { Mode::Mapped } else { Mode::Buffered };
+        let (disk, reader) = DiskQueue::open_with(dir, budget, mode)?;
         Ok((
             Spill {
                 disk,
                 spilling: AtomicBool::new(false),
+                journal,
             },
             reader,
         ))
     }
 
+    pub(super) fn is_journal(&self) -> bool {
+        self.journal
+    }
+
     pub(super) fn is_spilling(&self) -> bool {
-        self.spilling.load(Ordering::Acquire)
+        self.journal || self.spilling.load(Ordering::Acquire)
     }
 
     /// Appends `event`; returns whether spilling just began (the worker may be idle).
     pub(super) fn push(&self, event: &Event) -> std::result::Result<bool, AppendError> {
-        let mut record = Vec::with_capacity(256);
-        crate::disk::encode_event(event, &mut record);
-        let mut began = false;
-        self.disk.append(&record, || {
-            began = !self.spilling.swap(true, Ordering::AcqRel);
-        })?;
-        Ok(began)
+        RECORD.with(|cell| {
+            // A re-entrant call (a panic hook tracking, say) gets a buffer of its own.
+            let mut own = Vec::new();
+            let mut guard = cell.try_borrow_mut();
+            let record = match guard.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut own,
+            };
+            record.clear();
+            crate::disk::encode_event(event, record);
+            let mut began = false;
+            self.disk.append(record, || {
+                began = !self.spilling.swap(true, Ordering::AcqRel);
+            })?;
+            if record.capacity() > 64 << 10 {
+                // One huge event must not pin its buffer on this thread for good.
+                *record = Vec::new();
+            }
+            Ok(began)
+        })
     }
 
     /// Reads up to `max` events into `out`. `memory_empty` is asked under the queue's lock
@@ -71,7 +99,7 @@ impl Spill {
 
 /// Where a consumer's spool and spill live by default, with the spill opened: the first of
 /// `<state>/<backend>`, `<state>/<backend>.2`, … that no other tracker holds.
-pub(super) fn open_default(backend: &str, budget: u64) -> Result<(Spool, Spill, Reader)> {
+pub(super) fn open_default(backend: &str, budget: u64, journal: bool) -> Result<(Spool, Spill, Reader)> {
     let base = crate::spool::default_state_dir()
         .ok_or_else(|| Error::Config("no state directory can be named".into()))?;
     let mut last = None;
@@ -81,7 +109,7 @@ pub(super) fn open_default(backend: &str, budget: u64) -> Result<(Spool, Spill, 
         } else {
             base.join(format!("{backend}.{slot}"))
         };
-        match open_in(&dir, budget) {
+        match open_in(&dir, budget, journal) {
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => last = Some(e),
             r => return r,
         }
@@ -92,8 +120,8 @@ pub(super) fn open_default(backend: &str, budget: u64) -> Result<(Spool, Spill, 
 }
 
 /// Opens the spool at `dir` and the spill in its `queue/`.
-pub(super) fn open_in(dir: &PathBuf, budget: u64) -> Result<(Spool, Spill, Reader)> {
+pub(super) fn open_in(dir: &PathBuf, budget: u64, journal: bool) -> Result<(Spool, Spill, Reader)> {
     let spool = Spool::open(dir)?;
-    let (spill, reader) = Spill::open(&spool.queue_dir(), budget)?;
+    let (spill, reader) = Spill::open(&spool.queue_dir(), budget, journal)?;
     Ok((spool, spill, reader))
 }

@@ -93,9 +93,14 @@ impl Worker {
         let mut due = Instant::now();
         loop {
             if self.buf.is_empty() {
-                if self.fill_disk() {
-                    // A backlog: send it as soon as a batch is full or nothing more comes.
-                    due = Instant::now();
+                if self.fill_from_disk(&mut due) {
+                    continue;
+                }
+                // About to sleep: say so, then look once more, so that a journal append made
+                // before the flag was seen is not missed (its producer wakes us otherwise).
+                self.shared.idle.store(true, Ordering::SeqCst);
+                if self.fill_from_disk(&mut due) {
+                    self.shared.idle.store(false, Ordering::SeqCst);
                     continue;
                 }
                 // Idle: block until an event or a command.
@@ -111,6 +116,7 @@ impl Worker {
                         return;
                     },
                 }
+                self.shared.idle.store(false, Ordering::SeqCst);
                 continue;
             }
             match self.ctl.try_recv() {
@@ -150,6 +156,23 @@ impl Worker {
                 default(due.saturating_duration_since(Instant::now())) => self.send(),
             }
         }
+    }
+
+    /// Reads from the disk queue into an empty batch and sets when it is due: a journal's
+    /// fresh events wait for the batch like memory ones; a spilled or recovered backlog
+    /// goes as soon as a batch is full or nothing more comes.
+    fn fill_from_disk(&mut self, due: &mut Instant) -> bool {
+        if !self.fill_disk() {
+            return false;
+        }
+        let journal = self.shared.spill.as_ref().is_some_and(|s| s.is_journal());
+        let backlog = self.reader.as_ref().is_some_and(|r| r.has_recovered());
+        *due = if journal && !backlog {
+            Instant::now() + self.interval
+        } else {
+            Instant::now()
+        };
+        true
     }
 
     /// Handles a command; returns whether to keep running.

@@ -1,0 +1,287 @@
+//! Crash-safe accept: with `Durability::Process`, an event `track()` accepted survives a
+//! `kill -9` of its process, and the next tracker on the journal delivers it.
+//!
+//! The child process is this test binary run again with `TF_CRASH_CHILD` set: it tracks
+//! numbered events and prints each number once `track()` has returned `Ok`, until the test
+//! kills it. `TF_CRASH_ROUNDS` sets the number of kills (20 by default; see BENCHMARKS.md for
+//! the full-size run).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use support::{temp_dir, Collector, Reply, Rng};
+use trackflow::{
+    BackgroundConsumer, Durability, Error, Event, GrowingIo, Identity, Properties, Spool, Tracker,
+};
+
+const MAX_BATCH: usize = 50;
+
+fn consumer(url: &str, dir: &Path) -> trackflow::Result<BackgroundConsumer> {
+    BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?)
+        .durability(Durability::Process)
+        .max_batch(MAX_BATCH)
+        .flush_interval(Duration::from_millis(10))
+        .spool(Spool::open(dir)?)
+        .try_build()
+}
+
+fn event(n: u64) -> Event {
+    Event::track("e")
+        .with_identity(Identity::user(format!("u{}", n % 7)))
+        .with_properties(Properties::new().with("n", n as i64))
+}
+
+/// The child: tracks until killed, reporting every accepted number on stdout.
+fn child(url: &str, dir: &Path) -> ! {
+    let tracker = Tracker::builder()
+        .consumer(consumer(url, dir).expect("the child opens the journal"))
+        .build()
+        .unwrap();
+    let start: u64 = std::env::var("TF_CRASH_FROM").unwrap().parse().unwrap();
+    let mut out = std::io::stdout().lock();
+    for n in start.. {
+        tracker.record(event(n)).unwrap();
+        writeln!(out, "{n}").unwrap();
+        out.flush().unwrap();
+    }
+    unreachable!()
+}
+
+fn numbers(c: &Collector) -> Vec<u64> {
+    c.json_events()
+        .iter()
+        .map(|e| {
+            let n = &e["attributes"]["n"];
+            n.as_u64()
+                .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(u64::MAX)
+        })
+        .collect()
+}
+
+/// Runs a child tracking from `from` to `url` on the journal in `dir`, kills it (SIGKILL)
+/// `after` once it is tracking, and returns the numbers it reported accepted.
+fn run_child_until_killed(url: &str, dir: &Path, from: u64, after: Duration) -> Vec<u64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_9_loses_no_accepted_event",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("TF_CRASH_CHILD", url)
+        .env("TF_CRASH_DIR", dir)
+        .env("TF_CRASH_FROM", from.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            // The harness may print "test … " before the first number; a line cut by the
+            // kill is not a number, and not reported.
+            if let Some(Ok(n)) = line.split_whitespace().last().map(str::parse::<u64>) {
+                s2.lock().push(n);
+            }
+        }
+    });
+    while seen.lock().len() < 10 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    thread::sleep(after);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let got = seen.lock().clone();
+    got
+}
+
+#[test]
+fn kill_9_loses_no_accepted_event() {
+    if let Ok(url) = std::env::var("TF_CRASH_CHILD") {
+        child(&url, Path::new(&std::env::var("TF_CRASH_DIR").unwrap()));
+    }
+    let rounds: u64 = std::env::var("TF_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut rng = Rng(0xdead_0009);
+    // Slow enough that a journal backlog builds up behind the requests.
+    let live = Collector::start(|_, _| Reply::Stall(Duration::from_millis(3), 200));
+    let dir = temp_dir("crash");
+    let mut reported: HashSet<u64> = HashSet::new();
+    let mut from = 0u64;
+    for round in 0..rounds {
+        let got = run_child_until_killed(&live.url(), &dir, from, Duration::from_millis(rng.below(150)));
+        eprintln!("round {round}: {} reported by this child", got.len());
+        let last = *got.iter().max().unwrap();
+        reported.extend(got);
+        // The next child numbers on from past anything this one may have accepted unreported.
+        from = last + 2;
+    }
+
+    // A new process's tracker on the same journal, against another collector.
+    let after = Collector::ok();
+    let tracker = Tracker::builder()
+        .consumer(consumer(&after.url(), &dir).unwrap())
+        .build()
+        .unwrap();
+    tracker.flush_timeout(Duration::from_secs(60)).unwrap();
+    let report = tracker.shutdown(Duration::from_secs(10)).unwrap();
+    assert_eq!(report.stats.failed, 0, "{:?}", report.stats);
+
+    let mut count: HashMap<u64, usize> = HashMap::new();
+    for n in numbers(&live).into_iter().chain(numbers(&after)) {
+        *count.entry(n).or_default() += 1;
+    }
+    let missing: Vec<&u64> = reported.iter().filter(|n| !count.contains_key(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "accepted but never delivered: {:?}",
+        &missing[..missing.len().min(10)]
+    );
+    let foreign: Vec<&u64> = count.keys().filter(|n| !reported.contains(n)).collect();
+    // At most one per kill: accepted, killed before its number was printed.
+    assert!(
+        foreign.len() as u64 <= rounds,
+        "{} arrived that were not reported: {foreign:?}",
+        foreign.len()
+    );
+    let twice = count.values().filter(|c| **c > 1).count();
+    // Only batches in flight at a kill arrive twice.
+    assert!(
+        twice as u64 <= rounds * MAX_BATCH as u64,
+        "{twice} events arrived twice over {rounds} kills"
+    );
+    eprintln!(
+        "{rounds} kills: {} accepted and reported, all delivered; {} recovered by the new tracker, {twice} twice, {} accepted unreported",
+        reported.len(),
+        report.stats.recovered,
+        foreign.len()
+    );
+    drop(tracker);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn process_durability_delivers_through_the_journal() {
+    let c = Collector::ok();
+    let dir = temp_dir("journal");
+    let tracker = Tracker::builder()
+        .consumer(consumer(&c.url(), &dir).unwrap())
+        .build()
+        .unwrap();
+    for n in 0..5_000 {
+        tracker.record(event(n)).unwrap();
+    }
+    tracker.flush().unwrap();
+    let mut got = numbers(&c);
+    got.sort_unstable();
+    assert!(
+        got == (0..5_000).collect::<Vec<_>>(),
+        "{} delivered, not 0..5000 once each",
+        got.len()
+    );
+    let report = tracker.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!((report.stats.delivered, report.stats.spilled), (5_000, 0));
+    drop(tracker);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_trackers_on_one_journal_the_second_gets_a_clear_error() {
+    let dir = temp_dir("two");
+    let first = consumer("http://127.0.0.1:9", &dir).unwrap();
+    let err = consumer("http://127.0.0.1:9", &dir).unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    assert!(err.to_string().contains("in use by another tracker"), "{err}");
+    drop(first);
+    consumer("http://127.0.0.1:9", &dir).expect("free once the first is gone");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn process_durability_without_a_spool_is_refused_by_try_build() {
+    let err = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
+        .durability(Durability::Process)
+        .spool(None)
+        .try_build()
+        .unwrap_err();
+    assert!(err.to_string().contains("journal"), "{err}");
+    let lenient = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
+        .durability(Durability::Process)
+        .spool(None)
+        .build();
+    assert_eq!(
+        lenient.durability(),
+        Durability::Memory,
+        "build() falls back, and says so"
+    );
+}
+
+/// A journal damaged on purpose after a kill: a flipped byte in the middle, a torn tail, a
+/// zero-length segment and a foreign file. Each is reported, and every intact record is
+/// delivered.
+#[test]
+fn a_damaged_journal_delivers_every_intact_record() {
+    let held = support::Hold::default();
+    let h = held.clone();
+    let never = Collector::start(move |_, _| Reply::Hold(h.clone()));
+    let dir = temp_dir("damaged");
+    let reported = run_child_until_killed(&never.url(), &dir, 0, Duration::from_millis(50));
+    held.release();
+    let queue = dir.join("queue");
+    let mut segs: Vec<_> = std::fs::read_dir(&queue)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    let seg = segs.last().unwrap().clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let used = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    // A flipped byte a third of the way in, and the last record cut short.
+    bytes[used / 3] ^= 0xff;
+    bytes[used - 3..used].fill(0);
+    std::fs::write(&seg, &bytes).unwrap();
+    std::fs::write(queue.join("9999999999999999.seg"), b"").unwrap();
+    std::fs::write(queue.join("notes.txt"), b"left here by someone").unwrap();
+
+    let after = Collector::ok();
+    let consumer = Arc::new(consumer(&after.url(), &dir).unwrap());
+    let tracker = Tracker::builder().consumer(consumer.clone()).build().unwrap();
+    tracker.flush_timeout(Duration::from_secs(60)).unwrap();
+    let damage = consumer.disk_damage();
+    assert_eq!(damage.corrupt_regions, 1, "{damage:?}");
+    assert_eq!(damage.torn_tails, 1, "{damage:?}");
+    assert_eq!(damage.foreign_files.len(), 2, "{damage:?}");
+    let delivered: HashSet<u64> = numbers(&after).into_iter().collect();
+    let last = *reported.iter().max().unwrap();
+    assert!(
+        delivered.iter().all(|n| *n <= last + 1),
+        "nothing that was not tracked"
+    );
+    let lost = reported.iter().filter(|n| !delivered.contains(n)).count();
+    // The record under the flipped byte and the torn last one (which may be the one that
+    // was accepted but not yet reported).
+    assert!((1..=2).contains(&lost), "{lost} of {} lost", reported.len());
+    assert_eq!(
+        delivered.len() + lost,
+        reported.len() + usize::from(delivered.contains(&(last + 1)))
+    );
+    tracker.shutdown(Duration::from_secs(5)).unwrap();
+    drop((tracker, consumer));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
