@@ -2,7 +2,8 @@
 //! sink, from 1 and from 2 producers, against the raw limit of the same machine (serde_json
 //! batches of the same events and ureq POSTs, no tracker), in one run.
 //!
-//! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.).
+//! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
+//! `-- --durability` compares Memory, Process and Fsync with 1 producer).
 
 mod common;
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use trackflow::backend::growingio::GrowingIoCodec;
-use trackflow::{BackgroundConsumer, GrowingIo, Identity, Tracker};
+use trackflow::{BackgroundConsumer, Durability, GrowingIo, Identity, Spool, Tracker};
 
 const BATCH: usize = 500;
 
@@ -92,9 +93,21 @@ struct Run {
     track_p99_ns: f64,
     peak_mib: f64,
     bytes_per_event: f64,
+    spilled: u64,
 }
 
 fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec: GrowingIoCodec) -> Run {
+    durable_run(url, sunk, events, producers, codec, Durability::Memory)
+}
+
+fn durable_run(
+    url: &str,
+    sunk: &AtomicU64,
+    events: u64,
+    producers: u64,
+    codec: GrowingIoCodec,
+    durability: Durability,
+) -> Run {
     peak_rss_mib(true);
     let sunk_before = sunk.load(Ordering::Relaxed);
     let gio = GrowingIo::builder(url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
@@ -105,10 +118,15 @@ fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
-    let tracker = Tracker::builder()
-        .consumer(BackgroundConsumer::builder(gio).max_batch(batch).build())
-        .build()
+    let journal = std::env::temp_dir().join(format!("trackflow-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&journal);
+    let consumer = BackgroundConsumer::builder(gio)
+        .max_batch(batch)
+        .durability(durability)
+        .spool(Spool::open(&journal).unwrap())
+        .try_build()
         .unwrap();
+    let tracker = Tracker::builder().consumer(consumer).build().unwrap();
     let users: Arc<Vec<Identity>> =
         Arc::new((0..1000).map(|i| Identity::user(format!("user-{i}"))).collect());
     let start = Instant::now();
@@ -138,6 +156,8 @@ fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec
     let report = tracker.shutdown(Duration::from_secs(60)).unwrap();
     let elapsed = start.elapsed();
     assert_eq!(report.stats.delivered, events, "{report:?}");
+    drop(tracker);
+    let _ = std::fs::remove_dir_all(&journal);
     samples.sort_unstable();
     Run {
         events_per_s: events as f64 / elapsed.as_secs_f64(),
@@ -145,6 +165,7 @@ fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec
         track_p99_ns: samples[samples.len() * 99 / 100] as f64,
         peak_mib: peak_rss_mib(false),
         bytes_per_event: (sunk.load(Ordering::Relaxed) - sunk_before) as f64 / events as f64,
+        spilled: report.stats.spilled,
     }
 }
 
@@ -244,6 +265,9 @@ fn main() {
         _ => GrowingIoCodec::Json,
     };
     let (url, sunk) = sink();
+    if args.iter().any(|a| a == "--durability") {
+        return compare_durability(&url, &sunk, events, codec);
+    }
     println!("trackflow e2e: {events} standard events, GrowingIO {codec:?}, Background consumer (defaults), loopback sink");
     // Warm up the connection pool and the allocator.
     trackflow_run(&url, &sunk, 20_000, 1, codec);
@@ -263,4 +287,35 @@ fn main() {
         results.push(r);
     }
     println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s");
+}
+
+/// Memory, Process and Fsync (100 ms) back to back, 1 producer each.
+fn compare_durability(url: &str, sunk: &AtomicU64, events: u64, codec: GrowingIoCodec) {
+    println!("trackflow e2e: {events} standard events, 1 producer, durability compared");
+    trackflow_run(url, sunk, 20_000, 1, codec);
+    let modes = [
+        ("memory", Durability::Memory),
+        ("process", Durability::Process),
+        (
+            "fsync 100 ms",
+            Durability::Fsync {
+                interval: Duration::from_millis(100),
+            },
+        ),
+    ];
+    let mut memory = 0.0;
+    for (name, d) in modes {
+        let r = durable_run(url, sunk, events, 1, codec, d);
+        if d == Durability::Memory {
+            memory = r.events_per_s;
+        }
+        println!(
+            "  {name:>13}: {:>9.0} events/s ({:.0}% of memory)  track() mean {:.0} ns, p99 {:.0} ns, {} read back from disk",
+            r.events_per_s,
+            100.0 * r.events_per_s / memory,
+            r.track_mean_ns,
+            r.track_p99_ns,
+            r.spilled
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Cost of `track()` on the caller's thread, per consumer, with the standard event (its
 //! properties built in each iteration, as a caller would): the Background consumer with its
 //! default overflow (Spill) and with Block while the queue has room, and the cost of a
-//! spilled event (the worker held, so every event goes to the disk queue).
+//! spilled event (the worker held, so every event goes to the disk queue), and the crash-safe
+//! durabilities (Process, Fsync every 100 ms).
 //!
 //! `cargo bench --bench track`
 
@@ -12,7 +13,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::{
-    BackgroundConsumer, BufferedConsumer, Identity, ImmediateConsumer, Overflow, Spool, Tracker,
+    BackgroundConsumer, BufferedConsumer, Durability, Identity, ImmediateConsumer, Overflow, Spool, Tracker,
 };
 
 fn bench(c: &mut Criterion) {
@@ -36,6 +37,32 @@ fn bench(c: &mut Criterion) {
                     BackgroundConsumer::builder(common::Discard)
                         .overflow(Overflow::Block)
                         .build(),
+                )
+                .build(),
+        ),
+        (
+            "background_process",
+            Tracker::builder()
+                .consumer(
+                    BackgroundConsumer::builder(common::Discard)
+                        .durability(Durability::Process)
+                        .spool(Spool::open(spool.join("process")).unwrap())
+                        .try_build()
+                        .unwrap(),
+                )
+                .build(),
+        ),
+        (
+            "background_fsync_100ms",
+            Tracker::builder()
+                .consumer(
+                    BackgroundConsumer::builder(common::Discard)
+                        .durability(Durability::Fsync {
+                            interval: Duration::from_millis(100),
+                        })
+                        .spool(Spool::open(spool.join("fsync")).unwrap())
+                        .try_build()
+                        .unwrap(),
                 )
                 .build(),
         ),

@@ -1,6 +1,6 @@
 //! N `track()` calls on the Background consumer, for instruction counts under callgrind:
 //! `valgrind --tool=callgrind --separate-threads=yes target/release/deps/track_calls-* MODE N`
-//! (MODE: build | default | block | spilled). The main thread's count divided by N is the
+//! (MODE: build | default | block | spilled | process | fsync). The main thread's count divided by N is the
 //! cost of one call, building the standard properties included (`build` is that alone;
 //! `spilled` holds the worker so that every event goes to the disk queue).
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use trackflow::{BackgroundConsumer, Identity, Overflow, Spool, Tracker};
+use trackflow::{BackgroundConsumer, Durability, Identity, Overflow, Spool, Tracker};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,6 +24,17 @@ fn main() {
             .max_disk_bytes(u64::MAX)
             .spool(Spool::open(&spool).unwrap())
             .build(),
+        "process" | "fsync" => BackgroundConsumer::builder(common::Discard)
+            .durability(if mode == "process" {
+                Durability::Process
+            } else {
+                Durability::Fsync {
+                    interval: Duration::from_millis(100),
+                }
+            })
+            .spool(Spool::open(&spool).unwrap())
+            .try_build()
+            .unwrap(),
         "block" => BackgroundConsumer::builder(common::Discard)
             .queue_capacity(n as usize + 1)
             .overflow(Overflow::Block)

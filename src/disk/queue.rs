@@ -220,7 +220,7 @@ impl DiskQueue {
 
     /// Appends one record. `then` runs under the queue's lock once the record is in, so a
     /// caller can change state that must agree with the queue's contents.
-    pub(crate) fn append(&self, payload: &[u8], then: impl FnOnce()) -> Result<(), AppendError> {
+    pub(crate) fn append(&self, payload: &[u8], then: impl FnOnce(Pos)) -> Result<(), AppendError> {
         let rec = RECORD_HEADER + payload.len() as u64;
         if payload.len() as u64 > MAX_RECORD {
             return Err(AppendError::Full);
@@ -264,7 +264,10 @@ impl DiskQueue {
         }
         self.bytes.fetch_add(rec, Ordering::AcqRel);
         self.unread.fetch_add(1, Ordering::AcqRel);
-        then();
+        then(Pos {
+            seq: w.seq,
+            off: w.len,
+        });
         Ok(())
     }
 
@@ -399,6 +402,13 @@ fn write_cursor(dir: &Path, seq: u64, off: u64) -> io::Result<()> {
     fs::rename(tmp, dir.join("cursor"))
 }
 
+/// Where a record ends: the reading position just past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    seq: u64,
+    off: u64,
+}
+
 /// What the bytes at a reading position are.
 enum Got {
     Record(Vec<u8>),
@@ -419,8 +429,8 @@ pub(crate) struct Reader {
     q: Arc<DiskQueue>,
     seq: u64,
     off: u64,
-    // The open segment and its length when last looked at.
-    file: Option<(BufReader<File>, u64)>,
+    // The open segment and, once it is sealed, its final length.
+    file: Option<(BufReader<File>, Option<u64>)>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -468,6 +478,7 @@ impl Reader {
             }
         };
         let mut n = 0;
+        let mut fresh = false;
         while n < max && (self.seq < wseq || (self.seq == wseq && self.off < wlen)) {
             let sealed = self.seq < wseq;
             let Some(end) = self.segment_end(sealed, wlen)? else {
@@ -493,6 +504,9 @@ impl Reader {
                 }
                 // The zeros after the last record of a mapped segment its process left.
                 Got::End if sealed => self.next_segment(),
+                // In the writer's mapped segment, zeros before its end are a stale read-ahead
+                // of space written since: read_record dropped the buffer, so look again once.
+                Got::End if !fresh => fresh = true,
                 Got::End => break,
                 Got::Damage => self.skip_damage(end)?,
             }
@@ -527,10 +541,9 @@ impl Reader {
                 return Ok(None);
             }
             self.off = self.off.max(HEADER);
-            let len = f.metadata()?.len();
             let mut r = BufReader::with_capacity(64 << 10, f);
             r.seek(SeekFrom::Start(self.off))?;
-            self.file = Some((r, len));
+            self.file = Some((r, None));
         }
         let Some((f, len)) = self.file.as_mut() else {
             return Ok(None);
@@ -538,11 +551,13 @@ impl Reader {
         if !sealed {
             return Ok(Some(wlen));
         }
-        if self.off >= *len {
-            // The writer may have added to it before sealing it.
-            *len = f.get_ref().metadata()?.len();
-        }
-        Ok(Some(*len))
+        // A sealed segment's length is final, but only from when it was sealed: a mapped
+        // one is cut from its preallocated size then, so look once, after.
+        let end = match *len {
+            Some(l) => l,
+            None => *len.insert(f.get_ref().metadata()?.len()),
+        };
+        Ok(Some(end))
     }
 
     /// Moves to the lowest segment after the current one that exists, or to `limit`.
@@ -629,6 +644,34 @@ impl Reader {
             d.skipped_bytes += skipped;
         });
         Ok(())
+    }
+
+    /// Moves past `records` records this process appended up to `to`, which reached the
+    /// reader another way (a copy kept in memory): they count as read.
+    pub(crate) fn advance_to(&mut self, to: Pos, records: u64) {
+        let here = Pos {
+            seq: self.seq,
+            off: self.off,
+        };
+        if to <= here {
+            return;
+        }
+        if to.seq != self.seq {
+            self.file = None;
+        } else if let Some((f, _)) = self.file.as_mut() {
+            // Seeking drops the read-ahead, which may hold what was unwritten then.
+            if f.seek(SeekFrom::Start(to.off)).is_err() {
+                self.file = None;
+            }
+        }
+        self.seq = to.seq;
+        self.off = to.off;
+        let _ = self
+            .q
+            .unread
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(records))
+            });
     }
 
     /// Marks everything read so far as settled: it will not be read again, here or after a

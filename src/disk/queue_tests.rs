@@ -44,7 +44,7 @@ fn records_come_back_in_order_and_ack_removes_segments() {
     let dir = tmp("order");
     let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
     for p in payloads(100) {
-        q.append(&p, || {}).unwrap();
+        q.append(&p, |_| {}).unwrap();
     }
     assert_eq!(q.unread(), 100);
     assert_eq!(read_all(&mut r), payloads(100));
@@ -54,7 +54,7 @@ fn records_come_back_in_order_and_ack_removes_segments() {
     assert_eq!(segs, 0, "a drained, acknowledged queue keeps no segment");
     assert_eq!(q.bytes(), 0);
     // And it goes on after the drain.
-    q.append(b"again", || {}).unwrap();
+    q.append(b"again", |_| {}).unwrap();
     assert_eq!(read_all(&mut r), vec![b"again".to_vec()]);
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
@@ -66,7 +66,7 @@ fn what_was_not_acknowledged_is_read_again_after_a_restart() {
     {
         let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
         for p in payloads(10) {
-            q.append(&p, || {}).unwrap();
+            q.append(&p, |_| {}).unwrap();
         }
         let mut first = Vec::new();
         r.read(4, &mut first, || true, || {}).unwrap();
@@ -101,14 +101,14 @@ fn the_budget_refuses_what_does_not_fit() {
     let dir = tmp("budget");
     let (q, mut r) = DiskQueue::open(&dir, 1000).unwrap();
     let mut ok = 0;
-    while q.append(&[7u8; 100], || {}).is_ok() {
+    while q.append(&[7u8; 100], |_| {}).is_ok() {
         ok += 1;
     }
-    assert!(matches!(q.append(&[7u8; 100], || {}), Err(AppendError::Full)));
+    assert!(matches!(q.append(&[7u8; 100], |_| {}), Err(AppendError::Full)));
     assert_eq!(ok, (1000 - HEADER as usize) / 108);
     assert_eq!(read_all(&mut r).len(), ok);
     r.ack().unwrap();
-    q.append(&[7u8; 100], || {}).expect("room again once drained");
+    q.append(&[7u8; 100], |_| {}).expect("room again once drained");
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -117,7 +117,7 @@ fn the_budget_refuses_what_does_not_fit() {
 fn written(dir: &Path, n: usize) -> PathBuf {
     let (q, _r) = DiskQueue::open(dir, u64::MAX).unwrap();
     for p in payloads(n) {
-        q.append(&p, || {}).unwrap();
+        q.append(&p, |_| {}).unwrap();
     }
     q.commit().unwrap();
     dir.join(seg_name(1))
@@ -188,7 +188,7 @@ fn caught_up_runs_under_the_lock_only_when_drained() {
     let dir = tmp("caught");
     let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
     for p in payloads(5) {
-        q.append(&p, || {}).unwrap();
+        q.append(&p, |_| {}).unwrap();
     }
     let mut out = Vec::new();
     let mut called = false;
@@ -197,7 +197,7 @@ fn caught_up_runs_under_the_lock_only_when_drained() {
     assert!(r.read(3, &mut out, || true, || called = true).unwrap());
     assert!(called);
     assert_eq!(out.len(), 5);
-    q.append(b"more", || {}).unwrap();
+    q.append(b"more", |_| {}).unwrap();
     assert!(
         !r.read(3, &mut out, || false, || {}).unwrap(),
         "may_read says no: nothing read"
@@ -213,7 +213,7 @@ fn segments_roll_and_are_read_across() {
     let (q, mut r) = DiskQueue::open(&dir, u64::MAX).unwrap();
     let big = vec![1u8; (SEGMENT_BYTES / 3) as usize];
     for _ in 0..7 {
-        q.append(&big, || {}).unwrap();
+        q.append(&big, |_| {}).unwrap();
     }
     let segs = segments(&dir);
     assert!(segs >= 3, "{segs}");
@@ -230,7 +230,7 @@ fn a_mapped_segment_left_by_a_dead_process_reads_back_whole() {
     {
         let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
         for p in payloads(50) {
-            q.append(&p, || {}).unwrap();
+            q.append(&p, |_| {}).unwrap();
         }
         // The reader sees a mapped record at once, with no commit.
         let mut first = Vec::new();
@@ -255,7 +255,7 @@ fn a_record_torn_mid_copy_in_a_mapped_segment_is_skipped() {
     {
         let (q, _r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
         for p in payloads(5) {
-            q.append(&p, || {}).unwrap();
+            q.append(&p, |_| {}).unwrap();
         }
     }
     // A header whose payload never arrived, right after the last record.
@@ -278,7 +278,7 @@ fn mapped_segments_roll_seal_and_sync() {
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
     let big = vec![3u8; (SEGMENT_BYTES / 3) as usize];
     for _ in 0..4 {
-        q.append(&big, || {}).unwrap();
+        q.append(&big, |_| {}).unwrap();
         q.sync().unwrap();
     }
     // The first segment was sealed: cut to what it holds.
@@ -289,6 +289,26 @@ fn mapped_segments_roll_seal_and_sync() {
     );
     assert_eq!(read_all(&mut r).len(), 4);
     r.ack().unwrap();
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_mapped_segment_sealed_while_being_read_reads_to_its_cut_end() {
+    let dir = tmp("mapped-live");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    let big = vec![5u8; (SEGMENT_BYTES / 4) as usize];
+    q.append(&big, |_| {}).unwrap();
+    q.append(&big, |_| {}).unwrap();
+    // The reader opens the segment while it is the writer's, and stays behind...
+    let mut out = Vec::new();
+    r.read(1, &mut out, || true, || {}).unwrap();
+    // ...while the writer fills it, seals it (cut to what it holds) and goes on.
+    for _ in 0..4 {
+        q.append(&big, |_| {}).unwrap();
+    }
+    assert_eq!(read_all(&mut r).len() + out.len(), 6);
+    assert_eq!(q.damage(), Damage::default());
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }

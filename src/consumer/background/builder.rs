@@ -347,7 +347,6 @@ impl BackgroundConsumerBuilder {
             spill,
             alive: AtomicBool::new(true),
             abandoned: AtomicBool::new(false),
-            idle: AtomicBool::new(false),
             warned: AtomicUsize::new(0),
         });
         let worker = Worker {
@@ -362,6 +361,7 @@ impl BackgroundConsumerBuilder {
             weights: Vec::with_capacity(max_batch),
             reader,
             from_disk: false,
+            passed: None,
             spent: spent_tx,
             _done: done_tx,
         };

@@ -171,8 +171,6 @@ struct Shared {
     // Set when shutdown gave up on a worker that ignored cancellation: it must take
     // nothing more, for shutdown has settled the rest.
     abandoned: AtomicBool,
-    // The worker is about to sleep until told: with a journal, producers wake it.
-    idle: AtomicBool,
     // Bit 0: warned of a drop; bit 1: of a dead worker.
     warned: AtomicUsize,
 }
@@ -304,12 +302,31 @@ impl BackgroundConsumer {
         self.durability
     }
 
-    /// Appends to the journal: when this returns `Ok`, the event survives the process.
-    fn journal(&self, spill: &Spill, event: &Event) -> Result<()> {
-        match spill.push(event) {
-            Ok(_) => {
-                // The worker sleeps once it has read everything; wake it (once).
-                if self.shared.idle.load(Ordering::SeqCst) && self.shared.idle.swap(false, Ordering::SeqCst) {
+    /// Appends to the journal: when this returns `Ok`, the event survives the process. A
+    /// copy goes to the memory queue (bounded in count and bytes as ever), so the worker
+    /// reads the journal back only after an overflow, or what a dead process left.
+    fn journal(&self, spill: &Spill, event: Event, weight: usize) -> Result<()> {
+        let fits = self.bytes_fit(weight);
+        let sent = spill.journal(event, weight, |q| {
+            if !fits {
+                return Some(q);
+            }
+            self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+            match self.tx.try_send(q) {
+                Ok(()) => None,
+                Err(TrySendError::Full(q) | TrySendError::Disconnected(q)) => {
+                    self.shared.unqueue(weight);
+                    Some(q)
+                }
+            }
+        });
+        match sent {
+            Ok((in_memory, began)) => {
+                if !in_memory {
+                    // Only in the journal: the worker reads it back.
+                    self.shared.reporter.stats.add_spilled(1);
+                }
+                if began {
                     let _ = self.ctl.send(Ctl::Wake);
                 }
                 Ok(())
@@ -392,7 +409,11 @@ impl BackgroundConsumer {
         }
         // Counted before the send so that the worker never subtracts first.
         self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
-        match self.tx.try_send(Queued { event, weight }) {
+        match self.tx.try_send(Queued {
+            event,
+            weight,
+            pos: None,
+        }) {
             Ok(()) => None,
             Err(TrySendError::Full(q) | TrySendError::Disconnected(q)) => {
                 self.shared.unqueue(weight);
@@ -456,7 +477,12 @@ impl BackgroundConsumer {
             });
             if self.bytes_fit(weight) {
                 self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
-                match self.tx.send_timeout(Queued { event, weight }, slice) {
+                let q = Queued {
+                    event,
+                    weight,
+                    pos: None,
+                };
+                match self.tx.send_timeout(q, slice) {
                     Ok(()) => return Ok(()),
                     Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
                         self.shared.unqueue(weight);
@@ -587,7 +613,7 @@ impl Consumer for BackgroundConsumer {
             return Err(self.worker_gone(Some(event)));
         }
         if let Some(spill) = self.shared.spill.as_ref().filter(|s| s.is_journal()) {
-            return self.journal(spill, &event);
+            return self.journal(spill, event, weight);
         }
         match self.overflow {
             Overflow::Spill => self.spill_or_queue(event, weight),

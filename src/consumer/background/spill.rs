@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::Spool;
 
+use super::worker::Queued;
+
 /// How many `<backend>.N` directories a consumer tries when the default one is taken.
 const SLOTS: usize = 16;
 
@@ -23,13 +25,34 @@ pub(super) struct Spill {
     // the reader has read everything: while set, every producer appends, so one producer's
     // events never overtake its own spilled ones.
     spilling: AtomicBool,
-    // The crash-safe journal: every event goes through the disk queue, so it is always read.
+    // The crash-safe journal: every event is written here before `track()` returns; a copy
+    // goes to the memory queue unless spilling.
     journal: bool,
 }
 
 thread_local! {
     // Each producer thread encodes into its own buffer: no allocation per event.
     static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's record buffer, cleared, for `f` to encode into and append from.
+fn with_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    RECORD.with(|cell| {
+        // A re-entrant call (a panic hook tracking, say) gets a buffer of its own.
+        let mut own = Vec::new();
+        let mut guard = cell.try_borrow_mut();
+        let record = match guard.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        record.clear();
+        let r = f(record);
+        if record.capacity() > 64 << 10 {
+            // One huge event must not pin its buffer on this thread for good.
+            *record = Vec::new();
+        }
+        r
+    })
 }
 
 impl Spill {
@@ -41,7 +64,9 @@ impl Spill {
         Ok((
             Spill {
                 disk,
-                spilling: AtomicBool::new(false),
+                // What an earlier process left is read first: until then new events go to
+                // the journal only, behind it.
+                spilling: AtomicBool::new(journal && reader.has_recovered()),
                 journal,
             },
             reader,
@@ -53,31 +78,53 @@ impl Spill {
     }
 
     pub(super) fn is_spilling(&self) -> bool {
-        self.journal || self.spilling.load(Ordering::Acquire)
+        self.spilling.load(Ordering::Acquire)
     }
 
-    /// Appends `event`; returns whether spilling just began (the worker may be idle).
+    /// Appends `event` (the overflow spill); returns whether spilling just began (the
+    /// worker may be idle).
     pub(super) fn push(&self, event: &Event) -> std::result::Result<bool, AppendError> {
-        RECORD.with(|cell| {
-            // A re-entrant call (a panic hook tracking, say) gets a buffer of its own.
-            let mut own = Vec::new();
-            let mut guard = cell.try_borrow_mut();
-            let record = match guard.as_deref_mut() {
-                Ok(b) => b,
-                Err(_) => &mut own,
-            };
-            record.clear();
+        with_buffer(|record| {
             crate::disk::encode_event(event, record);
             let mut began = false;
-            self.disk.append(record, || {
+            self.disk.append(record, |_| {
                 began = !self.spilling.swap(true, Ordering::AcqRel);
             })?;
-            if record.capacity() > 64 << 10 {
-                // One huge event must not pin its buffer on this thread for good.
-                *record = Vec::new();
-            }
             Ok(began)
         })
+    }
+
+    /// Writes `event` to the journal and, unless spilling, hands a copy to `send` (the
+    /// memory queue) under the journal's lock, so memory holds the journal's order and the
+    /// worker need not read back what it already has. When `send` gives it back (memory
+    /// full), spilling begins: the worker reads the journal until it has caught up. Returns
+    /// whether the copy went to memory, and whether spilling just began.
+    pub(super) fn journal(
+        &self,
+        event: Event,
+        weight: usize,
+        send: impl FnOnce(Queued) -> Option<Queued>,
+    ) -> std::result::Result<(bool, bool), AppendError> {
+        let mut began = false;
+        let mut sent = false;
+        with_buffer(|record| {
+            crate::disk::encode_event(&event, record);
+            self.disk.append(record, |pos| {
+                if !self.spilling.load(Ordering::Acquire) {
+                    let copy = Queued {
+                        event,
+                        weight,
+                        pos: Some(pos),
+                    };
+                    if send(copy).is_none() {
+                        sent = true;
+                        return;
+                    }
+                }
+                began = !self.spilling.swap(true, Ordering::AcqRel);
+            })
+        })?;
+        Ok((sent, began))
     }
 
     /// Reads up to `max` events into `out`. `memory_empty` is asked under the queue's lock

@@ -22,7 +22,7 @@ use crossbeam_channel::{select, Receiver, Sender, TryRecvError};
 
 use super::{Shared, SPENT_MAX_WEIGHT};
 use crate::backend::{Delivery, Failure};
-use crate::disk::{Reader, Record};
+use crate::disk::{Pos, Reader, Record};
 use crate::error::Error;
 use crate::event::Event;
 use crate::transport::{Cancel, DeliveryCtx};
@@ -36,10 +36,12 @@ pub(super) enum Ctl {
     Shutdown,
 }
 
-/// An event in the memory queue, with its weight (counted against the byte budget).
+/// An event in the memory queue, with its weight (counted against the byte budget) and,
+/// with a journal, where its record ends there.
 pub(super) struct Queued {
     pub(super) event: Event,
     pub(super) weight: usize,
+    pub(super) pos: Option<Pos>,
 }
 
 /// Clears the flag when the worker ends, also when it ends by panicking.
@@ -65,6 +67,9 @@ pub(super) struct Worker {
     pub(super) reader: Option<Reader>,
     // Records of the current batch came from the disk queue: acknowledge once it is settled.
     pub(super) from_disk: bool,
+    // Journal records whose copies came through memory: the reader moves past them before it
+    // reads the journal again, and before it acknowledges.
+    pub(super) passed: Option<(Pos, u64)>,
     // Delivered events on their way back to producer threads to be freed there.
     pub(super) spent: Sender<Event>,
     // Dropped when the thread ends, which is how shutdown learns it has.
@@ -93,14 +98,9 @@ impl Worker {
         let mut due = Instant::now();
         loop {
             if self.buf.is_empty() {
-                if self.fill_from_disk(&mut due) {
-                    continue;
-                }
-                // About to sleep: say so, then look once more, so that a journal append made
-                // before the flag was seen is not missed (its producer wakes us otherwise).
-                self.shared.idle.store(true, Ordering::SeqCst);
-                if self.fill_from_disk(&mut due) {
-                    self.shared.idle.store(false, Ordering::SeqCst);
+                if self.fill_disk() {
+                    // A backlog: send it as soon as a batch is full or nothing more comes.
+                    due = Instant::now();
                     continue;
                 }
                 // Idle: block until an event or a command.
@@ -116,7 +116,6 @@ impl Worker {
                         return;
                     },
                 }
-                self.shared.idle.store(false, Ordering::SeqCst);
                 continue;
             }
             match self.ctl.try_recv() {
@@ -158,23 +157,6 @@ impl Worker {
         }
     }
 
-    /// Reads from the disk queue into an empty batch and sets when it is due: a journal's
-    /// fresh events wait for the batch like memory ones; a spilled or recovered backlog
-    /// goes as soon as a batch is full or nothing more comes.
-    fn fill_from_disk(&mut self, due: &mut Instant) -> bool {
-        if !self.fill_disk() {
-            return false;
-        }
-        let journal = self.shared.spill.as_ref().is_some_and(|s| s.is_journal());
-        let backlog = self.reader.as_ref().is_some_and(|r| r.has_recovered());
-        *due = if journal && !backlog {
-            Instant::now() + self.interval
-        } else {
-            Instant::now()
-        };
-        true
-    }
-
     /// Handles a command; returns whether to keep running.
     fn command(&mut self, cmd: Option<Ctl>) -> bool {
         match cmd {
@@ -193,8 +175,24 @@ impl Worker {
 
     fn take(&mut self, q: Queued) {
         self.shared.unqueue(q.weight);
+        self.push(q);
+    }
+
+    fn push(&mut self, q: Queued) {
+        if let Some(pos) = q.pos {
+            let n = self.passed.map_or(0, |(_, n)| n);
+            self.passed = Some((pos, n + 1));
+            self.from_disk = true;
+        }
         self.weights.push(q.weight);
         self.buf.push(q.event);
+    }
+
+    /// Moves the journal reader past the records whose copies came through memory.
+    fn pass(&mut self) {
+        if let (Some((pos, n)), Some(r)) = (self.passed.take(), self.reader.as_mut()) {
+            r.advance_to(pos, n);
+        }
     }
 
     /// Tops the batch up without blocking: memory first, then the disk queue.
@@ -207,8 +205,7 @@ impl Worker {
             match self.rx.try_recv() {
                 Ok(q) => {
                     weight += q.weight;
-                    self.weights.push(q.weight);
-                    self.buf.push(q.event);
+                    self.push(q);
                 }
                 Err(_) => break,
             }
@@ -221,6 +218,7 @@ impl Worker {
 
     /// Reads from the disk queue into the batch; returns whether it read anything.
     fn fill_disk(&mut self) -> bool {
+        self.pass();
         let (Some(reader), Some(spill)) = (self.reader.as_mut(), self.shared.spill.as_ref()) else {
             return false;
         };
@@ -296,6 +294,7 @@ impl Worker {
     }
 
     fn ack(&mut self) {
+        self.pass();
         if std::mem::take(&mut self.from_disk) {
             if let Some(r) = self.reader.as_mut() {
                 if let Err(e) = r.ack() {
