@@ -3,7 +3,8 @@
 //! batches of the same events and ureq POSTs, no tracker), in one run.
 //!
 //! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
-//! `-- --durability` compares Memory, Process and Fsync with 1 producer).
+//! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
+//! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills).
 
 mod common;
 
@@ -120,8 +121,15 @@ fn durable_run(
         .unwrap_or(500);
     let journal = std::env::temp_dir().join(format!("trackflow-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&journal);
-    let consumer = BackgroundConsumer::builder(gio)
-        .max_batch(batch)
+    let mut builder = BackgroundConsumer::builder(gio).max_batch(batch);
+    if std::env::var_os("E2E_QUEUE_HOLDS_RUN").is_some() {
+        // A queue that holds the whole run: nothing spills, so what is measured is the
+        // journal's own cost, not the read-back of an overflow.
+        builder = builder
+            .queue_capacity(events as usize)
+            .max_queue_bytes(usize::MAX);
+    }
+    let consumer = builder
         .durability(durability)
         .spool(Spool::open(&journal).unwrap())
         .try_build()
@@ -304,9 +312,14 @@ fn compare_durability(url: &str, sunk: &AtomicU64, events: u64, codec: GrowingIo
         ),
     ];
     let mut memory = 0.0;
+    // E2E_ONLY=process (say) runs one mode, for a profiler.
+    let only = std::env::var("E2E_ONLY").ok();
     for (name, d) in modes {
+        if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
         let r = durable_run(url, sunk, events, 1, codec, d);
-        if d == Durability::Memory {
+        if d == Durability::Memory || memory == 0.0 {
             memory = r.events_per_s;
         }
         println!(

@@ -27,5 +27,5 @@ mod queue;
 mod record;
 
 pub use queue::Damage;
-pub(crate) use queue::{AppendError, DiskQueue, Mode, Pos, Reader, Record};
+pub(crate) use queue::{AppendError, DiskQueue, Mode, Pos, Reader};
 pub(crate) use record::{decode_event, encode_event};

@@ -70,6 +70,8 @@ enum Sink {
 
 struct Writer {
     mode: Mode,
+    // A segment was created since the directory was last written through.
+    dir_dirty: bool,
     seq: u64,
     sink: Option<Sink>,
     // Bytes in the current segment, header included; `committed` of them reached the OS.
@@ -179,6 +181,7 @@ impl DiskQueue {
             budget,
             writer: Mutex::new(Writer {
                 mode,
+                dir_dirty: false,
                 seq: next,
                 sink: None,
                 len: HEADER,
@@ -194,6 +197,7 @@ impl DiskQueue {
             seq: start_seq,
             off: start_off,
             file: None,
+            payload: Vec::new(),
         };
         Ok((q, reader))
     }
@@ -282,6 +286,9 @@ impl DiskQueue {
     pub(crate) fn sync(&self) -> io::Result<()> {
         let mut w = self.writer.lock();
         commit(&mut w)?;
+        if std::mem::take(&mut w.dir_dirty) {
+            File::open(&self.dir)?.sync_all()?;
+        }
         let len = w.len;
         match w.sink.as_mut() {
             Some(Sink::Buffered(f)) => f.get_ref().sync_data(),
@@ -411,7 +418,8 @@ pub(crate) struct Pos {
 
 /// What the bytes at a reading position are.
 enum Got {
-    Record(Vec<u8>),
+    /// In the reader's payload buffer.
+    Record,
     End,
     Damage,
 }
@@ -431,6 +439,8 @@ pub(crate) struct Reader {
     off: u64,
     // The open segment and, once it is sealed, its final length.
     file: Option<(BufReader<File>, Option<u64>)>,
+    // The last record read.
+    payload: Vec<u8>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -465,6 +475,23 @@ impl Reader {
         may_read: impl FnOnce() -> bool,
         caught_up: impl FnOnce(),
     ) -> io::Result<bool> {
+        self.read_each(max, may_read, caught_up, |payload, recovered| {
+            out.push(Record {
+                payload: payload.to_vec(),
+                recovered,
+            });
+        })
+    }
+
+    /// As [`read`](Self::read), handing each record's payload to `each` from a buffer the
+    /// reader reuses (no allocation per record).
+    pub(crate) fn read_each(
+        &mut self,
+        max: usize,
+        may_read: impl FnOnce() -> bool,
+        caught_up: impl FnOnce(),
+        mut each: impl FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
         let (wseq, wlen) = {
             let mut w = self.q.writer.lock();
             if self.has_recovered() {
@@ -494,12 +521,12 @@ impl Reader {
                 continue;
             }
             match self.read_record(end)? {
-                Got::Record(payload) => {
+                Got::Record => {
                     let recovered = self.seq < self.q.first_own_seq;
                     if !recovered {
                         self.q.unread.fetch_sub(1, Ordering::AcqRel);
                     }
-                    out.push(Record { payload, recovered });
+                    each(&self.payload, recovered);
                     n += 1;
                 }
                 // The zeros after the last record of a mapped segment its process left.
@@ -601,14 +628,14 @@ impl Reader {
             f.seek(SeekFrom::Start(self.off))?;
             return Ok(Got::Damage);
         }
-        let mut payload = vec![0u8; len as usize];
-        f.read_exact(&mut payload)?;
-        if record_crc(len, &payload) != crc {
+        self.payload.resize(len as usize, 0);
+        f.read_exact(&mut self.payload)?;
+        if record_crc(len, &self.payload) != crc {
             f.seek(SeekFrom::Start(self.off))?;
             return Ok(Got::Damage);
         }
         self.off += RECORD_HEADER + len as u64;
-        Ok(Got::Record(payload))
+        Ok(Got::Record)
     }
 
     /// At damage: finds the next intact record in this segment, or its end, and counts

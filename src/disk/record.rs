@@ -16,13 +16,28 @@
 //!
 //! Decoding takes any bytes: what is not a record is an error, never a panic.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Identity, ProfileOp};
 use crate::text::Text;
-use crate::value::{Properties, Value};
+use crate::value::{Key, Properties, Value};
 use crate::InsertId;
+
+/// Keys kept by `Reader::known_key`: at most this many places in a map, this long, and this
+/// many bytes in all for the life of the process, so that no stream of distinct keys can
+/// grow it.
+const MAX_KEPT_SLOTS: usize = 64;
+const MAX_KEPT_KEY: usize = 64;
+const MAX_KEPT_KEY_BYTES: usize = 256 << 10;
+
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static KEYS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
 
 const TIME_GIVEN: u8 = 1;
 const BINARY: u8 = 2;
@@ -260,12 +275,43 @@ impl<'a> Reader<'a> {
     fn props(&mut self, depth: usize) -> Result<Properties> {
         let n = self.varint()?;
         let mut p = Properties::with_capacity(n.min(1024));
-        for _ in 0..n {
-            let k = self.str()?.to_owned();
+        for slot in 0..n {
+            let k = if depth == 0 {
+                self.known_key(slot)?
+            } else {
+                Key::Owned(self.str()?.to_owned())
+            };
             let v = self.value(depth + 1)?;
-            p.push_decoded(k.into(), v);
+            p.push_decoded(k, v);
         }
         Ok(p)
+    }
+
+    /// A top-level property key, borrowed from the keys seen before at the same place in
+    /// the map where it is one of them (events of a kind repeat their keys in order), else
+    /// made once and kept for the life of the process (within `MAX_KEPT_KEY_BYTES`).
+    fn known_key(&mut self, slot: usize) -> Result<Key> {
+        let n = self.varint()?;
+        let bytes = self.take(n)?;
+        KEYS.with(|cell| {
+            let mut keys = cell.borrow_mut();
+            if let Some(k) = keys.get(slot).filter(|k| k.as_bytes() == bytes) {
+                return Ok(Key::Borrowed(*k));
+            }
+            let text = std::str::from_utf8(bytes).map_err(|_| bad("a key that is not UTF-8"))?;
+            let fits = slot < MAX_KEPT_SLOTS
+                && bytes.len() <= MAX_KEPT_KEY
+                && KEPT.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len() <= MAX_KEPT_KEY_BYTES;
+            if !fits {
+                return Ok(Key::Owned(text.to_owned()));
+            }
+            let kept: &'static str = Box::leak(text.into());
+            if keys.len() <= slot {
+                keys.resize(slot + 1, "");
+            }
+            keys[slot] = kept;
+            Ok(Key::Borrowed(kept))
+        })
     }
 
     fn value(&mut self, depth: usize) -> Result<Value> {

@@ -135,11 +135,14 @@ impl Spill {
         reader: &mut Reader,
         max: usize,
         memory_empty: impl FnOnce() -> bool,
-        out: &mut Vec<crate::disk::Record>,
+        each: impl FnMut(&[u8], bool),
     ) -> io::Result<()> {
-        reader.read(max, out, memory_empty, || {
-            self.spilling.store(false, Ordering::Release)
-        })?;
+        reader.read_each(
+            max,
+            memory_empty,
+            || self.spilling.store(false, Ordering::Release),
+            each,
+        )?;
         Ok(())
     }
 }

@@ -22,9 +22,10 @@ use crossbeam_channel::{select, Receiver, Sender, TryRecvError};
 
 use super::{Shared, SPENT_MAX_WEIGHT};
 use crate::backend::{Delivery, Failure};
-use crate::disk::{Pos, Reader, Record};
+use crate::disk::{Pos, Reader};
 use crate::error::Error;
 use crate::event::Event;
+use crate::stats::Stats;
 use crate::transport::{Cancel, DeliveryCtx};
 
 /// How long the worker naps while events are flowing but its batch is not full.
@@ -228,38 +229,28 @@ impl Worker {
         if !spill.is_spilling() && !reader.has_recovered() {
             return false;
         }
-        let mut records = Vec::new();
         let rx = &self.rx;
         let room = self.max_batch.saturating_sub(self.buf.len());
-        if let Err(e) = spill.read(reader, room, || rx.is_empty(), &mut records) {
-            log::error!("trackflow: cannot read the disk queue: {e}");
-            return false;
-        }
-        let any = !records.is_empty();
-        for r in records {
-            self.adopt(r);
-        }
-        any
-    }
-
-    /// Takes one record from the disk queue into the batch.
-    fn adopt(&mut self, r: Record) {
+        let (buf, weights) = (&mut self.buf, &mut self.weights);
         let stats = &self.shared.reporter.stats;
-        if r.recovered {
-            stats.add_recovered(1);
+        let before = buf.len();
+        let mut read = 0;
+        let r = spill.read(
+            reader,
+            room,
+            || rx.is_empty(),
+            |payload, recovered| {
+                read += 1;
+                adopt(payload, recovered, stats, buf, weights);
+            },
+        );
+        if let Err(e) = r {
+            log::error!("trackflow: cannot read the disk queue: {e}");
         }
-        self.from_disk = true;
-        match crate::disk::decode_event(&r.payload) {
-            Ok(e) => {
-                self.weights.push(usize::MAX);
-                self.buf.push(e);
-            }
-            Err(e) => {
-                // Checksummed, so written by us, yet not an event: nothing can be spooled.
-                log::error!("trackflow: dropped a disk queue record: {e}");
-                stats.add_failed(1);
-            }
+        if read > 0 {
+            self.from_disk = true;
         }
+        read > 0 || buf.len() > before
     }
 
     /// Delivers everything queued now (memory and disk), in full batches, unless cancelled.
@@ -345,5 +336,24 @@ impl Worker {
         }
         self.weights.clear();
         self.ack();
+    }
+}
+
+/// Takes one record from the disk queue into the batch.
+fn adopt(payload: &[u8], recovered: bool, stats: &Stats, buf: &mut Vec<Event>, weights: &mut Vec<usize>) {
+    if recovered {
+        stats.add_recovered(1);
+    }
+    match crate::disk::decode_event(payload) {
+        Ok(e) => {
+            // Not handed back to a producer: it was not made on one.
+            weights.push(usize::MAX);
+            buf.push(e);
+        }
+        Err(e) => {
+            // Checksummed, so written by us, yet not an event: nothing can be spooled.
+            log::error!("trackflow: dropped a disk queue record: {e}");
+            stats.add_failed(1);
+        }
     }
 }
