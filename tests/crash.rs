@@ -98,6 +98,9 @@ fn run_child_until_killed(url: &str, dir: &Path, from: u64, after: Duration) -> 
         }
     });
     while seen.lock().len() < 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the child ended before it was killed ({status}); run it by hand to see why");
+        }
         thread::sleep(Duration::from_millis(1));
     }
     thread::sleep(after);

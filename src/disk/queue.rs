@@ -369,7 +369,7 @@ fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
         }
         match parse_seg(&name) {
             Some(seq) => {
-                let len = entry.metadata()?.len();
+                let len = stored(&entry.metadata()?);
                 bytes += len;
                 segs.push((seq, len));
             }
@@ -384,6 +384,20 @@ fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
     }
     segs.sort_unstable();
     Ok((segs, bytes))
+}
+
+/// The bytes a segment takes: a mapped segment left by a dead process keeps its preallocated
+/// length, mostly a hole, so on Unix count the blocks stored instead.
+fn stored(m: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        m.len().min(m.blocks().saturating_mul(512))
+    }
+    #[cfg(not(unix))]
+    {
+        m.len()
+    }
 }
 
 fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
@@ -730,7 +744,7 @@ impl Reader {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if parse_seg(&name).is_some_and(|s| s < seq) {
-                let len = e.metadata().map_or(0, |m| m.len());
+                let len = e.metadata().map_or(0, |m| stored(&m));
                 if fs::remove_file(e.path()).is_ok() {
                     let _ = self
                         .q
