@@ -37,6 +37,17 @@ impl Slow {
     }
 }
 
+impl Slow {
+    /// Insert ids of what was delivered, in order.
+    fn delivered_ids(&self) -> Vec<String> {
+        self.inner
+            .events()
+            .iter()
+            .map(|e| e.insert_id.to_string())
+            .collect()
+    }
+}
+
 impl Backend for Slow {
     fn name(&self) -> &'static str {
         "slow"
@@ -163,12 +174,7 @@ fn background_consume_races_shutdown() {
             p.join().unwrap();
         }
         drop(tracker);
-        let delivered: Vec<String> = backend
-            .inner
-            .events()
-            .iter()
-            .map(|e| e.insert_id.to_string())
-            .collect();
+        let delivered = backend.delivered_ids();
         let spooled = spooled_ids(&dir);
         audit(
             report.stats,
@@ -224,12 +230,7 @@ fn a_dead_workers_queue_is_spooled() {
         }
         let report = tracker.shutdown(Duration::from_secs(2)).unwrap();
         drop(tracker);
-        let delivered: Vec<String> = backend
-            .inner
-            .events()
-            .iter()
-            .map(|e| e.insert_id.to_string())
-            .collect();
+        let delivered = backend.delivered_ids();
         let spool = Spool::open(&dir).unwrap();
         assert!(
             spool.dead_files().unwrap().is_empty(),
@@ -268,12 +269,7 @@ fn buffered_push_races_flush_and_shutdown() {
             t.join().unwrap();
         }
         drop(tracker);
-        let delivered: Vec<String> = backend
-            .inner
-            .events()
-            .iter()
-            .map(|e| e.insert_id.to_string())
-            .collect();
+        let delivered = backend.delivered_ids();
         audit(report.stats, &calls.lock(), &delivered, &spooled_ids(&dir), &[]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

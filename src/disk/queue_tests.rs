@@ -312,4 +312,3 @@ fn a_mapped_segment_sealed_while_being_read_reads_to_its_cut_end() {
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
-
