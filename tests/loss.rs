@@ -35,9 +35,7 @@ impl Slow {
             panic_on_flush: Arc::new(AtomicBool::new(false)),
         }
     }
-}
 
-impl Slow {
     /// Insert ids of what was delivered, in order.
     fn delivered_ids(&self) -> Vec<String> {
         self.inner
