@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The caller's thread does no network I/O and holds no lock a sender could wait on; a
-//! spilled event costs it one local append. Flush and shutdown travel on their own channel,
+//! spilled event costs it one local append. With `Durability::Process`/`Fsync` every event is
+//! also appended to a memory-mapped journal first (a copy still goes to memory, in journal
+//! order), so what was accepted survives the death of the process. Flush and shutdown travel on their own channel,
 //! so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing enters
 //! after the worker's last look), waits for the worker until shortly before the deadline,
 //! then cancels: the request in flight is abandoned and every event still held is spooled

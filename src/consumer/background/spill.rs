@@ -1,6 +1,6 @@
-//! The Background consumer's overflow spill: events that do not fit in memory go to the
-//! disk queue, and come back from it in order.
-//!
+//! The Background consumer's disk queue: the overflow spill (events that do not fit in memory
+//! go there and come back in order) and, with `Durability::Process` or `Fsync`, the journal
+//! every event is written to before `track()` returns.
 
 use std::io;
 use std::path::{Path, PathBuf};
