@@ -242,11 +242,7 @@ impl Consumer for BufferedConsumer {
             self.cancel.cancel();
             self.gate.wait_empty(Instant::now() + super::SETTLE_GRACE);
             let left = std::mem::take(&mut *self.buf.lock());
-            if !left.is_empty() {
-                self.reporter.stats.add_failed(left.len() as u64);
-                self.reporter.stats.add_cancelled(left.len() as u64);
-                self.reporter.fail(&Error::Cancelled, &left);
-            }
+            self.reporter.failed(&Error::Cancelled, &left);
         }
         if let Err(e) = self.backend.flush() {
             log::error!("trackflow: backend flush failed: {e}");

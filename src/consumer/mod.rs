@@ -238,15 +238,24 @@ impl Reporter {
                 .filter_map(|&i| slots.get_mut(i)?.take())
                 .collect();
             failed += events.len();
-            self.stats.add_failed(events.len() as u64);
-            if matches!(f.error, Error::Cancelled) {
-                self.stats.add_cancelled(events.len() as u64);
-            }
-            self.fail(&f.error, &events);
+            self.failed(&f.error, &events);
             first.get_or_insert(f.error);
         }
         self.succeeded(slots.len() - failed, d.retries);
         first
+    }
+
+    /// Counts `events` as failed for `error` (and as cancelled, for a deadline), then spools
+    /// them and tells the callback.
+    pub(crate) fn failed(&self, error: &Error, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.stats.add_failed(events.len() as u64);
+        if matches!(error, Error::Cancelled) {
+            self.stats.add_cancelled(events.len() as u64);
+        }
+        self.fail(error, events);
     }
 
     /// Counts `n` events delivered after `retries` retries.

@@ -188,19 +188,6 @@ impl Shared {
         }
     }
 
-    /// Counts `events` failed for `error` (cancelled too, for a deadline) and spools them.
-    fn fail(&self, error: &Error, events: &[Event]) {
-        if events.is_empty() {
-            return;
-        }
-        let stats = &self.reporter.stats;
-        stats.add_failed(events.len() as u64);
-        if matches!(error, Error::Cancelled) {
-            stats.add_cancelled(events.len() as u64);
-        }
-        self.reporter.fail(error, events);
-    }
-
     /// Fails what the memory queue holds.
     fn fail_queued(&self, error: &Error) {
         let mut weight = 0;
@@ -213,7 +200,7 @@ impl Shared {
             })
             .collect();
         self.unqueue(weight);
-        self.fail(error, &left);
+        self.reporter.failed(error, &left);
     }
 
     fn warn_once(&self, bit: usize) -> bool {
@@ -514,7 +501,7 @@ impl BackgroundConsumer {
         } else {
             Error::WorkerGone
         };
-        self.shared.fail(&error, std::slice::from_ref(&event));
+        self.shared.reporter.failed(&error, std::slice::from_ref(&event));
         Err(error)
     }
 
@@ -528,7 +515,9 @@ impl BackgroundConsumer {
         }
         self.shared.fail_queued(&Error::WorkerGone);
         if let Some(e) = event {
-            self.shared.fail(&Error::WorkerGone, std::slice::from_ref(&e));
+            self.shared
+                .reporter
+                .failed(&Error::WorkerGone, std::slice::from_ref(&e));
         }
         Error::WorkerGone
     }

@@ -87,7 +87,7 @@ impl Worker {
             log::error!("trackflow: the background worker panicked; its batch is spooled");
             let held = std::mem::take(&mut self.buf);
             self.weights.clear();
-            self.shared.fail(&Error::WorkerGone, &held);
+            self.shared.reporter.failed(&Error::WorkerGone, &held);
             self.ack();
             return;
         }
@@ -276,7 +276,7 @@ impl Worker {
         }
         self.shared.unqueue(weight);
         if !left.is_empty() {
-            self.shared.fail(&Error::Cancelled, &left);
+            self.shared.reporter.failed(&Error::Cancelled, &left);
         }
         self.ack();
         if let Err(e) = self.shared.backend.flush() {
