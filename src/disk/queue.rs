@@ -198,6 +198,7 @@ impl DiskQueue {
             off: start_off,
             file: None,
             payload: Vec::new(),
+            cursor: None,
         };
         Ok((q, reader))
     }
@@ -364,7 +365,7 @@ fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "lock" || name == "cursor" || name == ".cursor.tmp" {
+        if name == "lock" || name == "cursor" {
             continue;
         }
         match parse_seg(&name) {
@@ -411,16 +412,27 @@ fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
     (crc32fast::hash(&b[..16]) == crc).then_some((seq, off))
 }
 
-fn write_cursor(dir: &Path, seq: u64, off: u64) -> io::Result<()> {
+/// Writes the cursor in place: one 20-byte write per settled batch (a write of a few bytes
+/// within a page is never half done by a crash of the process; a torn one after a power loss
+/// fails its checksum, and reading starts over from the oldest segment).
+fn write_cursor(file: &mut Option<File>, dir: &Path, seq: u64, off: u64) -> io::Result<()> {
     let mut b = [0u8; 20];
     b[..8].copy_from_slice(&seq.to_le_bytes());
     b[8..16].copy_from_slice(&off.to_le_bytes());
     let crc = crc32fast::hash(&b[..16]);
     b[16..].copy_from_slice(&crc.to_le_bytes());
-    let tmp = dir.join(".cursor.tmp");
-    let _ = fs::remove_file(&tmp);
-    create_new_private(&tmp)?.write_all(&b)?;
-    fs::rename(tmp, dir.join("cursor"))
+    let f = match file {
+        Some(f) => f,
+        None => file.insert(
+            private_options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(dir.join("cursor"))?,
+        ),
+    };
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&b)
 }
 
 /// Where a record ends: the reading position just past it.
@@ -455,6 +467,8 @@ pub(crate) struct Reader {
     file: Option<(BufReader<File>, Option<u64>)>,
     // The last record read.
     payload: Vec<u8>,
+    // The cursor file, kept open once written.
+    cursor: Option<File>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -732,7 +746,7 @@ impl Reader {
             self.next_segment();
         }
         drop(w);
-        write_cursor(&self.q.dir, self.seq, self.off)?;
+        write_cursor(&mut self.cursor, &self.q.dir, self.seq, self.off)?;
         self.remove_below(self.seq);
         Ok(())
     }
