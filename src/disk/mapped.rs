@@ -5,7 +5,7 @@
 #![allow(unsafe_code, reason = "mapping a file needs it; the safety argument is below")]
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 
 use memmap2::MmapMut;
 
@@ -15,7 +15,8 @@ pub(crate) struct Mapped {
 }
 
 impl Mapped {
-    /// Grows `file` to `size` bytes (sparse, zero-filled) and maps it.
+    /// Grows `file` (new and empty) to `size` bytes, maps it, and makes every page writable
+    /// with its disk blocks reserved.
     pub(crate) fn new(file: &File, size: u64) -> io::Result<Mapped> {
         file.set_len(size)?;
         // SAFETY: `memmap2` marks mapping unsafe because another party could change or shrink
@@ -24,12 +25,11 @@ impl Mapped {
         //   process holds for as long as the queue lives, so no other tracker opens it;
         // - this crate never shrinks a mapped file: `DiskQueue` drops the `Mapped` before it
         //   truncates a segment to its used length;
-        // - every access goes through the bounds-checked slices of `write` and `flush_range`.
+        // - every access goes through the bounds-checked slice of `write`.
         // What remains is a process outside trackflow truncating our private (0600) file under
         // us, which no Rust API can defend against.
-        // Populated up front: a first write to each page would otherwise fault, and a fault
-        // costs microseconds on a virtual machine, once per 4 KiB of records.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map_mut(file)? };
+        let map = unsafe { memmap2::MmapOptions::new().map_mut(file)? };
+        prefault(file, &map, size)?;
         Ok(Mapped { map })
     }
 
@@ -48,15 +48,35 @@ impl Mapped {
             None => false,
         }
     }
+}
 
-    /// Writes `[from, to)` through to the disk (msync), for power-loss durability.
-    pub(crate) fn flush_range(&self, from: usize, to: usize) -> io::Result<()> {
-        let to = to.min(self.map.len());
-        if from >= to {
-            return Ok(());
-        }
-        self.map.flush_range(from, to - from)
+/// Makes every page of a fresh mapping writable now rather than at its first write, for two
+/// reasons. A first write to a page of a sparse shared mapping faults into the file system
+/// (block reservation, a few microseconds on a VM, once per 4 KiB of records): done here,
+/// that cost is paid in one call on whoever makes the segment (the worker, ahead of need).
+/// And a page whose block cannot be reserved (a full disk) would kill the process with
+/// SIGBUS at that first write; reserved here, a full disk is an error instead.
+fn prefault(file: &File, map: &MmapMut, size: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if map.advise(memmap2::Advice::PopulateWrite).is_ok() {
+        return Ok(());
     }
+    // MADV_POPULATE_WRITE needs Linux 5.14; elsewhere, writing the zeros reserves the blocks.
+    let _ = map;
+    write_zeros(file, size)
+}
+
+/// Writes `size` zero bytes from the start of `file`.
+fn write_zeros(file: &File, size: u64) -> io::Result<()> {
+    let zeros = vec![0u8; 64 << 10];
+    let mut file = file;
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -73,15 +93,32 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        let mut m = Mapped::new(&file, 64).unwrap();
-        assert_eq!(m.len(), 64);
+        let mut m = Mapped::new(&file, 8192).unwrap();
+        assert_eq!(m.len(), 8192);
         assert!(m.write(10, b"hello"));
-        assert!(!m.write(62, b"too long"), "past the end is refused, not a fault");
+        assert!(
+            !m.write(8190, b"too long"),
+            "past the end is refused, not a fault"
+        );
         assert!(!m.write(usize::MAX, b"x"));
-        m.flush_range(0, 64).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[10..15], b"hello");
         drop(m);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 8192);
+        assert_eq!(&bytes[10..15], b"hello");
+        assert!(bytes[15..].iter().all(|&b| b == 0));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn zeros_written_by_hand_reserve_the_file_too() {
+        let path = std::env::temp_dir().join(format!("tf-zeros-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(100_000).unwrap();
+        // The fallback path, called directly: it must leave a file of zeros of the same size.
+        write_zeros(&file, 100_000).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 100_000);
+        assert!(bytes.iter().all(|&b| b == 0));
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -1,12 +1,15 @@
-//! The one on-disk queue: the overflow spill of the Background consumer (and, later, its
-//! crash-safe journal).
+//! The one on-disk queue: the overflow spill of the Background consumer and its crash-safe
+//! journal.
 //!
 //! ```text
 //!  <dir>/
 //!    lock                       held (flock) while a queue is open: one process per directory
 //!    cursor                     where reading resumes: segment, offset, crc32
 //!    0000000000000001.seg       "TFQUEUE1", then records, appended in order
-//!    0000000000000002.seg       a new segment per open, and past SEGMENT_BYTES
+//!    0000000000000002.seg       a new segment per open, and past SEGMENT_BYTES (spill) or
+//!                               MAPPED_SEGMENT_BYTES (journal)
+//!    spare                      journal only: the next segment, made ahead by the reader's
+//!                               thread and renamed into place; removed at open
 //!
 //!  record = len: u32 LE │ crc32(len bytes ‖ payload): u32 LE │ payload (len bytes)
 //! ```

@@ -3,8 +3,9 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -16,8 +17,13 @@ const HEADER: u64 = MAGIC.len() as u64;
 const RECORD_HEADER: u64 = 8;
 /// A segment is closed and a new one begun past this size.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
-/// A drained mapped segment is closed (and removed) past this size.
-const ROLL_DRAINED_MAPPED: u64 = 4 << 20;
+/// The size of a mapped segment, made whole up front: small enough that making one is cheap
+/// and that a drained one goes soon, large enough that it is made once per ~10,000 events.
+pub(crate) const MAPPED_SEGMENT_BYTES: u64 = 4 << 20;
+/// The next mapped segment, made ahead of need by the reader's thread; renamed into place.
+const SPARE: &str = "spare";
+/// How long after a failure to make a spare segment the reader tries again.
+const SPARE_RETRY: Duration = Duration::from_secs(1);
 /// The largest record; a length field above it can only be damage.
 pub(crate) const MAX_RECORD: u64 = 64 << 20;
 
@@ -65,7 +71,44 @@ pub(crate) enum Mode {
 
 enum Sink {
     Buffered(BufWriter<File>),
-    Mapped { file: File, map: Mapped, synced: u64 },
+    Mapped(MappedSeg),
+}
+
+/// A mapped segment file.
+struct MappedSeg {
+    // Shared with whoever writes it through outside the queue's lock.
+    file: Arc<File>,
+    map: Mapped,
+}
+
+impl MappedSeg {
+    /// Creates (create-new, private) and maps a segment file of `size` bytes, header written;
+    /// removes it again if that fails half way.
+    fn create(path: &Path, size: u64) -> io::Result<MappedSeg> {
+        let file = create_new_private(path)?;
+        let made = Mapped::new(&file, size).map(|mut map| {
+            map.write(0, MAGIC);
+            map
+        });
+        match made {
+            Ok(map) => Ok(MappedSeg {
+                file: Arc::new(file),
+                map,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unmaps a sealed segment and cuts it to the `len` bytes it holds, written through to
+    /// the disk first when `sync`.
+    fn retire(self, len: u64, sync: bool) -> io::Result<()> {
+        let synced = if sync { self.file.sync_data() } else { Ok(()) };
+        drop(self.map);
+        synced.and(self.file.set_len(len))
+    }
 }
 
 struct Writer {
@@ -77,6 +120,10 @@ struct Writer {
     // Bytes in the current segment, header included; `committed` of them reached the OS.
     len: u64,
     committed: u64,
+    // Mapped only: the next segment, made ahead; sealed segments, with their lengths, to be
+    // unmapped and cut by the reader's thread (both cost a producer a millisecond or more).
+    spare: Option<MappedSeg>,
+    retired: Vec<(MappedSeg, u64)>,
 }
 
 /// An append-only queue of records in segment files, for one process at a time.
@@ -92,6 +139,20 @@ pub(crate) struct DiskQueue {
     // Segments below this were written by an earlier process.
     first_own_seq: u64,
     damage: Mutex<Damage>,
+    // Sealed mapped segments are written through to the disk before they are cut (Fsync).
+    write_through: AtomicBool,
+}
+
+impl Drop for DiskQueue {
+    fn drop(&mut self) {
+        let w = self.writer.get_mut();
+        if w.spare.take().is_some() {
+            let _ = fs::remove_file(self.dir.join(SPARE));
+        }
+        for (seg, len) in w.retired.drain(..) {
+            let _ = seg.retire(len, false);
+        }
+    }
 }
 
 impl std::fmt::Debug for DiskQueue {
@@ -186,11 +247,14 @@ impl DiskQueue {
                 sink: None,
                 len: HEADER,
                 committed: HEADER,
+                spare: None,
+                retired: Vec::new(),
             }),
             bytes: AtomicU64::new(live_bytes),
             unread: AtomicU64::new(0),
             first_own_seq: next,
             damage: Mutex::new(damage),
+            write_through: AtomicBool::new(false),
         });
         let reader = Reader {
             q: q.clone(),
@@ -199,6 +263,8 @@ impl DiskQueue {
             file: None,
             payload: Vec::new(),
             cursor: None,
+            removed_below: 0,
+            spare_failed: None,
         };
         Ok((q, reader))
     }
@@ -238,7 +304,7 @@ impl DiskQueue {
         if self.bytes.load(Ordering::Acquire) + rec > self.budget {
             return Err(AppendError::Full);
         }
-        if w.sink.is_some() && w.len + rec > SEGMENT_BYTES.max(HEADER + rec) {
+        if w.sink.is_some() && w.len + rec > segment_bytes(w.mode).max(HEADER + rec) {
             self.seal(&mut w).map_err(AppendError::Io)?;
         }
         if w.sink.is_none() {
@@ -247,7 +313,7 @@ impl DiskQueue {
         let at = w.len;
         let written = match w.sink.as_mut() {
             Some(Sink::Buffered(f)) => f.write_all(&head).and_then(|()| f.write_all(payload)),
-            Some(Sink::Mapped { map, .. }) => {
+            Some(Sink::Mapped(MappedSeg { map, .. })) => {
                 let at = at as usize;
                 if map.write(at, &head) && map.write(at + head.len(), payload) {
                     Ok(())
@@ -282,49 +348,105 @@ impl DiskQueue {
         commit(&mut w)
     }
 
-    /// Writes everything appended so far through to the disk (fsync / msync): it survives a
-    /// power loss.
+    /// Writes everything appended so far through to the disk: it survives a power loss.
+    /// The lock is held only to learn what to write; the writing is done outside it.
     pub(crate) fn sync(&self) -> io::Result<()> {
-        let mut w = self.writer.lock();
-        commit(&mut w)?;
-        if std::mem::take(&mut w.dir_dirty) {
-            File::open(&self.dir)?.sync_all()?;
+        let (dir_dirty, file, retired) = {
+            let mut w = self.writer.lock();
+            commit(&mut w)?;
+            let file = match w.sink.as_ref() {
+                Some(Sink::Buffered(f)) => Some(Arc::new(f.get_ref().try_clone()?)),
+                // fdatasync writes a shared mapping's dirty pages too (it is what msync does
+                // on Linux), without the map, which the producers are writing.
+                Some(Sink::Mapped(seg)) => Some(seg.file.clone()),
+                None => None,
+            };
+            (
+                std::mem::take(&mut w.dir_dirty),
+                file,
+                std::mem::take(&mut w.retired),
+            )
+        };
+        let mut result = Ok(());
+        for (seg, len) in retired {
+            result = result.and(seg.retire(len, true));
         }
-        let len = w.len;
-        match w.sink.as_mut() {
-            Some(Sink::Buffered(f)) => f.get_ref().sync_data(),
-            Some(Sink::Mapped { map, synced, .. }) => {
-                // Page-aligned start, as msync wants; memmap2 aligns it down itself.
-                map.flush_range(*synced as usize, len as usize)?;
-                *synced = len;
-                Ok(())
+        if let Some(f) = file {
+            result = result.and(f.sync_data());
+        }
+        if dir_dirty {
+            // The names of new segments must survive a power loss too.
+            result = result.and(File::open(&self.dir).and_then(|d| d.sync_all()));
+        }
+        result
+    }
+
+    /// From now on, sealed mapped segments are written through to the disk before they are
+    /// cut (the `Fsync` journal: a power loss must not take a sealed segment's last records).
+    pub(crate) fn write_through(&self) {
+        self.write_through.store(true, Ordering::Release);
+    }
+
+    /// Unmaps and cuts the segments sealed since the last call, outside the queue's lock.
+    fn retire_sealed(&self) {
+        let retired = std::mem::take(&mut self.writer.lock().retired);
+        let sync = self.write_through.load(Ordering::Acquire);
+        for (seg, len) in retired {
+            if let Err(e) = seg.retire(len, sync) {
+                log::warn!(
+                    "trackflow: closing a journal segment in {}: {e}",
+                    self.dir.display()
+                );
             }
-            None => Ok(()),
+        }
+    }
+
+    /// Makes the next mapped segment ahead of need, outside the queue's lock, so that a
+    /// producer crossing into it only renames it. Returns false when making it failed.
+    fn prepare_spare(&self) -> bool {
+        {
+            let w = self.writer.lock();
+            if w.mode != Mode::Mapped || w.spare.is_some() {
+                return true;
+            }
+        }
+        let path = self.dir.join(SPARE);
+        // One a failed attempt left; only this (the reader's) thread makes spares.
+        let _ = fs::remove_file(&path);
+        match MappedSeg::create(&path, MAPPED_SEGMENT_BYTES) {
+            Ok(seg) => {
+                self.writer.lock().spare = Some(seg);
+                true
+            }
+            Err(e) => {
+                log::debug!("trackflow: making the next journal segment ahead: {e}");
+                false
+            }
         }
     }
 
     fn begin_segment(&self, w: &mut Writer, first: u64) -> io::Result<()> {
         let path = self.dir.join(seg_name(w.seq));
-        let mut f = create_new_private(&path)?;
         w.sink = Some(match w.mode {
             Mode::Buffered => {
+                let mut f = create_new_private(&path)?;
                 f.write_all(MAGIC)?;
                 Sink::Buffered(BufWriter::with_capacity(64 << 10, f))
             }
             Mode::Mapped => {
-                let mut map = Mapped::new(&f, SEGMENT_BYTES.max(HEADER + first))?;
-                map.write(0, MAGIC);
-                // The new name must survive a power loss too, for Fsync durability.
-                if let Ok(d) = File::open(&self.dir) {
-                    let _ = d.sync_all();
-                }
-                Sink::Mapped {
-                    file: f,
-                    map,
-                    synced: 0,
-                }
+                let size = MAPPED_SEGMENT_BYTES.max(HEADER + first);
+                let spare = (size == MAPPED_SEGMENT_BYTES).then(|| w.spare.take()).flatten();
+                Sink::Mapped(match spare {
+                    Some(seg) => {
+                        fs::rename(self.dir.join(SPARE), &path)?;
+                        seg
+                    }
+                    None => MappedSeg::create(&path, size)?,
+                })
             }
         });
+        // For Fsync durability, the new name is written through at the next sync.
+        w.dir_dirty = true;
         w.len = HEADER;
         w.committed = HEADER;
         self.bytes.fetch_add(HEADER, Ordering::AcqRel);
@@ -332,12 +454,12 @@ impl DiskQueue {
     }
 
     /// Closes the current segment; the next append begins a new one. A mapped segment is
-    /// unmapped, then cut to what it holds.
+    /// handed to the reader's thread to unmap and cut to what it holds.
     fn seal(&self, w: &mut Writer) -> io::Result<()> {
         let r = commit(w);
-        if let Some(Sink::Mapped { file, map, .. }) = w.sink.take() {
-            drop(map);
-            file.set_len(w.len)?;
+        if let Some(Sink::Mapped(seg)) = w.sink.take() {
+            let len = w.len;
+            w.retired.push((seg, len));
         }
         w.seq += 1;
         w.len = HEADER;
@@ -347,6 +469,14 @@ impl DiskQueue {
 
     fn note(&self, f: impl FnOnce(&mut Damage)) {
         f(&mut self.damage.lock());
+    }
+}
+
+/// How large a segment grows before it is sealed.
+fn segment_bytes(mode: Mode) -> u64 {
+    match mode {
+        Mode::Buffered => SEGMENT_BYTES,
+        Mode::Mapped => MAPPED_SEGMENT_BYTES,
     }
 }
 
@@ -366,6 +496,11 @@ fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == "lock" || name == "cursor" {
+            continue;
+        }
+        if name == SPARE {
+            // Made ahead by an earlier process and never used: it holds no records.
+            let _ = fs::remove_file(entry.path());
             continue;
         }
         match parse_seg(&name) {
@@ -431,8 +566,16 @@ fn write_cursor(file: &mut Option<File>, dir: &Path, seq: u64, off: u64) -> io::
                 .open(dir.join("cursor"))?,
         ),
     };
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(&b)
+    #[cfg(unix)]
+    {
+        // One pwrite rather than a seek and a write.
+        std::os::unix::fs::FileExt::write_all_at(f, &b, 0)
+    }
+    #[cfg(not(unix))]
+    {
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&b)
+    }
 }
 
 /// Where a record ends: the reading position just past it.
@@ -469,6 +612,10 @@ pub(crate) struct Reader {
     payload: Vec<u8>,
     // The cursor file, kept open once written.
     cursor: Option<File>,
+    // Segments below this were removed at the last acknowledgement.
+    removed_below: u64,
+    // When making a spare segment last failed (a full disk, say): not tried again at once.
+    spare_failed: Option<Instant>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -550,6 +697,7 @@ impl Reader {
             }
             match self.read_record(end)? {
                 Got::Record => {
+                    fresh = false;
                     let recovered = self.seq < self.q.first_own_seq;
                     if !recovered {
                         self.q.unread.fetch_sub(1, Ordering::AcqRel);
@@ -557,13 +705,20 @@ impl Reader {
                     each(&self.payload, recovered);
                     n += 1;
                 }
-                // The zeros after the last record of a mapped segment its process left.
-                Got::End if sealed => self.next_segment(),
-                // In the writer's mapped segment, zeros before its end are a stale read-ahead
-                // of space written since: read_record dropped the buffer, so look again once.
-                Got::End if !fresh => fresh = true,
+                // Zeros or a half-copied record may be a stale read-ahead of a mapped segment
+                // written since (the reader stopped at the writer's end, its buffer holding
+                // what lay beyond): read_record dropped the buffer, so look again once.
+                Got::End | Got::Damage if !fresh => fresh = true,
+                // The zeros after the last record of a sealed mapped segment.
+                Got::End if sealed => {
+                    fresh = false;
+                    self.next_segment();
+                }
                 Got::End => break,
-                Got::Damage => self.skip_damage(end)?,
+                Got::Damage => {
+                    fresh = false;
+                    self.skip_damage(end)?;
+                }
             }
         }
         if n < max {
@@ -644,7 +799,15 @@ impl Reader {
             return Ok(Got::Damage);
         };
         let mut head = [0u8; 8];
-        f.read_exact(&mut head)?;
+        match f.read_exact(&mut head) {
+            Ok(()) => {}
+            // A sealed mapped segment cut to what it holds after its length was looked up.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                f.seek(SeekFrom::Start(self.off))?;
+                return Ok(Got::End);
+            }
+            Err(e) => return Err(e),
+        }
         if head == [0; 8] {
             // No record has a zero checksum over a zero length: this is unwritten space.
             f.seek(SeekFrom::Start(self.off))?;
@@ -657,7 +820,15 @@ impl Reader {
             return Ok(Got::Damage);
         }
         self.payload.resize(len as usize, 0);
-        f.read_exact(&mut self.payload)?;
+        match f.read_exact(&mut self.payload) {
+            Ok(()) => {}
+            // Cut short by someone else: damage, which skip_damage measures.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                f.seek(SeekFrom::Start(self.off))?;
+                return Ok(Got::Damage);
+            }
+            Err(e) => return Err(e),
+        }
         if record_crc(len, &self.payload) != crc {
             f.seek(SeekFrom::Start(self.off))?;
             return Ok(Got::Damage);
@@ -734,20 +905,24 @@ impl Reader {
     pub(crate) fn ack(&mut self) -> io::Result<()> {
         let q = self.q.clone();
         let mut w = q.writer.lock();
-        // Caught up inside the writer's segment: close it so that it can go too (a mapped
-        // one only once it is large: making and mapping a segment per batch costs more than
-        // the cursor that skips what was read).
-        let roll = match w.mode {
-            Mode::Buffered => w.len > HEADER,
-            Mode::Mapped => w.len >= ROLL_DRAINED_MAPPED,
-        };
-        if self.seq == w.seq && self.off >= w.len && roll {
+        // Caught up inside the spill's segment: close it so that it can go too. (A mapped
+        // segment is left to fill: the cursor skips what was read, and making and mapping a
+        // segment per batch would cost more.)
+        if w.mode == Mode::Buffered && self.seq == w.seq && self.off >= w.len && w.len > HEADER {
             q.seal(&mut w)?;
             self.next_segment();
         }
         drop(w);
-        write_cursor(&mut self.cursor, &self.q.dir, self.seq, self.off)?;
-        self.remove_below(self.seq);
+        q.retire_sealed();
+        write_cursor(&mut self.cursor, &q.dir, self.seq, self.off)?;
+        if self.seq > self.removed_below {
+            self.remove_below(self.seq);
+            self.removed_below = self.seq;
+        }
+        let retry = self.spare_failed.is_none_or(|t| t.elapsed() >= SPARE_RETRY);
+        if retry {
+            self.spare_failed = (!q.prepare_spare()).then(Instant::now);
+        }
         Ok(())
     }
 

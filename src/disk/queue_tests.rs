@@ -241,7 +241,7 @@ fn a_mapped_segment_left_by_a_dead_process_reads_back_whole() {
         // kill -9.
     }
     let seg = dir.join(seg_name(1));
-    assert_eq!(fs::metadata(&seg).unwrap().len(), SEGMENT_BYTES);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), MAPPED_SEGMENT_BYTES);
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
     assert_eq!(read_all(&mut r), payloads(50)[10..].to_vec());
     assert_eq!(q.damage(), Damage::default(), "unwritten space is not damage");
@@ -276,15 +276,15 @@ fn a_record_torn_mid_copy_in_a_mapped_segment_is_skipped() {
 fn mapped_segments_roll_seal_and_sync() {
     let dir = tmp("mapped-roll");
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
-    let big = vec![3u8; (SEGMENT_BYTES / 3) as usize];
+    let big = vec![3u8; (MAPPED_SEGMENT_BYTES / 3) as usize];
     for _ in 0..4 {
         q.append(&big, |_| {}).unwrap();
         q.sync().unwrap();
     }
-    // The first segment was sealed: cut to what it holds.
+    // The first segment was sealed, then written through and cut to what it holds.
     let first = fs::metadata(dir.join(seg_name(1))).unwrap().len();
     assert!(
-        first < SEGMENT_BYTES && first > 2 * (SEGMENT_BYTES / 3),
+        first < MAPPED_SEGMENT_BYTES && first > 2 * (MAPPED_SEGMENT_BYTES / 3),
         "{first}"
     );
     assert_eq!(read_all(&mut r).len(), 4);
@@ -294,10 +294,10 @@ fn mapped_segments_roll_seal_and_sync() {
 }
 
 #[test]
-fn a_mapped_segment_sealed_while_being_read_reads_to_its_cut_end() {
+fn a_mapped_segment_sealed_while_being_read_reads_to_its_end() {
     let dir = tmp("mapped-live");
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
-    let big = vec![5u8; (SEGMENT_BYTES / 4) as usize];
+    let big = vec![5u8; (MAPPED_SEGMENT_BYTES / 4) as usize];
     q.append(&big, |_| {}).unwrap();
     q.append(&big, |_| {}).unwrap();
     // The reader opens the segment while it is the writer's, and stays behind...
@@ -307,7 +307,72 @@ fn a_mapped_segment_sealed_while_being_read_reads_to_its_cut_end() {
     for _ in 0..4 {
         q.append(&big, |_| {}).unwrap();
     }
+    // It looks the sealed segment's length up before the segment is cut, reads on after.
+    r.read(1, &mut out, || true, || {}).unwrap();
+    r.ack().unwrap();
     assert_eq!(read_all(&mut r).len() + out.len(), 6);
+    assert_eq!(q.damage(), Damage::default());
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_next_mapped_segment_is_made_ahead_and_renamed_into_place() {
+    let dir = tmp("mapped-spare");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    q.append(b"first", |_| {}).unwrap();
+    assert!(!dir.join(SPARE).exists(), "made by the reader, not by an append");
+    assert_eq!(read_all(&mut r).len(), 1);
+    r.ack().unwrap();
+    let spare = fs::metadata(dir.join(SPARE)).unwrap();
+    assert_eq!(spare.len(), MAPPED_SEGMENT_BYTES);
+    // Filling the first segment moves the spare into place as the second.
+    let big = vec![7u8; (MAPPED_SEGMENT_BYTES / 3) as usize];
+    for _ in 0..3 {
+        q.append(&big, |_| {}).unwrap();
+    }
+    assert!(!dir.join(SPARE).exists());
+    assert!(dir.join(seg_name(2)).exists());
+    assert_eq!(read_all(&mut r).len(), 3);
+    r.ack().unwrap();
+    assert!(!dir.join(seg_name(1)).exists(), "read past: removed");
+    assert!(dir.join(SPARE).exists(), "made again for the third");
+    drop((q, r));
+    assert!(!dir.join(SPARE).exists(), "a closed queue leaves no spare");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_spare_left_by_a_dead_process_is_removed_not_reported() {
+    let dir = tmp("mapped-spare-left");
+    create_private_dir(&dir).unwrap();
+    fs::write(dir.join(SPARE), vec![0u8; 4096]).unwrap();
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert!(!dir.join(SPARE).exists());
+    assert!(read_all(&mut r).is_empty());
+    assert_eq!(q.damage(), Damage::default());
+    drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_reader_stopped_at_the_writers_end_reads_what_came_before_the_seal() {
+    // The reader stops exactly where the writer is, its read-ahead holding the zeros beyond;
+    // the writer then fills that space and seals the segment. Zeros in a stale read-ahead
+    // must not pass for the end of the sealed segment.
+    let dir = tmp("mapped-stale");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    q.append(b"first", |_| {}).unwrap();
+    assert_eq!(read_all(&mut r).len(), 1);
+    let big = vec![7u8; (MAPPED_SEGMENT_BYTES / 3) as usize];
+    for _ in 0..3 {
+        q.append(&big, |_| {}).unwrap();
+    }
+    assert_eq!(
+        read_all(&mut r).len(),
+        3,
+        "two in the sealed segment, one in the next"
+    );
     assert_eq!(q.damage(), Damage::default());
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();

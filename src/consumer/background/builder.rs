@@ -370,10 +370,10 @@ impl BackgroundConsumerBuilder {
             .spawn(move || worker.run())
             .expect("failed to spawn the trackflow worker thread");
         let flusher = match self.durability {
-            Durability::Fsync { interval } => shared
-                .spill
-                .as_ref()
-                .map(|s| Flusher::start(s.disk.clone(), interval)),
+            Durability::Fsync { interval } => shared.spill.as_ref().map(|s| {
+                s.disk.write_through();
+                Flusher::start(s.disk.clone(), interval)
+            }),
             _ => None,
         };
         BackgroundConsumer {
