@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! cargo run --features cli -- collect --backend growingio &
-//! cargo run --example axum_service                 # serves on 127.0.0.1:3000; Ctrl-C or SIGTERM stops it
+//! cargo run --example axum_service --features tokio                 # serves on 127.0.0.1:3000; Ctrl-C or SIGTERM stops it
 //! curl -X POST 'http://127.0.0.1:3000/buy?user=u1&product=book'
-//! cargo run --example axum_service -- --self-test  # serves, calls itself, SIGTERMs itself
+//! cargo run --example axum_service --features tokio -- --self-test  # serves, calls itself, SIGTERMs itself
 //! ```
 //!
 //! `track()` on the Background consumer only hands the event to a queue: it never does network
-//! I/O, so handlers call it directly on the executor. With the default overflow (`Spill`) it
+//! I/O, so handlers call it directly on the executor. The waits (flush, shutdown) are the
+//! `_async` methods of the `tokio` feature, which run them on tokio's blocking pool; the
+//! self-test checks that no blocking trackflow call was made on a runtime thread. With the default overflow (`Spill`) it
 //! never waits either: if the collector is away so long that the memory queue fills, events go
 //! to a disk queue in the consumer's private spool directory and are delivered, in order, when
 //! the collector is back; failed batches go to the same spool for `trackflow replay`.
@@ -95,14 +97,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     server.await??;
 
-    // shutdown() blocks (it waits for the worker), so it runs off the executor's threads.
-    let report = tokio::task::spawn_blocking(move || tracker.shutdown(Duration::from_secs(5))).await??;
+    // The wait runs on tokio's blocking pool, never on an executor thread.
+    let deadline = Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let report = tracker.shutdown_async(deadline).await?;
+    let took = started.elapsed();
     println!(
-        "tracker shut down: {} delivered, {} failed, {} left",
+        "tracker shut down in {took:?}: {} delivered, {} failed, {} left",
         report.stats.delivered, report.stats.failed, report.left
     );
-    if self_test && report.stats.delivered != 30 {
-        return Err("not every tracked event was delivered".into());
+    if self_test {
+        if report.stats.delivered != 30 || !report.completed {
+            return Err("not every tracked event was delivered".into());
+        }
+        if took > deadline {
+            return Err(format!("shutdown took {took:?}, past its {deadline:?} deadline").into());
+        }
+        let blocking = trackflow::blocking_calls_on_runtime();
+        if blocking != 0 {
+            return Err(format!("{blocking} blocking trackflow calls on a runtime thread").into());
+        }
     }
     Ok(())
 }

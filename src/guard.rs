@@ -10,6 +10,10 @@ pub const DEFAULT_GUARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Shuts its tracker down, within a bounded deadline, when dropped. Derefs to the tracker.
 ///
+/// With the `tokio` feature, a guard dropped on a tokio runtime thread hands the shutdown to
+/// the runtime's blocking pool and returns at once; the runtime, when it is dropped, waits
+/// for it. To know when it is done, call `Tracker::shutdown_async` instead.
+///
 /// # Examples
 ///
 /// ```
@@ -63,15 +67,25 @@ impl Drop for TrackerGuard {
         if self.tracker.is_shut_down() {
             return;
         }
-        match self.tracker.shutdown(self.timeout) {
-            Ok(r) if r.left > 0 || r.stats.failed > 0 || r.stats.dropped > 0 => log::warn!(
-                "trackflow: shut down with {} events left, {} failed, {} dropped",
-                r.left,
-                r.stats.failed,
-                r.stats.dropped
-            ),
-            Ok(_) => {}
-            Err(e) => log::warn!("trackflow: shutdown on drop: {e}"),
-        }
+        let (tracker, timeout) = (self.tracker.clone(), self.timeout);
+        let shutdown = move || shutdown_logged(&tracker, timeout);
+        // On a tokio runtime thread the wait goes to the blocking pool.
+        #[cfg(feature = "tokio")]
+        crate::asyncs::off_runtime(shutdown);
+        #[cfg(not(feature = "tokio"))]
+        shutdown();
+    }
+}
+
+fn shutdown_logged(tracker: &Tracker, timeout: Duration) {
+    match tracker.shutdown(timeout) {
+        Ok(r) if r.left > 0 || r.stats.failed > 0 || r.stats.dropped > 0 => log::warn!(
+            "trackflow: shut down with {} events left, {} failed, {} dropped",
+            r.left,
+            r.stats.failed,
+            r.stats.dropped
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("trackflow: shutdown on drop: {e}"),
     }
 }

@@ -40,6 +40,49 @@
 //! # Ok::<(), trackflow::Error>(())
 //! ```
 //!
+//! # In async services
+//!
+//! `track()`, `user_*()` and `item_set()` never wait on the network: on the Background
+//! consumer they hand the event to a queue (spilling to disk when it is full), so call them
+//! directly from async handlers. What does wait, for a bounded time, is flushing and shutting
+//! down. With the `tokio` feature:
+//!
+//! - `Tracker::flush_async`, `flush_timeout_async` and `shutdown_async` run those waits on
+//!   tokio's blocking pool and await them;
+//! - a [`TrackerGuard`] or the last `Tracker` dropped on a runtime thread hands its shutdown
+//!   to the blocking pool and returns at once (the runtime waits for it when dropped);
+//! - a blocking call made on a runtime thread anyway is logged once and counted by
+//!   `blocking_calls_on_runtime()`, for a self-test to assert on.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), trackflow::Error> {
+//! use std::time::Duration;
+//! use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+//!
+//! let memory = MemoryBackend::new();
+//! let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+//! // Request handlers track directly, on the executor (examples/axum_service.rs does it in axum).
+//! let handlers: Vec<_> = (0..8)
+//!     .map(|i| {
+//!         let t = tracker.clone();
+//!         tokio::spawn(async move { t.track(&Identity::user(format!("u{i}")), "open", Properties::new()) })
+//!     })
+//!     .collect();
+//! for h in handlers {
+//!     h.await.expect("handler")?;
+//! }
+//! // After the server stops: the wait runs on the blocking pool.
+//! let report = tracker.shutdown_async(Duration::from_secs(5)).await?;
+//! assert_eq!(report.stats.delivered, 8);
+//! assert_eq!(trackflow::blocking_calls_on_runtime(), 0);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -54,6 +97,7 @@
 //! | `google` | with `retail`, `talent` | Google bearer tokens; service-account JWTs signed with ring |
 //! | `retail` | no | the Google Cloud Retail user events backend |
 //! | `talent` | no | the Google Cloud Talent client events backend |
+//! | `tokio` | no | `flush_async`, `shutdown_async`; drops that never block an executor thread |
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
 //! | `cli` | no | the `trackflow` command-line tool (clap) |
 //!
@@ -73,16 +117,18 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[allow(
+    dead_code,
+    reason = "the queue is wired into the Background consumer in the next step"
+)]
+#[cfg(feature = "tokio")]
+mod asyncs;
 pub mod auth;
 pub mod backend;
 mod clock;
 pub mod codec;
 pub mod config;
 pub mod consumer;
-#[allow(
-    dead_code,
-    reason = "the queue is wired into the Background consumer in the next step"
-)]
 mod disk;
 mod error;
 mod event;
@@ -95,6 +141,8 @@ pub mod transport;
 pub mod validate;
 mod value;
 
+#[cfg(feature = "tokio")]
+pub use asyncs::blocking_calls_on_runtime;
 #[cfg(feature = "file")]
 pub use backend::FileBackend;
 #[cfg(feature = "growingio")]

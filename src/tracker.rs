@@ -64,6 +64,18 @@ struct Inner {
     closed: AtomicBool,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle: each consumer's drop shuts it down, a bounded wait that must not
+        // fall on an executor thread.
+        #[cfg(feature = "tokio")]
+        if !self.closed.load(Ordering::Acquire) {
+            let consumers = std::mem::take(&mut self.consumers);
+            crate::asyncs::off_runtime(move || drop(consumers));
+        }
+    }
+}
+
 impl fmt::Debug for Tracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracker")
@@ -589,6 +601,8 @@ impl Tracker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        #[cfg(feature = "tokio")]
+        crate::asyncs::note_blocking("flush");
         if self.is_shut_down() {
             return Err(Error::AlreadyShutdown);
         }
@@ -639,6 +653,8 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        #[cfg(feature = "tokio")]
+        crate::asyncs::note_blocking("shutdown");
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::AlreadyShutdown);
         }

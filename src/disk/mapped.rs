@@ -34,6 +34,7 @@ impl Mapped {
     }
 
     /// The mapped length.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -598,6 +598,7 @@ enum Got {
 pub(crate) struct Record {
     pub(crate) payload: Vec<u8>,
     /// Written by an earlier process (recovered), not appended by this one.
+    #[cfg_attr(not(test), allow(dead_code, reason = "the spool's replay reads both alike"))]
     pub(crate) recovered: bool,
 }
 
@@ -628,11 +629,6 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// The queue read.
-    pub(crate) fn queue(&self) -> &Arc<DiskQueue> {
-        &self.q
-    }
-
     /// Whether records left by an earlier process remain to be read.
     pub(crate) fn has_recovered(&self) -> bool {
         self.seq < self.q.first_own_seq
