@@ -288,6 +288,18 @@ impl Identity {
     pub fn is_empty(&self) -> bool {
         self.anonymous_id.is_none() && self.user_id.is_none()
     }
+
+    /// `Ok` when an anonymous id or a user id is given, else the error naming `backend`,
+    /// for backends that key every event on one of them.
+    pub(crate) fn require_anonymous_or_user(&self, backend: &str) -> crate::error::Result<()> {
+        if self.is_empty() {
+            return Err(crate::error::Error::invalid(
+                "identity",
+                format!("{backend} needs an anonymous_id or a user_id"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One item involved in an interaction.

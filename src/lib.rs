@@ -36,6 +36,10 @@
 //! let who = Identity::anonymous("device-001").with_user("user-001");
 //! tracker.track(&who, "purchase", Properties::new().with("product", "book").with("price", 9.9))?;
 //! tracker.user_set(&who, [("plan", "pro")])?;
+//! // The event's own time, insert id or interaction block, on any call:
+//! tracker
+//!     .with(trackflow::EventOptions::new().time(1_700_000_000_000).insert_id("order-981"))
+//!     .track(&who, "refund", [("amount", 9.9)])?;
 //! # drop(_guard); std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), trackflow::Error>(())
 //! ```
@@ -133,6 +137,7 @@ mod disk;
 mod error;
 mod event;
 mod guard;
+mod options;
 pub mod spool;
 mod stats;
 mod text;
@@ -157,6 +162,7 @@ pub use consumer::{
 pub use error::{Error, Result};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
 pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
+pub use options::{EventOptions, WithOptions};
 pub use spool::{ReplayReport, Spool};
 pub use stats::{Stats, StatsSnapshot};
 pub use text::Text;

@@ -12,11 +12,12 @@ use parking_lot::RwLock;
 use crate::clock::{new_insert_id, Clock, SharedClock};
 use crate::consumer::{Consumer, ShutdownReport, DEFAULT_FLUSH_TIMEOUT};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind, Identity, ProfileOp};
+use crate::event::{Event, EventKind, Identity};
 use crate::guard::TrackerGuard;
+use crate::options::{EventOptions, WithOptions};
 use crate::stats::StatsSnapshot;
 use crate::validate::Limits;
-use crate::value::{Properties, Value};
+use crate::value::Properties;
 
 /// Computes properties to add to every track event, evaluated per event.
 pub type DynamicSuperProperties = Arc<dyn Fn() -> Properties + Send + Sync>;
@@ -257,7 +258,27 @@ impl Tracker {
         }
     }
 
-    /// Records a custom event `name` done by `who`.
+    /// The high-level calls with [`EventOptions`]: the event's own time, insert id or
+    /// interaction block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{EventOptions, Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
+    /// tracker
+    ///     .with(EventOptions::new().time(1_700_000_000_000).insert_id("order-981"))
+    ///     .track(&Identity::user("u1"), "purchase", [("price", 9.9)])?;
+    /// assert_eq!(memory.events()[0].insert_id.to_string(), "order-981");
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn with(&self, opts: EventOptions) -> WithOptions<'_> {
+        WithOptions::new(self, opts)
+    }
+
+    /// Records a custom event `name` done by `who`. For its own time, insert id or
+    /// interaction block, see [`with`](Self::with).
     ///
     /// # Errors
     ///
@@ -280,11 +301,12 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
-        self.dispatch(self.stamp(EventKind::Track { name: name.into() }, who, props.into()))
+        self.plain().track(who, name, props)
     }
 
-    fn profile(&self, op: ProfileOp, who: &Identity, props: Properties) -> Result<()> {
-        self.dispatch(self.stamp(EventKind::Profile(op), who, props))
+    /// The calls without options: one implementation for both.
+    fn plain(&self) -> WithOptions<'_> {
+        WithOptions::new(self, EventOptions::default())
     }
 
     /// Sets user profile properties, overwriting.
@@ -302,7 +324,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::Set, who, props.into())
+        self.plain().user_set(who, props)
     }
 
     /// Sets user profile properties that are not set yet.
@@ -320,7 +342,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set_once(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::SetOnce, who, props.into())
+        self.plain().user_set_once(who, props)
     }
 
     /// Adds to numeric profile properties. Values must be numbers (not bools).
@@ -340,7 +362,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_increment(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::Increment, who, props.into())
+        self.plain().user_increment(who, props)
     }
 
     /// Keeps the larger of stored and given numbers.
@@ -358,7 +380,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_max(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::Max, who, props.into())
+        self.plain().user_max(who, props)
     }
 
     /// Keeps the smaller of stored and given numbers.
@@ -376,7 +398,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_min(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::Min, who, props.into())
+        self.plain().user_min(who, props)
     }
 
     /// Appends to list profile properties. Values must be lists.
@@ -394,7 +416,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::Append, who, props.into())
+        self.plain().user_append(who, props)
     }
 
     /// Appends to list profile properties, skipping values already there.
@@ -412,7 +434,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_uniq_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
-        self.profile(ProfileOp::UniqAppend, who, props.into())
+        self.plain().user_uniq_append(who, props)
     }
 
     /// Removes the named profile properties.
@@ -434,8 +456,7 @@ impl Tracker {
         who: &Identity,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<()> {
-        let props = keys.into_iter().map(|k| (k, Value::Null)).collect();
-        self.profile(ProfileOp::Unset, who, props)
+        self.plain().user_unset(who, keys)
     }
 
     /// Deletes the whole user profile.
@@ -453,7 +474,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_delete(&self, who: &Identity) -> Result<()> {
-        self.profile(ProfileOp::Delete, who, Properties::new())
+        self.plain().user_delete(who)
     }
 
     /// Records facts about an item (a catalog entry or dimension row).
@@ -471,11 +492,7 @@ impl Tracker {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn item_set(&self, item_type: &str, item_id: &str, props: impl Into<Properties>) -> Result<()> {
-        let kind = EventKind::Item {
-            item_type: item_type.to_owned(),
-            item_id: item_id.to_owned(),
-        };
-        self.dispatch(self.stamp(kind, &Identity::default(), props.into()))
+        self.plain().item_set(item_type, item_id, props)
     }
 
     /// Records a prebuilt event: one read from the JSON form, or one with an explicit time,
@@ -763,7 +780,7 @@ impl Tracker {
         TrackerGuard::new(self.clone(), crate::guard::DEFAULT_GUARD_TIMEOUT)
     }
 
-    fn stamp(&self, kind: EventKind, who: &Identity, properties: Properties) -> Event {
+    pub(crate) fn stamp(&self, kind: EventKind, who: &Identity, properties: Properties) -> Event {
         Event {
             kind,
             time: self.inner.clock.now_ms(),
@@ -775,7 +792,7 @@ impl Tracker {
         }
     }
 
-    fn dispatch(&self, mut event: Event) -> Result<()> {
+    pub(crate) fn dispatch(&self, mut event: Event) -> Result<()> {
         let inner = &*self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::AlreadyShutdown);

@@ -130,6 +130,12 @@ impl Limits {
                 self.check_id("item_id", item_id)?;
             }
         }
+        if event.time < 0 {
+            return Err(Error::invalid(
+                "time",
+                format!("must not be before 1970-01-01 ({} ms)", event.time),
+            ));
+        }
         if event.insert_id.len() > self.max_id_len {
             return Err(Error::invalid(
                 "insert_id",
@@ -300,10 +306,9 @@ impl Limits {
     }
 
     fn check_identity(&self, event: &Event) -> Result<()> {
+        // Which ids an event needs is each backend's rule (Talent sends none, Personalize
+        // takes a session alone); here only what holds everywhere: no empty id, none too long.
         let id = &event.identity;
-        if id.is_empty() {
-            return Err(Error::invalid("identity", "needs an anonymous_id or a user_id"));
-        }
         for (field, v) in [
             ("identity.anonymous_id", &id.anonymous_id),
             ("identity.user_id", &id.user_id),
@@ -400,11 +405,20 @@ mod tests {
             err(&track(&"x".repeat(129), Properties::new()), &l),
             "invalid input: event name: longer than 128 bytes (129)"
         );
+        // Which ids are needed is each backend's rule; only empty ones are refused here.
         let mut anon = track("a", Properties::new());
         anon.identity = Identity::default();
+        assert!(l.check(&anon).is_ok());
+        anon.identity = Identity::default().with_session("");
         assert_eq!(
             err(&anon, &l),
-            "invalid input: identity: needs an anonymous_id or a user_id"
+            "invalid input: identity.session_id: must not be empty when given"
+        );
+        anon.identity = Identity::user("u1");
+        anon.time = -1;
+        assert_eq!(
+            err(&anon, &l),
+            "invalid input: time: must not be before 1970-01-01 (-1 ms)"
         );
         assert_eq!(
             err(

@@ -17,7 +17,8 @@ use trackflow::auth::google::{MetadataServer, ServiceAccountKey, StaticToken, To
 use trackflow::backend::retail::{Collect, RejoinScope, Retail};
 use trackflow::backend::talent::{Talent, TalentVersion};
 use trackflow::{
-    Error, Event, FixedClock, Identity, ImmediateConsumer, Interaction, InteractionItem, Properties, Tracker,
+    Error, Event, EventOptions, FixedClock, Identity, ImmediateConsumer, Interaction, InteractionItem,
+    Properties, Tracker,
 };
 
 const PARENT: &str = "projects/123456789/locations/global/catalogs/default_catalog";
@@ -809,4 +810,38 @@ fn google_backends_retry_408_429_and_5xx() {
             .unwrap_or_else(|e| panic!("{status}: {e}"));
         assert_eq!(c.requests().len(), 2, "{status} is retried");
     }
+}
+
+#[test]
+fn talent_takes_events_without_request_id_or_identity() {
+    let c = echo_ok();
+    let t = talent(&c, TENANT, TalentVersion::V4);
+    let jobs = Interaction {
+        items: vec![InteractionItem::new("job-1")],
+        ..Interaction::default()
+    };
+    t.with(EventOptions::new().interaction(jobs).insert_id("ev-1"))
+        .track(&Identity::default(), "VIEW", Properties::new())
+        .unwrap();
+    let body = c.requests()[0].json();
+    assert_eq!(body["eventId"], "ev-1");
+    assert!(body.get("requestId").is_none(), "{body}");
+}
+
+#[test]
+fn retail_counts_its_text_limit_in_characters() {
+    let c = echo_ok();
+    let t = tracker(retail(&c));
+    let who = Identity::anonymous("visitor-1");
+    let cjk = "字".repeat(256);
+    t.track(&who, "home-page-view", [("note", cjk.as_str())]).unwrap();
+    assert_eq!(c.requests().len(), 1, "256 characters (768 bytes) are accepted");
+    let err = t
+        .track(&who, "home-page-view", [("note", format!("{cjk}字"))])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, rule } if field == "properties.note" && rule.contains("257")),
+        "{err}"
+    );
+    assert_eq!(c.requests().len(), 1);
 }

@@ -191,7 +191,7 @@ fn a_client_id_is_required() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: identity: needs an anonymous_id or a user_id"
+        "invalid input: identity: Gravity needs an anonymous_id or a user_id"
     );
     assert!(c.requests().is_empty());
 }

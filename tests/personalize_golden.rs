@@ -12,8 +12,8 @@ use support::{golden, golden_header, Captured, Collector, Reply};
 use trackflow::auth::aws::Credentials;
 use trackflow::backend::personalize::{Personalize, PersonalizeBuilder};
 use trackflow::{
-    BufferedConsumer, Error, Event, FixedClock, Identity, ImmediateConsumer, Interaction, InteractionItem,
-    Properties, Tracker,
+    BufferedConsumer, Error, Event, EventOptions, FixedClock, Identity, ImmediateConsumer, Interaction,
+    InteractionItem, Properties, Tracker,
 };
 
 /// The port of the captures: SigV4 signs `host:port`.
@@ -448,4 +448,30 @@ fn a_session_token_is_sent_signed_and_never_shown() {
         .header("authorization")
         .unwrap()
         .contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token,"));
+}
+
+#[test]
+fn a_session_without_a_user_is_sent_and_several_items_are_refused_not_cut() {
+    let c = Collector::ok();
+    let t = immediate(builder(&c.url()).build().unwrap());
+    // PutEvents' userId is optional: a session alone is enough.
+    let who = Identity::default().with_session("s-1");
+    t.track(&who, "click", Properties::new()).unwrap();
+    let body = c.requests()[0].json();
+    assert_eq!(body["sessionId"], "s-1");
+    assert!(body.get("userId").is_none(), "{body}");
+
+    let two = Interaction {
+        items: vec![InteractionItem::new("a"), InteractionItem::new("b")],
+        ..Interaction::default()
+    };
+    let err = t
+        .with(EventOptions::new().interaction(two))
+        .track(&who, "purchase", Properties::new())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, rule } if field == "interaction.items" && rule.contains("one event per item")),
+        "{err}"
+    );
+    assert_eq!(c.requests().len(), 1, "nothing was sent for the refused event");
 }

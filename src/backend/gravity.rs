@@ -394,6 +394,8 @@ impl Backend for Gravity {
                 what: "item_set (Gravity carries track and the user_* operations)".into(),
             });
         }
+        // Its client_id is one of them.
+        event.identity.require_anonymous_or_user("Gravity")?;
         for (k, v) in event.properties.iter() {
             if k.starts_with('#') {
                 if !PRESET_KEYS.contains(&k) {

@@ -634,6 +634,17 @@ impl Backend for Personalize {
                     for (n, id) in i.impressions.iter().enumerate() {
                         check_len(&format!("interaction.impressions[{n}]"), id, 256)?;
                     }
+                    if i.items.len() > 1 {
+                        // PutEvents has one itemId per event; sending the first alone would
+                        // drop the rest without a word.
+                        return Err(Error::invalid(
+                            "interaction.items",
+                            format!(
+                                "Personalize takes one item per event, got {}: track one event per item, as AWS records multi-item interactions",
+                                i.items.len()
+                            ),
+                        ));
+                    }
                     if let Some(item) = i.items.first() {
                         check_len("interaction.items[0].id", &item.id, 256)?;
                     }

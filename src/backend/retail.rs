@@ -623,11 +623,13 @@ fn visitor_id(e: &Event) -> Option<&str> {
         .or(e.identity.user_id.as_deref())
 }
 
+/// Retail's limits count characters of UTF-8 text, not bytes.
 fn too_long(field: &str, v: &str, max: usize) -> Result<()> {
-    if v.len() > max {
+    // Bytes bound characters from above: most values need no count.
+    if v.len() > max && v.chars().count() > max {
         return Err(Error::invalid(
             field,
-            format!("Retail takes at most {max} characters, got {}", v.len()),
+            format!("Retail takes at most {max} characters, got {}", v.chars().count()),
         ));
     }
     Ok(())
@@ -703,11 +705,8 @@ fn check_user_event(e: &Event) -> Result<()> {
                 "Retail takes at most 400 values per attribute",
             ));
         }
-        if let Some(t) = texts.iter().find(|t| t.len() > 256) {
-            return Err(Error::invalid(
-                format!("properties.{k}"),
-                format!("Retail text values are at most 256 characters, got {}", t.len()),
-            ));
+        for t in &texts {
+            too_long(&format!("properties.{k}"), t, 256)?;
         }
     }
     Ok(())

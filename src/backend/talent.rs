@@ -10,7 +10,8 @@
 //!
 //! From the neutral event: the name is the job event type (`VIEW`, `impression`, …, any
 //! case), the insert id the `eventId`, the time the `createTime`; the interaction block gives
-//! the `requestId` (its attribution token, else its recommendation id), the jobs (its item
+//! the `requestId` (its attribution token, else its recommendation id; optional, as in the
+//! API, though Google strongly recommends it), the jobs (its item
 //! ids; a bare id becomes `{parent}/jobs/{id}`) and, in v3, the `parentEventId`. The property
 //! `event_notes` is v4's `eventNotes`; in v3 the properties are `extraInfo` (≤ 20 keys, ≤ 2 KB,
 //! checked at the call).
@@ -266,7 +267,9 @@ impl Talent {
                 .clone()
                 .or_else(|| i.recommendation_id.clone())
         });
-        m.insert("requestId".into(), request_id.unwrap_or_default().into());
+        if let Some(r) = request_id {
+            m.insert("requestId".into(), r.into());
+        }
         m.insert("eventId".into(), e.insert_id.to_string().into());
         if self.version == TalentVersion::V3 {
             if let Some(p) = i.and_then(|i| i.parent_event_id.clone()) {
@@ -346,15 +349,8 @@ impl Backend for Talent {
                 ),
             ));
         }
+        // No requestId is allowed: the API calls it "strongly recommended", not required.
         let i = e.interaction.as_deref();
-        if i.and_then(|i| i.attribution_token.as_ref().or(i.recommendation_id.as_ref()))
-            .is_none()
-        {
-            return Err(Error::invalid(
-                "interaction.attribution_token",
-                "Talent needs the requestId of the search or recommendation response",
-            ));
-        }
         if i.is_none_or(|i| i.items.is_empty()) {
             return Err(Error::invalid(
                 "interaction.items",

@@ -409,7 +409,8 @@ impl Backend for GrowingIo {
 
     fn check(&self, event: &Event) -> Result<()> {
         match &event.kind {
-            EventKind::Track { .. } | EventKind::Item { .. } => Ok(()),
+            EventKind::Track { .. } => event.identity.require_anonymous_or_user("GrowingIO"),
+            EventKind::Item { .. } => Ok(()),
             EventKind::Profile(ProfileOp::Set) if event.identity.user_id.is_none() => Err(Error::invalid(
                 "identity.user_id",
                 "GrowingIO user_set (login user attributes) needs a user_id",
