@@ -63,14 +63,11 @@ pub(crate) fn note_blocking(what: &str) {
 /// Runs `f` on tokio's blocking pool when called on a runtime thread (returning at once),
 /// else here. For drops: whatever happens, `f` runs.
 pub(crate) fn off_runtime(f: impl FnOnce() + Send + 'static) {
-    if !on_runtime() {
-        return f();
-    }
     match tokio::runtime::Handle::try_current() {
         // A runtime already shutting down drops the task, and with it `f`'s captures, whose
         // own drops then finish the job on this thread.
-        Ok(h) => drop(h.spawn_blocking(move || offloaded(f))),
-        Err(_) => f(),
+        Ok(h) if !OFFLOADED.with(Cell::get) => drop(h.spawn_blocking(move || offloaded(f))),
+        _ => f(),
     }
 }
 
