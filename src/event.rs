@@ -291,6 +291,7 @@ impl Identity {
 
     /// `Ok` when an anonymous id or a user id is given, else the error naming `backend`,
     /// for backends that key every event on one of them.
+    #[cfg(any(feature = "growingio", feature = "gravity"))]
     pub(crate) fn require_anonymous_or_user(&self, backend: &str) -> crate::error::Result<()> {
         if self.is_empty() {
             return Err(crate::error::Error::invalid(
