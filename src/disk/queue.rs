@@ -149,9 +149,7 @@ impl Drop for DiskQueue {
         if w.spare.take().is_some() {
             let _ = fs::remove_file(self.dir.join(SPARE));
         }
-        for (seg, len) in w.retired.drain(..) {
-            let _ = seg.retire(len, false);
-        }
+        let _ = retire_all(std::mem::take(&mut w.retired), false);
     }
 }
 
@@ -367,10 +365,7 @@ impl DiskQueue {
                 std::mem::take(&mut w.retired),
             )
         };
-        let mut result = Ok(());
-        for (seg, len) in retired {
-            result = result.and(seg.retire(len, true));
-        }
+        let mut result = retire_all(retired, true);
         if let Some(f) = file {
             result = result.and(f.sync_data());
         }
@@ -390,14 +385,11 @@ impl DiskQueue {
     /// Unmaps and cuts the segments sealed since the last call, outside the queue's lock.
     fn retire_sealed(&self) {
         let retired = std::mem::take(&mut self.writer.lock().retired);
-        let sync = self.write_through.load(Ordering::Acquire);
-        for (seg, len) in retired {
-            if let Err(e) = seg.retire(len, sync) {
-                log::warn!(
-                    "trackflow: closing a journal segment in {}: {e}",
-                    self.dir.display()
-                );
-            }
+        if let Err(e) = retire_all(retired, self.write_through.load(Ordering::Acquire)) {
+            log::warn!(
+                "trackflow: closing a journal segment in {}: {e}",
+                self.dir.display()
+            );
         }
     }
 
@@ -470,6 +462,16 @@ impl DiskQueue {
     fn note(&self, f: impl FnOnce(&mut Damage)) {
         f(&mut self.damage.lock());
     }
+}
+
+/// Unmaps and cuts every segment of `retired` (written through first when `sync`), going on
+/// past a failure; returns the first.
+fn retire_all(retired: Vec<(MappedSeg, u64)>, sync: bool) -> io::Result<()> {
+    let mut result = Ok(());
+    for (seg, len) in retired {
+        result = result.and(seg.retire(len, sync));
+    }
+    result
 }
 
 /// How large a segment grows before it is sealed.
