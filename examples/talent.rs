@@ -14,7 +14,7 @@ fn job_event(name: &str, request_id: &str, jobs: &[&str]) -> Event {
     Event::track(name)
         .with_identity(Identity::anonymous("seeker-1"))
         .with_interaction(Interaction {
-            attribution_token: Some(request_id.into()),
+            recommendation_id: Some(request_id.into()),
             items: jobs.iter().map(|j| InteractionItem::new(*j)).collect(),
             ..Interaction::default()
         })

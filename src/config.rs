@@ -296,6 +296,9 @@ pub enum BackendConfig {
         utc_offset_minutes: Option<i32>,
         /// Send insert ids as `#uuid` (one request per event). Defaults to `false`.
         uuid_from_insert_id: Option<bool>,
+        /// Which id becomes `client_id`: `anonymous_first` (default) or `user_first`.
+        #[cfg(feature = "gravity")]
+        client_id: Option<crate::backend::gravity::ClientId>,
     },
 }
 
@@ -624,6 +627,7 @@ impl Config {
                 max_batch,
                 utc_offset_minutes,
                 uuid_from_insert_id,
+                client_id,
             } => {
                 let mut b =
                     crate::backend::gravity::Gravity::builder(&url.0).transport(self.transport.build());
@@ -638,6 +642,9 @@ impl Config {
                 }
                 if let Some(v) = uuid_from_insert_id {
                     b = b.uuid_from_insert_id(*v);
+                }
+                if let Some(c) = client_id {
+                    b = b.client_id(*c);
                 }
                 Box::new(b.build()?)
             }

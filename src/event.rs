@@ -392,12 +392,11 @@ pub struct Interaction {
     /// Purchase transaction id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
-    /// The recommendation this interaction came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The recommendation or search response this interaction came from, one concept that
+    /// each backend writes to its own field: Personalize `recommendationId`, Retail
+    /// `attributionToken`, Talent `requestId`.
+    #[serde(skip_serializing_if = "Option::is_none", alias = "attribution_token")]
     pub recommendation_id: Option<String>,
-    /// Attribution token of the result that led here.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attribution_token: Option<String>,
     /// Ids of the items that were shown.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub impressions: Vec<String>,
@@ -508,7 +507,6 @@ impl Interaction {
                 &self.currency,
                 &self.transaction_id,
                 &self.recommendation_id,
-                &self.attribution_token,
                 &self.search_query,
                 &self.page_uri,
                 &self.referrer_uri,

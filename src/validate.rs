@@ -146,7 +146,10 @@ impl Limits {
                 ),
             ));
         }
-        self.check_properties(&event.properties)?;
+        // A user_unset's keys carry null by construction: strict mode's rule against nulls
+        // is about values, and does not apply to them.
+        let unset = matches!(event.kind, EventKind::Profile(ProfileOp::Unset));
+        self.check_props(&event.properties, unset)?;
         let weight = event.weight();
         if weight > self.max_event_bytes {
             return Err(Error::invalid(
@@ -185,6 +188,10 @@ impl Limits {
     /// assert_eq!(err.to_string(), "invalid input: properties: keys must not be empty");
     /// ```
     pub fn check_properties(&self, props: &Properties) -> Result<()> {
+        self.check_props(props, false)
+    }
+
+    fn check_props(&self, props: &Properties, nulls_ok: bool) -> Result<()> {
         if props.len() > self.max_properties {
             return Err(Error::invalid(
                 "properties",
@@ -209,7 +216,7 @@ impl Limits {
             }
             // The path is only built on the slow path: formatting it for every property
             // would cost more than the rest of the call.
-            if !self.value_ok(v, 1) {
+            if !self.value_ok(v, 1) && !(nulls_ok && matches!(v, Value::Null)) {
                 self.check_value(&mut format!("properties.{k}"), v, 1)?;
             }
         }

@@ -145,3 +145,27 @@ fn logged_requests_never_show_the_gravity_access_token() {
         .collect();
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+#[test]
+fn strict_mode_takes_user_unset_but_still_refuses_null_values() {
+    logs();
+    let memory = trackflow::MemoryBackend::new();
+    let t = Tracker::builder()
+        .consumer(DebugConsumer::builder(memory.clone()).build())
+        .build()
+        .unwrap();
+    let who = Identity::user("u1");
+    t.user_unset(&who, ["plan", "coupon"]).unwrap();
+    let err = t
+        .user_set(&who, Properties::new().with("plan", trackflow::Value::Null))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: properties.plan: strict mode: null value"
+    );
+    t.flush().unwrap();
+    let sent = memory.events();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let keys: Vec<&str> = sent[0].properties.iter().map(|(k, _)| k.as_ref()).collect();
+    assert_eq!(keys, ["plan", "coupon"]);
+}

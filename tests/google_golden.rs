@@ -139,7 +139,7 @@ fn detail_event() -> Event {
         )
         .with_interaction(Interaction {
             experiment_ids: vec!["exp-1".into(), "exp-2".into()],
-            attribution_token: Some("attr-token-001".into()),
+            recommendation_id: Some("attr-token-001".into()),
             items: vec![InteractionItem::new("sku-001").quantity(1)],
             ip_address: Some("203.0.113.7".into()),
             user_agent: Some("Mozilla/5.0 (golden)".into()),
@@ -454,7 +454,7 @@ fn job_event(name: &str, req: &str, id: &str, time: i64, jobs: &[&str]) -> Event
         .with_insert_id(id)
         .with_time(time)
         .with_interaction(Interaction {
-            attribution_token: Some(req.into()),
+            recommendation_id: Some(req.into()),
             items: jobs.iter().map(|j| InteractionItem::new(*j)).collect(),
             ..Interaction::default()
         })

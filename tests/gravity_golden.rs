@@ -400,3 +400,29 @@ fn the_access_token_never_reaches_debug_output_or_errors() {
     assert!(!err.to_string().contains(TOKEN), "{err}");
     assert!(!format!("{t:?}").contains(TOKEN));
 }
+
+#[cfg(feature = "gravity")]
+#[test]
+fn client_id_takes_the_configured_id_first() {
+    use trackflow::backend::gravity::ClientId;
+    let both = Identity::anonymous("device-1").with_user("account-1");
+    let mut seen = Vec::new();
+    for order in [ClientId::AnonymousFirst, ClientId::UserFirst] {
+        let c = ok_collector();
+        let ge = Gravity::builder(url(&c))
+            .client_id(order)
+            .transport(support::fast_transport())
+            .build()
+            .unwrap();
+        let t = tracker(trackflow::ImmediateConsumer::new(ge));
+        t.track(&both, "ev", Properties::new()).unwrap();
+        // With one id only, that id is the client id whatever the order.
+        t.track(&Identity::user("only-user"), "ev", Properties::new())
+            .unwrap();
+        for r in c.requests() {
+            let body: serde_json::Value = serde_json::from_str(&text(&r)).unwrap();
+            seen.push(body["client_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen, ["device-1", "only-user", "account-1", "only-user"]);
+}

@@ -117,7 +117,7 @@ fn no_secret_in_debug_logs_or_errors() {
         Event::track("VIEW")
             .with_identity(Identity::anonymous("s"))
             .with_interaction(Interaction {
-                attribution_token: Some("r".into()),
+                recommendation_id: Some("r".into()),
                 items: vec![InteractionItem::new("j")],
                 ..Interaction::default()
             }),

@@ -43,9 +43,31 @@ pub const LIB_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Property keys that travel in the envelope, not in the event, in this order.
 pub const PRESET_KEYS: [&str; 5] = ["#ip", "#first_check_id", "#app_id", "#time", "#uuid"];
 
+/// Which id of an identity becomes Gravity's `client_id` when both are set.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::backend::gravity::{ClientId, Gravity};
+/// let ge = Gravity::builder("https://h/c/?access_token=t").client_id(ClientId::UserFirst).build()?;
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientId {
+    /// The anonymous (device) id, else the user id: one device is one Gravity user, before and
+    /// after login (the default).
+    #[default]
+    AnonymousFirst,
+    /// The user id, else the anonymous id: one account is one Gravity user across devices.
+    UserFirst,
+}
+
 /// The Gravity Engine backend.
 ///
-/// The identity maps to `client_id`: the anonymous id, or the user id when there is none.
+/// The identity maps to `client_id`: by default the anonymous id, or the user id when there
+/// is none ([`ClientId`] chooses the other order).
 ///
 /// # Examples
 ///
@@ -62,6 +84,7 @@ pub struct Gravity {
     max_batch: usize,
     utc_offset_minutes: i32,
     uuid_from_insert_id: bool,
+    client_id: ClientId,
     transport: HttpTransport,
     buffers: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
@@ -74,6 +97,7 @@ impl fmt::Debug for Gravity {
             .field("max_batch", &self.max_batch)
             .field("utc_offset_minutes", &self.utc_offset_minutes)
             .field("uuid_from_insert_id", &self.uuid_from_insert_id)
+            .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +110,7 @@ impl fmt::Debug for Gravity {
 /// | `max_batch` (events per envelope) | 20, clamped to 1..=200 |
 /// | `utc_offset_minutes` (how times are written as text) | 0 (UTC) |
 /// | `uuid_from_insert_id` (send the insert id as `#uuid`) | `false` |
+/// | `client_id` (which id first) | [`ClientId::AnonymousFirst`] |
 /// | `transport` | [`HttpTransport::default`] |
 pub struct GravityBuilder {
     url: String,
@@ -93,6 +118,7 @@ pub struct GravityBuilder {
     max_batch: usize,
     utc_offset_minutes: i32,
     uuid_from_insert_id: bool,
+    client_id: ClientId,
     transport: Option<HttpTransport>,
 }
 
@@ -156,6 +182,20 @@ impl GravityBuilder {
         self.uuid_from_insert_id = v;
         self
     }
+    /// Which id becomes `client_id` when an identity has both. Defaults to
+    /// [`ClientId::AnonymousFirst`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::backend::gravity::{ClientId, Gravity};
+    /// let b = Gravity::builder("https://h/c/?access_token=t").client_id(ClientId::UserFirst);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn client_id(mut self, c: ClientId) -> Self {
+        self.client_id = c;
+        self
+    }
     /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
     ///
     /// # Examples
@@ -194,6 +234,7 @@ impl GravityBuilder {
             max_batch: self.max_batch.clamp(1, MAX_BATCH),
             utc_offset_minutes: self.utc_offset_minutes,
             uuid_from_insert_id: self.uuid_from_insert_id,
+            client_id: self.client_id,
             transport: self.transport.unwrap_or_default(),
             buffers: Mutex::new(Vec::new()),
         })
@@ -219,21 +260,23 @@ impl Gravity {
             max_batch: DEFAULT_MAX_BATCH,
             utc_offset_minutes: 0,
             uuid_from_insert_id: false,
+            client_id: ClientId::AnonymousFirst,
             transport: None,
         }
     }
 
-    fn client_id(e: &Event) -> &str {
-        e.identity
-            .anonymous_id
-            .as_deref()
-            .or(e.identity.user_id.as_deref())
-            .unwrap_or_default()
+    fn client_id<'e>(&self, e: &'e Event) -> &'e str {
+        let (anonymous, user) = (e.identity.anonymous_id.as_deref(), e.identity.user_id.as_deref());
+        match self.client_id {
+            ClientId::AnonymousFirst => anonymous.or(user),
+            ClientId::UserFirst => user.or(anonymous),
+        }
+        .unwrap_or_default()
     }
 
     /// The envelope's identity: client id and preset values, as one comparable key.
     fn envelope_key(&self, e: &Event) -> String {
-        let mut key = Self::client_id(e).to_owned();
+        let mut key = self.client_id(e).to_owned();
         if self.uuid_from_insert_id && e.properties.get("#uuid").is_none() {
             key.push('\u{0}');
             key.push_str(&e.insert_id.to_string());
@@ -492,7 +535,7 @@ impl Serialize for Envelope<'_> {
                 m.serialize_entry(p, &first.insert_id)?;
             }
         }
-        m.serialize_entry("client_id", Gravity::client_id(first))?;
+        m.serialize_entry("client_id", self.ge.client_id(first))?;
         m.serialize_entry("event_list", &EventList(self))?;
         m.end()
     }

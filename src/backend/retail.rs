@@ -760,7 +760,7 @@ fn user_event(e: &Event) -> Json {
     put(
         &mut m,
         "attributionToken",
-        i.and_then(|i| i.attribution_token.clone()).map(Json::from),
+        i.and_then(|i| i.recommendation_id.clone()).map(Json::from),
     );
     if let Some(i) = i.filter(|i| !i.items.is_empty()) {
         let details: Vec<Json> = i

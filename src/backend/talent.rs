@@ -10,7 +10,7 @@
 //!
 //! From the neutral event: the name is the job event type (`VIEW`, `impression`, …, any
 //! case), the insert id the `eventId`, the time the `createTime`; the interaction block gives
-//! the `requestId` (its attribution token, else its recommendation id; optional, as in the
+//! the `requestId` (its recommendation id; optional, as in the
 //! API, though Google strongly recommends it), the jobs (its item
 //! ids; a bare id becomes `{parent}/jobs/{id}`) and, in v3, the `parentEventId`. The property
 //! `event_notes` is v4's `eventNotes`; in v3 the properties are `extraInfo` (≤ 20 keys, ≤ 2 KB,
@@ -262,12 +262,7 @@ impl Talent {
     fn client_event(&self, e: &Event) -> Json {
         let i = e.interaction.as_deref();
         let mut m = Map::new();
-        let request_id = i.and_then(|i| {
-            i.attribution_token
-                .clone()
-                .or_else(|| i.recommendation_id.clone())
-        });
-        if let Some(r) = request_id {
+        if let Some(r) = i.and_then(|i| i.recommendation_id.clone()) {
             m.insert("requestId".into(), r.into());
         }
         m.insert("eventId".into(), e.insert_id.to_string().into());
