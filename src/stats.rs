@@ -184,3 +184,40 @@ impl Stats {
         self.dropped.fetch_add(n, Ordering::AcqRel) + n
     }
 }
+
+/// One consumer's counters and gauges, labelled for a metrics exporter (see
+/// [`Tracker::backend_stats`](crate::Tracker::backend_stats)).
+///
+/// `skipped` and `not_routed` count events the tracker offered and this consumer never took,
+/// so they are not part of `stats.accepted`.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::{ImmediateConsumer, MemoryBackend, Tracker};
+/// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+/// let s = &tracker.backend_stats()[0];
+/// assert_eq!((s.name.as_str(), s.backend, s.skipped), ("memory", "memory", 0));
+/// assert_eq!(serde_json::to_value(s).unwrap()["delivered"], 0);
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BackendStats {
+    /// The label: the route's, else the backend's name (`-2`, `-3`… for repeats).
+    pub name: String,
+    /// The backend's [`Backend::name`](crate::Backend::name).
+    pub backend: &'static str,
+    /// The consumer's counters.
+    #[serde(flatten)]
+    pub stats: StatsSnapshot,
+    /// Events this backend could not carry: its check refused them at the call (with one
+    /// consumer, the call returned that error; in a fan-out, the others still took them).
+    pub skipped: u64,
+    /// Events its [`Route`](crate::Route) did not admit.
+    pub not_routed: u64,
+    /// Events taken and not yet handed to the backend (memory queue, buffer, unread spill).
+    pub queue_depth: u64,
+    /// Bytes the disk queue takes.
+    pub spilled_bytes: u64,
+}

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Identity};
 use crate::guard::TrackerGuard;
 use crate::options::{EventOptions, WithOptions};
-use crate::stats::StatsSnapshot;
+use crate::route::Route;
+use crate::stats::{BackendStats, StatsSnapshot};
 use crate::validate::Limits;
 use crate::value::Properties;
 
@@ -56,6 +57,8 @@ pub struct Tracker {
 
 struct Inner {
     consumers: Vec<Box<dyn Consumer>>,
+    // One per consumer, same order: what it is given and what it was offered but never took.
+    slots: Vec<Slot>,
     supers: RwLock<Properties>,
     // Lets track() skip the lock (a write to a shared cache line) when there are none.
     has_supers: AtomicBool,
@@ -88,6 +91,19 @@ impl fmt::Debug for Tracker {
     }
 }
 
+/// A consumer's place in the fan-out.
+#[derive(Debug)]
+struct Slot {
+    route: Route,
+    admits_all: bool,
+    label: String,
+    skipped: AtomicU64,
+    not_routed: AtomicU64,
+}
+
+/// At most this many consumers: the fan-out marks takers in one `u64`.
+const MAX_CONSUMERS: usize = 64;
+
 /// Builder of [`Tracker`].
 ///
 /// | setting | default |
@@ -99,6 +115,7 @@ impl fmt::Debug for Tracker {
 /// | `clock` | the system clock |
 pub struct TrackerBuilder {
     consumers: Vec<Box<dyn Consumer>>,
+    routes: Vec<Route>,
     supers: Properties,
     dynamic: Option<DynamicSuperProperties>,
     clock: SharedClock,
@@ -115,8 +132,10 @@ impl fmt::Debug for TrackerBuilder {
 }
 
 impl TrackerBuilder {
-    /// Adds a consumer. With several, every event goes to each (fan-out to several backends);
-    /// an event any of them cannot carry is rejected at the call for all.
+    /// Adds a consumer given every event. With several, every event goes to each (fan-out
+    /// to several backends); an event one of them cannot carry still goes to the others, and
+    /// is counted in that one's [`BackendStats::skipped`](crate::BackendStats::skipped). The
+    /// call fails only when no consumer could take the event.
     ///
     /// # Examples
     ///
@@ -128,8 +147,24 @@ impl TrackerBuilder {
     /// assert_eq!(t.consumer_stats().len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn consumer(mut self, c: impl Consumer + 'static) -> Self {
+    pub fn consumer(self, c: impl Consumer + 'static) -> Self {
+        self.routed(c, Route::new())
+    }
+
+    /// Adds a consumer given only what `route` admits (see [`Route`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{ImmediateConsumer, MemoryBackend, Route, RouteKind, Tracker};
+    /// let t = Tracker::builder()
+    ///     .routed(ImmediateConsumer::new(MemoryBackend::new()), Route::new().kinds([RouteKind::Track]))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn routed(mut self, c: impl Consumer + 'static, route: Route) -> Self {
         self.consumers.push(Box::new(c));
+        self.routes.push(route);
         self
     }
     /// Properties added to every track event (the event's own win on a clash).
@@ -212,10 +247,18 @@ impl TrackerBuilder {
                 "no consumer: add one with TrackerBuilder::consumer".into(),
             ));
         }
+        if self.consumers.len() > MAX_CONSUMERS {
+            return Err(Error::Config(format!(
+                "{} consumers: at most {MAX_CONSUMERS}",
+                self.consumers.len()
+            )));
+        }
         self.limits.check_properties(&self.supers).map_err(super_error)?;
+        let slots = slots(&self.consumers, self.routes);
         Ok(Tracker {
             inner: Arc::new(Inner {
                 consumers: self.consumers,
+                slots,
                 has_supers: AtomicBool::new(!self.supers.is_empty()),
                 supers: RwLock::new(self.supers),
                 dynamic: self.dynamic,
@@ -225,6 +268,28 @@ impl TrackerBuilder {
             }),
         })
     }
+}
+
+/// Each consumer's slot, labelled by its route or its backend, repeats numbered.
+fn slots(consumers: &[Box<dyn Consumer>], routes: Vec<Route>) -> Vec<Slot> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    consumers
+        .iter()
+        .zip(routes)
+        .map(|(c, route)| {
+            let base = route.label_ref().unwrap_or(c.backend_name()).to_owned();
+            let n = seen.entry(base.clone()).or_default();
+            *n += 1;
+            let label = if *n == 1 { base } else { format!("{base}-{n}") };
+            Slot {
+                admits_all: route.is_all(),
+                route,
+                label,
+                skipped: AtomicU64::new(0),
+                not_routed: AtomicU64::new(0),
+            }
+        })
+        .collect()
 }
 
 fn super_error(e: Error) -> Error {
@@ -251,6 +316,7 @@ impl Tracker {
     pub fn builder() -> TrackerBuilder {
         TrackerBuilder {
             consumers: Vec::new(),
+            routes: Vec::new(),
             supers: Properties::new(),
             dynamic: None,
             clock: crate::clock::system(),
@@ -767,6 +833,38 @@ impl Tracker {
         self.inner.consumers.iter().map(|c| c.stats()).collect()
     }
 
+    /// Each consumer's counters and gauges, labelled, in the order the consumers were added:
+    /// what a metrics exporter reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+    /// let t = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// t.track(&Identity::user("u1"), "open", Properties::new())?;
+    /// t.flush()?;
+    /// let s = &t.backend_stats()[0];
+    /// assert_eq!((s.name.as_str(), s.stats.delivered, s.queue_depth), ("memory", 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backend_stats(&self) -> Vec<BackendStats> {
+        let inner = &*self.inner;
+        inner
+            .consumers
+            .iter()
+            .zip(&inner.slots)
+            .map(|(c, slot)| BackendStats {
+                name: slot.label.clone(),
+                backend: c.backend_name(),
+                stats: c.stats(),
+                skipped: slot.skipped.load(Ordering::Relaxed),
+                not_routed: slot.not_routed.load(Ordering::Relaxed),
+                queue_depth: c.queue_depth(),
+                spilled_bytes: c.spilled_bytes(),
+            })
+            .collect()
+    }
+
     /// A guard that shuts this tracker down (2 s deadline) when dropped.
     ///
     /// # Examples
@@ -803,23 +901,57 @@ impl Tracker {
             self.merge_supers(&mut event);
         }
         let weight = inner.limits.check_weighed(&event)?;
-        for c in &inner.consumers {
-            c.check(&event)?;
-        }
-        // Fan-out: every consumer gets the event even if an earlier one refused it (queue
-        // full); the first refusal is returned.
-        let (last, rest) = inner.consumers.split_last().ok_or(Error::AlreadyShutdown)?;
-        let mut first_err = None;
-        for c in rest {
-            if let Err(e) = c.consume_weighed(event.clone(), weight) {
-                first_err.get_or_insert(e);
+        if let ([only], [slot]) = (&inner.consumers[..], &inner.slots[..]) {
+            if slot.admits_all {
+                if let Err(e) = only.check(&event) {
+                    slot.skipped.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+                return only.consume_weighed(event, weight);
             }
         }
-        let r = last.consume_weighed(event, weight);
-        match first_err {
-            Some(e) => Err(e),
-            None => r,
+        self.fan_out(event, weight)
+    }
+
+    /// Offers the event to every consumer its route admits; those whose backend cannot carry
+    /// it are skipped (counted), the rest take it. Every taker gets the event even if an
+    /// earlier one refused it (queue full); the first error is returned.
+    fn fan_out(&self, event: Event, weight: usize) -> Result<()> {
+        let inner = &*self.inner;
+        let mut takers = 0u64;
+        let mut refusal = None;
+        for (i, (c, slot)) in inner.consumers.iter().zip(&inner.slots).enumerate() {
+            if !slot.admits_all && !slot.route.admits(&event) {
+                slot.not_routed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match c.check(&event) {
+                Ok(()) => takers |= 1 << i,
+                Err(e) => {
+                    if slot.skipped.fetch_add(1, Ordering::Relaxed) == 0 && inner.consumers.len() > 1 {
+                        log::warn!(
+                            "trackflow: the {} consumer skips events it cannot carry (first: {e}); counted in backend_stats",
+                            slot.label
+                        );
+                    }
+                    refusal.get_or_insert(e);
+                }
+            }
         }
+        if takers == 0 {
+            return refusal.map_or(Ok(()), Err);
+        }
+        let last = (u64::BITS - 1 - takers.leading_zeros()) as usize;
+        let mut first_err = None;
+        for (i, c) in inner.consumers.iter().enumerate().take(last) {
+            if takers & (1 << i) != 0 {
+                if let Err(e) = c.consume_weighed(event.clone(), weight) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let r = inner.consumers[last].consume_weighed(event, weight);
+        first_err.map_or(r, Err)
     }
 
     fn merge_supers(&self, event: &mut Event) {

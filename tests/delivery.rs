@@ -386,9 +386,23 @@ fn fan_out_delivers_to_every_consumer() {
         ),
         (1, 1, 1)
     );
-    // One consumer refusing the kind refuses the call for all: nothing half-delivered.
-    assert!(t.user_increment(&who(1), [("n", 1)]).is_err());
-    assert_eq!(memory.events().len(), 1);
+    // GrowingIO cannot carry user_increment: the memory backend still gets it, and each
+    // GrowingIO consumer counts it as skipped.
+    t.user_increment(&who(1), [("n", 1)]).unwrap();
+    assert_eq!(memory.events().len(), 2);
+    let skipped: Vec<(String, u64)> = t
+        .backend_stats()
+        .into_iter()
+        .map(|s| (s.name, s.skipped))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("growingio".into(), 1),
+            ("growingio-2".into(), 1),
+            ("memory".into(), 0)
+        ]
+    );
 }
 
 #[test]

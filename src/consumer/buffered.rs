@@ -185,6 +185,14 @@ impl BufferedConsumer {
 }
 
 impl Consumer for BufferedConsumer {
+    fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    fn queue_depth(&self) -> u64 {
+        self.buf.lock().len() as u64
+    }
+
     fn check(&self, event: &Event) -> Result<()> {
         self.backend.check(event)
     }

@@ -144,4 +144,7 @@ impl Consumer for DebugConsumer {
     fn replay_spool(&self) -> Result<crate::spool::ReplayReport> {
         self.0.replay_spool()
     }
+    fn backend_name(&self) -> &'static str {
+        self.0.backend_name()
+    }
 }

@@ -108,6 +108,10 @@ impl ImmediateConsumer {
 }
 
 impl Consumer for ImmediateConsumer {
+    fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
     fn check(&self, event: &Event) -> Result<()> {
         if let Some(limits) = &self.strict {
             limits.check(event)?;

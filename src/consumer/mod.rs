@@ -143,6 +143,23 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     fn replay_spool(&self) -> Result<ReplayReport> {
         Ok(ReplayReport::default())
     }
+
+    /// The backend's [`Backend::name`], which labels this consumer's counters. Defaults to
+    /// `"custom"`.
+    fn backend_name(&self) -> &'static str {
+        "custom"
+    }
+
+    /// Events taken and not yet handed to the backend (queued in memory, buffered, or spilled
+    /// to disk and not read back). Defaults to 0.
+    fn queue_depth(&self) -> u64 {
+        0
+    }
+
+    /// Bytes this consumer's disk queue takes. Defaults to 0.
+    fn spilled_bytes(&self) -> u64 {
+        0
+    }
 }
 
 // Shared and boxed consumers are consumers.
@@ -169,6 +186,15 @@ macro_rules! forward_consumer {
             }
             fn replay_spool(&self) -> Result<ReplayReport> {
                 (**self).replay_spool()
+            }
+            fn backend_name(&self) -> &'static str {
+                (**self).backend_name()
+            }
+            fn queue_depth(&self) -> u64 {
+                (**self).queue_depth()
+            }
+            fn spilled_bytes(&self) -> u64 {
+                (**self).spilled_bytes()
             }
         }
     )*};

@@ -575,6 +575,18 @@ impl BackgroundConsumer {
 }
 
 impl Consumer for BackgroundConsumer {
+    fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    fn queue_depth(&self) -> u64 {
+        self.queued() as u64 + self.spilled_pending()
+    }
+
+    fn spilled_bytes(&self) -> u64 {
+        BackgroundConsumer::spilled_bytes(self)
+    }
+
     fn check(&self, event: &Event) -> Result<()> {
         self.shared.backend.check(event)
     }
