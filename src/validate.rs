@@ -216,7 +216,8 @@ impl Limits {
             }
             // The path is only built on the slow path: formatting it for every property
             // would cost more than the rest of the call.
-            if !self.value_ok(v, 1) && !(nulls_ok && matches!(v, Value::Null)) {
+            let unset_marker = nulls_ok && matches!(v, Value::Null);
+            if !(unset_marker || self.value_ok(v, 1)) {
                 self.check_value(&mut format!("properties.{k}"), v, 1)?;
             }
         }
