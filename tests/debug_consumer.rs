@@ -166,6 +166,6 @@ fn strict_mode_takes_user_unset_but_still_refuses_null_values() {
     t.flush().unwrap();
     let sent = memory.events();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    let keys: Vec<&str> = sent[0].properties.iter().map(|(k, _)| k.as_ref()).collect();
+    let keys: Vec<&str> = sent[0].properties.iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["plan", "coupon"]);
 }
