@@ -196,6 +196,11 @@ impl Route {
         self.label.as_deref()
     }
 
+    /// Whether some `track` events pass.
+    pub(crate) fn admits_track(&self) -> bool {
+        self.kinds.is_none_or(|k| k & TRACK_BIT != 0)
+    }
+
     /// Whether every event passes, so the tracker can skip asking.
     pub(crate) fn is_all(&self) -> bool {
         self.kinds.is_none_or(|k| k == ALL_BITS) && self.names.is_none() && self.except.is_empty()

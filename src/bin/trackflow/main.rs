@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -271,14 +271,28 @@ fn open_input(file: Option<PathBuf>) -> trackflow::Result<(BufReader<Box<dyn Rea
     })
 }
 
-fn replay(config: &PathBuf, dir: &PathBuf) -> trackflow::Result<bool> {
+fn replay(config: &Path, dir: &Path) -> trackflow::Result<bool> {
     let cfg = Config::from_toml_file(config)?;
-    let backend = cfg.build_backend()?;
-    let spool = trackflow::Spool::open(dir)?;
-    let r = spool.replay(&*backend)?;
-    println!(
-        "{} spool files: {} events delivered, {} still pending, {} dead letters",
-        r.files, r.delivered, r.still_pending, r.dead
-    );
-    Ok(r.still_pending == 0 && r.dead == 0)
+    let entries = cfg.backend_entries();
+    let several = entries.len() > 1;
+    let mut clean = true;
+    for (label, backend, _) in entries {
+        // With several backends, `send` keeps each one's spool in a subdirectory by label.
+        let dir = if several {
+            dir.join(&label)
+        } else {
+            dir.to_path_buf()
+        };
+        if several && !dir.exists() {
+            continue;
+        }
+        let spool = trackflow::Spool::open(&dir)?;
+        let r = spool.replay(&*backend.build(&cfg.transport)?)?;
+        println!(
+            "{label}: {} spool files: {} events delivered, {} still pending, {} dead letters",
+            r.files, r.delivered, r.still_pending, r.dead
+        );
+        clean &= r.still_pending == 0 && r.dead == 0;
+    }
+    Ok(clean)
 }

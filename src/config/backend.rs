@@ -1,0 +1,488 @@
+//! The `[backend]` / `[[backends]]` tables: which backend, its settings, and building it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::TransportConfig;
+use crate::backend::growingio::GrowingIoCodec;
+use crate::backend::Rotation;
+use crate::error::Result;
+use crate::Backend;
+
+/// Backend settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackendConfig {
+    /// [`FileBackend`](crate::backend::file::FileBackend) (feature `file`).
+    File {
+        /// Directory to write under.
+        dir: PathBuf,
+        /// File name prefix. Defaults to `events`.
+        prefix: Option<String>,
+        /// Time-based rotation. Defaults to daily.
+        rotation: Option<Rotation>,
+        /// Size-based rotation. Defaults to 128 MiB.
+        max_bytes: Option<u64>,
+    },
+    /// [`GrowingIo`](crate::backend::growingio::GrowingIo) (feature `growingio`).
+    Growingio {
+        /// Collector base URL.
+        host: String,
+        /// Project key (the SDK's `product_id`).
+        project_key: String,
+        /// Data source id.
+        data_source_id: String,
+        /// `platform` field. Defaults to `python`.
+        platform: Option<String>,
+        /// `sdkVersion` field. Defaults to `1.0.5`.
+        sdk_version: Option<String>,
+        /// `json` (default), `snappy`, `snappy_crypt` or `protobuf`.
+        codec: Option<GrowingIoCodec>,
+    },
+    /// AWS Personalize Events (cargo feature `personalize`). Credentials come from the AWS
+    /// chain (environment, then `~/.aws/credentials`), never from this file.
+    Personalize {
+        /// The region. Defaults to the AWS chain.
+        region: Option<String>,
+        /// Another endpoint. Defaults to `https://personalize-events.{region}.amazonaws.com`.
+        endpoint: Option<String>,
+        /// The event tracker, for track events.
+        tracking_id: Option<String>,
+        /// The users dataset, for `user_set`.
+        users_dataset_arn: Option<String>,
+        /// The items dataset, for `item_set`.
+        items_dataset_arn: Option<String>,
+        /// The actions dataset, for `item_set` of the action type.
+        actions_dataset_arn: Option<String>,
+        /// The item type that means an action. Defaults to `action`.
+        action_item_type: Option<String>,
+    },
+    /// Google Cloud Retail user events (cargo feature `retail`).
+    Retail {
+        /// `projects/*/locations/*/catalogs/*`.
+        parent: String,
+        /// Another endpoint. Defaults to `https://retail.googleapis.com`.
+        endpoint: Option<String>,
+        /// `writeAsync=true`. Defaults to `false`.
+        write_async: Option<bool>,
+        /// `x-goog-user-project`.
+        quota_project: Option<String>,
+        /// Where tokens come from. Defaults to [`GoogleAuth::Default`].
+        #[serde(default)]
+        auth: GoogleAuth,
+    },
+    /// Google Cloud Talent client events (cargo feature `talent`).
+    Talent {
+        /// `projects/*/tenants/*` (v4) or `projects/*` (v3).
+        parent: String,
+        /// Another endpoint. Defaults to `https://jobs.googleapis.com`.
+        endpoint: Option<String>,
+        /// `v4` (default) or `v3`.
+        version: Option<String>,
+        /// `x-goog-user-project`.
+        quota_project: Option<String>,
+        /// Where tokens come from. Defaults to [`GoogleAuth::Default`].
+        #[serde(default)]
+        auth: GoogleAuth,
+    },
+    /// Gravity Engine (cargo feature `gravity`).
+    Gravity {
+        /// The collect URL with its `?access_token=…` (masked in `Debug`).
+        url: SecretUrl,
+        /// Gzip bodies. Defaults to `true`.
+        compress: Option<bool>,
+        /// Events per envelope. Defaults to 20 (at most 200).
+        max_batch: Option<usize>,
+        /// Offset from UTC of time values written as text. Defaults to 0.
+        utc_offset_minutes: Option<i32>,
+        /// Send insert ids as `#uuid` (one request per event). Defaults to `false`.
+        uuid_from_insert_id: Option<bool>,
+        /// Which id becomes `client_id`: `anonymous_first` (default) or `user_first`.
+        #[cfg(feature = "gravity")]
+        client_id: Option<crate::backend::gravity::ClientId>,
+    },
+}
+
+/// A URL that carries a secret in its query; `Debug` masks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(pub String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::transport::http::mask_url(&self.0))
+    }
+}
+
+/// Where a Google backend's bearer tokens come from.
+///
+/// ```toml
+/// auth = { kind = "service_account", key_file = "/etc/keys/tracker.json" }
+/// auth = { kind = "command", program = "gcloud", args = ["auth", "print-access-token"] }
+/// auth = { kind = "env", var = "GOOGLE_ACCESS_TOKEN" }
+/// auth = { kind = "metadata" }
+/// auth = { kind = "anonymous" }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GoogleAuth {
+    /// The key file named by `GOOGLE_APPLICATION_CREDENTIALS` if set, else the metadata server.
+    #[default]
+    Default,
+    /// No token (no `authorization` header).
+    Anonymous,
+    /// A token in an environment variable.
+    Env {
+        /// The variable.
+        var: String,
+    },
+    /// A token printed by a command.
+    Command {
+        /// The program.
+        program: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+    /// The GCE/GKE metadata server.
+    Metadata {
+        /// `host[:port]`; defaults to `GCE_METADATA_HOST`, else `metadata.google.internal`.
+        host: Option<String>,
+    },
+    /// A service-account JSON key.
+    ServiceAccount {
+        /// The key file.
+        key_file: PathBuf,
+    },
+}
+
+#[cfg(feature = "google")]
+impl GoogleAuth {
+    /// The token source this describes; `None` for anonymous.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] for an unreadable key file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::config::GoogleAuth;
+    /// assert!(GoogleAuth::Anonymous.tokens()?.is_none());
+    /// assert!(GoogleAuth::Env { var: "GOOGLE_TOKEN".into() }.tokens()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tokens(&self) -> Result<Option<crate::auth::google::Tokens>> {
+        use crate::auth::google::{CommandToken, EnvToken, MetadataServer, ServiceAccountKey, Tokens};
+        Ok(Some(match self {
+            GoogleAuth::Anonymous => return Ok(None),
+            GoogleAuth::Default => match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+                Some(path) => Tokens::new(ServiceAccountKey::from_file(path)?),
+                None => Tokens::new(MetadataServer::from_env()),
+            },
+            GoogleAuth::Env { var } => Tokens::new(EnvToken::new(var)),
+            GoogleAuth::Command { program, args } => Tokens::new(CommandToken::new(program, args)),
+            GoogleAuth::Metadata { host: Some(h) } => Tokens::new(MetadataServer::new(format!("http://{h}"))),
+            GoogleAuth::Metadata { host: None } => Tokens::new(MetadataServer::from_env()),
+            GoogleAuth::ServiceAccount { key_file } => Tokens::new(ServiceAccountKey::from_file(key_file)?),
+        }))
+    }
+}
+
+impl BackendConfig {
+    /// The backend's kind as written in the config.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::File { dir: "events".into(), prefix: None, rotation: None, max_bytes: None };
+    /// assert_eq!(b.kind(), "file");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendConfig::File { .. } => "file",
+            BackendConfig::Growingio { .. } => "growingio",
+            BackendConfig::Personalize { .. } => "personalize",
+            BackendConfig::Retail { .. } => "retail",
+            BackendConfig::Talent { .. } => "talent",
+            BackendConfig::Gravity { .. } => "gravity",
+        }
+    }
+
+    /// Whether this backend can use what `route` gives it, so that a config it cannot use
+    /// fails at load rather than at every event.
+    pub(crate) fn check_route(&self, label: &str, route: &crate::Route) -> Result<()> {
+        if let BackendConfig::Personalize {
+            tracking_id: None, ..
+        } = self
+        {
+            if route.admits_track() {
+                return Err(crate::Error::Config(format!(
+                    "backend `{label}` (personalize): tracking_id is required for track events; set it, \
+                     or route only user and item events there (route = {{ kinds = [\"user\", \"item_set\"] }})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the backend, with `transport` for HTTP backends.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] for a backend whose cargo feature is off, else what its
+    /// builder returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::config::{BackendConfig, TransportConfig};
+    /// let b = BackendConfig::Growingio {
+    ///     host: "https://c".into(), project_key: "p".into(), data_source_id: "d".into(),
+    ///     platform: None, sdk_version: None, codec: None,
+    /// };
+    /// assert_eq!(b.build(&TransportConfig::default())?.name(), "growingio");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        match self {
+            BackendConfig::File { .. } => self.file(),
+            BackendConfig::Growingio { .. } => self.growingio(transport),
+            BackendConfig::Personalize { .. } => self.personalize(transport),
+            BackendConfig::Retail { .. } => self.retail_backend(transport),
+            BackendConfig::Talent { .. } => self.talent(transport),
+            BackendConfig::Gravity { .. } => self.gravity(transport),
+        }
+    }
+
+    #[cfg(feature = "file")]
+    fn file(&self) -> Result<Box<dyn Backend>> {
+        let BackendConfig::File {
+            dir,
+            prefix,
+            rotation,
+            max_bytes,
+        } = self
+        else {
+            unreachable!("called for the file kind")
+        };
+        let mut b = crate::backend::FileBackend::builder(dir);
+        if let Some(p) = prefix {
+            b = b.prefix(p);
+        }
+        if let Some(r) = rotation {
+            b = b.rotation(*r);
+        }
+        if let Some(n) = max_bytes {
+            b = b.max_bytes(*n);
+        }
+        Ok(Box::new(b.build()?))
+    }
+
+    #[cfg(feature = "growingio")]
+    fn growingio(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        let BackendConfig::Growingio {
+            host,
+            project_key,
+            data_source_id,
+            platform,
+            sdk_version,
+            codec,
+        } = self
+        else {
+            unreachable!("called for the growingio kind")
+        };
+        let mut b = crate::backend::GrowingIo::builder(host, project_key, data_source_id)
+            .transport(transport.build());
+        if let Some(p) = platform {
+            b = b.platform(p);
+        }
+        if let Some(v) = sdk_version {
+            b = b.sdk_version(v);
+        }
+        if let Some(c) = codec {
+            b = b.codec(*c);
+        }
+        Ok(Box::new(b.build()?))
+    }
+
+    #[cfg(feature = "personalize")]
+    fn personalize(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        let BackendConfig::Personalize {
+            region,
+            endpoint,
+            tracking_id,
+            users_dataset_arn,
+            items_dataset_arn,
+            actions_dataset_arn,
+            action_item_type,
+        } = self
+        else {
+            unreachable!("called for the personalize kind")
+        };
+        let mut b = crate::backend::personalize::Personalize::builder().transport(transport.build());
+        if let Some(v) = region {
+            b = b.region(v);
+        }
+        if let Some(v) = endpoint {
+            b = b.endpoint(v);
+        }
+        if let Some(v) = tracking_id {
+            b = b.tracking_id(v);
+        }
+        if let Some(v) = users_dataset_arn {
+            b = b.users_dataset_arn(v);
+        }
+        if let Some(v) = items_dataset_arn {
+            b = b.items_dataset_arn(v);
+        }
+        if let Some(v) = actions_dataset_arn {
+            b = b.actions_dataset_arn(v);
+        }
+        if let Some(v) = action_item_type {
+            b = b.action_item_type(v);
+        }
+        Ok(Box::new(b.build()?))
+    }
+
+    #[cfg(feature = "retail")]
+    fn retail_backend(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(self.retail(transport)?))
+    }
+
+    /// The Retail backend this describes, for its admin calls (`import`, `purge`, `rejoin`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] when this is not `retail` or its settings are wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cfg = trackflow::Config::from_toml_str("[backend]\nkind = \"retail\"\nparent = \"projects/1/locations/global/catalogs/c\"\nauth = { kind = \"anonymous\" }\n")?;
+    /// let retail = cfg.retail()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "retail")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retail")))]
+    pub fn retail(&self, transport: &TransportConfig) -> Result<crate::backend::retail::Retail> {
+        let BackendConfig::Retail {
+            parent,
+            endpoint,
+            write_async,
+            quota_project,
+            auth,
+        } = self
+        else {
+            return Err(crate::Error::Config(format!(
+                "backend `{}` is not `retail`",
+                self.kind()
+            )));
+        };
+        let mut b = crate::backend::retail::Retail::builder(parent).transport(transport.build());
+        if let Some(e) = endpoint {
+            b = b.endpoint(e);
+        }
+        if let Some(w) = write_async {
+            b = b.write_async(*w);
+        }
+        if let Some(q) = quota_project {
+            b = b.quota_project(q);
+        }
+        if let Some(t) = auth.tokens()? {
+            b = b.tokens(t);
+        }
+        b.build()
+    }
+
+    #[cfg(feature = "talent")]
+    fn talent(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        use crate::backend::talent::{Talent, TalentVersion};
+        let BackendConfig::Talent {
+            parent,
+            endpoint,
+            version,
+            quota_project,
+            auth,
+        } = self
+        else {
+            unreachable!("called for the talent kind")
+        };
+        let version = match version.as_deref() {
+            None | Some("v4") => TalentVersion::V4,
+            Some("v3") => TalentVersion::V3,
+            Some(v) => return Err(crate::Error::Config(format!("talent version `{v}`: v4 or v3"))),
+        };
+        let mut b = Talent::builder(parent)
+            .version(version)
+            .transport(transport.build());
+        if let Some(e) = endpoint {
+            b = b.endpoint(e);
+        }
+        if let Some(q) = quota_project {
+            b = b.quota_project(q);
+        }
+        if let Some(t) = auth.tokens()? {
+            b = b.tokens(t);
+        }
+        Ok(Box::new(b.build()?))
+    }
+
+    #[cfg(feature = "gravity")]
+    fn gravity(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        let BackendConfig::Gravity {
+            url,
+            compress,
+            max_batch,
+            utc_offset_minutes,
+            uuid_from_insert_id,
+            client_id,
+        } = self
+        else {
+            unreachable!("called for the gravity kind")
+        };
+        let mut b = crate::backend::gravity::Gravity::builder(&url.0).transport(transport.build());
+        if let Some(v) = compress {
+            b = b.compress(*v);
+        }
+        if let Some(n) = max_batch {
+            b = b.max_batch(*n);
+        }
+        if let Some(m) = utc_offset_minutes {
+            b = b.utc_offset_minutes(*m);
+        }
+        if let Some(v) = uuid_from_insert_id {
+            b = b.uuid_from_insert_id(*v);
+        }
+        if let Some(c) = client_id {
+            b = b.client_id(*c);
+        }
+        Ok(Box::new(b.build()?))
+    }
+}
+
+// A backend whose cargo feature is off is a clear error naming the feature.
+macro_rules! missing {
+    ($($feature:literal => $name:ident($($arg:ident)?)),* $(,)?) => {
+        impl BackendConfig {$(
+            #[cfg(not(feature = $feature))]
+            fn $name(&self $(, $arg: &TransportConfig)?) -> Result<Box<dyn Backend>> {
+                $(let _ = $arg;)?
+                Err(crate::Error::Config(format!(
+                    "backend `{}` needs trackflow's `{}` cargo feature",
+                    self.kind(),
+                    $feature
+                )))
+            }
+        )*}
+    };
+}
+missing!(
+    "file" => file(),
+    "growingio" => growingio(transport),
+    "personalize" => personalize(transport),
+    "retail" => retail_backend(transport),
+    "talent" => talent(transport),
+    "gravity" => gravity(transport),
+);
