@@ -469,7 +469,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(serde_json::from_str(&line).map_err(|e| {
+        out.push(crate::codec::exact::from_str(&line).map_err(|e| {
             Error::Config(format!(
                 "{}:{}: not a trackflow event: {e}",
                 path.display(),

@@ -118,7 +118,8 @@ impl Value {
         }
     }
 
-    /// Converts a `serde_json::Value`, keeping object key order.
+    /// Converts a `serde_json::Value`, objects in the order of their `Map` (sorted by key
+    /// unless the program turns on serde_json's `preserve_order` feature; trackflow does not).
     ///
     /// # Examples
     ///
@@ -529,16 +530,20 @@ impl Properties {
     ///
     /// ```
     /// #[derive(serde::Serialize)]
-    /// struct Order { product: &'static str, qty: u32 }
+    /// struct Order { sku: &'static str, qty: u32, price: f64 }
     ///
-    /// let p = trackflow::Properties::from_serialize(&Order { product: "book", qty: 2 })?;
-    /// assert_eq!(p.keys().collect::<Vec<_>>(), ["product", "qty"]);
+    /// let p = trackflow::Properties::from_serialize(&Order { sku: "book", qty: 2, price: 0.1 + 0.2 })?;
+    /// assert_eq!(p.keys().collect::<Vec<_>>(), ["sku", "qty", "price"]);
+    /// assert_eq!(p.get("price"), Some(&trackflow::Value::Float(0.1 + 0.2)));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Properties> {
-        let json = serde_json::to_value(value)
+        // Through JSON text, not serde_json::Value, whose map would sort the keys.
+        let text = serde_json::to_string(value)
             .map_err(|e| Error::invalid("properties", format!("could not be serialized: {e}")))?;
-        match Value::from_json(json) {
+        let parsed: Value = crate::codec::exact::from_str(&text)
+            .map_err(|e| Error::invalid("properties", format!("could not be read back: {e}")))?;
+        match parsed {
             Value::Object(p) => Ok(p),
             other => Err(Error::invalid(
                 "properties",

@@ -18,7 +18,8 @@
 
 use std::fmt;
 
-use serde_json::{json, Map, Value as Json};
+use serde::Serialize;
+use serde_json::Value as Json;
 
 use super::google::{self, ALT_QUERY};
 use super::{Backend, Delivery};
@@ -259,46 +260,67 @@ impl Talent {
         }
     }
 
-    fn client_event(&self, e: &Event) -> Json {
+    fn client_event<'e>(&self, e: &'e Event) -> ClientEvent<'e> {
         let i = e.interaction.as_deref();
-        let mut m = Map::new();
-        if let Some(r) = i.and_then(|i| i.recommendation_id.clone()) {
-            m.insert("requestId".into(), r.into());
-        }
-        m.insert("eventId".into(), e.insert_id.to_string().into());
-        if self.version == TalentVersion::V3 {
-            if let Some(p) = i.and_then(|i| i.parent_event_id.clone()) {
-                m.insert("parentEventId".into(), p.into());
-            }
-        }
-        m.insert("createTime".into(), format_rfc3339_ms(e.time).into());
         let n = self.event_type(e).unwrap_or(0);
-        let jobs: Vec<String> = i
-            .map(|i| i.items.iter().map(|it| self.job_name(&it.id)).collect())
-            .unwrap_or_default();
-        let ty: Json = match self.version {
-            TalentVersion::V4 => n.into(),
-            TalentVersion::V3 => JOB_EVENT_TYPES[n].into(),
-        };
-        m.insert("jobEvent".into(), json!({ "type": ty, "jobs": jobs }));
-        match self.version {
-            TalentVersion::V4 => {
-                if let Some(Value::String(notes)) = e.properties.get(EVENT_NOTES) {
-                    m.insert("eventNotes".into(), notes.as_str().into());
-                }
-            }
-            TalentVersion::V3 => {
-                if !e.properties.is_empty() {
-                    let extra: Map<String, Json> = e
-                        .properties
-                        .iter()
-                        .map(|(k, v)| (k.to_owned(), text(v).into()))
-                        .collect();
-                    m.insert("extraInfo".into(), extra.into());
-                }
-            }
+        let v3 = self.version == TalentVersion::V3;
+        ClientEvent {
+            request_id: i.and_then(|i| i.recommendation_id.as_deref()),
+            event_id: e.insert_id.to_string(),
+            parent_event_id: i.and_then(|i| i.parent_event_id.as_deref()).filter(|_| v3),
+            create_time: format_rfc3339_ms(e.time),
+            job_event: JobEvent {
+                ty: if v3 { JOB_EVENT_TYPES[n].into() } else { n.into() },
+                jobs: i
+                    .map(|i| i.items.iter().map(|it| self.job_name(&it.id)).collect())
+                    .unwrap_or_default(),
+            },
+            event_notes: match e.properties.get(EVENT_NOTES) {
+                Some(Value::String(notes)) if !v3 => Some(notes.as_str()),
+                _ => None,
+            },
+            extra_info: (v3 && !e.properties.is_empty()).then_some(ExtraInfo(&e.properties)),
         }
-        Json::Object(m)
+    }
+}
+
+/// A client event, its keys in the order the official clients write them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientEvent<'e> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'e str>,
+    event_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_event_id: Option<&'e str>,
+    create_time: String,
+    job_event: JobEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_notes: Option<&'e str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_info: Option<ExtraInfo<'e>>,
+}
+
+#[derive(Serialize)]
+struct JobEvent {
+    #[serde(rename = "type")]
+    ty: Json,
+    jobs: Vec<String>,
+}
+
+/// The v3 body: `{"clientEvent": …}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRequest<'e> {
+    client_event: ClientEvent<'e>,
+}
+
+/// The properties as `extraInfo`, in their own order.
+struct ExtraInfo<'e>(&'e crate::value::Properties);
+
+impl Serialize for ExtraInfo<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, text(v))))
     }
 }
 
@@ -424,7 +446,9 @@ impl Backend for Talent {
                 TalentVersion::V3 => {
                     // The discovery client's body: Python's json.dumps of the request.
                     let mut buf = Vec::new();
-                    let request = json!({ "clientEvent": self.client_event(e) });
+                    let request = CreateRequest {
+                        client_event: self.client_event(e),
+                    };
                     json::encode_into(&request, json::Style::PythonAscii, &mut buf).map(|()| buf)
                 }
             };

@@ -4,10 +4,12 @@
 //! | codec | feature | used by |
 //! |---|---|---|
 //! | [`json`] | always | GrowingIO (default), Gravity, File |
+//! | [`exact`] (reading) | always | JSON-lines events, spool files, the journal |
 //! | [`snappy`] (+ XOR) | `snappy` | GrowingIO |
 //! | [`protobuf`] | `protobuf` | GrowingIO |
 //! | [`gzip`] | `gzip` | Gravity |
 
+pub mod exact;
 #[cfg(feature = "gzip")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gzip")))]
 pub mod gzip;

@@ -156,7 +156,8 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
 pub(crate) fn decode_event(b: &[u8]) -> Result<Event> {
     let (&flags, rest) = b.split_first().ok_or_else(|| bad("an empty record"))?;
     let mut e = if flags & BINARY == 0 {
-        serde_json::from_slice::<Event>(rest).map_err(|err| bad(&format!("not an event: {err}")))?
+        let text = std::str::from_utf8(rest).map_err(|_| bad("not an event: not UTF-8"))?;
+        crate::codec::exact::from_str::<Event>(text).map_err(|err| bad(&format!("not an event: {err}")))?
     } else {
         let mut r = Reader(rest);
         let e = r.event()?;
@@ -260,7 +261,10 @@ impl<'a> Reader<'a> {
         let properties = self.props(0)?;
         let interaction = match self.u8()? {
             0 => None,
-            1 => Some(serde_json::from_str(self.str()?).map_err(|e| bad(&format!("the interaction: {e}")))?),
+            1 => Some(
+                crate::codec::exact::from_str(self.str()?)
+                    .map_err(|e| bad(&format!("the interaction: {e}")))?,
+            ),
             _ => return Err(bad("an unknown interaction form")),
         };
         let mut e = Event::new(kind);

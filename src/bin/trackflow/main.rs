@@ -197,7 +197,7 @@ fn retail(config: &PathBuf, command: RetailCommand) -> trackflow::Result<bool> {
                         return None;
                     }
                 };
-                match serde_json::from_str::<Event>(&line) {
+                match trackflow::codec::exact::from_str::<Event>(&line) {
                     Ok(mut e) => {
                         // Import needs an event time: events without one happened now.
                         if !e.time_given {

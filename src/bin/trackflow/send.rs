@@ -258,7 +258,8 @@ fn read_lines(
 /// Parses and records one line; the message says what is wrong with it.
 fn handle(line: &[u8], tracker: &Tracker) -> Result<(), String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    let event = serde_json::from_str::<Event>(text).map_err(|e| format!("not a trackflow event: {e}"))?;
+    let event = trackflow::codec::exact::from_str::<Event>(text)
+        .map_err(|e| format!("not a trackflow event: {e}"))?;
     tracker.record(event).map_err(|e| e.to_string())
 }
 
