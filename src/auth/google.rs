@@ -673,53 +673,24 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
 }
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    (!out.is_empty()).then_some(out)
+    use base64::Engine;
+    let text: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .filter(|b| !b.is_empty())
 }
 
 /// Base64url without padding (JWT).
 pub(crate) fn base64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `application/x-www-form-urlencoded` value encoding.
+/// `application/x-www-form-urlencoded` value encoding: everything but RFC 3986's unreserved
+/// characters is escaped.
 fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, crate::auth::UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -729,7 +700,9 @@ mod tests {
     #[test]
     fn base64_round_trips() {
         assert_eq!(base64url(b"hello?>"), "aGVsbG8_Pg");
-        assert_eq!(base64_decode("aGVsbG8/Pg==").unwrap(), b"hello?>");
+        assert_eq!(base64_decode("aGVs\nbG8/Pg==\n").unwrap(), b"hello?>");
+        assert_eq!(base64_decode("not base64!"), None);
+        assert_eq!(form_encode("a b/c~"), "a%20b%2Fc~");
         assert_eq!(base64url(b""), "");
         assert_eq!(base64url(b"a"), "YQ");
     }

@@ -224,15 +224,12 @@ fn normalize_path(p: &str) -> String {
 
 /// RFC 3986 percent-encoding of everything but unreserved characters (and `/` in paths).
 fn uri_encode(s: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b'/' if !encode_slash => out.push('/'),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    let set = if encode_slash {
+        crate::auth::UNRESERVED
+    } else {
+        crate::auth::UNRESERVED_PATH
+    };
+    percent_encoding::utf8_percent_encode(s, set).to_string()
 }
 
 #[cfg(test)]
