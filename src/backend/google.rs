@@ -12,10 +12,6 @@ use crate::transport::{classify, Response, Verdict};
 use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request};
 
 /// The query every gapic REST call carries: enums as integers.
-#[cfg_attr(
-    not(any(feature = "retail", feature = "talent")),
-    allow(dead_code, reason = "google alone brings tokens, not a backend")
-)]
 pub(crate) const ALT_QUERY: (&str, &str) = ("$alt", "json;enum-encoding=int");
 
 /// Authorization and quota-project headers, plus the routing header for `parent`. The token

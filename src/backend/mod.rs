@@ -19,7 +19,7 @@ use crate::transport::DeliveryCtx;
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub mod file;
-#[cfg(feature = "google")]
+#[cfg(any(feature = "retail", feature = "talent"))]
 pub mod google;
 #[cfg(feature = "gravity")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gravity")))]
