@@ -372,7 +372,7 @@ pub(crate) fn format_datetime_ms(ms: i64, offset_minutes: i32) -> String {
 
 /// RFC 3339 in UTC with milliseconds when there are any: `2023-11-14T22:13:20.500Z`,
 /// `2023-11-14T22:13:20Z` (the proto3 JSON form of a Timestamp).
-#[cfg(any(feature = "google", test))]
+#[cfg(any(feature = "retail", feature = "talent", test))]
 pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
     let (y, mo, d, h) = civil_utc(ms);
     let in_hour = ms.rem_euclid(3_600_000);
@@ -390,10 +390,11 @@ pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
         feature = "file",
         feature = "gravity",
         feature = "personalize",
-        feature = "google",
+        feature = "retail",
+        feature = "talent",
         test
     )),
-    allow(dead_code, reason = "used by the file, gravity, personalize and google code")
+    allow(dead_code, reason = "used by the file, gravity, personalize, retail and talent code")
 )]
 pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     let secs = ms.div_euclid(1000);
