@@ -394,7 +394,10 @@ pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
         feature = "talent",
         test
     )),
-    allow(dead_code, reason = "used by the file, gravity, personalize, retail and talent code")
+    allow(
+        dead_code,
+        reason = "used by the file, gravity, personalize, retail and talent code"
+    )
 )]
 pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     let secs = ms.div_euclid(1000);

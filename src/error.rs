@@ -77,8 +77,9 @@ pub enum Error {
     /// can no longer be accepted. Queued events were reported as failed.
     WorkerGone,
     /// The request could not be sent or its response not read (connection refused, reset,
-    /// timeout, TLS) and retries were exhausted.
-    Transport(String),
+    /// timeout, TLS) and retries were exhausted. The underlying I/O or TLS error is its
+    /// [`source`](std::error::Error::source).
+    Transport(TransportError),
     /// A local file operation failed.
     Io(std::io::Error),
     /// The configuration is not usable; the message says which setting and why.
@@ -93,6 +94,76 @@ pub enum Error {
     Timeout(Duration),
     /// The delivery was abandoned because the consumer is shutting down past its deadline.
     Cancelled,
+}
+
+/// What [`Error::Transport`] carries: a message with secrets masked, and the cause where it
+/// holds no URL (I/O and TLS errors).
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error as _;
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+/// let e = trackflow::Error::Transport(trackflow::TransportError::with_source("connection reset", io));
+/// assert_eq!(e.to_string(), "transport: connection reset");
+/// assert_eq!(e.source().unwrap().to_string(), "reset by peer");
+/// ```
+#[derive(Debug)]
+pub struct TransportError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TransportError {
+    /// A transport error caused by `source`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
+    /// let t = trackflow::TransportError::with_source("read timed out", io);
+    /// ```
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        TransportError {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::TransportError::from("reset").message(), "reset");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for TransportError {
+    fn from(message: String) -> Self {
+        TransportError {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for TransportError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl Error {
@@ -170,6 +241,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Transport(TransportError { source: Some(s), .. }) => Some(&**s),
             _ => None,
         }
     }

@@ -160,7 +160,7 @@ pub use consumer::{
     BackgroundConsumer, BufferedConsumer, Consumer, DebugConsumer, Durability, ImmediateConsumer, Overflow,
     ShutdownReport,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, TransportError};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
 pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
 pub use options::{EventOptions, WithOptions};

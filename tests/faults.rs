@@ -591,3 +591,31 @@ fn a_dead_worker_is_detected_and_reported() {
         1
     );
 }
+
+#[test]
+fn a_refused_connection_keeps_its_io_error_as_source_and_no_secret() {
+    use std::error::Error as _;
+    // A port that was just free: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/collect?access_token=SECRET-TOKEN-123");
+    let gio = GrowingIo::builder(&url, "p", "d")
+        .transport(support::no_retry_transport())
+        .build()
+        .unwrap();
+    let t = Tracker::builder()
+        .consumer(trackflow::ImmediateConsumer::new(gio))
+        .build()
+        .unwrap();
+    let err = t.track(&Identity::user("u1"), "e", Properties::new()).unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    let source = err.source().expect("the cause is kept");
+    let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io}");
+    let mut chain = format!("{err} {err:?}");
+    let mut next = err.source();
+    while let Some(e) = next {
+        chain.push_str(&format!(" {e} {e:?}"));
+        next = e.source();
+    }
+    assert!(!chain.contains("SECRET-TOKEN-123"), "{chain}");
+}

@@ -316,19 +316,21 @@ impl TokenSource for CommandToken {
         )?;
         // A command that ran and failed (no network, expired login) may well succeed later.
         if !out.status.success() {
-            return Err(Error::Transport(format!(
-                "google token: `{}` exited with {}: {}",
-                self.program,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(Error::Transport(
+                format!(
+                    "google token: `{}` exited with {}: {}",
+                    self.program,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+                .into(),
+            ));
         }
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if token.is_empty() {
-            return Err(Error::Transport(format!(
-                "google token: `{}` printed nothing",
-                self.program
-            )));
+            return Err(Error::Transport(
+                format!("google token: `{}` printed nothing", self.program).into(),
+            ));
         }
         Ok(AccessToken {
             token: Secret::new(token),
@@ -371,9 +373,9 @@ fn run_command(program: &str, args: &[String], cancel: &Cancel) -> Result<std::p
             let waited = cancel
                 .deadline()
                 .map_or(String::new(), |_| " (its deadline)".into());
-            return Err(Error::Transport(format!(
-                "google token: `{program}` did not finish within its time{waited}; killed"
-            )));
+            return Err(Error::Transport(
+                format!("google token: `{program}` did not finish within its time{waited}; killed").into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     };

@@ -186,7 +186,7 @@ pub(crate) fn wait(
 #[cfg(feature = "retail")]
 pub(crate) fn parse_operation(resp: &Response) -> Result<Operation> {
     serde_json::from_slice(&resp.body)
-        .map_err(|e| Error::Transport(format!("reply is not a long-running operation: {e}")))
+        .map_err(|e| Error::Transport(format!("reply is not a long-running operation: {e}").into()))
 }
 
 #[cfg(test)]

@@ -399,7 +399,7 @@ fn judge(resp: &Response) -> Verdict {
         Err(_) => {
             let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(100)]).into_owned();
             return Verdict::Retry {
-                error: Error::Transport(format!("non-JSON reply: {text}")),
+                error: Error::Transport(format!("non-JSON reply: {text}").into()),
                 after: None,
             };
         }
@@ -415,7 +415,7 @@ fn judge(resp: &Response) -> Verdict {
                 .to_owned(),
         }),
         None => Verdict::Retry {
-            error: Error::Transport(format!("reply without a code: {reply}")),
+            error: Error::Transport(format!("reply without a code: {reply}").into()),
             after: None,
         },
     }

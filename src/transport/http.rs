@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::retry::{RetryPolicy, Verdict};
 use super::Cancel;
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportError};
 
 /// Largest response body read; collectors answer with a few bytes of JSON at most.
 const MAX_RESPONSE_BODY: u64 = 1 << 20;
@@ -502,14 +502,23 @@ impl From<&Request<'_>> for OwnedRequest {
 
 fn classify_ureq(e: ureq::Error) -> Verdict {
     use ureq::Error as U;
-    // ureq's messages can quote the URL, and some collectors take their token in the query.
-    let error = Error::Transport(mask_secrets(&e.to_string()));
-    match e {
+    // ureq's messages can quote the URL, and some collectors take their token in the query:
+    // the message is masked, and only causes that hold no URL (I/O, TLS) are kept as source.
+    let message = mask_secrets(&e.to_string());
+    let permanent = matches!(
+        e,
         // A malformed URL or a refused certificate will not fix itself.
-        U::BadUri(_) | U::Http(_) | U::RequireHttpsOnly(_) | U::InvalidProxyUrl | U::Tls(_) => {
-            Verdict::Permanent(error)
-        }
-        _ => Verdict::Retry { error, after: None },
+        U::BadUri(_) | U::Http(_) | U::RequireHttpsOnly(_) | U::InvalidProxyUrl | U::Tls(_)
+    );
+    let error = Error::Transport(match e {
+        U::Io(io) => TransportError::with_source(message, io),
+        U::Rustls(tls) => TransportError::with_source(message, tls),
+        _ => message.into(),
+    });
+    if permanent {
+        Verdict::Permanent(error)
+    } else {
+        Verdict::Retry { error, after: None }
     }
 }
 

@@ -316,7 +316,7 @@ impl Worker {
             Delivery {
                 retries: 0,
                 failures: vec![Failure {
-                    error: Error::Transport(format!("the {} backend panicked", backend.name())),
+                    error: Error::Transport(format!("the {} backend panicked", backend.name()).into()),
                     events: (0..batch.len()).collect(),
                 }],
             }
