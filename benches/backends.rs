@@ -22,10 +22,7 @@ fn standard(i: usize, who: Identity) -> Event {
         .with_time(1_700_000_000_000 + i as i64)
         .with_insert_id(new_insert_id())
         .with_properties(props)
-        .with_interaction(Interaction {
-            items: vec![InteractionItem::new("sku-1")],
-            ..Interaction::default()
-        })
+        .with_interaction(Interaction::new().item(InteractionItem::new("sku-1")))
 }
 
 fn bench(c: &mut Criterion) {

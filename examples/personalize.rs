@@ -36,11 +36,11 @@ fn main() -> trackflow::Result<()> {
             Event::track("click")
                 .with_identity(who.clone())
                 .with_properties([("page", i)])
-                .with_interaction(Interaction {
-                    items: vec![InteractionItem::new(format!("item-{i:03}"))],
-                    impressions: vec!["item-000".into(), "item-001".into()],
-                    ..Interaction::default()
-                }),
+                .with_interaction(
+                    Interaction::new()
+                        .item(InteractionItem::new(format!("item-{i:03}")))
+                        .impressions(["item-000", "item-001"]),
+                ),
         )?;
     }
     tracker.user_set(&Identity::user("user-001"), Properties::new().with("age", "30"))?;

@@ -28,13 +28,13 @@ fn main() -> trackflow::Result<()> {
     tracker.record(
         Event::track("purchase-complete")
             .with_identity(visitor.clone())
-            .with_interaction(Interaction {
-                items: vec![InteractionItem::new("sku-001").quantity(2).price(19.99)],
-                value: Some(39.98),
-                currency: Some("USD".into()),
-                transaction_id: Some("txn-001".into()),
-                ..Interaction::default()
-            }),
+            .with_interaction(
+                Interaction::new()
+                    .item(InteractionItem::new("sku-001").quantity(2).price(19.99))
+                    .value(39.98)
+                    .currency("USD")
+                    .transaction_id("txn-001"),
+            ),
     )?;
     let report = tracker.shutdown(Duration::from_secs(5))?;
     println!(

@@ -13,11 +13,11 @@ use trackflow::{BackgroundConsumer, Event, Identity, Interaction, InteractionIte
 fn job_event(name: &str, request_id: &str, jobs: &[&str]) -> Event {
     Event::track(name)
         .with_identity(Identity::anonymous("seeker-1"))
-        .with_interaction(Interaction {
-            recommendation_id: Some(request_id.into()),
-            items: jobs.iter().map(|j| InteractionItem::new(*j)).collect(),
-            ..Interaction::default()
-        })
+        .with_interaction(
+            Interaction::new()
+                .recommendation_id(request_id)
+                .items(jobs.iter().map(|j| InteractionItem::new(*j))),
+        )
 }
 
 fn main() -> trackflow::Result<()> {

@@ -48,6 +48,7 @@ use crate::value::Properties;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProfileOp {
     /// Set properties, overwriting.
     Set,
@@ -140,6 +141,7 @@ impl std::str::FromStr for ProfileOp {
 /// assert_eq!(k.to_string(), "user_set");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A custom event with a name.
     Track {
@@ -181,6 +183,7 @@ impl fmt::Display for EventKind {
 /// assert_eq!(who.user_id.as_deref(), Some("user-001"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Identity {
     /// Device, visitor or client id (GrowingIO `deviceId`, Gravity `client_id`, Retail
     /// `visitorId`).
@@ -312,6 +315,7 @@ impl Identity {
 /// assert_eq!(item.quantity, Some(2));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InteractionItem {
     /// The item id.
     pub id: String,
@@ -365,20 +369,21 @@ impl InteractionItem {
 
 /// What recommendation backends (Personalize, Retail, Talent) need beyond name and properties.
 ///
+/// Built with [`Interaction::new`] and one method per field.
+///
 /// # Examples
 ///
 /// ```
 /// use trackflow::{Interaction, InteractionItem};
-/// let i = Interaction {
-///     items: vec![InteractionItem::new("sku-1").quantity(1)],
-///     value: Some(9.9),
-///     currency: Some("USD".into()),
-///     ..Interaction::default()
-/// };
+/// let i = Interaction::new()
+///     .item(InteractionItem::new("sku-1").quantity(1))
+///     .value(9.9)
+///     .currency("USD");
 /// assert_eq!(i.items.len(), 1);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Interaction {
     /// Items involved.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -459,6 +464,128 @@ pub struct Interaction {
     pub entity: Option<String>,
 }
 
+// One builder method per field, so that an Interaction is built without naming the fields a
+// future version may add (the struct is non-exhaustive).
+macro_rules! interaction_setters {
+    ($($kind:ident $field:ident: $doc:literal),* $(,)?) => {
+        impl Interaction {$(
+            interaction_setters!(@one $kind $field $doc);
+        )*}
+    };
+    (@one text $field:ident $doc:literal) => {
+        #[doc = concat!("Sets ", $doc, ".\n\n# Examples\n\n```\nlet i = trackflow::Interaction::new().", stringify!($field), "(\"x\");\nassert_eq!(i.", stringify!($field), ".as_deref(), Some(\"x\"));\n```")]
+        pub fn $field(mut self, v: impl Into<String>) -> Self {
+            self.$field = Some(v.into());
+            self
+        }
+    };
+    (@one number $field:ident $doc:literal) => {
+        #[doc = concat!("Sets ", $doc, ".\n\n# Examples\n\n```\nlet i = trackflow::Interaction::new().", stringify!($field), "(2.5);\nassert_eq!(i.", stringify!($field), ", Some(2.5));\n```")]
+        pub fn $field(mut self, v: f64) -> Self {
+            self.$field = Some(v);
+            self
+        }
+    };
+    (@one texts $field:ident $doc:literal) => {
+        #[doc = concat!("Sets ", $doc, ".\n\n# Examples\n\n```\nlet i = trackflow::Interaction::new().", stringify!($field), "([\"a\", \"b\"]);\nassert_eq!(i.", stringify!($field), ", [\"a\", \"b\"]);\n```")]
+        pub fn $field<S: Into<String>>(mut self, v: impl IntoIterator<Item = S>) -> Self {
+            self.$field = v.into_iter().map(Into::into).collect();
+            self
+        }
+    };
+}
+
+interaction_setters!(
+    number value: "the event's value (revenue, rating)",
+    text currency: "the ISO 4217 currency of `value` and prices",
+    text transaction_id: "the purchase transaction id",
+    text recommendation_id: "the recommendation or search response this came from",
+    texts impressions: "the ids of the items that were shown",
+    text search_query: "the search query text",
+    text page_uri: "the page URI",
+    text referrer_uri: "the referrer URI",
+    texts page_categories: "the page categories",
+    texts experiment_ids: "the experiment ids the user is in",
+    text parent_event_id: "the event this one follows from",
+    text action_id: "the action acted on",
+    text attribution_source: "the source the event is attributed to",
+    text cart_id: "the shopping cart id",
+    number tax: "the tax of the purchase",
+    number cost: "the cost of the purchase",
+    text filter: "the search filter expression",
+    text order_by: "the search result ordering",
+    text page_view_id: "the id shared by the events of one page view",
+    text ip_address: "the end user's IP address",
+    text user_agent: "the end user's browser user agent",
+    text entity: "the site or app the event belongs to",
+);
+
+impl Interaction {
+    /// An empty interaction block, to fill with the builder methods.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Interaction, InteractionItem};
+    /// let i = Interaction::new().item(InteractionItem::new("sku-1").quantity(2)).value(9.9).currency("USD");
+    /// assert_eq!((i.items.len(), i.value), (1, Some(9.9)));
+    /// ```
+    pub fn new() -> Interaction {
+        Interaction::default()
+    }
+
+    /// Adds an item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let i = trackflow::Interaction::new().item(trackflow::InteractionItem::new("a"));
+    /// assert_eq!(i.items[0].id, "a");
+    /// ```
+    pub fn item(mut self, item: InteractionItem) -> Self {
+        self.items.push(item);
+        self
+    }
+
+    /// Sets the items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Interaction, InteractionItem};
+    /// let i = Interaction::new().items(["a", "b"].map(InteractionItem::new));
+    /// assert_eq!(i.items.len(), 2);
+    /// ```
+    pub fn items(mut self, items: impl IntoIterator<Item = InteractionItem>) -> Self {
+        self.items = items.into_iter().collect();
+        self
+    }
+
+    /// Sets the search result offset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Interaction::new().offset(20).offset, Some(20));
+    /// ```
+    pub fn offset(mut self, v: i64) -> Self {
+        self.offset = Some(v);
+        self
+    }
+
+    /// Sets whether the event comes straight from the end user's request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::Interaction::new().direct_user_request(true).direct_user_request, Some(true));
+    /// ```
+    pub fn direct_user_request(mut self, v: bool) -> Self {
+        self.direct_user_request = Some(v);
+        self
+    }
+}
+
 /// One event, as it travels from the tracker through consumers to backends.
 ///
 /// Events are made by the [`Tracker`](crate::Tracker) methods, or read from the JSON form
@@ -474,6 +601,7 @@ pub struct Interaction {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Event {
     /// What it is.
     pub kind: EventKind,

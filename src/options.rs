@@ -25,11 +25,11 @@ use crate::value::{Key, Properties, Value};
 /// let opts = EventOptions::new()
 ///     .time(1_700_000_000_000)
 ///     .insert_id("order-981")
-///     .interaction(Interaction {
-///         items: vec![InteractionItem::new("sku-1").quantity(2)],
-///         recommendation_id: Some("rec-7".into()),
-///         ..Interaction::default()
-///     });
+///     .interaction(
+///         Interaction::new()
+///             .item(InteractionItem::new("sku-1").quantity(2))
+///             .recommendation_id("rec-7"),
+///     );
 /// tracker.with(opts).track(&who, "purchase", [("coupon", "X1")])?;
 ///
 /// let e = &memory.events()[0];
@@ -112,10 +112,7 @@ impl EventOptions {
     ///
     /// ```
     /// use trackflow::{EventOptions, Interaction, InteractionItem};
-    /// let o = EventOptions::new().interaction(Interaction {
-    ///     items: vec![InteractionItem::new("sku-1")],
-    ///     ..Interaction::default()
-    /// });
+    /// let o = EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("sku-1")));
     /// # let _ = o;
     /// ```
     pub fn interaction(mut self, i: Interaction) -> Self {

@@ -64,6 +64,7 @@ pub struct Spool {
 
 /// What [`Spool::replay`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReplayReport {
     /// Pending files read.
     pub files: u64,

@@ -49,6 +49,7 @@ pub struct Stats {
 /// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Events handed to the consumer.
     pub accepted: u64,
@@ -83,7 +84,8 @@ impl StatsSnapshot {
     /// # Examples
     ///
     /// ```
-    /// let s = trackflow::StatsSnapshot { accepted: 10, delivered: 7, failed: 1, ..Default::default() };
+    /// let mut s = trackflow::StatsSnapshot::default();
+    /// (s.accepted, s.delivered, s.failed) = (10, 7, 1);
     /// assert_eq!(s.pending(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -581,10 +581,7 @@ impl Tracker {
     ///     .with_identity(Identity::user("u1"))
     ///     .with_time(1_699_999_999_123)
     ///     .with_properties(Properties::new().with("coupon", "X1"))
-    ///     .with_interaction(Interaction {
-    ///         items: vec![InteractionItem::new("sku-1").quantity(1).price(9.9)],
-    ///         ..Interaction::default()
-    ///     });
+    ///     .with_interaction(Interaction::new().item(InteractionItem::new("sku-1").quantity(1).price(9.9)));
     /// tracker.record(e)?;
     /// # Ok::<(), trackflow::Error>(())
     /// ```

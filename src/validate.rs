@@ -38,10 +38,12 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 /// # Examples
 ///
 /// ```
-/// let limits = trackflow::Limits { max_properties: 10, ..Default::default() };
+/// let mut limits = trackflow::Limits::default();
+/// limits.max_properties = 10;
 /// assert_eq!(limits.max_name_len, trackflow::validate::DEFAULT_MAX_NAME_LEN);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest event name or property key, in bytes.
     pub max_name_len: usize,

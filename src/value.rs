@@ -36,6 +36,7 @@ pub const TIME_KEY: &str = "$time";
 /// assert_eq!(Value::from(vec!["a", "b"]).to_string(), r#"["a","b"]"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Value {
     /// No value. Used by `user_unset` for the keys to remove.
     #[default]

@@ -38,11 +38,9 @@ fn talent(c: &Collector) -> Talent {
 }
 
 fn items(ids: &[&str]) -> Interaction {
-    Interaction {
-        items: ids.iter().map(|i| InteractionItem::new(*i)).collect(),
-        recommendation_id: Some("rec-1".into()),
-        ..Interaction::default()
-    }
+    Interaction::new()
+        .items(ids.iter().map(|i| InteractionItem::new(*i)))
+        .recommendation_id("rec-1")
 }
 
 #[test]

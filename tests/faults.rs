@@ -42,12 +42,13 @@ fn transport(read_timeout: Duration) -> HttpTransport {
     HttpTransport::builder()
         .connect_timeout(Duration::from_millis(500))
         .read_timeout(read_timeout)
-        .retry(RetryPolicy {
-            max_retries: 4,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(2),
-        })
+        .retry(
+            RetryPolicy::default()
+                .max_retries(4)
+                .initial_backoff(Duration::from_millis(20))
+                .max_backoff(Duration::from_millis(200))
+                .max_retry_after(Duration::from_secs(2)),
+        )
         .build()
 }
 
@@ -596,7 +597,11 @@ fn a_dead_worker_is_detected_and_reported() {
 fn a_refused_connection_keeps_its_io_error_as_source_and_no_secret() {
     use std::error::Error as _;
     // A port that was just free: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/collect?access_token=SECRET-TOKEN-123");
     let gio = GrowingIo::builder(&url, "p", "d")
         .transport(support::no_retry_transport())
@@ -606,7 +611,9 @@ fn a_refused_connection_keeps_its_io_error_as_source_and_no_secret() {
         .consumer(trackflow::ImmediateConsumer::new(gio))
         .build()
         .unwrap();
-    let err = t.track(&Identity::user("u1"), "e", Properties::new()).unwrap_err();
+    let err = t
+        .track(&Identity::user("u1"), "e", Properties::new())
+        .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err}");
     let source = err.source().expect("the cause is kept");
     let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");

@@ -52,22 +52,20 @@ fn event() -> impl Strategy<Value = Event> {
         any::<bool>(),
     )
         .prop_map(|(kind, time, anon, user, props, interaction)| {
-            let identity = Identity {
-                anonymous_id: anon.map(Into::into),
-                user_id: user.map(Into::into),
-                ..Identity::default()
-            };
+            let mut identity = Identity::default();
+            identity.anonymous_id = anon.map(Into::into);
+            identity.user_id = user.map(Into::into);
             let mut e = Event::new(kind)
                 .with_time(time / 1000)
                 .with_insert_id("id-1")
                 .with_identity(identity)
                 .with_properties(props);
             if interaction {
-                e = e.with_interaction(Interaction {
-                    items: vec![InteractionItem::new("sku").quantity(1).price(1.5)],
-                    value: Some(2.0),
-                    ..Interaction::default()
-                });
+                e = e.with_interaction(
+                    Interaction::new()
+                        .item(InteractionItem::new("sku").quantity(1).price(1.5))
+                        .value(2.0),
+                );
             }
             e
         })

@@ -137,50 +137,50 @@ fn detail_event() -> Event {
                 .with("score", vec![1.5, 2.0])
                 .with("traffic_channel", vec!["organic"]),
         )
-        .with_interaction(Interaction {
-            experiment_ids: vec!["exp-1".into(), "exp-2".into()],
-            recommendation_id: Some("attr-token-001".into()),
-            items: vec![InteractionItem::new("sku-001").quantity(1)],
-            ip_address: Some("203.0.113.7".into()),
-            user_agent: Some("Mozilla/5.0 (golden)".into()),
-            direct_user_request: Some(true),
-            page_uri: Some("https://shop.example.com/p/sku-001".into()),
-            referrer_uri: Some("https://shop.example.com/".into()),
-            page_view_id: Some("pv-001".into()),
-            entity: Some("shop.example.com".into()),
-            ..Interaction::default()
-        })
+        .with_interaction(
+            Interaction::new()
+                .experiment_ids(["exp-1", "exp-2"])
+                .recommendation_id("attr-token-001")
+                .items([InteractionItem::new("sku-001").quantity(1)])
+                .ip_address("203.0.113.7")
+                .user_agent("Mozilla/5.0 (golden)")
+                .direct_user_request(true)
+                .page_uri("https://shop.example.com/p/sku-001")
+                .referrer_uri("https://shop.example.com/")
+                .page_view_id("pv-001")
+                .entity("shop.example.com"),
+        )
 }
 
 fn purchase_event() -> Event {
     Event::track("purchase-complete")
         .with_identity(Identity::anonymous("visitor-001"))
         .with_time(T)
-        .with_interaction(Interaction {
-            items: vec![InteractionItem::new("sku-001").quantity(2).price(19.99)],
-            currency: Some("USD".into()),
-            cart_id: Some("cart-001".into()),
-            transaction_id: Some("txn-001".into()),
-            value: Some(39.98),
-            tax: Some(3.2),
-            cost: Some(20.0),
-            ..Interaction::default()
-        })
+        .with_interaction(
+            Interaction::new()
+                .items([InteractionItem::new("sku-001").quantity(2).price(19.99)])
+                .currency("USD")
+                .cart_id("cart-001")
+                .transaction_id("txn-001")
+                .value(39.98)
+                .tax(3.2)
+                .cost(20.0),
+        )
 }
 
 fn search_event() -> Event {
     Event::track("search")
         .with_identity(Identity::anonymous("visitor-001"))
         .with_time(T)
-        .with_interaction(Interaction {
-            items: vec![InteractionItem::new("sku-000"), InteractionItem::new("sku-001")],
-            search_query: Some("red shoes".into()),
-            page_categories: vec!["Sales > 2017 Black Friday Deals".into()],
-            filter: Some("brands: ANY(\"acme\")".into()),
-            order_by: Some("price desc".into()),
-            offset: Some(20),
-            ..Interaction::default()
-        })
+        .with_interaction(
+            Interaction::new()
+                .items([InteractionItem::new("sku-000"), InteractionItem::new("sku-001")])
+                .search_query("red shoes")
+                .page_categories(["Sales > 2017 Black Friday Deals"])
+                .filter("brands: ANY(\"acme\")")
+                .order_by("price desc")
+                .offset(20),
+        )
 }
 
 fn only(c: &Collector) -> Captured {
@@ -414,10 +414,7 @@ fn retail_rules_and_errors() {
     );
     let purchase = Event::track("purchase-complete")
         .with_identity(visitor.clone())
-        .with_interaction(Interaction {
-            items: vec![InteractionItem::new("s")],
-            ..Interaction::default()
-        });
+        .with_interaction(Interaction::new().items([InteractionItem::new("s")]));
     assert!(bad(purchase).contains("revenue"));
     assert!(bad(Event::track("search").with_identity(visitor.clone()))
         .contains("search query or page categories"));
@@ -453,11 +450,11 @@ fn job_event(name: &str, req: &str, id: &str, time: i64, jobs: &[&str]) -> Event
         .with_identity(Identity::anonymous("seeker-1"))
         .with_insert_id(id)
         .with_time(time)
-        .with_interaction(Interaction {
-            recommendation_id: Some(req.into()),
-            items: jobs.iter().map(|j| InteractionItem::new(*j)).collect(),
-            ..Interaction::default()
-        })
+        .with_interaction(
+            Interaction::new()
+                .recommendation_id(req)
+                .items(jobs.iter().map(|j| InteractionItem::new(*j))),
+        )
 }
 
 #[test]
@@ -816,10 +813,7 @@ fn google_backends_retry_408_429_and_5xx() {
 fn talent_takes_events_without_request_id_or_identity() {
     let c = echo_ok();
     let t = talent(&c, TENANT, TalentVersion::V4);
-    let jobs = Interaction {
-        items: vec![InteractionItem::new("job-1")],
-        ..Interaction::default()
-    };
+    let jobs = Interaction::new().items([InteractionItem::new("job-1")]);
     t.with(EventOptions::new().interaction(jobs).insert_id("ev-1"))
         .track(&Identity::default(), "VIEW", Properties::new())
         .unwrap();

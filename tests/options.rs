@@ -24,11 +24,9 @@ fn every_call_carries_the_options_and_the_identity() {
         .with_user("u1")
         .with_user_key("phone")
         .with_session("s-1");
-    let interaction = Interaction {
-        items: vec![InteractionItem::new("sku-1").quantity(2).price(4.5)],
-        recommendation_id: Some("rec-7".into()),
-        ..Interaction::default()
-    };
+    let interaction = Interaction::new()
+        .item(InteractionItem::new("sku-1").quantity(2).price(4.5))
+        .recommendation_id("rec-7");
     let w = t.with(
         EventOptions::new()
             .at(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123))

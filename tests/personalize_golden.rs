@@ -104,14 +104,12 @@ fn every_golden_request_with_the_same_signature() {
         seen += 1;
     };
 
-    let interaction = Interaction {
-        value: Some(1.5),
-        items: vec![InteractionItem::new("item-001")],
-        recommendation_id: Some("rec-001".into()),
-        impressions: vec!["item-001".into(), "item-002".into(), "item-003".into()],
-        attribution_source: Some("SOURCE_A".into()),
-        ..Interaction::default()
-    };
+    let interaction = Interaction::new()
+        .value(1.5)
+        .items([InteractionItem::new("item-001")])
+        .recommendation_id("rec-001")
+        .impressions(["item-001", "item-002", "item-003"])
+        .attribution_source("SOURCE_A");
     immediate(builder(&endpoint).build().unwrap())
         .record(
             Event::track("click")
@@ -134,10 +132,7 @@ fn every_golden_request_with_the_same_signature() {
             .with_insert_id(format!("event-{i:03}"))
             .with_identity(user_session("user-001"))
             .with_time(NOW + i * 1000)
-            .with_interaction(Interaction {
-                items: vec![InteractionItem::new(format!("item-{i:03}"))],
-                ..Interaction::default()
-            });
+            .with_interaction(Interaction::new().items([InteractionItem::new(format!("item-{i:03}"))]));
         t.record(e).unwrap();
     }
     t.flush().unwrap();
@@ -192,12 +187,10 @@ fn every_golden_request_with_the_same_signature() {
     t.flush().unwrap();
     next("put_actions", None);
 
-    let interaction = Interaction {
-        action_id: Some("action-001".into()),
-        recommendation_id: Some("rec-001".into()),
-        impressions: vec!["action-001".into(), "action-002".into()],
-        ..Interaction::default()
-    };
+    let interaction = Interaction::new()
+        .action_id("action-001")
+        .recommendation_id("rec-001")
+        .impressions(["action-001", "action-002"]);
     immediate(builder(&endpoint).build().unwrap())
         .record(
             Event::track("Taken")
@@ -268,11 +261,11 @@ fn limits_are_checked_at_the_call() {
             Event::track("click")
                 .with_identity(user_session("u1"))
                 .with_properties(props)
-                .with_interaction(Interaction {
-                    impressions: (0..impressions).map(|i| format!("i{i}")).collect(),
-                    recommendation_id: Some(rec.into()),
-                    ..Interaction::default()
-                }),
+                .with_interaction(
+                    Interaction::new()
+                        .impressions((0..impressions).map(|i| format!("i{i}")))
+                        .recommendation_id(rec),
+                ),
         )
     };
     track(11, "r", Properties::new()).unwrap();
@@ -461,10 +454,7 @@ fn a_session_without_a_user_is_sent_and_several_items_are_refused_not_cut() {
     assert_eq!(body["sessionId"], "s-1");
     assert!(body.get("userId").is_none(), "{body}");
 
-    let two = Interaction {
-        items: vec![InteractionItem::new("a"), InteractionItem::new("b")],
-        ..Interaction::default()
-    };
+    let two = Interaction::new().items([InteractionItem::new("a"), InteractionItem::new("b")]);
     let err = t
         .with(EventOptions::new().interaction(two))
         .track(&who, "purchase", Properties::new())

@@ -116,11 +116,11 @@ fn no_secret_in_debug_logs_or_errors() {
         Event::track("home-page-view").with_identity(Identity::anonymous("v1")),
         Event::track("VIEW")
             .with_identity(Identity::anonymous("s"))
-            .with_interaction(Interaction {
-                recommendation_id: Some("r".into()),
-                items: vec![InteractionItem::new("j")],
-                ..Interaction::default()
-            }),
+            .with_interaction(
+                Interaction::new()
+                    .recommendation_id("r")
+                    .items([InteractionItem::new("j")]),
+            ),
     ];
     for ((backend, name), event) in backends.into_iter().zip(names).zip(events) {
         printed.push(format!("{backend:?}"));

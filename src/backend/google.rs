@@ -84,6 +84,7 @@ pub(crate) fn judge(resp: &Response) -> Verdict {
 #[cfg(feature = "retail")]
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Operation {
     /// The operation's resource name.
     pub name: String,
@@ -101,6 +102,7 @@ pub struct Operation {
 #[cfg(feature = "retail")]
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OperationError {
     /// The gRPC code.
     pub code: i64,

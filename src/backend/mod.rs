@@ -44,6 +44,7 @@ pub use growingio::{GrowingIo, GrowingIoBuilder};
 /// When the File backend starts a new file regardless of size (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Rotation {
     /// Only by size.
     Never,
@@ -60,6 +61,7 @@ pub const DEFAULT_MAX_BATCH: usize = 500;
 
 /// Events that failed for good, by index into the delivered batch, with the reason.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Failure {
     /// Why.
     pub error: Error,
@@ -70,6 +72,7 @@ pub struct Failure {
 /// The outcome of one [`Backend::deliver`] call. Events not named in a failure were
 /// delivered.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Delivery {
     /// Requests retried along the way.
     pub retries: u32,

@@ -274,6 +274,7 @@ pub struct Collect<'a> {
 
 /// Progress of [`Retail::import`], after each chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportProgress {
     /// Events sent so far.
     pub sent: u64,

@@ -60,6 +60,7 @@ pub const JOB_EVENT_TYPES: [&str; 17] = [
 /// Which API version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum TalentVersion {
     /// v4 (the default): tenants, integer enums, `eventNotes`.
     #[default]

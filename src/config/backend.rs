@@ -13,8 +13,10 @@ use crate::Backend;
 /// Backend settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum BackendConfig {
     /// [`FileBackend`](crate::backend::file::FileBackend) (feature `file`).
+    #[non_exhaustive]
     File {
         /// Directory to write under.
         dir: PathBuf,
@@ -26,6 +28,7 @@ pub enum BackendConfig {
         max_bytes: Option<u64>,
     },
     /// [`GrowingIo`](crate::backend::growingio::GrowingIo) (feature `growingio`).
+    #[non_exhaustive]
     Growingio {
         /// Collector base URL.
         host: String,
@@ -42,6 +45,7 @@ pub enum BackendConfig {
     },
     /// AWS Personalize Events (cargo feature `personalize`). Credentials come from the AWS
     /// chain (environment, then `~/.aws/credentials`), never from this file.
+    #[non_exhaustive]
     Personalize {
         /// The region. Defaults to the AWS chain.
         region: Option<String>,
@@ -59,6 +63,7 @@ pub enum BackendConfig {
         action_item_type: Option<String>,
     },
     /// Google Cloud Retail user events (cargo feature `retail`).
+    #[non_exhaustive]
     Retail {
         /// `projects/*/locations/*/catalogs/*`.
         parent: String,
@@ -73,6 +78,7 @@ pub enum BackendConfig {
         auth: GoogleAuth,
     },
     /// Google Cloud Talent client events (cargo feature `talent`).
+    #[non_exhaustive]
     Talent {
         /// `projects/*/tenants/*` (v4) or `projects/*` (v3).
         parent: String,
@@ -87,6 +93,7 @@ pub enum BackendConfig {
         auth: GoogleAuth,
     },
     /// Gravity Engine (cargo feature `gravity`).
+    #[non_exhaustive]
     Gravity {
         /// The collect URL with its `?access_token=…` (masked in `Debug`).
         url: SecretUrl,
@@ -126,6 +133,7 @@ impl std::fmt::Debug for SecretUrl {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum GoogleAuth {
     /// The key file named by `GOOGLE_APPLICATION_CREDENTIALS` if set, else the metadata server.
     #[default]
@@ -191,12 +199,127 @@ impl GoogleAuth {
 }
 
 impl BackendConfig {
+    /// A File backend writing under `dir`, other settings at their defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::file("./events");
+    /// ```
+    pub fn file(dir: impl Into<PathBuf>) -> Self {
+        BackendConfig::File {
+            dir: dir.into(),
+            prefix: None,
+            rotation: None,
+            max_bytes: None,
+        }
+    }
+
+    /// A GrowingIO backend, other settings at their defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::growingio("https://collector.example.com", "key", "ds");
+    /// ```
+    pub fn growingio(
+        host: impl Into<String>,
+        project_key: impl Into<String>,
+        data_source_id: impl Into<String>,
+    ) -> Self {
+        BackendConfig::Growingio {
+            host: host.into(),
+            project_key: project_key.into(),
+            data_source_id: data_source_id.into(),
+            platform: None,
+            sdk_version: None,
+            codec: None,
+        }
+    }
+
+    /// A Personalize backend with every setting unset (set `tracking_id` and the datasets on
+    /// the variant's fields).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::config::BackendConfig;
+    /// let mut b = BackendConfig::personalize();
+    /// if let BackendConfig::Personalize { tracking_id, .. } = &mut b {
+    ///     *tracking_id = Some("tracking-1".into());
+    /// }
+    /// ```
+    pub fn personalize() -> Self {
+        BackendConfig::Personalize {
+            region: None,
+            endpoint: None,
+            tracking_id: None,
+            users_dataset_arn: None,
+            items_dataset_arn: None,
+            actions_dataset_arn: None,
+            action_item_type: None,
+        }
+    }
+
+    /// A Retail backend for `parent` (`projects/*/locations/*/catalogs/*`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::retail("projects/1/locations/global/catalogs/default_catalog");
+    /// ```
+    pub fn retail(parent: impl Into<String>) -> Self {
+        BackendConfig::Retail {
+            parent: parent.into(),
+            endpoint: None,
+            write_async: None,
+            quota_project: None,
+            auth: GoogleAuth::Default,
+        }
+    }
+
+    /// A Talent backend for `parent` (`projects/*/tenants/*`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::talent("projects/p/tenants/t");
+    /// ```
+    pub fn talent(parent: impl Into<String>) -> Self {
+        BackendConfig::Talent {
+            parent: parent.into(),
+            endpoint: None,
+            version: None,
+            quota_project: None,
+            auth: GoogleAuth::Default,
+        }
+    }
+
+    /// A Gravity backend posting to `url` (with its `?access_token=…`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::gravity("https://h/collect/?access_token=t");
+    /// ```
+    pub fn gravity(url: impl Into<String>) -> Self {
+        BackendConfig::Gravity {
+            url: SecretUrl(url.into()),
+            compress: None,
+            max_batch: None,
+            utc_offset_minutes: None,
+            uuid_from_insert_id: None,
+            #[cfg(feature = "gravity")]
+            client_id: None,
+        }
+    }
+
     /// The backend's kind as written in the config.
     ///
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::config::BackendConfig::File { dir: "events".into(), prefix: None, rotation: None, max_bytes: None };
+    /// let b = trackflow::config::BackendConfig::file("events");
     /// assert_eq!(b.kind(), "file");
     /// ```
     pub fn kind(&self) -> &'static str {
@@ -238,26 +361,23 @@ impl BackendConfig {
     ///
     /// ```
     /// use trackflow::config::{BackendConfig, TransportConfig};
-    /// let b = BackendConfig::Growingio {
-    ///     host: "https://c".into(), project_key: "p".into(), data_source_id: "d".into(),
-    ///     platform: None, sdk_version: None, codec: None,
-    /// };
+    /// let b = BackendConfig::growingio("https://c", "p", "d");
     /// assert_eq!(b.build(&TransportConfig::default())?.name(), "growingio");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
         match self {
-            BackendConfig::File { .. } => self.file(),
-            BackendConfig::Growingio { .. } => self.growingio(transport),
-            BackendConfig::Personalize { .. } => self.personalize(transport),
-            BackendConfig::Retail { .. } => self.retail_backend(transport),
-            BackendConfig::Talent { .. } => self.talent(transport),
-            BackendConfig::Gravity { .. } => self.gravity(transport),
+            BackendConfig::File { .. } => self.build_file(),
+            BackendConfig::Growingio { .. } => self.build_growingio(transport),
+            BackendConfig::Personalize { .. } => self.build_personalize(transport),
+            BackendConfig::Retail { .. } => self.build_retail_backend(transport),
+            BackendConfig::Talent { .. } => self.build_talent(transport),
+            BackendConfig::Gravity { .. } => self.build_gravity(transport),
         }
     }
 
     #[cfg(feature = "file")]
-    fn file(&self) -> Result<Box<dyn Backend>> {
+    fn build_file(&self) -> Result<Box<dyn Backend>> {
         let BackendConfig::File {
             dir,
             prefix,
@@ -281,7 +401,7 @@ impl BackendConfig {
     }
 
     #[cfg(feature = "growingio")]
-    fn growingio(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+    fn build_growingio(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
         let BackendConfig::Growingio {
             host,
             project_key,
@@ -308,7 +428,7 @@ impl BackendConfig {
     }
 
     #[cfg(feature = "personalize")]
-    fn personalize(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+    fn build_personalize(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
         let BackendConfig::Personalize {
             region,
             endpoint,
@@ -347,8 +467,8 @@ impl BackendConfig {
     }
 
     #[cfg(feature = "retail")]
-    fn retail_backend(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
-        Ok(Box::new(self.retail(transport)?))
+    fn build_retail_backend(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(self.build_retail(transport)?))
     }
 
     /// The Retail backend this describes, for its admin calls (`import`, `purge`, `rejoin`).
@@ -360,13 +480,17 @@ impl BackendConfig {
     /// # Examples
     ///
     /// ```
-    /// let cfg = trackflow::Config::from_toml_str("[backend]\nkind = \"retail\"\nparent = \"projects/1/locations/global/catalogs/c\"\nauth = { kind = \"anonymous\" }\n")?;
-    /// let retail = cfg.retail()?;
+    /// use trackflow::config::{BackendConfig, GoogleAuth, TransportConfig};
+    /// let mut b = BackendConfig::retail("projects/1/locations/global/catalogs/c");
+    /// if let BackendConfig::Retail { auth, .. } = &mut b {
+    ///     *auth = GoogleAuth::Anonymous;
+    /// }
+    /// let retail = b.build_retail(&TransportConfig::default())?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "retail")]
     #[cfg_attr(docsrs, doc(cfg(feature = "retail")))]
-    pub fn retail(&self, transport: &TransportConfig) -> Result<crate::backend::retail::Retail> {
+    pub fn build_retail(&self, transport: &TransportConfig) -> Result<crate::backend::retail::Retail> {
         let BackendConfig::Retail {
             parent,
             endpoint,
@@ -397,7 +521,7 @@ impl BackendConfig {
     }
 
     #[cfg(feature = "talent")]
-    fn talent(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+    fn build_talent(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
         use crate::backend::talent::{Talent, TalentVersion};
         let BackendConfig::Talent {
             parent,
@@ -430,7 +554,7 @@ impl BackendConfig {
     }
 
     #[cfg(feature = "gravity")]
-    fn gravity(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+    fn build_gravity(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
         let BackendConfig::Gravity {
             url,
             compress,
@@ -479,10 +603,10 @@ macro_rules! missing {
     };
 }
 missing!(
-    "file" => file(),
-    "growingio" => growingio(transport),
-    "personalize" => personalize(transport),
-    "retail" => retail_backend(transport),
-    "talent" => talent(transport),
-    "gravity" => gravity(transport),
+    "file" => build_file(),
+    "growingio" => build_growingio(transport),
+    "personalize" => build_personalize(transport),
+    "retail" => build_retail_backend(transport),
+    "talent" => build_talent(transport),
+    "gravity" => build_gravity(transport),
 );

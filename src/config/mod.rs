@@ -244,6 +244,7 @@ pub struct Config {
 /// The spool (see [`crate::Spool`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SpoolConfig {
     /// The spool directory. Defaults to the Background consumer's default state directory
     /// (see [`crate::spool`]); the other consumers keep no spool without one.
@@ -256,6 +257,7 @@ pub struct SpoolConfig {
 /// Which consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConsumerKind {
     /// [`ImmediateConsumer`].
     Immediate,
@@ -271,6 +273,7 @@ pub enum ConsumerKind {
 /// The overflow policy by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OverflowKind {
     /// [`Overflow::Spill`] (the default).
     #[default]
@@ -286,6 +289,7 @@ pub enum OverflowKind {
 /// The durability by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DurabilityKind {
     /// [`Durability::Memory`](crate::Durability::Memory) (the default).
     #[default]
@@ -299,6 +303,7 @@ pub enum DurabilityKind {
 /// Consumer settings; unset ones take the consumer's defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// Which consumer. Defaults to background.
     #[serde(default)]
@@ -330,6 +335,7 @@ pub struct ConsumerConfig {
 /// HTTP settings; unset ones take the defaults of [`HttpTransport`] and [`RetryPolicy`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TransportConfig {
     /// Connect timeout.
     pub connect_timeout_ms: Option<u64>,
@@ -349,7 +355,9 @@ impl TransportConfig {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::config::TransportConfig { max_retries: Some(5), ..Default::default() }.build();
+    /// let mut settings = trackflow::config::TransportConfig::default();
+    /// settings.max_retries = Some(5);
+    /// let t = settings.build();
     /// assert_eq!(t.retry_policy().max_retries, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -561,7 +569,7 @@ impl Config {
         let entries = self.backend_entries();
         let mut retail = entries.iter().filter(|(_, b, _)| b.kind() == "retail");
         match (retail.next(), retail.next()) {
-            (Some((_, b, _)), None) => b.retail(&self.transport),
+            (Some((_, b, _)), None) => b.build_retail(&self.transport),
             (None, _) => Err(crate::Error::Config("the config has no `retail` backend".into())),
             (Some(_), Some(_)) => Err(crate::Error::Config(
                 "the config has several `retail` backends".into(),

@@ -67,6 +67,7 @@ pub type ErrorCallback = Arc<dyn Fn(&Error, &[Event]) + Send + Sync>;
 /// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// The counters after shutdown.
     pub stats: StatsSnapshot,

@@ -35,6 +35,7 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// assert!(p.backoff(10) <= Duration::from_secs(10));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
@@ -70,6 +71,61 @@ impl RetryPolicy {
             max_retries: 0,
             ..RetryPolicy::default()
         }
+    }
+
+    /// Sets the retries after the first attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trackflow::transport::RetryPolicy::default().max_retries(5);
+    /// assert_eq!(p.max_retries, 5);
+    /// ```
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Sets the first backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = trackflow::transport::RetryPolicy::default().initial_backoff(Duration::from_millis(50));
+    /// assert_eq!(p.initial_backoff, Duration::from_millis(50));
+    /// ```
+    pub fn initial_backoff(mut self, d: Duration) -> Self {
+        self.initial_backoff = d;
+        self
+    }
+
+    /// Sets the longest backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = trackflow::transport::RetryPolicy::default().max_backoff(Duration::from_secs(1));
+    /// assert_eq!(p.max_backoff, Duration::from_secs(1));
+    /// ```
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// Sets the longest `Retry-After` honoured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = trackflow::transport::RetryPolicy::default().max_retry_after(Duration::from_secs(2));
+    /// assert_eq!(p.max_retry_after, Duration::from_secs(2));
+    /// ```
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
+        self
     }
 
     /// The jittered wait before retry `n` (0-based).

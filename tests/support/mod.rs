@@ -337,12 +337,13 @@ pub fn golden_header(request: &serde_json::Value, name: &str) -> Option<String> 
 /// Retries fast, so failure tests take milliseconds.
 pub fn fast_transport() -> trackflow::transport::HttpTransport {
     trackflow::transport::HttpTransport::builder()
-        .retry(trackflow::transport::RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        })
+        .retry(
+            trackflow::transport::RetryPolicy::default()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(50))
+                .max_retry_after(Duration::from_secs(5)),
+        )
         .build()
 }
 

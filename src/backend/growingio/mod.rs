@@ -52,6 +52,7 @@ pub const MAX_BATCH: usize = 2000;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GrowingIoCodec {
     /// `JsonParser`: compact JSON (the default).
     #[default]
