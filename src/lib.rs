@@ -150,14 +150,23 @@ mod value;
 #[cfg(feature = "tokio")]
 pub use asyncs::blocking_calls_on_runtime;
 #[cfg(feature = "file")]
-pub use backend::FileBackend;
+pub use backend::file::{FileBackend, FileBackendBuilder};
+#[cfg(feature = "gravity")]
+pub use backend::gravity::{ClientId, Gravity, GravityBuilder};
 #[cfg(feature = "growingio")]
-pub use backend::GrowingIo;
+pub use backend::growingio::{GrowingIo, GrowingIoBuilder, GrowingIoCodec};
+#[cfg(feature = "personalize")]
+pub use backend::personalize::{Personalize, PersonalizeBuilder};
+#[cfg(feature = "retail")]
+pub use backend::retail::{RejoinScope, Retail, RetailBuilder};
+#[cfg(feature = "talent")]
+pub use backend::talent::{Talent, TalentBuilder, TalentVersion};
 pub use backend::{Backend, Delivery, Failure, MemoryBackend, Rotation};
 pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
-pub use config::Config;
+pub use config::{BackendConfig, Config};
 pub use consumer::{
-    BackgroundConsumer, BufferedConsumer, Consumer, DebugConsumer, Durability, ImmediateConsumer, Overflow,
+    BackgroundConsumer, BackgroundConsumerBuilder, BufferedConsumer, BufferedConsumerBuilder, Consumer,
+    DebugConsumer, DebugConsumerBuilder, Durability, ErrorCallback, ImmediateConsumer, Overflow,
     ShutdownReport,
 };
 pub use error::{Error, Result, TransportError};
@@ -169,6 +178,7 @@ pub use spool::{ReplayReport, Spool};
 pub use stats::{BackendStats, Stats, StatsSnapshot};
 pub use text::Text;
 pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
+pub use transport::{HttpTransport, RetryPolicy};
 pub use validate::Limits;
 pub use value::{Key, Properties, Value, TIME_KEY};
 

@@ -1,0 +1,76 @@
+//! Every type the README names is reachable at the crate root, as the README writes it.
+#![cfg(all(
+    feature = "file",
+    feature = "growingio",
+    feature = "gravity",
+    feature = "personalize",
+    feature = "retail",
+    feature = "talent"
+))]
+
+use std::any::type_name;
+
+// What the README writes, imported from the root: this file does not compile if one is not.
+type Named = (
+    trackflow::BackgroundConsumer,
+    trackflow::BackgroundConsumerBuilder,
+    trackflow::BufferedConsumer,
+    trackflow::Config,
+    trackflow::DebugConsumer,
+    trackflow::Error,
+    trackflow::FileBackend,
+    trackflow::Gravity,
+    trackflow::GrowingIo,
+    trackflow::HttpTransport,
+    trackflow::ImmediateConsumer,
+    trackflow::MemoryBackend,
+    trackflow::Personalize,
+    trackflow::Properties,
+    trackflow::Retail,
+    trackflow::ShutdownReport,
+    trackflow::StatsSnapshot,
+    trackflow::Talent,
+    trackflow::Tracker,
+);
+
+/// Backticked words in the README that are not trackflow types: variants, header names,
+/// other crates' types, Python's `True`.
+const NOT_TYPES: &[&str] = &[
+    "AsyncBufferedConsumer", // the GrowingIO SDK's name, a doc alias of BackgroundConsumer
+    "Authorization",
+    "Block",
+    "Debug",
+    "DropNewest",
+    "EventV3List", // GrowingIO's protobuf messages, in backend::growingio::proto
+    "ItemDtoList",
+    "Memory",
+    "Process",
+    "Serialize",
+    "Spill",
+    "True",
+];
+
+#[test]
+fn every_type_the_readme_names_is_at_the_root() {
+    let names = type_name::<Named>();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut missing = Vec::new();
+    for word in readme.split('`').skip(1).step_by(2) {
+        let word = word.split("::").next().unwrap_or_default();
+        let is_type = word.starts_with(|c: char| c.is_ascii_uppercase())
+            && word.len() > 1
+            && word.chars().all(|c| c.is_ascii_alphanumeric());
+        if is_type
+            && !NOT_TYPES.contains(&word)
+            && !names.contains(&format!("::{word},"))
+            && !names.contains(&format!("::{word})"))
+        {
+            missing.push(word.to_owned());
+        }
+    }
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "README names types not in this test's root list: {missing:?}"
+    );
+}
