@@ -22,6 +22,13 @@ use serde::Deserialize;
 const MAX_DEPTH: usize = 128;
 
 /// What is wrong with the text, and where.
+///
+/// # Examples
+///
+/// ```
+/// let err = trackflow::codec::exact::from_str::<trackflow::Value>("[1, x]").unwrap_err();
+/// assert_eq!(err.to_string(), "expected a JSON value at column 5");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     msg: String,

@@ -147,17 +147,42 @@ pub trait Consumer: Send + Sync + fmt::Debug {
 
     /// The backend's [`Backend::name`], which labels this consumer's counters. Defaults to
     /// `"custom"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Consumer, ImmediateConsumer, MemoryBackend};
+    /// assert_eq!(ImmediateConsumer::new(MemoryBackend::new()).backend_name(), "memory");
+    /// ```
     fn backend_name(&self) -> &'static str {
         "custom"
     }
 
     /// Events taken and not yet handed to the backend (queued in memory, buffered, or spilled
     /// to disk and not read back). Defaults to 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BufferedConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let c = BufferedConsumer::builder(MemoryBackend::new()).max_batch(10).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// assert_eq!(c.queue_depth(), 1);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
     fn queue_depth(&self) -> u64 {
         0
     }
 
     /// Bytes this consumer's disk queue takes. Defaults to 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, Consumer, MemoryBackend};
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build();
+    /// assert_eq!(Consumer::spilled_bytes(&c), 0);
+    /// ```
     fn spilled_bytes(&self) -> u64 {
         0
     }
