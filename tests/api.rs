@@ -31,6 +31,10 @@ type Named = (
     trackflow::StatsSnapshot,
     trackflow::Talent,
     trackflow::Tracker,
+    trackflow::TrackerBuilder,
+    trackflow::Route,
+    trackflow::RouteKind,
+    trackflow::BackendStats,
 );
 
 /// Backticked words in the README that are not trackflow types: variants, header names,
