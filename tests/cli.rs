@@ -361,6 +361,15 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
     assert!(read < TOTAL as u64, "the signal came before the end: {stdout}");
     assert_eq!(delivered + spooled_n + (TOTAL as u64 - read), TOTAL as u64);
     no_temp_files(&spool);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(spool.join("resume.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "resume.json is private");
+    }
     let got_first = ids(&first);
     assert_eq!(got_first.len() as u64, delivered, "{stdout}");
     let in_spool = support::spooled_ids(&spool);

@@ -175,3 +175,32 @@ fn written_lines_round_trip_to_the_same_events() {
     }
     assert_eq!(written, expected);
 }
+
+#[cfg(unix)]
+#[test]
+fn files_and_directories_it_creates_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("modes");
+    let dir = tmp.0.join("nested/events");
+    let t = Tracker::builder()
+        .consumer(ImmediateConsumer::new(
+            FileBackend::builder(&dir).max_bytes(200).build().unwrap(),
+        ))
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        t.track(&Identity::user("u1"), "e", Properties::new().with("i", i))
+            .unwrap();
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&tmp.0.join("nested")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert!(files.len() > 1, "rotated: {files:?}");
+    for f in files {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}

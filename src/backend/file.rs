@@ -13,7 +13,7 @@
 //! events.jsonl, events.1.jsonl   Rotation::Never (size only)
 //! ```
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,7 +181,8 @@ impl FileBackendBuilder {
                 self.prefix
             )));
         }
-        fs::create_dir_all(&self.dir)?;
+        // The events are user data: only the owner may list or read them.
+        crate::disk::files::create_private_dir(&self.dir)?;
         Ok(FileBackend {
             dir: self.dir,
             prefix: self.prefix,
@@ -249,7 +250,10 @@ impl FileBackend {
             index += 1;
         }
         let path = self.path(period.as_deref(), index);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = crate::disk::files::private_options()
+            .create(true)
+            .append(true)
+            .open(&path)?;
         st.size = file.metadata()?.len();
         st.file = Some(file);
         st.period = period;
@@ -263,7 +267,12 @@ impl FileBackend {
     fn roll(&self, st: &mut State) -> Result<()> {
         st.index += 1;
         let path = self.path(st.period.as_deref(), st.index);
-        st.file = Some(OpenOptions::new().create(true).append(true).open(path)?);
+        st.file = Some(
+            crate::disk::files::private_options()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        );
         st.size = 0;
         Ok(())
     }

@@ -91,7 +91,11 @@ impl<'a> Parser<'a> {
     }
 
     fn located(&self, e: ParseError) -> ParseError {
-        let column = self.text[..self.pos.min(self.text.len())].chars().count() + 1;
+        let mut end = self.pos.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let column = self.text[..end].chars().count() + 1;
         ParseError {
             msg: format!("{} at column {column}", e.msg),
         }
@@ -166,6 +170,9 @@ impl<'a> Parser<'a> {
 
     fn escape(&mut self) -> Result<char, ParseError> {
         let b = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+        if !b.is_ascii() {
+            return Err(self.error("invalid escape"));
+        }
         self.pos += 1;
         Ok(match b {
             b'"' => '"',
@@ -186,6 +193,10 @@ impl<'a> Parser<'a> {
             .text
             .get(self.pos..self.pos + 4)
             .ok_or_else(|| self.error("short \\u escape"))?;
+        // from_str_radix would take a sign: JSON takes four hex digits only.
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.error("invalid \\u escape"));
+        }
         let v = u32::from_str_radix(digits, 16).map_err(|_| self.error("invalid \\u escape"))?;
         self.pos += 4;
         Ok(v)
@@ -463,6 +474,10 @@ mod tests {
             "{\"a\":1}x",
             "\"\u{1}\"",
             "\"\\u12\"",
+            "\"\\u+123\"",
+            "\"\\𛭢.\"",
+            "\"\\é",
+            "\"\\u12é\"",
         ] {
             assert!(from_str::<Value>(bad).is_err(), "{bad:?} parsed");
         }

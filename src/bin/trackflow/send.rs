@@ -171,13 +171,29 @@ fn resume(tracker: &Tracker, spool: Option<&Path>, name: &str) -> trackflow::Res
     Ok(pos.lines)
 }
 
+/// Writes `path` whole or not at all, readable by the owner only: a new temporary file
+/// (create-new, so nothing left there is written into), then a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Keeps `resume.json` for an interrupted run, and removes it after a whole one.
 fn record_position(dir: &Path, position: Option<&Position>) -> trackflow::Result<()> {
     let path = dir.join("resume.json");
     match position {
         Some(p) => {
             let text = serde_json::to_string(p).map_err(|e| trackflow::Error::Io(e.into()))?;
-            std::fs::write(&path, text)?;
+            write_private(&path, text.as_bytes())?;
         }
         None => {
             let _ = std::fs::remove_file(&path);
