@@ -156,6 +156,30 @@ fn no_secret_in_debug_logs_or_errors() {
     ))
     .unwrap();
     printed.push(format!("{cfg:?}"));
+    // Serialized forms, and every public type that holds a secret.
+    printed.push(serde_json::to_string(&cfg).unwrap());
+    let creds = Credentials::new("AKIDEXAMPLE", AWS_SECRET, Some(AWS_SESSION.into()));
+    printed.push(format!("{creds:?}"));
+    let input = trackflow::auth::sigv4::SignInput {
+        method: "POST",
+        host: "personalize-events.us-east-1.amazonaws.com",
+        path: "/events",
+        query: &[],
+        headers: &[("Content-Type", "application/json")],
+        body: b"{}",
+        time_ms: 1_700_000_000_000,
+        region: "us-east-1",
+        service: "personalize",
+    };
+    printed.push(format!("{:?}", trackflow::auth::sigv4::sign(&creds, &input)));
+    let tokens = Tokens::new(StaticToken::new(GOOGLE_TOKEN));
+    printed.push(format!("{tokens:?} {:?}", StaticToken::new(GOOGLE_TOKEN)));
+    let bearer = tokens.bearer().unwrap();
+    printed.push(format!("{bearer:?}"));
+    printed.push(format!(
+        "{:?}",
+        Tokens::new(ServiceAccountKey::from_json(&key).unwrap())
+    ));
     printed.extend(logs.0.lock().iter().cloned());
 
     assert!(

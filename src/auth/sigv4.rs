@@ -39,8 +39,21 @@ pub struct SignInput<'a> {
     pub service: &'a str,
 }
 
-/// The headers a signed request must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The headers a signed request must carry. `Debug` masks the signature and the session
+/// token.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::auth::aws::Credentials;
+/// use trackflow::auth::sigv4::{sign, SignInput};
+/// let creds = Credentials::new("AKID", "SECRETKEY", Some("SESSIONTOKEN".into()));
+/// let input = SignInput { method: "POST", host: "h", path: "/", query: &[], headers: &[], body: b"",
+///     time_ms: 0, region: "us-east-1", service: "personalize" };
+/// let printed = format!("{:?}", sign(&creds, &input));
+/// assert!(!printed.contains("SESSIONTOKEN") && printed.contains("Signature=***"), "{printed}");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Signed {
     /// `X-Amz-Date`, e.g. `20231114T221320Z`.
     pub amz_date: String,
@@ -50,6 +63,27 @@ pub struct Signed {
     pub security_token: Option<String>,
     /// The canonical request, for debugging a signature mismatch.
     pub canonical_request: String,
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key id and scope help debugging; the signature and session token are not shown.
+        let authorization = match self.authorization.split_once("Signature=") {
+            Some((head, _)) => format!("{head}Signature=***"),
+            None => "***".to_owned(),
+        };
+        // The canonical request holds the signed x-amz-security-token header's value.
+        let masked_request = match &self.security_token {
+            Some(t) if !t.is_empty() => self.canonical_request.replace(t.as_str(), "***"),
+            _ => self.canonical_request.clone(),
+        };
+        f.debug_struct("Signed")
+            .field("amz_date", &self.amz_date)
+            .field("authorization", &authorization)
+            .field("security_token", &self.security_token.as_ref().map(|_| "***"))
+            .field("canonical_request", &masked_request)
+            .finish()
+    }
 }
 
 /// Signs a request.

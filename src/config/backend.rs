@@ -111,10 +111,26 @@ pub enum BackendConfig {
     },
 }
 
-/// A URL that carries a secret in its query; `Debug` masks it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A URL that carries a secret in its query; `Debug` and serialization mask it (a config
+/// written back out names the key but not its value).
+///
+/// # Examples
+///
+/// ```
+/// let u = trackflow::config::SecretUrl("https://h/c/?access_token=T0KEN".into());
+/// assert_eq!(serde_json::to_string(&u)?, r#""https://h/c/?access_token=***""#);
+/// assert!(!format!("{u:?}").contains("T0KEN"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct SecretUrl(pub String);
+
+impl Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::transport::http::mask_url(&self.0))
+    }
+}
 
 impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
