@@ -299,7 +299,9 @@ fn the_batch_in_flight_at_the_deadline_is_spooled() {
         let start = Instant::now();
         let report = tracker.shutdown(deadline).unwrap();
         let took = start.elapsed();
-        assert!(took < deadline + Duration::from_secs(2), "shutdown took {took:?}");
+        // By design at most the deadline plus the 2 s grace for local spooling; the extra
+        // second is for a loaded 2-core machine, not for the design.
+        assert!(took < deadline + Duration::from_secs(3), "shutdown took {took:?}");
         assert!(!report.completed);
         let listing = |d: &std::path::Path| -> Vec<(String, u64)> {
             let mut v: Vec<(String, u64)> = walk(d);

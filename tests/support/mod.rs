@@ -412,6 +412,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// The disk queue is locked while its consumer lives: drop the consumer first.
 pub fn spooled_ids(dir: &std::path::Path) -> Vec<String> {
     let spool = trackflow::Spool::open(dir).unwrap();
+    // A shutdown that gave up at its deadline leaves the worker to finish its batch; it lets
+    // go of the disk queue when it does.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while let Err(trackflow::Error::Io(e)) = spool.queued_events() {
+        assert!(
+            e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < until,
+            "{e}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut ids = Vec::new();
     for f in spool
         .pending_files()
