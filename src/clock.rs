@@ -416,9 +416,106 @@ pub(crate) fn civil_utc(ms: i64) -> (i64, u32, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d, hour)
 }
 
+/// Milliseconds since the epoch of an RFC 3339 UTC time as AWS writes expirations
+/// (`2026-11-29T23:41:07Z`, optionally with a fraction or a numeric offset); `None` for
+/// anything else.
+#[cfg(any(feature = "personalize", test))]
+pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r| num_in(s, r);
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut ms = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        ms = format!("{:0<3}", &frac[..n.min(3)]).parse().ok()?;
+        rest = &frac[n..];
+    }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            sign * (num_in(rest, 1..3)? * 60 + num_in(rest, 4..6)?)
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
+#[cfg(any(feature = "personalize", test))]
+fn num_in(s: &str, r: std::ops::Range<usize>) -> Option<i64> {
+    let t = s.get(r)?;
+    t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_what_it_formats_and_what_aws_writes() {
+        for ms in [
+            0,
+            1_700_000_000_000,
+            1_700_000_000_500,
+            951_782_400_000,
+            4_102_444_799_999,
+        ] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms), "{ms}");
+        }
+        assert_eq!(
+            parse_rfc3339_ms("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-11-14T22:13:20.123456Z"),
+            Some(1_700_000_000_123)
+        );
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-14T22:13:20Z",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20+0100",
+            "２０２３-11-14T22:13:20Z",
+            "2023-11-14T22:13:20.Z",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn rfc3339() {

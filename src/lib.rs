@@ -149,6 +149,8 @@ mod value;
 
 #[cfg(feature = "tokio")]
 pub use asyncs::blocking_calls_on_runtime;
+#[cfg(feature = "personalize")]
+pub use auth::aws::CredentialsProvider;
 #[cfg(feature = "file")]
 pub use backend::file::{FileBackend, FileBackendBuilder};
 #[cfg(feature = "gravity")]

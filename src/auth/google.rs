@@ -12,14 +12,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 
+use super::cache::Refreshing;
 use super::Secret;
 use crate::clock::{Clock, SharedClock};
 use crate::error::{Error, Result};
@@ -79,15 +78,7 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Tokens {
     source: Arc<dyn TokenSource>,
-    state: Arc<(Mutex<Cache>, Condvar)>,
-}
-
-/// The cached token, and whether a caller is fetching a new one (the others wait for it, each
-/// within its own deadline, and no lock is held while the fetch runs).
-#[derive(Default)]
-struct Cache {
-    token: Option<AccessToken>,
-    refreshing: bool,
+    cache: Arc<Refreshing<AccessToken>>,
 }
 
 impl fmt::Debug for Tokens {
@@ -110,7 +101,7 @@ impl Tokens {
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Tokens {
             source: Arc::new(source),
-            state: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -149,33 +140,8 @@ impl Tokens {
     /// ```
     pub fn bearer_with(&self, cancel: &Cancel) -> Result<Secret> {
         let fresh = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now() + REFRESH_MARGIN);
-        let (lock, cv) = &*self.state;
-        let mut cache = lock.lock();
-        loop {
-            if let Some(t) = cache.token.as_ref().filter(|t| fresh(t)) {
-                return Ok(t.token.clone());
-            }
-            if !cache.refreshing {
-                break;
-            }
-            if cancel.is_aborted() {
-                return Err(Error::Cancelled);
-            }
-            // Another caller is fetching: wait for it in slices, watching our own deadline.
-            cv.wait_for(&mut cache, Duration::from_millis(20));
-        }
-        cache.refreshing = true;
-        drop(cache);
-        let fetched = self.source.fetch_with(cancel);
-        let mut cache = lock.lock();
-        cache.refreshing = false;
-        let r = fetched.map(|t| {
-            let token = t.token.clone();
-            cache.token = Some(t);
-            token
-        });
-        cv.notify_all();
-        r
+        let t = self.cache.get(cancel, fresh, |c| self.source.fetch_with(c))?;
+        Ok(t.token)
     }
 
     /// Forgets the cached token, so the next call fetches anew (after a 401: a token revoked
@@ -190,7 +156,7 @@ impl Tokens {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn invalidate(&self) {
-        self.state.0.lock().token = None;
+        self.cache.invalidate();
     }
 }
 
@@ -309,7 +275,8 @@ impl TokenSource for CommandToken {
     }
 
     fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
-        let out = run_command(
+        let out = crate::auth::command::run_command(
+            "google token",
             &self.program,
             &self.args,
             &cancel.with_deadline(Instant::now() + self.timeout),
@@ -337,53 +304,6 @@ impl TokenSource for CommandToken {
             expires_at: Some(Instant::now() + UNTIMED_TOKEN_TTL),
         })
     }
-}
-
-/// Runs `program`, killing it when `cancel` fires (its deadline included); its output is
-/// read on helper threads so a chatty command cannot block on a full pipe.
-fn run_command(program: &str, args: &[String], cancel: &Cancel) -> Result<std::process::Output> {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Config(format!("google token: cannot run `{program}`: {e}")))?;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                // At most 1 MiB: a token is a few hundred bytes.
-                let _ = r.by_ref().take(1 << 20).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if cancel.is_aborted() {
-            let _ = child.kill();
-            let _ = child.wait();
-            let waited = cancel
-                .deadline()
-                .map_or(String::new(), |_| " (its deadline)".into());
-            return Err(Error::Transport(
-                format!("google token: `{program}` did not finish within its time{waited}; killed").into(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Ok(std::process::Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
 }
 
 /// The GCE/GKE metadata server's token for the instance's default service account.

@@ -10,6 +10,10 @@ pub mod google;
 #[cfg_attr(docsrs, doc(cfg(feature = "personalize")))]
 pub mod sigv4;
 
+#[cfg(any(feature = "google", feature = "personalize"))]
+mod cache;
+#[cfg(any(feature = "google", feature = "personalize"))]
+mod command;
 mod secret;
 
 pub use secret::Secret;

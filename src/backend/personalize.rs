@@ -22,7 +22,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::{Backend, Delivery};
-use crate::auth::aws::{region_from_default_chain, Credentials};
+use crate::auth::aws::{
+    CachedCredentials, Credentials, CredentialsProvider, DefaultChain, StaticCredentials,
+};
 use crate::auth::sigv4::{sign, SignInput};
 use crate::clock::{Clock, SharedClock};
 use crate::codec::json;
@@ -59,7 +61,7 @@ pub struct Personalize {
     endpoint: String,
     host: String,
     region: String,
-    credentials: Credentials,
+    credentials: CachedCredentials,
     tracking_id: Option<String>,
     users_arn: Option<String>,
     items_arn: Option<String>,
@@ -85,8 +87,8 @@ impl fmt::Debug for Personalize {
 ///
 /// | setting | default |
 /// |---|---|
-/// | `region` | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` in `~/.aws/config` |
-/// | `credentials` | environment, then `~/.aws/credentials` (see [`crate::auth::aws`]) |
+/// | `region` | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` in `~/.aws/config`, instance metadata |
+/// | `credentials` | the AWS chain, cached and refreshed before expiry: environment, web identity, profile (keys, `credential_process`, roles), container endpoint, instance metadata (see [`crate::auth::aws`]) |
 /// | `endpoint` | `https://personalize-events.{region}.amazonaws.com` |
 /// | `tracking_id` | none: needed for track events |
 /// | `users_dataset_arn`, `items_dataset_arn`, `actions_dataset_arn` | none: needed for `user_set`, `item_set` |
@@ -96,7 +98,7 @@ impl fmt::Debug for Personalize {
 #[derive(Debug, Default)]
 pub struct PersonalizeBuilder {
     region: Option<String>,
-    credentials: Option<Credentials>,
+    credentials: Option<CachedCredentials>,
     endpoint: Option<String>,
     tracking_id: Option<String>,
     users_arn: Option<String>,
@@ -130,7 +132,21 @@ impl PersonalizeBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn credentials(mut self, c: Credentials) -> Self {
-        self.credentials = Some(c);
+        self.credentials = Some(CachedCredentials::new(StaticCredentials(c)));
+        self
+    }
+    /// Where credentials come from (your own [`CredentialsProvider`], or one of
+    /// [`crate::auth::aws`]'s); cached and refreshed before they expire. Defaults to
+    /// [`DefaultChain`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::aws::DefaultChain;
+    /// let b = trackflow::Personalize::builder().credentials_provider(DefaultChain::new());
+    /// ```
+    pub fn credentials_provider(mut self, p: impl CredentialsProvider + 'static) -> Self {
+        self.credentials = Some(CachedCredentials::new(p));
         self
     }
     /// Another endpoint (`scheme://host[:port]`), e.g. a VPC endpoint or a local collector.
@@ -247,8 +263,9 @@ impl PersonalizeBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when no region or credentials are found, the endpoint is not a URL, or
-    /// a dataset ARN is malformed.
+    /// [`Error::Config`] when no region is found, the endpoint is not a URL, or a dataset ARN
+    /// is malformed. Credentials are fetched when the first request is signed (on EC2, ECS or
+    /// EKS they come over the network), and refreshed before they expire.
     ///
     /// # Examples
     ///
@@ -263,14 +280,13 @@ impl PersonalizeBuilder {
     pub fn build(self) -> Result<Personalize> {
         let region = match self.region {
             Some(r) => r,
-            None => region_from_default_chain().ok_or_else(|| {
+            None => DefaultChain::new().region().ok_or_else(|| {
                 Error::Config("personalize: no region: set AWS_REGION or give one with .region()".into())
             })?,
         };
-        let credentials = match self.credentials {
-            Some(c) => c,
-            None => Credentials::from_default_chain()?,
-        };
+        let credentials = self
+            .credentials
+            .unwrap_or_else(|| CachedCredentials::new(DefaultChain::new()));
         let endpoint = self
             .endpoint
             .unwrap_or_else(|| format!("https://personalize-events.{region}.amazonaws.com"))
@@ -465,9 +481,28 @@ impl Personalize {
         Ok(Some(String::from_utf8(buf).unwrap_or_default()))
     }
 
+    /// Sends one signed request; credentials that AWS calls expired before their stated time
+    /// (rotated, revoked) are fetched anew and the request is sent once more.
     fn send(&self, op: Op, body: &[u8], ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
+        let first = self.send_signed(op, body, ctx);
+        match &first.0 {
+            Err(Error::Api { code, .. }) if is_expired_token(code) => {
+                log::debug!("trackflow: personalize: {code}; fetching credentials anew");
+                self.credentials.invalidate();
+                let (r, retries) = self.send_signed(op, body, ctx);
+                (r, first.1 + retries + 1)
+            }
+            _ => first,
+        }
+    }
+
+    fn send_signed(&self, op: Op, body: &[u8], ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
+        let credentials = match self.credentials.get(ctx.cancel) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), 0),
+        };
         let signed = sign(
-            &self.credentials,
+            &credentials,
             &SignInput {
                 method: "POST",
                 host: &self.host,
@@ -546,6 +581,11 @@ impl Personalize {
         json::encode_into(&body, json::Style::PythonAscii, &mut buf)?;
         Ok(buf)
     }
+}
+
+/// The codes AWS answers when the session token has expired.
+fn is_expired_token(code: &str) -> bool {
+    matches!(code, "ExpiredTokenException" | "ExpiredToken")
 }
 
 /// 200 is success. Errors carry the code from `x-amzn-ErrorType` (before any `:`) or the body's
