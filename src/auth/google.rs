@@ -389,8 +389,6 @@ impl fmt::Debug for ServiceAccountKey {
 
 #[derive(serde::Deserialize)]
 struct KeyFile {
-    #[serde(rename = "type")]
-    ty: Option<String>,
     client_email: String,
     private_key: String,
     private_key_id: Option<String>,
@@ -430,18 +428,39 @@ impl ServiceAccountKey {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::auth::google::ServiceAccountKey::from_json("{}").is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// use trackflow::auth::google::ServiceAccountKey;
+    /// assert!(ServiceAccountKey::from_json("{}").is_err());
+    /// let wif = r#"{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/x"}"#;
+    /// let err = ServiceAccountKey::from_json(wif).unwrap_err().to_string();
+    /// assert!(err.contains("`external_account` (workload identity federation) is not supported"), "{err}");
     /// ```
     pub fn from_json(text: &str) -> Result<Self> {
+        // The type first: other credential files lack a service account's fields, and the
+        // error should say what the file is, not which field it lacks.
+        #[derive(serde::Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            ty: Option<String>,
+        }
+        let kind = serde_json::from_str::<Kind>(text).ok().and_then(|k| k.ty);
+        match kind.as_deref() {
+            None | Some("service_account") => {}
+            Some("external_account") => {
+                return Err(Error::Config(
+                    "credentials type `external_account` (workload identity federation) is not supported: \
+                     use a service-account key, the metadata server, or a command such as \
+                     `gcloud auth print-access-token` (auth kind `command`)"
+                        .into(),
+                ))
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "credentials type `{other}` is not supported: expected `service_account`"
+                )))
+            }
+        }
         let k: KeyFile = serde_json::from_str(text)
             .map_err(|e| Error::Config(format!("not a service-account key: {e}")))?;
-        if k.ty.as_deref().is_some_and(|t| t != "service_account") {
-            return Err(Error::Config(format!(
-                "key type `{}`: expected service_account",
-                k.ty.unwrap_or_default()
-            )));
-        }
         let der = pem_to_der(&k.private_key)
             .ok_or_else(|| Error::Config("private_key: not a PEM `PRIVATE KEY` block".into()))?;
         let key = RsaKeyPair::from_pkcs8(&der)
