@@ -102,6 +102,7 @@
 //! | `retail` | no | the Google Cloud Retail user events backend |
 //! | `talent` | no | the Google Cloud Talent client events backend |
 //! | `tokio` | no | `flush_async`, `shutdown_async`; drops that never block an executor thread |
+//! | `native-roots` | no | TLS verified against the platform's trust store |
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
 //! | `cli` | no | the `trackflow` command-line tool (clap) |
 //!

@@ -430,7 +430,7 @@ impl BackendConfig {
             unreachable!("called for the growingio kind")
         };
         let mut b = crate::backend::GrowingIo::builder(host, project_key, data_source_id)
-            .transport(transport.build());
+            .transport(transport.build()?);
         if let Some(p) = platform {
             b = b.platform(p);
         }
@@ -457,7 +457,7 @@ impl BackendConfig {
         else {
             unreachable!("called for the personalize kind")
         };
-        let mut b = crate::backend::personalize::Personalize::builder().transport(transport.build());
+        let mut b = crate::backend::personalize::Personalize::builder().transport(transport.build()?);
         if let Some(v) = region {
             b = b.region(v);
         }
@@ -520,7 +520,7 @@ impl BackendConfig {
                 self.kind()
             )));
         };
-        let mut b = crate::backend::retail::Retail::builder(parent).transport(transport.build());
+        let mut b = crate::backend::retail::Retail::builder(parent).transport(transport.build()?);
         if let Some(e) = endpoint {
             b = b.endpoint(e);
         }
@@ -556,7 +556,7 @@ impl BackendConfig {
         };
         let mut b = Talent::builder(parent)
             .version(version)
-            .transport(transport.build());
+            .transport(transport.build()?);
         if let Some(e) = endpoint {
             b = b.endpoint(e);
         }
@@ -582,7 +582,7 @@ impl BackendConfig {
         else {
             unreachable!("called for the gravity kind")
         };
-        let mut b = crate::backend::gravity::Gravity::builder(&url.0).transport(transport.build());
+        let mut b = crate::backend::gravity::Gravity::builder(&url.0).transport(transport.build()?);
         if let Some(v) = compress {
             b = b.compress(*v);
         }

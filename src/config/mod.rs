@@ -347,21 +347,31 @@ pub struct TransportConfig {
     pub initial_backoff_ms: Option<u64>,
     /// Longest backoff.
     pub max_backoff_ms: Option<u64>,
+    /// A PEM bundle of the certificate authorities to trust instead of the built-in roots
+    /// (a corporate CA); verification stays on.
+    pub ca_file: Option<PathBuf>,
+    /// Trust the platform's certificate store (cargo feature `native-roots`).
+    pub native_roots: Option<bool>,
 }
 
 impl TransportConfig {
     /// Builds the transport these settings describe.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] for an unreadable `ca_file`, or `native_roots` without the
+    /// `native-roots` feature.
     ///
     /// # Examples
     ///
     /// ```
     /// let mut settings = trackflow::config::TransportConfig::default();
     /// settings.max_retries = Some(5);
-    /// let t = settings.build();
+    /// let t = settings.build()?;
     /// assert_eq!(t.retry_policy().max_retries, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn build(&self) -> HttpTransport {
+    pub fn build(&self) -> Result<HttpTransport> {
         let mut retry = RetryPolicy::default();
         if let Some(n) = self.max_retries {
             retry.max_retries = n;
@@ -379,7 +389,21 @@ impl TransportConfig {
         if let Some(ms) = self.read_timeout_ms {
             b = b.read_timeout(Duration::from_millis(ms));
         }
-        b.build()
+        if let Some(path) = &self.ca_file {
+            b = b.ca_file(path)?;
+        }
+        match self.native_roots {
+            #[cfg(feature = "native-roots")]
+            Some(on) => b = b.native_roots(on),
+            #[cfg(not(feature = "native-roots"))]
+            Some(true) => {
+                return Err(crate::Error::Config(
+                    "native_roots needs trackflow's `native-roots` cargo feature".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(b.build())
     }
 }
 

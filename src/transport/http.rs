@@ -129,6 +129,8 @@ impl Default for HttpTransport {
 /// | `read_timeout` (response headers, then body) | 10 s |
 /// | `retry` | [`RetryPolicy::default`] |
 /// | `max_body_bytes` | none |
+/// | `ca_file` / `ca_certs_pem` | none: the built-in Mozilla roots (webpki-roots) |
+/// | `native_roots` (feature `native-roots`) | `false` |
 /// | `danger_disable_tls_verification` | `false`: certificates are verified |
 #[derive(Debug, Clone)]
 pub struct HttpTransportBuilder {
@@ -136,7 +138,21 @@ pub struct HttpTransportBuilder {
     read_timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: Option<usize>,
+    roots: Roots,
     insecure: bool,
+}
+
+/// Which certificate authorities a TLS server must chain to.
+#[derive(Debug, Clone, Default)]
+enum Roots {
+    /// Mozilla's, compiled in.
+    #[default]
+    WebPki,
+    /// These, from a PEM bundle.
+    Specific(std::sync::Arc<Vec<ureq::tls::Certificate<'static>>>),
+    /// The platform's trust store.
+    #[cfg(feature = "native-roots")]
+    Native,
 }
 
 impl HttpTransportBuilder {
@@ -189,6 +205,70 @@ impl HttpTransportBuilder {
         self.max_body_bytes = Some(n);
         self
     }
+    /// Trusts the certificate authorities of a PEM bundle file instead of the built-in roots:
+    /// a corporate CA, a private collector's. Give a whole bundle (e.g. the system's
+    /// `/etc/ssl/certs/ca-certificates.crt` with your CA appended) when the same transport
+    /// also reaches public endpoints. Verification stays on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the file when it cannot be read or holds no certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = trackflow::transport::HttpTransport::builder().ca_file("/nonexistent/ca.pem").unwrap_err();
+    /// assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    /// ```
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem =
+            std::fs::read(path).map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
+        self.ca_certs_pem(&pem)
+            .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))
+    }
+
+    /// As [`ca_file`](Self::ca_file), from PEM text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the text holds no certificate or a malformed one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::transport::HttpTransport::builder().ca_certs_pem(b"not pem").is_err());
+    /// ```
+    pub fn ca_certs_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            match item.map_err(|e| Error::Config(format!("not a PEM certificate bundle: {e}")))? {
+                ureq::tls::PemItem::Certificate(c) => certs.push(c),
+                _ => continue,
+            }
+        }
+        if certs.is_empty() {
+            return Err(Error::Config("no CERTIFICATE in the PEM bundle".into()));
+        }
+        self.roots = Roots::Specific(std::sync::Arc::new(certs));
+        Ok(self)
+    }
+
+    /// Trusts the platform's certificate store (and its verifier) instead of the built-in
+    /// roots. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::transport::HttpTransport::builder().native_roots(true).build();
+    /// ```
+    #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
+    pub fn native_roots(mut self, on: bool) -> Self {
+        self.roots = if on { Roots::Native } else { Roots::WebPki };
+        self
+    }
+
     /// Turns off TLS certificate verification. Only for a test collector with a self-signed
     /// certificate: anyone between you and the collector can then read and change the data.
     /// Defaults to `false`.
@@ -215,7 +295,14 @@ impl HttpTransportBuilder {
         if self.insecure {
             log::warn!("trackflow: TLS certificate verification is OFF for this transport");
         }
+        let roots = match self.roots {
+            Roots::WebPki => ureq::tls::RootCerts::WebPki,
+            Roots::Specific(certs) => ureq::tls::RootCerts::Specific(certs),
+            #[cfg(feature = "native-roots")]
+            Roots::Native => ureq::tls::RootCerts::PlatformVerifier,
+        };
         let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(roots)
             .disable_verification(self.insecure)
             .build();
         let config = ureq::Agent::config_builder()
@@ -269,6 +356,7 @@ impl HttpTransport {
             read_timeout: DEFAULT_READ_TIMEOUT,
             retry: RetryPolicy::default(),
             max_body_bytes: None,
+            roots: Roots::default(),
             insecure: false,
         }
     }

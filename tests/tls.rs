@@ -1,0 +1,132 @@
+//! A collector behind a certificate from a private CA (made here with rcgen): reachable with
+//! `ca_file`, refused without it, verification on throughout.
+#![cfg(all(feature = "growingio", feature = "toml"))]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use trackflow::transport::{HttpTransport, RetryPolicy};
+use trackflow::{Config, GrowingIo, Identity, ImmediateConsumer, Properties, Tracker};
+
+/// The CA's PEM, and a server certificate for 127.0.0.1 it signed, with its key.
+fn private_ca() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+    (ca_pem, server.der().clone(), key)
+}
+
+/// An HTTPS server on 127.0.0.1 answering 200 to each whole request; counts them.
+fn https_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> (String, Arc<AtomicUsize>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            let whole = loop {
+                match tls.read(&mut chunk) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break true;
+                    }
+                }
+            };
+            if whole {
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = tls.flush();
+            }
+        }
+    });
+    (url, served)
+}
+
+fn track_through(transport: HttpTransport, url: &str) -> trackflow::Result<()> {
+    let gio = GrowingIo::builder(url, "p", "d").transport(transport).build()?;
+    let t = Tracker::builder().consumer(ImmediateConsumer::new(gio)).build()?;
+    t.track(&Identity::user("u1"), "e", Properties::new())
+}
+
+#[test]
+fn a_private_ca_is_trusted_with_ca_file_and_refused_without() {
+    let (ca_pem, cert, key) = private_ca();
+    let (url, served) = https_server(cert, key);
+    let dir = support::temp_dir("tls-ca");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+
+    // The built-in roots do not know the private CA: refused, nothing delivered.
+    let plain = HttpTransport::builder().retry(RetryPolicy::none()).build();
+    let err = track_through(plain, &url).unwrap_err();
+    assert!(matches!(err, trackflow::Error::Transport(_)), "{err}");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+
+    // With the CA's bundle: delivered.
+    let trusted = HttpTransport::builder()
+        .retry(RetryPolicy::none())
+        .ca_file(&ca_file)
+        .unwrap()
+        .build();
+    track_through(trusted, &url).unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // The same through the config's `ca_file`.
+    let cfg = Config::from_toml_str(&format!(
+        "[consumer]\nkind = \"immediate\"\n[transport]\nmax_retries = 0\nca_file = {:?}\n[backend]\nkind = \"growingio\"\nhost = \"{url}\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n",
+        ca_file.display().to_string()
+    ))
+    .unwrap();
+    let t = Tracker::from_config(&cfg).unwrap();
+    t.track(&Identity::user("u1"), "e", Properties::new()).unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+
+    // A bundle of another CA is no help.
+    let (other_pem, _, _) = private_ca();
+    let wrong = HttpTransport::builder()
+        .retry(RetryPolicy::none())
+        .ca_certs_pem(other_pem.as_bytes())
+        .unwrap()
+        .build();
+    assert!(track_through(wrong, &url).is_err());
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
