@@ -12,6 +12,19 @@ use prost::Message;
 use serde_json::{json, Map, Value as Json};
 use trackflow::backend::growingio::proto::{EventV3List, ItemDtoList};
 
+/// The longest request or header line.
+const MAX_LINE: u64 = 16 << 10;
+/// The most header lines, and their bytes in all.
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 64 << 10;
+/// The largest body taken (trackflow's own requests stay far below).
+const MAX_BODY: usize = 32 << 20;
+/// The largest body after gunzip or snappy: a small bomb cannot take the memory.
+const MAX_DECODED: usize = 128 << 20;
+
+/// A request refused before it was read whole: the status and why.
+struct Refused(u16, String);
+
 /// Which protocol to answer; `Auto` tells them apart by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
@@ -74,57 +87,38 @@ fn serve(
     out: &Mutex<std::io::Stdout>,
     max: Option<u64>,
 ) {
+    // Replies go out in one write; without this, Nagle's algorithm holds the last segment of
+    // each reply for the client's delayed ACK (~40 ms per keep-alive request).
+    let _ = conn.set_nodelay(true);
     let Ok(mut writer) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
-    while let Some(req) = read_request(&mut reader) {
+    loop {
+        let req = match read_request(&mut reader) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(Refused(status, why)) => {
+                // The rest of the request was not read: answer and close.
+                // Not eprintln!: with stderr closed it would panic and drop the reply.
+                let _ = writeln!(std::io::stderr(), "trackflow collect: refused a request: {why}");
+                let _ = reply_to(&mut writer, status, &json!({ "error": why }).to_string(), true);
+                linger(&mut writer, reader);
+                return;
+            }
+        };
         let proto = match protocol {
             Protocol::Auto => guess(&req),
             p => p,
         };
-        let (decoded, steps) = decode(&req);
+        let (decoded, steps) = match decode(&req) {
+            Ok(d) => d,
+            Err(Refused(status, why)) => {
+                let _ = reply_to(&mut writer, status, &json!({ "error": why }).to_string(), false);
+                continue;
+            }
+        };
         let (status, reply) = answer(proto, &req, &decoded);
-        {
-            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = if json_lines {
-                let headers: Map<String, Json> = req
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), mask(k, v).into()))
-                    .collect();
-                writeln!(
-                    o,
-                    "{}",
-                    json!({"backend": format!("{proto:?}").to_lowercase(), "method": req.method, "path": req.path,
-                           "query": mask_query(&req.query), "headers": headers, "decoded": decoded, "steps": steps, "status": status})
-                )
-            } else {
-                let q = if req.query.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", mask_query(&req.query))
-                };
-                writeln!(
-                    o,
-                    "{} {}{} ({:?}, {}) -> {status}\n{}",
-                    req.method,
-                    req.path,
-                    q,
-                    proto,
-                    steps.join(" + "),
-                    serde_json::to_string_pretty(&decoded).unwrap_or_default()
-                )
-            };
-            let _ = o.flush();
-        }
-        let head = format!(
-            "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            reply.len()
-        );
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|_| writer.write_all(reply.as_bytes()))
-            .is_err()
-        {
+        print(out, json_lines, proto, &req, &decoded, &steps, status);
+        if reply_to(&mut writer, status, &reply, false).is_err() {
             return;
         }
         let n = served.fetch_add(1, Ordering::SeqCst) + 1;
@@ -133,6 +127,76 @@ fn serve(
             std::process::exit(0);
         }
     }
+}
+
+/// Prints one request, decoded, with its secrets masked.
+fn print(
+    out: &Mutex<std::io::Stdout>,
+    json_lines: bool,
+    proto: Protocol,
+    req: &Request,
+    decoded: &Json,
+    steps: &[&str],
+    status: u16,
+) {
+    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = if json_lines {
+        let headers: Map<String, Json> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), mask(k, v).into()))
+            .collect();
+        writeln!(
+            o,
+            "{}",
+            json!({"backend": format!("{proto:?}").to_lowercase(), "method": req.method, "path": req.path,
+                           "query": mask_query(&req.query), "headers": headers, "decoded": decoded, "steps": steps, "status": status})
+        )
+    } else {
+        let q = if req.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", mask_query(&req.query))
+        };
+        writeln!(
+            o,
+            "{} {}{} ({:?}, {}) -> {status}\n{}",
+            req.method,
+            req.path,
+            q,
+            proto,
+            steps.join(" + "),
+            serde_json::to_string_pretty(&decoded).unwrap_or_default()
+        )
+    };
+    let _ = o.flush();
+}
+
+/// Closes a connection whose request was not read whole: the client may still be sending,
+/// and closing with unread data would reset the connection and lose the reply. So: no more
+/// writes, then discard what arrives for a moment (at most 1 MiB or 1 s).
+fn linger(w: &mut TcpStream, mut r: BufReader<TcpStream>) {
+    let _ = w.shutdown(std::net::Shutdown::Write);
+    let _ = w.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = std::io::copy(&mut r.by_ref().take(1 << 20), &mut std::io::sink());
+}
+
+/// Writes one reply, head and body in a single write.
+fn reply_to(w: &mut TcpStream, status: u16, body: &str, close: bool) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        _ => "Bad Request",
+    };
+    let connection = if close { "connection: close\r\n" } else { "" };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{connection}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    w.write_all(&out)
 }
 
 /// Secrets stay out of the printout even here.
@@ -180,17 +244,26 @@ fn guess(r: &Request) -> Protocol {
 }
 
 /// The body as JSON after undoing what the headers say was done to it, and the steps taken.
-fn decode(r: &Request) -> (Json, Vec<&'static str>) {
+fn decode(r: &Request) -> Result<(Json, Vec<&'static str>), Refused> {
     let mut steps = Vec::new();
     let mut body = r.body.clone();
+    let too_large = || {
+        Refused(
+            413,
+            format!("the body decompresses to more than {MAX_DECODED} bytes"),
+        )
+    };
     let gz =
         r.header("Gravity-Content-Compress") == Some("gzip") || r.header("Content-Encoding") == Some("gzip");
     if gz {
         let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .is_ok()
-        {
+        let read = flate2::read::GzDecoder::new(&body[..])
+            .take(MAX_DECODED as u64 + 1)
+            .read_to_end(&mut out);
+        if out.len() > MAX_DECODED {
+            return Err(too_large());
+        }
+        if read.is_ok() {
             body = out;
             steps.push("gunzip");
         }
@@ -208,6 +281,9 @@ fn decode(r: &Request) -> (Json, Vec<&'static str>) {
         steps.push("xor");
     }
     if r.header("X-Compress-Codec") == Some("2") {
+        if snap::raw::decompress_len(&body).is_ok_and(|n| n > MAX_DECODED) {
+            return Err(too_large());
+        }
         match snap::raw::Decoder::new().decompress_vec(&body) {
             Ok(b) => {
                 body = b;
@@ -225,7 +301,7 @@ fn decode(r: &Request) -> (Json, Vec<&'static str>) {
                 .into_iter()
                 .map(|v| json!({"id": v.id, "key": v.key, "attributes": v.attributes, "data_source_id": v.data_source_id, "project_key": v.project_key}))
                 .collect();
-            (json!({ "values": values }), steps)
+            Ok((json!({ "values": values }), steps))
         } else {
             let list = EventV3List::decode(&body[..]).unwrap_or_default();
             let values: Vec<Json> = list
@@ -237,13 +313,13 @@ fn decode(r: &Request) -> (Json, Vec<&'static str>) {
                            "platform": v.platform, "sdk_version": v.sdk_version, "data_source_id": v.data_source_id, "project_key": v.project_key})
                 })
                 .collect();
-            (json!({ "values": values }), steps)
+            Ok((json!({ "values": values }), steps))
         };
     }
     if body.is_empty() {
-        return (Json::Null, steps);
+        return Ok((Json::Null, steps));
     }
-    match serde_json::from_slice::<Json>(&body) {
+    Ok(match serde_json::from_slice::<Json>(&body) {
         Ok(v) => {
             steps.push("json");
             (v, steps)
@@ -252,7 +328,7 @@ fn decode(r: &Request) -> (Json, Vec<&'static str>) {
             steps.push("text");
             (String::from_utf8_lossy(&body).into_owned().into(), steps)
         }
-    }
+    })
 }
 
 /// The success reply each client expects.
@@ -315,29 +391,60 @@ fn answer(p: Protocol, r: &Request, decoded: &Json) -> (u16, String) {
     }
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
+/// One line, at most [`MAX_LINE`] bytes; `None` at the end of the stream.
+fn read_line(r: &mut BufReader<TcpStream>) -> Result<Option<String>, Refused> {
+    let mut line = Vec::new();
+    let n = r
+        .by_ref()
+        .take(MAX_LINE + 1)
+        .read_until(b'\n', &mut line)
+        .unwrap_or(0);
+    if n == 0 {
+        return Ok(None);
     }
+    if !line.ends_with(b"\n") {
+        if n as u64 > MAX_LINE {
+            return Err(Refused(
+                431,
+                format!("a request line or header is longer than {MAX_LINE} bytes"),
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()))
+}
+
+/// The next request; `Ok(None)` when the client closed the connection (or sent garbage).
+fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, Refused> {
+    let Some(line) = read_line(r)? else {
+        return Ok(None);
+    };
     let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Ok(None);
+    };
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (target, String::new()),
+        None => (target.to_owned(), String::new()),
     };
+    let method = method.to_owned();
     let mut headers = Vec::new();
+    let mut header_bytes = 0;
     loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
+        let Some(h) = read_line(r)? else { return Ok(None) };
         if h.is_empty() {
             break;
         }
-        let (k, v) = h.split_once(':')?;
+        header_bytes += h.len();
+        if headers.len() >= MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+            return Err(Refused(
+                431,
+                format!("more than {MAX_HEADERS} headers or {MAX_HEADER_BYTES} bytes of them"),
+            ));
+        }
+        let Some((k, v)) = h.split_once(':') else {
+            return Ok(None);
+        };
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
     let len: usize = headers
@@ -345,13 +452,22 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
+    // Refused before anything is allocated for it.
+    if len > MAX_BODY {
+        return Err(Refused(
+            413,
+            format!("a {len}-byte body is over the {MAX_BODY}-byte limit"),
+        ));
+    }
     let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some(Request {
+    if r.read_exact(&mut body).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(Request {
         method,
         path,
         query,
         headers,
         body,
-    })
+    }))
 }
