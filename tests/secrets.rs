@@ -180,6 +180,24 @@ fn no_secret_in_debug_logs_or_errors() {
         "{:?}",
         Tokens::new(ServiceAccountKey::from_json(&key).unwrap())
     ));
+    // AWS credential sources holding secrets: explicit keys in a cache, a container token.
+    let cached =
+        trackflow::auth::aws::CachedCredentials::new(trackflow::auth::aws::StaticCredentials(creds.clone()));
+    cached.get(&Default::default()).unwrap();
+    printed.push(format!("{cached:?}"));
+    let chain = trackflow::auth::aws::DefaultChain::with_env(
+        |k| match k {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI" => Some("http://127.0.0.1:1/creds".into()),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN" => Some(AWS_SESSION.into()),
+            _ => None,
+        },
+        None,
+    );
+    printed.push(format!("{chain:?}"));
+    let err = trackflow::auth::aws::CachedCredentials::new(chain)
+        .get(&Default::default())
+        .unwrap_err();
+    printed.push(format!("{err} {err:?}"));
     printed.extend(logs.0.lock().iter().cloned());
 
     assert!(

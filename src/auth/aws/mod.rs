@@ -28,9 +28,8 @@ mod profile;
 mod remote;
 mod sts;
 
-pub use profile::CredentialProcess;
-pub use remote::{ContainerCredentials, InstanceMetadata};
-pub use sts::{AssumeRole, WebIdentity};
+use remote::{ContainerCredentials, InstanceMetadata};
+use sts::WebIdentity;
 
 /// How long before expiry cached credentials are replaced.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);

@@ -182,7 +182,7 @@ fn credential_source(env: &Env<'_>, source: &str) -> Result<Arc<dyn CredentialsP
 
 /// Credentials printed as JSON by a command (`credential_process`), run through the shell.
 #[derive(Debug, Clone)]
-pub struct CredentialProcess {
+pub(super) struct CredentialProcess {
     command: String,
 }
 

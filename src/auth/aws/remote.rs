@@ -116,9 +116,9 @@ impl JsonCredentials {
 
 /// The container credentials endpoint of ECS tasks and EKS Pod Identity.
 #[derive(Debug, Clone)]
-pub struct ContainerCredentials {
+pub(super) struct ContainerCredentials {
     url: String,
-    token: Option<String>,
+    token: Option<crate::auth::Secret>,
     token_file: Option<String>,
 }
 
@@ -167,7 +167,7 @@ impl ContainerCredentials {
         };
         Ok(Some(ContainerCredentials {
             url,
-            token: env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+            token: env("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(crate::auth::Secret::new),
             token_file: env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
         }))
     }
@@ -178,7 +178,7 @@ impl ContainerCredentials {
                 .map_err(|e| Error::Config(format!("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}")))?;
             return Ok(Some(text.trim().to_owned()));
         }
-        Ok(self.token.clone())
+        Ok(self.token.as_ref().map(|t| t.expose().to_owned()))
     }
 }
 
@@ -199,7 +199,7 @@ impl CredentialsProvider for ContainerCredentials {
 
 /// The EC2 instance metadata service.
 #[derive(Debug, Clone)]
-pub struct InstanceMetadata {
+pub(super) struct InstanceMetadata {
     endpoint: String,
     allow_v1: bool,
 }

@@ -72,7 +72,7 @@ fn parse_reply(status: u16, xml: &str, action: &str) -> Result<Credentials> {
 /// A role assumed with a web identity token read from a file at each fetch (the file is
 /// rotated by the platform).
 #[derive(Debug, Clone)]
-pub struct WebIdentity {
+pub(super) struct WebIdentity {
     pub(super) endpoint: String,
     pub(super) token_file: String,
     pub(super) role_arn: String,
@@ -131,7 +131,7 @@ impl CredentialsProvider for WebIdentity {
 
 /// A role assumed with the credentials of another provider (a profile's `source_profile`).
 #[derive(Debug, Clone)]
-pub struct AssumeRole {
+pub(super) struct AssumeRole {
     pub(super) source: Arc<dyn CredentialsProvider>,
     pub(super) endpoint: String,
     pub(super) region: String,
