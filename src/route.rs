@@ -230,6 +230,17 @@ impl Route {
     }
 }
 
+/// Labels `base`, `base-2`, `base-3`… for its first, second, third… use, counting in `seen`.
+pub(crate) fn numbered(seen: &mut std::collections::HashMap<String, usize>, base: &str) -> String {
+    let n = seen.entry(base.to_owned()).or_default();
+    *n += 1;
+    if *n == 1 {
+        base.to_owned()
+    } else {
+        format!("{base}-{n}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

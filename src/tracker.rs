@@ -277,10 +277,7 @@ fn slots(consumers: &[Box<dyn Consumer>], routes: Vec<Route>) -> Vec<Slot> {
         .iter()
         .zip(routes)
         .map(|(c, route)| {
-            let base = route.label_ref().unwrap_or(c.backend_name()).to_owned();
-            let n = seen.entry(base.clone()).or_default();
-            *n += 1;
-            let label = if *n == 1 { base } else { format!("{base}-{n}") };
+            let label = crate::route::numbered(&mut seen, route.label_ref().unwrap_or(c.backend_name()));
             Slot {
                 admits_all: route.is_all(),
                 route,

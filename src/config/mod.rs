@@ -499,15 +499,7 @@ impl Config {
         single
             .chain(several)
             .map(|(name, b, route)| {
-                let label = name.unwrap_or_else(|| {
-                    let n = seen.entry(b.kind().to_owned()).or_default();
-                    *n += 1;
-                    if *n == 1 {
-                        b.kind().to_owned()
-                    } else {
-                        format!("{}-{n}", b.kind())
-                    }
-                });
+                let label = name.unwrap_or_else(|| crate::route::numbered(&mut seen, b.kind()));
                 (label.clone(), b, route.label(label))
             })
             .collect()
