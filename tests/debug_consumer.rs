@@ -120,7 +120,9 @@ fn logged_requests_never_show_the_gravity_access_token() {
     logs();
     let c = Collector::start(|_, _| support::Reply::Status(200, vec![], r#"{"code":0}"#.into()));
     let url = format!("{}/collect/?access_token=SECRET_TOKEN_42", c.url());
+    // Plain bodies (debug mode), so the logged request shows the event it carries.
     let ge = trackflow::backend::gravity::Gravity::builder(url)
+        .debug_mode(true)
         .build()
         .unwrap();
     let t = Tracker::builder()

@@ -229,7 +229,7 @@ fn background_batches_of_three_then_close() {
 }
 
 #[test]
-fn debug_consumer_sends_one_plain_envelope_with_the_debug_header() {
+fn debug_mode_sends_one_plain_envelope_with_the_debug_header() {
     for (case, f) in [
         (
             "debug_track",
@@ -254,7 +254,12 @@ fn debug_consumer_sends_one_plain_envelope_with_the_debug_header() {
         ),
     ] {
         let c = ok_collector();
-        f(&tracker(DebugConsumer::builder(gravity(&c, true)).build())).unwrap();
+        let ge = Gravity::builder(url(&c))
+            .debug_mode(true)
+            .transport(support::fast_transport())
+            .build()
+            .unwrap();
+        f(&tracker(DebugConsumer::builder(ge).build())).unwrap();
         assert_matches(&only(&c), case);
     }
 }

@@ -85,6 +85,7 @@ pub struct Gravity {
     utc_offset_minutes: i32,
     uuid_from_insert_id: bool,
     client_id: ClientId,
+    debug_mode: bool,
     transport: HttpTransport,
     buffers: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
@@ -98,6 +99,7 @@ impl fmt::Debug for Gravity {
             .field("utc_offset_minutes", &self.utc_offset_minutes)
             .field("uuid_from_insert_id", &self.uuid_from_insert_id)
             .field("client_id", &self.client_id)
+            .field("debug_mode", &self.debug_mode)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +113,7 @@ impl fmt::Debug for Gravity {
 /// | `utc_offset_minutes` (how times are written as text) | 0 (UTC) |
 /// | `uuid_from_insert_id` (send the insert id as `#uuid`) | `false` |
 /// | `client_id` (which id first) | [`ClientId::AnonymousFirst`] |
+/// | `debug_mode` (Gravity's debug collector mode) | `false` |
 /// | `transport` | [`HttpTransport::default`] |
 pub struct GravityBuilder {
     url: String,
@@ -119,6 +122,7 @@ pub struct GravityBuilder {
     utc_offset_minutes: i32,
     uuid_from_insert_id: bool,
     client_id: ClientId,
+    debug_mode: bool,
     transport: Option<HttpTransport>,
 }
 
@@ -196,6 +200,20 @@ impl GravityBuilder {
         self.client_id = c;
         self
     }
+    /// Gravity's debug mode, as the SDK's `GEDebugConsumer` sends it: one plain envelope per
+    /// request with `Turbo-Debug-Mode: 1`, which the collector validates and answers in
+    /// detail without storing. For development; a setting of the backend, whichever
+    /// consumer delivers. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::Gravity::builder("https://h/c/?access_token=t").debug_mode(true);
+    /// ```
+    pub fn debug_mode(mut self, on: bool) -> Self {
+        self.debug_mode = on;
+        self
+    }
     /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
     ///
     /// # Examples
@@ -235,6 +253,7 @@ impl GravityBuilder {
             utc_offset_minutes: self.utc_offset_minutes,
             uuid_from_insert_id: self.uuid_from_insert_id,
             client_id: self.client_id,
+            debug_mode: self.debug_mode,
             transport: self.transport.unwrap_or_default(),
             buffers: Mutex::new(Vec::new()),
         })
@@ -261,6 +280,7 @@ impl Gravity {
             utc_offset_minutes: 0,
             uuid_from_insert_id: false,
             client_id: ClientId::AnonymousFirst,
+            debug_mode: false,
             transport: None,
         }
     }
@@ -342,10 +362,10 @@ impl Gravity {
             events: group,
         };
         let r = json::encode_into(&envelope, json::Style::PythonAscii, &mut text).and_then(|()| {
-            // The Debug consumer's requests are what GEDebugConsumer sends: one plain envelope
-            // and the debug header only.
+            // Debug mode's requests are what GEDebugConsumer sends: one plain envelope and the
+            // debug header only.
             let mut headers = vec![("Content-Type", json::CONTENT_TYPE.to_owned())];
-            if ctx.debug {
+            if self.debug_mode {
                 headers.push(("Turbo-Debug-Mode", "1".to_owned()));
                 return Ok((false, headers));
             }
@@ -477,7 +497,7 @@ impl Backend for Gravity {
             });
             groups[g].push(i);
         }
-        let per_request = if ctx.debug { 1 } else { self.max_batch };
+        let per_request = if self.debug_mode { 1 } else { self.max_batch };
         for group in &groups {
             for chunk in group.chunks(per_request) {
                 let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();

@@ -108,6 +108,9 @@ pub enum BackendConfig {
         /// Which id becomes `client_id`: `anonymous_first` (default) or `user_first`.
         #[cfg(feature = "gravity")]
         client_id: Option<crate::backend::gravity::ClientId>,
+        /// Gravity's debug mode (`Turbo-Debug-Mode: 1`, one envelope per request). Defaults
+        /// to `false`.
+        debug_mode: Option<bool>,
     },
 }
 
@@ -327,6 +330,7 @@ impl BackendConfig {
             uuid_from_insert_id: None,
             #[cfg(feature = "gravity")]
             client_id: None,
+            debug_mode: None,
         }
     }
 
@@ -578,6 +582,7 @@ impl BackendConfig {
             utc_offset_minutes,
             uuid_from_insert_id,
             client_id,
+            debug_mode,
         } = self
         else {
             unreachable!("called for the gravity kind")
@@ -597,6 +602,9 @@ impl BackendConfig {
         }
         if let Some(c) = client_id {
             b = b.client_id(*c);
+        }
+        if let Some(d) = debug_mode {
+            b = b.debug_mode(*d);
         }
         Ok(Box::new(b.build()?))
     }

@@ -12,9 +12,13 @@ use crate::error::{Error, Result, TransportError};
 /// Largest response body read; collectors answer with a few bytes of JSON at most.
 const MAX_RESPONSE_BODY: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Copy)]
-enum Method {
+/// The HTTP method of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// POST, with the body.
     Post,
+    /// GET, body ignored.
     Get,
 }
 
@@ -89,6 +93,162 @@ pub struct DeliveryCtx<'a> {
     pub dry_run: bool,
 }
 
+/// One request, owned, as an [`HttpClient`] sends it (on an I/O thread).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HttpRequest {
+    /// GET or POST.
+    pub method: Method,
+    /// The URL without query string.
+    pub url: String,
+    /// Query parameters, to be percent-encoded on the wire.
+    pub query: Vec<(String, String)>,
+    /// Request headers.
+    pub headers: Vec<(String, String)>,
+    /// The encoded body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |v: &[(String, String)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if is_secret_name(k) {
+                            "***".into()
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect()
+        };
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &mask_url(&self.url))
+            .field("query", &masked(&self.query))
+            .field("headers", &masked(&self.headers))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+impl HttpRequest {
+    fn new(method: Method, r: &Request<'_>) -> Self {
+        let pairs = |v: &[(&str, String)]| v.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        HttpRequest {
+            method,
+            url: r.url.to_owned(),
+            query: pairs(r.query),
+            headers: pairs(r.headers),
+            body: r.body.to_vec(),
+        }
+    }
+}
+
+/// What sends one HTTP request and reads its response: the seam between trackflow's
+/// transport (retries, backoff, deadlines, the judge of each backend) and the wire. The
+/// built-in one is a pooled ureq agent; tests and embedders plug their own with
+/// [`HttpTransportBuilder::client`].
+///
+/// An error is a [`Verdict`]: `Retry` for what may work next time (a reset, a timeout),
+/// `Permanent` for what will not (a malformed URL).
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::transport::{HttpClient, HttpRequest, Response, Verdict};
+///
+/// /// Answers every request with 503, as a collector in maintenance would.
+/// #[derive(Debug)]
+/// struct Maintenance;
+/// impl HttpClient for Maintenance {
+///     fn send(&self, _: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+///         Ok(Response { status: 503, ..Response::default() })
+///     }
+/// }
+/// ```
+pub trait HttpClient: Send + Sync + fmt::Debug {
+    /// Sends `request`, giving up after `timeout` when one is given (what is left of a
+    /// shutdown deadline).
+    ///
+    /// # Errors
+    ///
+    /// A [`Verdict`] saying whether a retry could succeed.
+    fn send(
+        &self,
+        request: &HttpRequest,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Response, Verdict>;
+}
+
+/// The built-in client: one pooled ureq agent.
+#[derive(Debug)]
+struct UreqClient {
+    agent: ureq::Agent,
+}
+
+impl HttpClient for UreqClient {
+    fn send(&self, req: &HttpRequest, limit: Option<Duration>) -> std::result::Result<Response, Verdict> {
+        let agent = &self.agent;
+        // The two builders have different types (with and without a body).
+        let mut resp = match req.method {
+            Method::Post => {
+                let mut rb = agent.post(&req.url);
+                for (k, v) in &req.query {
+                    rb = rb.query(k, v);
+                }
+                for (k, v) in &req.headers {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                if limit.is_some() {
+                    rb = rb.config().timeout_global(limit).build();
+                }
+                rb.send(&req.body[..])
+            }
+            Method::Get => {
+                let mut rb = agent.get(&req.url);
+                for (k, v) in &req.query {
+                    rb = rb.query(k, v);
+                }
+                for (k, v) in &req.headers {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                if limit.is_some() {
+                    rb = rb.config().timeout_global(limit).build();
+                }
+                rb.call()
+            }
+        }
+        .map_err(classify_ureq)?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let retry_after = headers
+            .iter()
+            .find(|(k, _)| k == "retry-after")
+            .map(|(_, v)| v.clone());
+        // Read the whole body so the connection goes back to the pool.
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BODY)
+            .read_to_vec()
+            .map_err(classify_ureq)?;
+        Ok(Response {
+            status,
+            retry_after,
+            headers,
+            body,
+        })
+    }
+}
+
 /// Retrying HTTP client shared by the HTTP backends.
 ///
 /// # Examples
@@ -102,7 +262,7 @@ pub struct DeliveryCtx<'a> {
 /// ```
 #[derive(Clone)]
 pub struct HttpTransport {
-    agent: ureq::Agent,
+    client: std::sync::Arc<dyn HttpClient>,
     retry: RetryPolicy,
     max_body_bytes: Option<usize>,
 }
@@ -140,6 +300,7 @@ pub struct HttpTransportBuilder {
     max_body_bytes: Option<usize>,
     roots: Roots,
     insecure: bool,
+    client: Option<std::sync::Arc<dyn HttpClient>>,
 }
 
 /// Which certificate authorities a TLS server must chain to.
@@ -269,6 +430,29 @@ impl HttpTransportBuilder {
         self
     }
 
+    /// Sends through `client` instead of the built-in ureq agent (the timeouts and TLS
+    /// settings above are the agent's, so they no longer apply; retries, backoff, the
+    /// cancellation of a shutdown deadline and the body limit still do).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    ///
+    /// #[derive(Debug)]
+    /// struct Accepting;
+    /// impl HttpClient for Accepting {
+    ///     fn send(&self, _: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    ///         Ok(Response { status: 200, ..Response::default() })
+    ///     }
+    /// }
+    /// let t = HttpTransport::builder().client(Accepting).build();
+    /// ```
+    pub fn client(mut self, client: impl HttpClient + 'static) -> Self {
+        self.client = Some(std::sync::Arc::new(client));
+        self
+    }
+
     /// Turns off TLS certificate verification. Only for a test collector with a self-signed
     /// certificate: anyone between you and the collector can then read and change the data.
     /// Defaults to `false`.
@@ -315,8 +499,12 @@ impl HttpTransportBuilder {
             .http_status_as_error(false)
             .user_agent(concat!("trackflow/", env!("CARGO_PKG_VERSION")))
             .build();
+        let client: std::sync::Arc<dyn HttpClient> = match self.client {
+            Some(c) => c,
+            None => std::sync::Arc::new(UreqClient { agent: config.into() }),
+        };
         HttpTransport {
-            agent: config.into(),
+            client,
             retry: self.retry,
             max_body_bytes: self.max_body_bytes,
         }
@@ -358,6 +546,7 @@ impl HttpTransport {
             max_body_bytes: None,
             roots: Roots::default(),
             insecure: false,
+            client: None,
         }
     }
 
@@ -495,95 +684,14 @@ impl HttpTransport {
         req: &Request<'_>,
         cancel: &Cancel,
     ) -> std::result::Result<Response, Verdict> {
-        let owned = OwnedRequest::from(req);
-        let agent = self.agent.clone();
+        let owned = HttpRequest::new(method, req);
+        let client = self.client.clone();
         // A deadline also bounds the request itself, so an abandoned thread does not
         // outlive it by a whole read timeout.
         let limit = cancel.remaining();
-        match super::pool::run(move || Self::attempt(&agent, method, &owned, limit), cancel) {
+        match super::pool::run(move || client.send(&owned, limit), cancel) {
             Some(r) => r,
             None => Err(Verdict::Permanent(Error::Cancelled)),
-        }
-    }
-
-    fn attempt(
-        agent: &ureq::Agent,
-        method: Method,
-        req: &OwnedRequest,
-        limit: Option<Duration>,
-    ) -> std::result::Result<Response, Verdict> {
-        // The two builders have different types (with and without a body).
-        let mut resp = match method {
-            Method::Post => {
-                let mut rb = agent.post(&req.url);
-                for (k, v) in &req.query {
-                    rb = rb.query(k, v);
-                }
-                for (k, v) in &req.headers {
-                    rb = rb.header(k.as_str(), v.as_str());
-                }
-                if limit.is_some() {
-                    rb = rb.config().timeout_global(limit).build();
-                }
-                rb.send(&req.body[..])
-            }
-            Method::Get => {
-                let mut rb = agent.get(&req.url);
-                for (k, v) in &req.query {
-                    rb = rb.query(k, v);
-                }
-                for (k, v) in &req.headers {
-                    rb = rb.header(k.as_str(), v.as_str());
-                }
-                if limit.is_some() {
-                    rb = rb.config().timeout_global(limit).build();
-                }
-                rb.call()
-            }
-        }
-        .map_err(classify_ureq)?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let retry_after = headers
-            .iter()
-            .find(|(k, _)| k == "retry-after")
-            .map(|(_, v)| v.clone());
-        // Read the whole body so the connection goes back to the pool.
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BODY)
-            .read_to_vec()
-            .map_err(classify_ureq)?;
-        Ok(Response {
-            status,
-            retry_after,
-            headers,
-            body,
-        })
-    }
-}
-
-/// A request's parts, owned, to travel to an I/O thread.
-struct OwnedRequest {
-    url: String,
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl From<&Request<'_>> for OwnedRequest {
-    fn from(r: &Request<'_>) -> Self {
-        let pairs = |v: &[(&str, String)]| v.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        OwnedRequest {
-            url: r.url.to_owned(),
-            query: pairs(r.query),
-            headers: pairs(r.headers),
-            body: r.body.to_vec(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! responses.
 //!
 //! ```text
-//!  Backend ──Request──► HttpTransport::send ──► ureq Agent ──► collector
+//!  Backend ──Request──► HttpTransport::send ──► HttpClient (ureq agent, or yours) ──► collector
 //!                          │  ▲                     │
 //!                          │  └── retry? ◄── judge(Response) / I/O error
 //!                          ▼
@@ -16,7 +16,9 @@ pub(crate) mod pool;
 mod retry;
 
 pub use cancel::Cancel;
-pub use http::{DeliveryCtx, HttpTransport, HttpTransportBuilder, Request, Response};
+pub use http::{
+    DeliveryCtx, HttpClient, HttpRequest, HttpTransport, HttpTransportBuilder, Method, Request, Response,
+};
 pub use retry::{
     classify, classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
