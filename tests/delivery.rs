@@ -128,7 +128,7 @@ fn shutdown_returns_within_its_deadline_and_reports_what_was_left() {
 
 #[test]
 fn shutdown_with_a_stalled_collector_gives_up_at_the_deadline() {
-    let c = Collector::start(|_, _| Reply::Stall(Duration::from_secs(3), 200));
+    let c = Collector::start(|_, _| Reply::Stall(Duration::from_secs(10), 200));
     let t = Tracker::builder()
         .consumer(BackgroundConsumer::builder(gio(&c)).build())
         .build()
@@ -138,8 +138,10 @@ fn shutdown_with_a_stalled_collector_gives_up_at_the_deadline() {
     }
     let start = Instant::now();
     let report = t.shutdown(Duration::from_millis(500)).unwrap();
+    // Far from the collector's 10 s: the deadline, plus at most the 2 s the design gives local
+    // spooling, plus slack for a loaded 2-core machine (CI once took 1.7 s against a 1 s bound).
     assert!(
-        start.elapsed() < Duration::from_millis(1000),
+        start.elapsed() < Duration::from_millis(3000),
         "{:?}",
         start.elapsed()
     );
