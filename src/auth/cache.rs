@@ -36,10 +36,13 @@ impl<T> Default for Refreshing<T> {
 
 impl<T: Clone> Refreshing<T> {
     /// The cached value if `fresh` says so, else the result of `fetch` (cached on success).
+    /// When the fetch fails, a cached value that is past `fresh` but still `usable` (not yet
+    /// expired) is returned instead: a metadata hiccup minutes before expiry fails nothing.
     pub(crate) fn get(
         &self,
         cancel: &Cancel,
         fresh: impl Fn(&T) -> bool,
+        usable: impl Fn(&T) -> bool,
         fetch: impl FnOnce(&Cancel) -> Result<T>,
     ) -> Result<T> {
         let mut state = self.state.lock();
@@ -57,6 +60,7 @@ impl<T: Clone> Refreshing<T> {
             self.done.wait_for(&mut state, Duration::from_millis(20));
         }
         state.refreshing = true;
+        let stale = state.value.clone().filter(|v| usable(v));
         drop(state);
         let fetched = fetch(cancel);
         let mut state = self.state.lock();
@@ -65,11 +69,50 @@ impl<T: Clone> Refreshing<T> {
             state.value = Some(v.clone());
         }
         self.done.notify_all();
-        fetched
+        match (fetched, stale) {
+            (Err(e), Some(v)) => {
+                log::warn!(
+                    "trackflow: refreshing credentials failed ({e}); using the cached ones until they expire"
+                );
+                Ok(v)
+            }
+            (r, _) => r,
+        }
     }
 
     /// Forgets the value, so the next call fetches anew.
     pub(crate) fn invalidate(&self) {
         self.state.lock().value = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_values_are_reused_and_a_failed_refresh_falls_back_to_a_usable_one() {
+        let cache = Refreshing::<u32>::default();
+        let c = Cancel::default();
+        assert_eq!(cache.get(&c, |_| true, |_| true, |_| Ok(1)).unwrap(), 1);
+        // Fresh: no fetch.
+        assert_eq!(cache.get(&c, |_| true, |_| true, |_| Ok(2)).unwrap(), 1);
+        // Due for refresh, the fetch fails, the cached one still works: it is used.
+        assert_eq!(
+            cache
+                .get(&c, |_| false, |_| true, |_| Err(Error::Cancelled))
+                .unwrap(),
+            1
+        );
+        // Expired: the error.
+        assert!(cache
+            .get(&c, |_| false, |_| false, |_| Err(Error::Cancelled))
+            .is_err());
+        // A successful refresh replaces it.
+        assert_eq!(cache.get(&c, |_| false, |_| true, |_| Ok(3)).unwrap(), 3);
+        cache.invalidate();
+        assert!(cache
+            .get(&c, |_| false, |_| true, |_| Err(Error::Cancelled))
+            .is_err());
     }
 }

@@ -140,7 +140,10 @@ impl Tokens {
     /// ```
     pub fn bearer_with(&self, cancel: &Cancel) -> Result<Secret> {
         let fresh = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now() + REFRESH_MARGIN);
-        let t = self.cache.get(cancel, fresh, |c| self.source.fetch_with(c))?;
+        let usable = |t: &AccessToken| t.expires_at.is_none_or(|at| at > Instant::now());
+        let t = self
+            .cache
+            .get(cancel, fresh, usable, |c| self.source.fetch_with(c))?;
         Ok(t.token)
     }
 

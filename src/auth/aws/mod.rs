@@ -299,6 +299,7 @@ impl CachedCredentials {
         self.cache.get(
             cancel,
             |c| c.fresh_for(REFRESH_MARGIN),
+            |c| c.fresh_for(Duration::from_secs(10)),
             |cancel| self.provider.fetch(cancel).map(Arc::new),
         )
     }
