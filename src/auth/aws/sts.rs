@@ -34,6 +34,22 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The content type of STS's form-encoded requests.
+const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// POSTs a form to STS's root and reads the credentials of its reply.
+fn post(
+    endpoint: &str,
+    headers: &[(&str, String)],
+    body: &str,
+    action: &str,
+    cancel: &Cancel,
+) -> Result<Credentials> {
+    let url = format!("{endpoint}/");
+    let r = http("POST", &url, headers, Some(body.as_bytes()), HTTP_TIMEOUT, cancel)?;
+    parse_reply(r.status, &r.body, action)
+}
+
 /// The text of `<tag>…</tag>` in `xml`, entities decoded.
 fn xml_text(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
@@ -112,20 +128,14 @@ impl CredentialsProvider for WebIdentity {
             ("RoleSessionName", &self.session_name),
             ("WebIdentityToken", token.trim()),
         ]);
-        let headers = [(
-            "Content-Type",
-            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-        )];
-        let url = format!("{}/", self.endpoint);
-        let r = http(
-            "POST",
-            &url,
+        let headers = [("Content-Type", FORM.to_owned())];
+        post(
+            &self.endpoint,
             &headers,
-            Some(body.as_bytes()),
-            HTTP_TIMEOUT,
+            &body,
+            "AssumeRoleWithWebIdentity",
             cancel,
-        )?;
-        parse_reply(r.status, &r.body, "AssumeRoleWithWebIdentity")
+        )
     }
 }
 
@@ -153,7 +163,7 @@ impl CredentialsProvider for AssumeRole {
             pairs.push(("ExternalId", x));
         }
         let body = form(&pairs);
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let content_type = FORM;
         let host = self
             .endpoint
             .split("://")
@@ -184,16 +194,7 @@ impl CredentialsProvider for AssumeRole {
         if let Some(t) = &signed.security_token {
             headers.push(("X-Amz-Security-Token", t.clone()));
         }
-        let url = format!("{}/", self.endpoint);
-        let r = http(
-            "POST",
-            &url,
-            &headers,
-            Some(body.as_bytes()),
-            HTTP_TIMEOUT,
-            cancel,
-        )?;
-        parse_reply(r.status, &r.body, "AssumeRole")
+        post(&self.endpoint, &headers, &body, "AssumeRole", cancel)
     }
 }
 
