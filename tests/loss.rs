@@ -79,6 +79,11 @@ struct Calls {
     refused: HashSet<String>,
 }
 
+/// The deadline tests measure shutdown against the clock; the others fsync spool files by the
+/// hundred, which on a 2-core VM stalled a deadline test's fsyncs past the settle grace.
+/// Deadline tests take this for writing, so they run alone; the others share it.
+static DISK: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+
 fn record(calls: &Mutex<Calls>, id: String, r: trackflow::Result<()>) -> bool {
     let mut c = calls.lock();
     match r {
@@ -150,6 +155,7 @@ fn audit(
 /// Producers race a shutdown at a random moment, through memory and disk queues.
 #[test]
 fn background_consume_races_shutdown() {
+    let _disk = DISK.read();
     let mut rng = Rng(0x5eed_0001);
     for round in 0..300 {
         let dir = temp_dir("race-bg");
@@ -193,6 +199,7 @@ fn background_consume_races_shutdown() {
 /// The worker dies; later calls and what it left queued go to the spool, never lost.
 #[test]
 fn a_dead_workers_queue_is_spooled() {
+    let _disk = DISK.read();
     let mut rng = Rng(0x5eed_0002);
     for round in 0..100 {
         let dir = temp_dir("race-dead");
@@ -242,6 +249,7 @@ fn a_dead_workers_queue_is_spooled() {
 /// Buffered: pushes race flushes and the shutdown.
 #[test]
 fn buffered_push_races_flush_and_shutdown() {
+    let _disk = DISK.read();
     let mut rng = Rng(0x5eed_0003);
     for round in 0..300 {
         let dir = temp_dir("race-buf");
@@ -277,6 +285,7 @@ fn buffered_push_races_flush_and_shutdown() {
 /// spooled before shutdown returns, and the report balances with the spool.
 #[test]
 fn the_batch_in_flight_at_the_deadline_is_spooled() {
+    let _disk = DISK.write();
     let hold = Hold::default();
     let h = hold.clone();
     let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -358,6 +367,7 @@ fn walk(d: &std::path::Path) -> Vec<(String, u64)> {
 /// Immediate: a delivery under way on a caller's thread is cancelled at the deadline.
 #[test]
 fn immediate_shutdown_cancels_deliveries_under_way() {
+    let _disk = DISK.write();
     let hold = Hold::default();
     let h = hold.clone();
     let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -392,6 +402,7 @@ fn immediate_shutdown_cancels_deliveries_under_way() {
 /// Spilled events come back in order per producer, each exactly once.
 #[test]
 fn spilled_events_keep_each_producers_order() {
+    let _disk = DISK.read();
     let dir = temp_dir("order");
     let backend = Slow::new(Duration::from_millis(2));
     let consumer = BackgroundConsumer::builder(backend.clone())
@@ -434,6 +445,7 @@ fn spilled_events_keep_each_producers_order() {
 /// Past the disk budget the spill drops and counts; the caller never waits.
 #[test]
 fn past_the_disk_budget_drops_are_counted() {
+    let _disk = DISK.read();
     let hold = Hold::default();
     let h = hold.clone();
     let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -468,6 +480,7 @@ fn past_the_disk_budget_drops_are_counted() {
 /// Three consumers, one stalled: the healthy two finish within the one deadline.
 #[test]
 fn a_stalled_consumer_does_not_take_time_from_the_others() {
+    let _disk = DISK.write();
     let hold = Hold::default();
     let h = hold.clone();
     let stalled = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -521,6 +534,7 @@ fn a_stalled_consumer_does_not_take_time_from_the_others() {
 /// Fan-out to a file and a dead collector: the file gets every event while GrowingIO spills.
 #[test]
 fn fan_out_keeps_the_file_whole_while_the_collector_is_dead() {
+    let _disk = DISK.read();
     let hold = Hold::default();
     let h = hold.clone();
     let dead = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -564,6 +578,7 @@ fn fan_out_keeps_the_file_whole_while_the_collector_is_dead() {
 /// read-only root file system): the tracker still builds, and a full queue drops and counts.
 #[test]
 fn without_a_writable_state_directory_drops_are_counted() {
+    let _disk = DISK.read();
     if std::env::var_os("TF_NO_STATE_CHILD").is_none() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
@@ -610,6 +625,7 @@ fn without_a_writable_state_directory_drops_are_counted() {
 /// The memory queue is bounded in bytes too: big events spill long before the count bound.
 #[test]
 fn the_byte_budget_bounds_the_memory_queue() {
+    let _disk = DISK.read();
     let hold = Hold::default();
     let h = hold.clone();
     let collector = Collector::start(move |_, _| Reply::Hold(h.clone()));
