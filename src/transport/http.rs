@@ -184,6 +184,24 @@ pub trait HttpClient: Send + Sync + fmt::Debug {
     ) -> std::result::Result<Response, Verdict>;
 }
 
+/// `rb` with the request's query, headers and time limit.
+fn prepare<B>(
+    mut rb: ureq::RequestBuilder<B>,
+    req: &HttpRequest,
+    limit: Option<Duration>,
+) -> ureq::RequestBuilder<B> {
+    for (k, v) in &req.query {
+        rb = rb.query(k, v);
+    }
+    for (k, v) in &req.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if limit.is_some() {
+        rb = rb.config().timeout_global(limit).build();
+    }
+    rb
+}
+
 /// The built-in client: one pooled ureq agent.
 #[derive(Debug)]
 struct UreqClient {
@@ -193,34 +211,10 @@ struct UreqClient {
 impl HttpClient for UreqClient {
     fn send(&self, req: &HttpRequest, limit: Option<Duration>) -> std::result::Result<Response, Verdict> {
         let agent = &self.agent;
-        // The two builders have different types (with and without a body).
+        // The two builders have different types (with and without a body); one helper fills both.
         let mut resp = match req.method {
-            Method::Post => {
-                let mut rb = agent.post(&req.url);
-                for (k, v) in &req.query {
-                    rb = rb.query(k, v);
-                }
-                for (k, v) in &req.headers {
-                    rb = rb.header(k.as_str(), v.as_str());
-                }
-                if limit.is_some() {
-                    rb = rb.config().timeout_global(limit).build();
-                }
-                rb.send(&req.body[..])
-            }
-            Method::Get => {
-                let mut rb = agent.get(&req.url);
-                for (k, v) in &req.query {
-                    rb = rb.query(k, v);
-                }
-                for (k, v) in &req.headers {
-                    rb = rb.header(k.as_str(), v.as_str());
-                }
-                if limit.is_some() {
-                    rb = rb.config().timeout_global(limit).build();
-                }
-                rb.call()
-            }
+            Method::Post => prepare(agent.post(&req.url), req, limit).send(&req.body[..]),
+            Method::Get => prepare(agent.get(&req.url), req, limit).call(),
         }
         .map_err(classify_ureq)?;
         let status = resp.status().as_u16();
