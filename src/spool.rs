@@ -312,11 +312,7 @@ impl Spool {
     pub fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
         let mut report = self.replay_queue(backend)?;
         let cancel = Cancel::default();
-        let ctx = DeliveryCtx {
-            cancel: &cancel,
-            debug: false,
-            dry_run: false,
-        };
+        let ctx = DeliveryCtx::new(&cancel);
         for path in self.pending_files()? {
             report.files += 1;
             let events = read_events(&path)?;
@@ -402,11 +398,7 @@ impl Spool {
             Err(e) => return Err(e.into()),
         };
         let cancel = Cancel::default();
-        let ctx = DeliveryCtx {
-            cancel: &cancel,
-            debug: false,
-            dry_run: false,
-        };
+        let ctx = DeliveryCtx::new(&cancel);
         loop {
             let mut records = Vec::new();
             let done = reader.read(backend.max_batch().max(1), &mut records, || true, || {})?;

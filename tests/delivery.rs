@@ -46,6 +46,8 @@ fn background_batches_by_size() {
     let consumer = BackgroundConsumer::builder(gio(&c))
         .max_batch(3)
         .flush_interval(Duration::from_secs(60))
+        // Batches are compared in order of arrival.
+        .max_in_flight(1)
         .build();
     let t = Tracker::builder().consumer(consumer).build().unwrap();
     for i in 0..7 {
@@ -172,6 +174,8 @@ fn small_queue(c: &Collector, overflow: Overflow) -> Tracker {
     let consumer = BackgroundConsumer::builder(gio(c))
         .queue_capacity(4)
         .max_batch(1)
+        // One request held, the queue behind it: the counts below are the queue's.
+        .max_in_flight(1)
         .overflow(overflow)
         .build();
     Tracker::builder().consumer(consumer).build().unwrap()

@@ -216,6 +216,8 @@ fn background_batches_of_three_then_close() {
     let consumer = BackgroundConsumer::builder(gravity(&c, true))
         .max_batch(3)
         .flush_interval(Duration::from_secs(60))
+        // The SDK's requests, compared in its order: one at a time.
+        .max_in_flight(1)
         .build();
     let t = tracker(consumer);
     for i in 0..4 {

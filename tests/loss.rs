@@ -50,6 +50,10 @@ impl Backend for Slow {
     fn name(&self) -> &'static str {
         "slow"
     }
+    fn max_in_flight(&self) -> Option<usize> {
+        // The order of delivery is what some tests check.
+        Some(1)
+    }
     fn check(&self, _: &Event) -> trackflow::Result<()> {
         Ok(())
     }

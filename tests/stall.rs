@@ -107,8 +107,9 @@ fn an_axum_service_answers_while_the_collector_stalls_then_every_event_arrives_o
     let elapsed = started.elapsed();
     assert_eq!(latencies.len(), REQUESTS, "every request answered");
     assert!(!hold.is_released());
+    // Held, not answered: the first request of each lane.
     assert!(
-        collector.requests().len() <= 1,
+        collector.requests().len() <= trackflow::transport::DEFAULT_MAX_IN_FLIGHT,
         "the collector answered nothing meanwhile"
     );
     let s = tracker.stats();

@@ -563,11 +563,7 @@ impl TokenSource for ServiceAccountKey {
 }
 
 fn call(transport: &HttpTransport, req: &Request<'_>, post: bool, cancel: &Cancel) -> Result<Response> {
-    let ctx = DeliveryCtx {
-        cancel,
-        debug: false,
-        dry_run: false,
-    };
+    let ctx = DeliveryCtx::new(cancel);
     let judge = |r: &Response| match r.status {
         200..=299 => Verdict::Success,
         // A token reply must be 2xx: a redirect is not one.

@@ -331,6 +331,12 @@ impl Backend for FileBackend {
         1000
     }
 
+    fn max_in_flight(&self) -> Option<usize> {
+        // One writer: lines stay in the order they were accepted, and a local disk gains
+        // nothing from more.
+        Some(1)
+    }
+
     fn check(&self, _event: &Event) -> Result<()> {
         Ok(())
     }

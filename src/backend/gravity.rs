@@ -484,26 +484,46 @@ impl Backend for Gravity {
         Ok(())
     }
 
+    fn order_key<'e>(&self, event: &'e Event) -> Option<&'e str> {
+        // A profile is the sum of its operations in order (a set then an unset is not an
+        // unset then a set); track events carry their own time.
+        matches!(event.kind, EventKind::Profile(_)).then(|| self.client_id(event))
+    }
+
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
         let mut d = Delivery::default();
         // One envelope per client and preset values, in order of first appearance: the SDK
         // merged them all under the first, crediting every event to one user.
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
+        // A client's envelopes go one after another (its profile operations stay in
+        // order); different clients' side by side.
+        let mut clients: Vec<Vec<usize>> = Vec::new();
+        let mut client_index: HashMap<&str, usize> = HashMap::new();
         for (i, e) in batch.iter().enumerate() {
             let g = *index.entry(self.envelope_key(e)).or_insert_with(|| {
                 groups.push(Vec::new());
+                let c = *client_index.entry(self.client_id(e)).or_insert_with(|| {
+                    clients.push(Vec::new());
+                    clients.len() - 1
+                });
+                clients[c].push(groups.len() - 1);
                 groups.len() - 1
             });
             groups[g].push(i);
         }
         let per_request = if self.debug_mode { 1 } else { self.max_batch };
-        for group in &groups {
-            for chunk in group.chunks(per_request) {
+        let outcomes = ctx.fan_out(clients.len(), |c| {
+            let mut d = Delivery::default();
+            for chunk in clients[c].iter().flat_map(|&g| groups[g].chunks(per_request)) {
                 let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
                 let (r, retries) = self.send(&events, ctx);
                 d.record(r, retries, || chunk.to_vec());
             }
+            d
+        });
+        for o in outcomes {
+            d.merge(o);
         }
         d
     }
@@ -725,14 +745,7 @@ mod tests {
             .unwrap();
         let e = Event::track("a").with_identity(crate::Identity::anonymous("c"));
         let cancel = crate::transport::Cancel::default();
-        let d = ge.deliver(
-            &[e],
-            &DeliveryCtx {
-                cancel: &cancel,
-                debug: false,
-                dry_run: false,
-            },
-        );
+        let d = ge.deliver(&[e], &DeliveryCtx::new(&cancel));
         let msg = d.failures[0].error.to_string();
         assert!(!msg.contains("TOPSECRET"), "{msg}");
         assert!(!format!("{ge:?}").contains("TOPSECRET"));

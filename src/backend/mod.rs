@@ -101,6 +101,22 @@ impl Delivery {
         }
     }
 
+    /// Adds the outcome of another part of the same batch (indices into the same batch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut d = trackflow::Delivery::default();
+    /// let mut part = trackflow::Delivery::default();
+    /// part.record(Err(trackflow::Error::Transport("reset".into())), 1, || vec![3]);
+    /// d.merge(part);
+    /// assert_eq!((d.failed(), d.retries), (1, 1));
+    /// ```
+    pub fn merge(&mut self, other: Delivery) {
+        self.retries += other.retries;
+        self.failures.extend(other.failures);
+    }
+
     /// How many events failed.
     ///
     /// # Examples
@@ -147,6 +163,37 @@ pub trait Backend: Send + Sync + Debug {
         DEFAULT_MAX_BATCH
     }
 
+    /// The most deliveries this backend takes at once from one consumer, when it needs
+    /// fewer than the consumer's `max_in_flight`. `None` (the default): the consumer's. The
+    /// File and Memory backends say 1, so lines keep their order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::Backend;
+    /// assert_eq!(trackflow::MemoryBackend::new().max_in_flight(), Some(1));
+    /// ```
+    fn max_in_flight(&self) -> Option<usize> {
+        None
+    }
+
+    /// What must stay in order: events with the same key are delivered in the order they
+    /// were accepted (a batch holding a key starts only when no batch in flight holds it,
+    /// and the backend keeps the order inside a batch). `None` (the default): no order is
+    /// promised beyond each event's own time. Gravity keys each profile operation by its
+    /// `client_id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Backend, Event};
+    /// assert_eq!(trackflow::MemoryBackend::new().order_key(&Event::track("open")), None);
+    /// ```
+    fn order_key<'e>(&self, event: &'e Event) -> Option<&'e str> {
+        let _ = event;
+        None
+    }
+
     /// Whether this backend can carry `event`, and its own limits. Called at the call, after the
     /// tracker's own validation.
     ///
@@ -177,6 +224,12 @@ macro_rules! forward_backend {
             }
             fn max_batch(&self) -> usize {
                 (**self).max_batch()
+            }
+            fn max_in_flight(&self) -> Option<usize> {
+                (**self).max_in_flight()
+            }
+            fn order_key<'e>(&self, event: &'e Event) -> Option<&'e str> {
+                (**self).order_key(event)
             }
             fn check(&self, event: &Event) -> Result<()> {
                 (**self).check(event)

@@ -762,15 +762,22 @@ impl Backend for Personalize {
             });
             groups[g].1.push(i);
         }
-        for (op, idx) in &groups {
-            for chunk in idx.chunks(MAX_PER_CALL) {
-                let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
-                let (r, retries) = match self.body(*op, &events) {
-                    Ok(body) => self.send(*op, &body, ctx),
-                    Err(e) => (Err(e), 0),
-                };
-                d.record(r, retries, || chunk.to_vec());
+        let calls: Vec<(Op, &[usize])> = groups
+            .iter()
+            .flat_map(|(op, idx)| idx.chunks(MAX_PER_CALL).map(move |c| (*op, c)))
+            .collect();
+        // Calls are independent (each record carries its own time): side by side within
+        // the flow.
+        let outcomes = ctx.fan_out(calls.len(), |c| {
+            let (op, chunk) = calls[c];
+            let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
+            match self.body(op, &events) {
+                Ok(body) => self.send(op, &body, ctx),
+                Err(e) => (Err(e), 0),
             }
+        });
+        for ((_, chunk), (r, retries)) in calls.iter().zip(outcomes) {
+            d.record(r, retries, || chunk.to_vec());
         }
         d
     }

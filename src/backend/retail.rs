@@ -324,11 +324,7 @@ impl Retail {
         routing: Option<&str>,
         cancel: &Cancel,
     ) -> Result<crate::transport::Response> {
-        let ctx = DeliveryCtx {
-            cancel,
-            debug: false,
-            dry_run: false,
-        };
+        let ctx = DeliveryCtx::new(cancel);
         let (r, _) = call.send(&self.transport, &ctx, self.tokens.as_ref(), || {
             google::headers(
                 self.tokens.as_ref(),
@@ -602,8 +598,9 @@ impl Backend for Retail {
                 ctx.cancel,
             )
         };
-        for (i, e) in batch.iter().enumerate() {
-            let body = serde_json::to_vec_pretty(&user_event(e)).unwrap_or_default();
+        // One request per event: independent, so side by side within the flow.
+        let outcomes = ctx.fan_out(batch.len(), |i| {
+            let body = serde_json::to_vec_pretty(&user_event(&batch[i])).unwrap_or_default();
             let call = google::Call {
                 get: false,
                 url: &url,
@@ -611,7 +608,10 @@ impl Backend for Retail {
                 body: &body,
             };
             let (r, retries) = call.send(&self.transport, ctx, self.tokens.as_ref(), headers);
-            d.record(r.map(drop), retries, || vec![i]);
+            (r.map(drop), retries)
+        });
+        for (i, (r, retries)) in outcomes.into_iter().enumerate() {
+            d.record(r, retries, || vec![i]);
         }
         d
     }

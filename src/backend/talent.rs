@@ -439,7 +439,9 @@ impl Backend for Talent {
             }
             Ok(h)
         };
-        for (i, e) in batch.iter().enumerate() {
+        // One request per event: independent, so side by side within the flow.
+        let outcomes = ctx.fan_out(batch.len(), |i| {
+            let e = &batch[i];
             let body = match self.version {
                 TalentVersion::V4 => {
                     serde_json::to_vec_pretty(&self.client_event(e)).map_err(|e| Error::Io(e.into()))
@@ -465,7 +467,10 @@ impl Backend for Talent {
                 }
                 Err(err) => (Err(err), 0),
             };
-            d.record(r.map(drop), retries, || vec![i]);
+            (r.map(drop), retries)
+        });
+        for (i, (r, retries)) in outcomes.into_iter().enumerate() {
+            d.record(r, retries, || vec![i]);
         }
         d
     }

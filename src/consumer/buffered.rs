@@ -156,11 +156,7 @@ impl BufferedConsumer {
     }
 
     fn deliver(&self, mut batch: Vec<Event>, cancel: &Cancel) {
-        let ctx = DeliveryCtx {
-            cancel,
-            debug: false,
-            dry_run: false,
-        };
+        let ctx = DeliveryCtx::new(cancel);
         let d = super::deliver_split(&*self.backend, &batch, &ctx);
         self.reporter.report(&mut batch, d);
     }

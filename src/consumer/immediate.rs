@@ -124,11 +124,9 @@ impl Consumer for ImmediateConsumer {
             return Err(Error::AlreadyShutdown);
         };
         self.reporter.stats.add_accepted(1);
-        let ctx = DeliveryCtx {
-            cancel: &self.cancel,
-            debug: self.debug,
-            dry_run: self.dry_run,
-        };
+        let ctx = DeliveryCtx::new(&self.cancel)
+            .debug(self.debug)
+            .dry_run(self.dry_run);
         let mut batch = vec![event];
         let d = super::deliver_split(&*self.backend, &batch, &ctx);
         match self.reporter.report(&mut batch, d) {

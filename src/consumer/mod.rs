@@ -412,11 +412,7 @@ mod tests {
     fn failure_indices_out_of_range_are_ignored() {
         let batch: Vec<Event> = (0..3).map(|_| Event::track("e")).collect();
         let cancel = crate::transport::Cancel::default();
-        let ctx = DeliveryCtx {
-            cancel: &cancel,
-            debug: false,
-            dry_run: false,
-        };
+        let ctx = DeliveryCtx::new(&cancel);
         let d = deliver_split(&Confused, &batch, &ctx);
         let reporter = Reporter::default();
         let mut b = batch.clone();

@@ -898,6 +898,29 @@ impl Reader {
             });
     }
 
+    /// Where reading stands: what [`ack_to`](Self::ack_to) takes.
+    pub(crate) fn position(&self) -> Pos {
+        Pos {
+            seq: self.seq,
+            off: self.off,
+        }
+    }
+
+    /// Marks what was read up to `to` (an earlier [`position`](Self::position)) as settled,
+    /// while what was read after it is still on its way: after a restart, reading resumes
+    /// at `to`.
+    pub(crate) fn ack_to(&mut self, to: Pos) -> io::Result<()> {
+        if to >= self.position() {
+            return self.ack();
+        }
+        write_cursor(&mut self.cursor, &self.q.dir, to.seq, to.off)?;
+        if to.seq > self.removed_below {
+            self.remove_below(to.seq);
+            self.removed_below = to.seq;
+        }
+        Ok(())
+    }
+
     /// Marks everything read so far as settled: it will not be read again, here or after a
     /// restart, and segments wholly read are removed.
     pub(crate) fn ack(&mut self) -> io::Result<()> {

@@ -209,6 +209,12 @@ impl Cancel {
         self.wait_on(&self.shared.abort, rx, d)
     }
 
+    /// As [`wait`](Self::wait), for something a new attempt needs first: it gives up
+    /// at the first stage ([`stop`](Self::stop)), since nothing new starts after it.
+    pub(crate) fn wait_to_start<T>(&self, rx: &Receiver<T>, d: Duration) -> Result<Option<T>, ()> {
+        self.wait_on(&self.shared.stop, rx, d)
+    }
+
     fn wait_on<T>(&self, signal: &Signal, rx: &Receiver<T>, d: Duration) -> Result<Option<T>, ()> {
         let gone = || signal.is_set() || self.deadline_passed();
         if gone() {

@@ -83,7 +83,20 @@ pub struct Response {
 
 /// How a delivery should be carried out; passed from the consumer through the backend to the
 /// transport.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::transport::{Cancel, DeliveryCtx, Flow};
+/// let cancel = Cancel::default();
+/// let flow = Flow::new(4);
+/// let ctx = DeliveryCtx::new(&cancel).with_flow(&flow);
+/// // Independent requests of one batch go out side by side, within the flow's budget.
+/// let squares = ctx.fan_out(10, |i| i * i);
+/// assert_eq!(squares[9], 81);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct DeliveryCtx<'a> {
     /// Cancelled when a shutdown deadline passes: retries stop.
     pub cancel: &'a Cancel,
@@ -91,6 +104,113 @@ pub struct DeliveryCtx<'a> {
     pub debug: bool,
     /// Build and log requests but do not send them; each counts as delivered.
     pub dry_run: bool,
+    /// The consumer's request budget (in flight, rate, throttling pause); `None`: one
+    /// request at a time, unlimited.
+    pub flow: Option<&'a super::Flow>,
+}
+
+impl<'a> DeliveryCtx<'a> {
+    /// A context that sends for real, without logging, one request at a time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cancel = trackflow::transport::Cancel::default();
+    /// let ctx = trackflow::transport::DeliveryCtx::new(&cancel);
+    /// assert!(!ctx.debug && !ctx.dry_run && ctx.flow.is_none());
+    /// ```
+    pub fn new(cancel: &'a Cancel) -> Self {
+        DeliveryCtx {
+            cancel,
+            debug: false,
+            dry_run: false,
+            flow: None,
+        }
+    }
+
+    /// Logs each request at `info` (secrets masked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cancel = trackflow::transport::Cancel::default();
+    /// assert!(trackflow::transport::DeliveryCtx::new(&cancel).debug(true).debug);
+    /// ```
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+
+    /// Builds requests without sending them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cancel = trackflow::transport::Cancel::default();
+    /// assert!(trackflow::transport::DeliveryCtx::new(&cancel).dry_run(true).dry_run);
+    /// ```
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
+    /// Sends within `flow`'s budget, and lets [`fan_out`](Self::fan_out) use it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::transport::{Cancel, DeliveryCtx, Flow};
+    /// let (cancel, flow) = (Cancel::default(), Flow::new(2));
+    /// assert!(DeliveryCtx::new(&cancel).with_flow(&flow).flow.is_some());
+    /// ```
+    pub fn with_flow(mut self, flow: &'a super::Flow) -> Self {
+        self.flow = Some(flow);
+        self
+    }
+
+    /// Runs `job(0..n)` side by side, as many at once as the flow allows in flight (one
+    /// at a time without a flow), and returns the results in index order. For the
+    /// independent requests of one batch; the flow still bounds the requests themselves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cancel = trackflow::transport::Cancel::default();
+    /// let ctx = trackflow::transport::DeliveryCtx::new(&cancel);
+    /// assert_eq!(ctx.fan_out(3, |i| i + 1), vec![1, 2, 3]);
+    /// ```
+    pub fn fan_out<T: Send>(&self, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        let width = self.flow.map_or(1, |f| f.max_in_flight()).min(n);
+        if width <= 1 {
+            return (0..n).map(job).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = parking_lot::Mutex::new(Vec::with_capacity(n));
+        let work = || {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                mine.push((i, job(i)));
+            }
+            results.lock().extend(mine);
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..width {
+                // A helper that cannot start leaves its share to the others (this thread
+                // is one of them).
+                let _ = std::thread::Builder::new()
+                    .name("trackflow-fan".into())
+                    .spawn_scoped(scope, work);
+            }
+            work();
+        });
+        let mut results = results.into_inner();
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
 }
 
 /// One request, owned, as an [`HttpClient`] sends it (on an I/O thread).
@@ -568,7 +688,7 @@ impl HttpTransport {
     /// use trackflow::transport::{classify_status, Cancel, DeliveryCtx, HttpTransport, Request};
     /// let t = HttpTransport::default();
     /// let cancel = Cancel::default();
-    /// let ctx = DeliveryCtx { cancel: &cancel, debug: false, dry_run: false };
+    /// let ctx = DeliveryCtx::new(&cancel);
     /// let req = Request { url: "http://127.0.0.1:8080/collect", query: &[], headers: &[], body: b"[]" };
     /// let (result, retries) = t.post(&req, &ctx, &|r| classify_status(r.status, r.retry_after.as_deref(), &r.body));
     /// println!("{:?} after {retries} retries", result.map(|r| r.status));
@@ -591,7 +711,7 @@ impl HttpTransport {
     /// use trackflow::transport::{classify_status, Cancel, DeliveryCtx, HttpTransport, Request};
     /// let t = HttpTransport::default();
     /// let cancel = Cancel::default();
-    /// let ctx = DeliveryCtx { cancel: &cancel, debug: false, dry_run: false };
+    /// let ctx = DeliveryCtx::new(&cancel);
     /// let req = Request { url: "http://127.0.0.1:8080/health", query: &[], headers: &[], body: &[] };
     /// let (result, _) = t.get(&req, &ctx, &|r| classify_status(r.status, r.retry_after.as_deref(), &r.body));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -637,12 +757,24 @@ impl HttpTransport {
                     retries,
                 );
             }
+            let permit = match ctx.flow.map(|f| f.acquire(ctx.cancel)) {
+                Some(None) => return (Err(Error::Cancelled), retries),
+                Some(Some(p)) => Some(p),
+                None => None,
+            };
             let (verdict, resp) = match self.once(method, req, ctx.cancel) {
                 Ok(resp) => (judge(&resp), Some(resp)),
                 Err(e) => (e, None),
             };
+            drop(permit);
+            let throttled = resp.as_ref().is_some_and(is_throttling);
             let (error, after) = match verdict {
-                Verdict::Success => return (Ok(resp.unwrap_or_default()), retries),
+                Verdict::Success => {
+                    if let Some(f) = ctx.flow {
+                        f.succeeded();
+                    }
+                    return (Ok(resp.unwrap_or_default()), retries);
+                }
                 // A 413 tells the size limit was hit; name the size that hit it.
                 Verdict::Permanent(Error::TooLarge { .. }) => {
                     return (
@@ -659,6 +791,11 @@ impl HttpTransport {
                 return (Err(error), retries);
             }
             let wait = self.retry.wait(retries, after);
+            if let Some(f) = ctx.flow.filter(|_| throttled) {
+                // The collector is over its quota for this client, not for this request:
+                // every lane of the consumer waits, and fewer go at once.
+                f.throttled(wait);
+            }
             log::debug!(
                 "trackflow: {} failed ({error}); retry {} in {wait:?}",
                 mask_url(req.url),
@@ -688,6 +825,13 @@ impl HttpTransport {
             None => Err(Verdict::Permanent(Error::Cancelled)),
         }
     }
+}
+
+/// A reply saying "too many requests": HTTP 429, or AWS's throttling error (sent as 400).
+fn is_throttling(r: &Response) -> bool {
+    r.status == 429
+        || r.header("x-amzn-errortype")
+            .is_some_and(|t| t.starts_with("Throttling") || t.starts_with("TooManyRequests"))
 }
 
 fn classify_ureq(e: ureq::Error) -> Verdict {

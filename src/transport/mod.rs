@@ -11,11 +11,13 @@
 //! ```
 
 mod cancel;
+mod flow;
 pub(crate) mod http;
 pub(crate) mod pool;
 mod retry;
 
 pub use cancel::Cancel;
+pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT};
 pub use http::{
     DeliveryCtx, HttpClient, HttpRequest, HttpTransport, HttpTransportBuilder, Method, Request, Response,
 };

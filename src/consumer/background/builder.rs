@@ -8,6 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded};
 use parking_lot::Mutex;
 
+use super::lanes::Lanes;
 use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
 use super::{
@@ -19,7 +20,7 @@ use crate::disk::Reader;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::Spool;
-use crate::transport::Cancel;
+use crate::transport::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
 
 /// Default for [`BackgroundConsumerBuilder::queue_capacity`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
@@ -51,6 +52,8 @@ enum SpoolSetting {
 /// | `overflow` | [`Overflow::Spill`] |
 /// | `max_disk_bytes` | 1 GiB |
 /// | `durability` | [`Durability::Memory`] |
+/// | `max_in_flight` | 8 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), or fewer where the backend needs (File, Memory: 1) |
+/// | `rate_limit` | none (requests per second) |
 /// | `spool` | the default state directory (see [`crate::spool`]) |
 /// | `thread_name` | `trackflow-worker` |
 /// | `on_error` | log at `error` |
@@ -63,6 +66,8 @@ pub struct BackgroundConsumerBuilder {
     overflow: Overflow,
     max_disk_bytes: u64,
     durability: Durability,
+    max_in_flight: usize,
+    rate_limit: Option<f64>,
     thread_name: String,
     reporter: Reporter,
     spool: SpoolSetting,
@@ -78,6 +83,8 @@ impl fmt::Debug for BackgroundConsumerBuilder {
             .field("overflow", &self.overflow)
             .field("max_disk_bytes", &self.max_disk_bytes)
             .field("durability", &self.durability)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -94,6 +101,8 @@ impl BackgroundConsumerBuilder {
             overflow: Overflow::default(),
             max_disk_bytes: DEFAULT_MAX_DISK_BYTES,
             durability: Durability::Memory,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            rate_limit: None,
             thread_name: "trackflow-worker".to_owned(),
             spool: SpoolSetting::Default,
         }
@@ -191,6 +200,41 @@ impl BackgroundConsumerBuilder {
     /// ```
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
+        self
+    }
+    /// Requests in flight at once: batches go out side by side on lanes, and a backend
+    /// that makes several requests per batch (Personalize, Retail, Talent, Gravity with
+    /// several clients) makes them side by side, all within this bound. Defaults to 8; at
+    /// least 1, and at most what the backend takes
+    /// ([`Backend::max_in_flight`](crate::Backend::max_in_flight)).
+    ///
+    /// Order: events of one batch keep their order within a request, and a backend that
+    /// needs more says so by an order key ([`Backend::order_key`](crate::Backend::order_key):
+    /// Gravity keeps each client's profile operations in order). Otherwise batches may land
+    /// in any order; every event carries its own time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_in_flight(32).build();
+    /// ```
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+    /// At most this many requests start per second (retries included), evenly spaced, to
+    /// stay under a vendor's quota (Personalize's PutEvents per tracking id, say). Defaults
+    /// to none. Whatever the limit, a throttling reply (HTTP 429, AWS's
+    /// `ThrottlingException`) pauses every lane for its wait and halves the concurrency,
+    /// which grows back as requests succeed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).rate_limit(200.0).build();
+    /// ```
+    pub fn rate_limit(mut self, requests_per_second: f64) -> Self {
+        self.rate_limit = Some(requests_per_second);
         self
     }
     /// The worker thread's name. Defaults to `trackflow-worker`.
@@ -349,7 +393,13 @@ impl BackgroundConsumerBuilder {
             abandoned: AtomicBool::new(false),
             warned: AtomicUsize::new(0),
         });
+        let width = self
+            .max_in_flight
+            .min(shared.backend.max_in_flight().unwrap_or(usize::MAX));
+        let flow = Flow::new(width).rate_limit(self.rate_limit);
         let worker = Worker {
+            lanes: Lanes::new(shared.clone(), cancel.clone(), flow.clone()),
+            flights: Default::default(),
             _alive: AliveGuard(shared.clone()),
             shared: shared.clone(),
             rx,
@@ -386,6 +436,7 @@ impl BackgroundConsumerBuilder {
             capacity: self.capacity,
             gate: Gate::default(),
             cancel,
+            flow,
             worker: Mutex::new(Some(handle)),
             done,
             spent,

@@ -40,6 +40,7 @@ use crate::transport::Cancel;
 use crate::Consumer;
 
 mod builder;
+mod lanes;
 mod spill;
 mod worker;
 
@@ -244,6 +245,7 @@ pub struct BackgroundConsumer {
     capacity: usize,
     gate: Gate,
     cancel: Cancel,
+    flow: crate::transport::Flow,
     worker: Mutex<Option<JoinHandle<()>>>,
     done: Receiver<()>,
     spent: Receiver<Event>,
@@ -276,6 +278,20 @@ impl BackgroundConsumer {
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder::new(backend)
+    }
+
+    /// The consumer's request budget: its width (`max_in_flight` as the backend allows),
+    /// the requests in flight now and at most so far, and the throttling replies seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_in_flight(4).build();
+    /// // The Memory backend takes one delivery at a time.
+    /// assert_eq!(c.flow().max_in_flight(), 1);
+    /// ```
+    pub fn flow(&self) -> &crate::transport::Flow {
+        &self.flow
     }
 
     /// What an accepted event survives (the durability asked for, or `Memory` where no

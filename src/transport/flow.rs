@@ -1,0 +1,422 @@
+//! A consumer's budget of requests: how many may be in flight at once, how many may start
+//! per second, and a pause that every request honours after the collector said "too many".
+//!
+//! ```text
+//!  lane / fan-out thread ──acquire()──► paused? wait ─► token (≤ limit in flight) ─► rate slot
+//!        │                                                    ▲
+//!        └─ attempt ─► 429 / Throttling ──throttled(wait)─────┤ pause all; limit halves
+//!                   └─ success ─────────succeeded()───────────┘ limit grows back by one
+//!                                                               per `limit` successes
+//! ```
+//!
+//! Every wait honours the consumer's [`Cancel`]: at a shutdown no new attempt starts. No lock
+//! is held while waiting or sending: the state's lock covers a few integer updates.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::Cancel;
+
+/// Default for [`Flow::new`]'s limit, as the Background consumer uses it.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// A consumer's shared budget of HTTP requests: at most `max_in_flight` at once, optionally
+/// at most `rate` starting per second, and a pause for all of them after a throttling reply
+/// (HTTP 429, or AWS's `ThrottlingException`). Cloning shares the budget.
+///
+/// The transport takes a permit for each attempt (a retry is an attempt), so the limits
+/// count what reaches the collector. A throttling reply also halves the concurrency (down to
+/// one); it grows back by one after as many successes as the current limit.
+///
+/// # Examples
+///
+/// ```
+/// use trackflow::transport::{Cancel, Flow};
+/// let flow = Flow::new(2).rate_limit(Some(1000.0));
+/// let cancel = Cancel::default();
+/// let a = flow.acquire(&cancel).expect("a permit");
+/// let _b = flow.acquire(&cancel).expect("a second permit");
+/// assert_eq!(flow.in_flight(), 2);
+/// drop(a);
+/// assert_eq!(flow.in_flight(), 1);
+/// cancel.stop();
+/// assert!(flow.acquire(&cancel).is_none(), "nothing new starts once stopped");
+/// ```
+#[derive(Clone)]
+pub struct Flow {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    max: usize,
+    // Tokens: one per request that may be in flight. Their number follows `State::limit`.
+    give: Sender<()>,
+    take: Receiver<()>,
+    state: Mutex<State>,
+}
+
+struct State {
+    limit: usize,
+    // Tokens in existence: in the channel or held by a request in flight.
+    tokens: usize,
+    held: usize,
+    successes: usize,
+    paused_until: Option<Instant>,
+    next_start: Option<Instant>,
+    // The shortest time between two starts, from the rate limit.
+    spacing: Option<Duration>,
+    throttled: u64,
+    peak: usize,
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.inner.state.lock();
+        f.debug_struct("Flow")
+            .field("max_in_flight", &self.inner.max)
+            .field("limit", &s.limit)
+            .field("in_flight", &s.held)
+            .field("spacing", &s.spacing)
+            .finish()
+    }
+}
+
+/// One request's place in a [`Flow`]; given back when dropped.
+///
+/// # Examples
+///
+/// ```
+/// let flow = trackflow::transport::Flow::new(1);
+/// let p = flow.acquire(&trackflow::transport::Cancel::default()).unwrap();
+/// drop(p);
+/// assert_eq!(flow.in_flight(), 0);
+/// ```
+#[must_use = "the permit is given back when dropped"]
+pub struct Permit {
+    flow: Arc<Inner>,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut s = self.flow.state.lock();
+        s.held -= 1;
+        // Past a lowered limit the token is retired instead of given back.
+        if s.tokens > s.limit {
+            s.tokens -= 1;
+        } else {
+            let _ = self.flow.give.try_send(());
+        }
+    }
+}
+
+impl Flow {
+    /// A budget of `max_in_flight` requests at once (at least 1), without a rate limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(0).max_in_flight(), 1);
+    /// ```
+    pub fn new(max_in_flight: usize) -> Flow {
+        let max = max_in_flight.max(1);
+        let (give, take) = bounded(max);
+        for _ in 0..max {
+            let _ = give.try_send(());
+        }
+        Flow {
+            inner: Arc::new(Inner {
+                max,
+                give,
+                take,
+                state: Mutex::new(State {
+                    limit: max,
+                    tokens: max,
+                    held: 0,
+                    successes: 0,
+                    paused_until: None,
+                    next_start: None,
+                    spacing: None,
+                    throttled: 0,
+                    peak: 0,
+                }),
+            }),
+        }
+    }
+
+    /// At most `per_second` requests start per second (evenly spaced; `None`, zero, negative
+    /// or not finite: no limit). Clones share the setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::transport::Flow::new(8).rate_limit(Some(50.0));
+    /// assert_eq!(f.rate(), Some(50.0));
+    /// ```
+    pub fn rate_limit(self, per_second: Option<f64>) -> Flow {
+        let spacing = per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64((1.0 / r).min(3600.0)));
+        self.inner.state.lock().spacing = spacing;
+        self
+    }
+
+    /// The most requests in flight at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(8).max_in_flight(), 8);
+    /// ```
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max
+    }
+
+    /// The rate limit, in requests per second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(8).rate(), None);
+    /// ```
+    pub fn rate(&self) -> Option<f64> {
+        self.inner.state.lock().spacing.map(|s| 1.0 / s.as_secs_f64())
+    }
+
+    /// Requests in flight now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(8).in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.inner.state.lock().held
+    }
+
+    /// The most requests that were in flight at once so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(8).peak(), 0);
+    /// ```
+    pub fn peak(&self) -> usize {
+        self.inner.state.lock().peak
+    }
+
+    /// Throttling replies seen so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(8).throttled_count(), 0);
+    /// ```
+    pub fn throttled_count(&self) -> u64 {
+        self.inner.state.lock().throttled
+    }
+
+    /// The concurrency allowed now: `max_in_flight`, or less after throttling.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::transport::Flow::new(8);
+    /// f.throttled(std::time::Duration::ZERO);
+    /// assert_eq!(f.limit(), 4);
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.inner.state.lock().limit
+    }
+
+    /// Waits for the pause, a place in flight and a start slot; `None` once `cancel` is
+    /// stopped (nothing new starts then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::transport::Flow::new(1);
+    /// assert!(f.acquire(&trackflow::transport::Cancel::default()).is_some());
+    /// ```
+    pub fn acquire(&self, cancel: &Cancel) -> Option<Permit> {
+        let inner = &self.inner;
+        loop {
+            let paused = inner.state.lock().paused_until;
+            match paused.map(|t| t.saturating_duration_since(Instant::now())) {
+                Some(wait) if !wait.is_zero() => {
+                    if cancel.sleep(wait) {
+                        return None;
+                    }
+                }
+                _ => break,
+            }
+        }
+        loop {
+            match cancel.wait_to_start(&inner.take, Duration::from_secs(3600)) {
+                Ok(Some(())) => break,
+                Ok(None) => continue,
+                Err(()) => return None,
+            }
+        }
+        let start = {
+            let mut s = inner.state.lock();
+            s.held += 1;
+            s.peak = s.peak.max(s.held);
+            let spacing = s.spacing;
+            spacing.map(|gap| {
+                let now = Instant::now();
+                let at = s.next_start.map_or(now, |t| t.max(now));
+                s.next_start = Some(at + gap);
+                at
+            })
+        };
+        let permit = Permit { flow: inner.clone() };
+        if let Some(at) = start {
+            // The slot is spent even if cancelled now: the permit goes back as it drops.
+            if cancel.sleep(at.saturating_duration_since(Instant::now())) {
+                return None;
+            }
+        }
+        Some(permit)
+    }
+
+    /// The collector asked to slow down: every request waits `wait` before its next start,
+    /// and the concurrency halves (down to one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = trackflow::transport::Flow::new(2);
+    /// f.throttled(Duration::from_millis(1));
+    /// assert_eq!((f.limit(), f.throttled_count()), (1, 1));
+    /// ```
+    pub fn throttled(&self, wait: Duration) {
+        let mut s = self.inner.state.lock();
+        s.throttled += 1;
+        let until = Instant::now() + wait;
+        s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
+        s.limit = (s.limit / 2).max(1);
+        s.successes = 0;
+        // Tokens sitting in the channel past the new limit are retired now, the rest as
+        // their requests end.
+        while s.tokens > s.limit && self.inner.take.try_recv().is_ok() {
+            s.tokens -= 1;
+        }
+    }
+
+    /// A request succeeded: after `limit` of them in a row, the concurrency grows by one,
+    /// back up to `max_in_flight`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = trackflow::transport::Flow::new(2);
+    /// f.throttled(Duration::ZERO);
+    /// f.succeeded();
+    /// assert_eq!(f.limit(), 2);
+    /// ```
+    pub fn succeeded(&self) {
+        let mut s = self.inner.state.lock();
+        if s.limit >= self.inner.max {
+            return;
+        }
+        s.successes += 1;
+        if s.successes >= s.limit {
+            s.successes = 0;
+            s.limit += 1;
+            if s.tokens < s.limit {
+                s.tokens += 1;
+                let _ = self.inner.give.try_send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_more_in_flight_than_the_limit() {
+        let flow = Flow::new(3);
+        let cancel = Cancel::default();
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (flow, cancel) = (flow.clone(), cancel.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let p = flow.acquire(&cancel).unwrap();
+                        assert!(flow.in_flight() <= 3);
+                        std::thread::yield_now();
+                        drop(p);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(flow.peak() <= 3);
+        assert_eq!(flow.in_flight(), 0);
+    }
+
+    #[test]
+    fn throttling_lowers_the_limit_and_successes_restore_it() {
+        let flow = Flow::new(8);
+        let cancel = Cancel::default();
+        let held: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
+        flow.throttled(Duration::ZERO);
+        flow.throttled(Duration::ZERO);
+        assert_eq!(flow.limit(), 2);
+        drop(held);
+        let two: Vec<_> = (0..2).map(|_| flow.acquire(&cancel).unwrap()).collect();
+        let c = cancel.with_deadline(Instant::now() + Duration::from_millis(50));
+        assert!(flow.acquire(&c).is_none(), "a third is over the lowered limit");
+        drop(two);
+        for _ in 0..100 {
+            flow.succeeded();
+        }
+        assert_eq!(flow.limit(), 8);
+        let all: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
+        assert_eq!(all.len(), 8);
+    }
+
+    #[test]
+    fn a_pause_holds_every_start() {
+        let flow = Flow::new(4);
+        flow.throttled(Duration::from_millis(80));
+        let t = Instant::now();
+        drop(flow.acquire(&Cancel::default()).unwrap());
+        assert!(t.elapsed() >= Duration::from_millis(80));
+    }
+
+    #[test]
+    fn the_rate_limit_spaces_starts() {
+        let flow = Flow::new(4).rate_limit(Some(100.0));
+        let cancel = Cancel::default();
+        let t = Instant::now();
+        for _ in 0..11 {
+            drop(flow.acquire(&cancel).unwrap());
+        }
+        // Ten gaps of 10 ms.
+        assert!(t.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn odd_rates_mean_no_limit() {
+        for r in [Some(0.0), Some(-1.0), Some(f64::NAN), Some(f64::INFINITY), None] {
+            assert_eq!(Flow::new(1).rate_limit(r).rate(), None);
+        }
+    }
+}
