@@ -1,6 +1,8 @@
-//! End to end: 1,000,000 standard events through the Background consumer to a loopback HTTP
-//! sink, from 1 and from 2 producers, against the raw limit of the same machine (serde_json
-//! batches of the same events and ureq POSTs, no tracker), in one run.
+//! End to end: 1,000,000 standard events through the Background consumer (its defaults) to a
+//! loopback HTTP sink in another process, from 1 and from 2 producers, against the raw limit
+//! of the same machine (serde_json batches of the same event, byte for byte, and ureq POSTs
+//! from one thread, no tracker), in one run. Both build their event inside the timed loop;
+//! what building the properties alone costs is reported beside.
 //!
 //! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
 //! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
@@ -8,70 +10,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::sink::Sink;
 
 use serde::Serialize;
 use trackflow::backend::growingio::GrowingIoCodec;
 use trackflow::{BackgroundConsumer, Durability, GrowingIo, Identity, Spool, Tracker};
 
 const BATCH: usize = 500;
-
-/// A minimal HTTP/1.1 sink: reads each request (Content-Length bodies), answers 200 at once.
-fn sink() -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let b = bytes.clone();
-    thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let b = b.clone();
-            thread::spawn(move || serve(conn, &b));
-        }
-    });
-    (format!("http://{addr}"), bytes)
-}
-
-fn serve(conn: TcpStream, bytes: &AtomicU64) {
-    let _ = conn.set_nodelay(true);
-    let mut out = conn.try_clone().unwrap();
-    let mut r = BufReader::with_capacity(1 << 16, conn);
-    let mut body = Vec::new();
-    let mut line = String::new();
-    loop {
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        body.resize(len, 0);
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        bytes.fetch_add(len as u64, Ordering::Relaxed);
-        if out
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
-}
 
 /// Peak RSS (VmHWM) in MiB; `reset` restarts the peak from the current RSS.
 fn peak_rss_mib(reset: bool) -> f64 {
@@ -97,21 +46,20 @@ struct Run {
     spilled: u64,
 }
 
-fn trackflow_run(url: &str, sunk: &AtomicU64, events: u64, producers: u64, codec: GrowingIoCodec) -> Run {
-    durable_run(url, sunk, events, producers, codec, Durability::Memory)
+fn trackflow_run(sink: &Sink, events: u64, producers: u64, codec: GrowingIoCodec) -> Run {
+    durable_run(sink, events, producers, codec, Durability::Memory)
 }
 
 fn durable_run(
-    url: &str,
-    sunk: &AtomicU64,
+    sink: &Sink,
     events: u64,
     producers: u64,
     codec: GrowingIoCodec,
     durability: Durability,
 ) -> Run {
     peak_rss_mib(true);
-    let sunk_before = sunk.load(Ordering::Relaxed);
-    let gio = GrowingIo::builder(url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
+    let (events_before, bytes_before) = sink.stats();
+    let gio = GrowingIo::builder(&sink.url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
         .codec(codec)
         .build()
         .unwrap();
@@ -167,12 +115,16 @@ fn durable_run(
     drop(tracker);
     let _ = std::fs::remove_dir_all(&journal);
     samples.sort_unstable();
+    let (sunk_events, sunk_bytes) = sink.stats();
+    if codec == GrowingIoCodec::Json {
+        assert_eq!(sunk_events - events_before, events, "the sink's count");
+    }
     Run {
         events_per_s: events as f64 / elapsed.as_secs_f64(),
         track_mean_ns: samples.iter().map(|s| *s as f64).sum::<f64>() / samples.len() as f64,
         track_p99_ns: samples[samples.len() * 99 / 100] as f64,
         peak_mib: peak_rss_mib(false),
-        bytes_per_event: (sunk.load(Ordering::Relaxed) - sunk_before) as f64 / events as f64,
+        bytes_per_event: (sunk_bytes - bytes_before) as f64 / events as f64,
         spilled: report.stats.spilled,
     }
 }
@@ -187,6 +139,7 @@ struct RawEvent<'a> {
     event_name: &'a str,
     user_id: &'a str,
     attributes: RawAttrs<'a>,
+    send_time: i64,
     data_source_id: &'a str,
     project_key: &'a str,
 }
@@ -205,8 +158,8 @@ struct RawAttrs<'a> {
     at: i64,
 }
 
-/// The raw limit: the same events as plain serde_json structs, batched and POSTed with ureq
-/// from one thread, no tracker.
+/// The raw limit: the same events as plain serde_json structs (the bytes trackflow sends, but
+/// for the digits of times), batched and POSTed with ureq from one thread, no tracker.
 fn raw_run(url: &str, events: u64) -> f64 {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -240,6 +193,7 @@ fn raw_run(url: &str, events: u64) -> f64 {
                     tags: "red||blue||green",
                     at: 1_700_000_000_000,
                 },
+                send_time: 1_700_000_000_000 + i as i64,
                 data_source_id: "a5f1c2d3e4b5a6c7",
                 project_key: "bcc3b6e0b6d7a1b2",
             });
@@ -272,17 +226,19 @@ fn main() {
         Some("protobuf") => GrowingIoCodec::Protobuf,
         _ => GrowingIoCodec::Json,
     };
-    let (url, sunk) = sink();
-    if args.iter().any(|a| a == "--durability") {
-        return compare_durability(&url, &sunk, events, codec);
+    if common::sink::serve_if_child() {
+        return;
     }
-    println!("trackflow e2e: {events} standard events, GrowingIO {codec:?}, Background consumer (defaults), loopback sink");
+    let sink = Sink::start(Duration::ZERO);
+    if args.iter().any(|a| a == "--durability") {
+        return compare_durability(&sink, events, codec);
+    }
+    println!("trackflow e2e: {events} standard events, GrowingIO {codec:?}, Background consumer (defaults), sink in another process");
     // Warm up the connection pool and the allocator.
-    trackflow_run(&url, &sunk, 20_000, 1, codec);
-    let raw = raw_run(&url, events);
-    let mut results = Vec::new();
+    trackflow_run(&sink, 20_000, 1, codec);
+    let raw = raw_run(&sink.url, events);
     for producers in [1, 2] {
-        let r = trackflow_run(&url, &sunk, events, producers, codec);
+        let r = trackflow_run(&sink, events, producers, codec);
         println!(
             "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event",
             r.events_per_s,
@@ -292,15 +248,27 @@ fn main() {
             r.peak_mib,
             r.bytes_per_event
         );
-        results.push(r);
     }
     println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s");
+    println!(
+        "  of which building the properties, in both: {:.0} ns/event",
+        properties_ns(events.min(200_000))
+    );
+}
+
+/// What building the standard properties costs alone, per event.
+fn properties_ns(n: u64) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(common::standard_properties(i));
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
 }
 
 /// Memory, Process and Fsync (100 ms) back to back, 1 producer each.
-fn compare_durability(url: &str, sunk: &AtomicU64, events: u64, codec: GrowingIoCodec) {
+fn compare_durability(sink: &Sink, events: u64, codec: GrowingIoCodec) {
     println!("trackflow e2e: {events} standard events, 1 producer, durability compared");
-    trackflow_run(url, sunk, 20_000, 1, codec);
+    trackflow_run(sink, 20_000, 1, codec);
     let modes = [
         ("memory", Durability::Memory),
         ("process", Durability::Process),
@@ -318,7 +286,7 @@ fn compare_durability(url: &str, sunk: &AtomicU64, events: u64, codec: GrowingIo
         if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let r = durable_run(url, sunk, events, 1, codec, d);
+        let r = durable_run(sink, events, 1, codec, d);
         if d == Durability::Memory || memory == 0.0 {
             memory = r.events_per_s;
         }

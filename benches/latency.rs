@@ -7,18 +7,14 @@
 //! `cargo bench --bench latency --all-features` (`-- --delay-ms 50 --in-flight 1,8,32
 //! --backends growingio,gravity,personalize,retail --seconds 3`).
 //!
-//! The sink is this binary again (`TF_LATENCY_SINK=<ms>`): it counts events as each protocol
-//! marks them, so a lost or doubled event shows as a mismatch.
+//! The sink is this binary again (see `common::sink`): it counts events as each protocol marks
+//! them, so a lost or doubled event shows as a mismatch.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
+
+use common::sink::Sink;
 
 use trackflow::auth::aws::Credentials;
 use trackflow::auth::google::{StaticToken, Tokens};
@@ -30,8 +26,7 @@ use trackflow::{
 };
 
 fn main() {
-    if let Ok(ms) = std::env::var("TF_LATENCY_SINK") {
-        sink(Duration::from_millis(ms.parse().unwrap_or(50)));
+    if common::sink::serve_if_child() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
@@ -49,37 +44,35 @@ fn main() {
         .map(|w| w.parse().unwrap())
         .collect();
     let backends = opt("--backends", "growingio,gravity,personalize,retail");
-    let mut child = start_sink(delay_ms);
-    let url = read_url(&mut child);
-    println!("sink: {url}, {delay_ms} ms per reply, in another process; 1 producer; standard event");
+    let sink = Sink::start(Duration::from_millis(delay_ms));
+    println!(
+        "sink: {}, {delay_ms} ms per reply, in another process; 1 producer; standard event",
+        sink.url
+    );
     println!(
         "| backend | max_in_flight | events | took | delivered/s | bound | of bound | sink counted | track() mean | track() max |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for backend in backends.split(',') {
         for &w in &widths {
-            run(backend, w, delay_ms, seconds, &url);
+            run(backend, w, delay_ms, seconds, &sink);
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
-/// Events per request each backend's workload makes.
-fn per_request(backend: &str) -> usize {
-    match backend {
-        "growingio" | "gravity" => 500,
+fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
+    let url = &sink.url;
+    // Events per request: a whole batch where the workload fills one request (GrowingIO,
+    // Gravity's one client), one where each event is a request of its own.
+    let per = match backend {
+        "growingio" | "gravity" => make(backend, url).max_batch(),
         _ => 1,
-    }
-}
-
-fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, url: &str) {
+    };
     let rtt = Duration::from_millis(delay_ms.max(1)).as_secs_f64();
-    let bound = (width * per_request(backend)) as f64 / rtt;
+    let bound = (width * per) as f64 / rtt;
     // Enough for `seconds` at the bound, in whole requests.
-    let per = per_request(backend);
     let n = ((bound * seconds) as usize).clamp(per * width * 2, 400_000) / per * per;
-    let before = sink_count(url);
+    let before = sink.stats().0;
     let dir = std::env::temp_dir().join(format!("tf-latency-{}-{backend}-{width}", std::process::id()));
     let consumer = BackgroundConsumer::builder(make(backend, url))
         .max_in_flight(width)
@@ -103,7 +96,7 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, url: &str) {
         (n as u64, 0, 0),
         "{backend} at {width}: {s:?}"
     );
-    let counted = sink_count(url) - before;
+    let counted = sink.stats().0 - before;
     let rate = n as f64 / took.as_secs_f64();
     println!(
         "| {backend} | {width} | {n} | {:.2} s | {:.0} | {:.0} | {:.0}% | {counted}{} | {:.2} µs | {:.1} ms |",
@@ -168,111 +161,4 @@ fn event(backend: &str, i: usize) -> Event {
     } else {
         e
     }
-}
-
-fn start_sink(delay_ms: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .env("TF_LATENCY_SINK", delay_ms.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn read_url(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_owned()
-}
-
-fn sink_count(url: &str) -> u64 {
-    let addr = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /count HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    reply.rsplit("\r\n\r\n").next().unwrap().trim().parse().unwrap()
-}
-
-/// The sink: each request answered after `delay`, its events counted by protocol.
-fn sink(delay: Duration) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    println!("http://{}", listener.local_addr().unwrap());
-    std::io::stdout().flush().unwrap();
-    let count = Arc::new(AtomicU64::new(0));
-    for conn in listener.incoming().flatten() {
-        let count = count.clone();
-        thread::spawn(move || serve(conn, delay, &count));
-    }
-}
-
-fn serve(conn: TcpStream, delay: Duration, count: &AtomicU64) {
-    let _ = conn.set_nodelay(true);
-    let mut out = conn.try_clone().unwrap();
-    let mut r = BufReader::with_capacity(1 << 16, conn);
-    let mut line = String::new();
-    let mut body = Vec::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        body.resize(len, 0);
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let reply = if path == "/count" {
-            count.load(Ordering::Acquire).to_string()
-        } else {
-            thread::sleep(delay);
-            count.fetch_add(events_in(&path, &body), Ordering::AcqRel);
-            if path.starts_with("/collect/") {
-                r#"{"code":0,"msg":"ok","data":null,"extra":{}}"#.to_owned()
-            } else {
-                "{}".to_owned()
-            }
-        };
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            reply.len()
-        );
-        if out.write_all(format!("{head}{reply}").as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-/// Events in one request, by the mark each protocol puts on every event.
-fn events_in(path: &str, body: &[u8]) -> u64 {
-    let text = std::str::from_utf8(body).unwrap_or("");
-    let mark = if path.contains("/v3/projects/") {
-        r#"{"eventType":"#
-    } else if path.starts_with("/collect/") {
-        r#""time_free""#
-    } else if path.ends_with("/events") {
-        r#""eventType""#
-    } else {
-        // Retail writes one user event per request.
-        return 1;
-    };
-    text.matches(mark).count() as u64
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each bench uses a different part")]
 
+pub mod sink;
+
 use std::hint::black_box;
 use std::time::Duration;
 
