@@ -3,6 +3,10 @@
 //! (MODE: build | default | block | spilled | process | fsync). The main thread's count divided by N is the
 //! cost of one call, building the standard properties included (`build` is that alone;
 //! `spilled` holds the worker so that every event goes to the disk queue).
+//!
+//! `encode-json N` / `encode-protobuf N` encode N standard events as GrowingIO bodies of 500,
+//! the worker's share: count only inside the encoder with
+//! `--toggle-collect='*GrowingIo*encode_events*'` and divide by N.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,6 +19,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "default".into());
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    if let Some(codec) = mode.strip_prefix("encode-") {
+        return encode(codec, n);
+    }
     // A queue larger than the run: no call waits or spills, so the figure is the cost of a
     // call while the queue has room.
     let spool = std::env::temp_dir().join(format!("trackflow-track-calls-{}", std::process::id()));
@@ -57,4 +64,32 @@ fn main() {
     }
     tracker.shutdown(Duration::from_secs(10)).unwrap();
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Encodes `n` standard events in bodies of 500 with GrowingIO's `codec`.
+fn encode(codec: &str, n: u64) {
+    use trackflow::backend::growingio::GrowingIoCodec;
+    let codec = match codec {
+        "protobuf" => GrowingIoCodec::Protobuf,
+        _ => GrowingIoCodec::Json,
+    };
+    let gio = trackflow::GrowingIo::builder("http://127.0.0.1:9", "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
+        .codec(codec)
+        .build()
+        .unwrap();
+    let batch: Vec<trackflow::Event> = (0..500u64)
+        .map(|i| {
+            trackflow::Event::track("purchase")
+                .with_identity(Identity::user(format!("user-{i}")))
+                .with_time(1_700_000_000_000 + i as i64)
+                .with_properties(common::standard_properties(i))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(512 << 10);
+    for _ in 0..n / 500 {
+        out.clear();
+        gio.encode_events(black_box(&batch), 1_700_000_000_500, &mut out)
+            .unwrap();
+        black_box(out.len());
+    }
 }

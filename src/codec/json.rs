@@ -181,52 +181,138 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_utf8_content(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Most text (names, ids, keys) has nothing to escape and is short: test it a word at
+    // a time and copy it whole.
+    if is_plain(bytes, ascii) {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(out, bytes, ascii);
+    }
+}
+
+/// The slow path of [`write_utf8_content`], kept out of line so that the fast path stays
+/// small.
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
     let table = if ascii { &PLAIN_ASCII } else { &PLAIN_UTF8 };
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Eight plain bytes at a time: most text has nothing to escape.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes([
+                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+            ]);
+            if !needs_escape(w, ascii) {
+                i += 8;
+                continue;
+            }
+        }
         let b = bytes[i];
         if table[b as usize] {
             i += 1;
             continue;
         }
         out.extend_from_slice(&bytes[start..i]);
-        if b >= 0x80 {
-            // A non-ASCII character in ASCII mode: decode it, escape its UTF-16 units.
-            let (cp, len) = decode_utf8(&bytes[i..]);
-            let mut units = [0u16; 2];
-            for u in char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf16(&mut units) {
-                out.extend_from_slice(b"\\u");
-                for shift in [12, 8, 4, 0] {
-                    out.push(HEX[((*u >> shift) & 0xf) as usize]);
-                }
-            }
-            // A sequence cut short (bytes that are not UTF-8) ends with the input.
-            i = (i + len).min(bytes.len());
-        } else {
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                _ => out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 0xf) as usize],
-                ]),
-            }
-            i += 1;
-        }
+        i = escape_at(out, bytes, i);
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether no byte of `bytes` needs escaping, eight at a time.
+fn is_plain(bytes: &[u8], ascii: bool) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        if needs_escape(load(w), ascii) {
+            return false;
+        }
+    }
+    let rest = words.remainder();
+    rest.is_empty() || !needs_escape(short(rest) | pad(rest.len()), ascii)
+}
+
+/// Eight bytes as a little-endian word.
+fn load(w: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// Up to eight bytes as a little-endian word, zero above them, from two overlapping loads
+/// of fixed size (the bytes they share are equal, so OR-ing them is exact).
+fn short(b: &[u8]) -> u64 {
+    let n = b.len();
+    let part = |at: usize, k: usize| {
+        let mut w = [0u8; 8];
+        w[..k].copy_from_slice(&b[at..at + k]);
+        u64::from_le_bytes(w)
+    };
+    match n {
+        0 => 0,
+        1 => u64::from(b[0]),
+        2..=3 => part(0, 2) | (part(n - 2, 2) << (8 * (n - 2))),
+        4..=7 => part(0, 4) | (part(n - 4, 4) << (8 * (n - 4))),
+        _ => load(b),
+    }
+}
+
+/// Spaces (which need no escape) in the bytes of a word above the first `n`.
+fn pad(n: usize) -> u64 {
+    u64::from_le_bytes([b' '; 8])
+        .checked_shl(8 * n as u32)
+        .unwrap_or(0)
+}
+
+/// Whether any of the eight bytes of `w` is a control character, a quote, a backslash, or (in ASCII
+/// mode) not ASCII. Exact: the classic "has a zero byte" test, on `w` and two XORs.
+fn needs_escape(w: u64, ascii: bool) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    below_space
+        || has_zero(w ^ (ONES * u64::from(b'"')))
+        || has_zero(w ^ (ONES * u64::from(b'\\')))
+        || (ascii && w & HIGH != 0)
+}
+
+/// Escapes the character at `bytes[i]` (one that is not plain); returns where the next
+/// starts.
+fn escape_at(out: &mut Vec<u8>, bytes: &[u8], i: usize) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = bytes[i];
+    if b >= 0x80 {
+        // A non-ASCII character in ASCII mode: decode it, escape its UTF-16 units.
+        let (cp, len) = decode_utf8(&bytes[i..]);
+        let mut units = [0u16; 2];
+        for u in char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf16(&mut units) {
+            out.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(HEX[((*u >> shift) & 0xf) as usize]);
+            }
+        }
+        // A sequence cut short (bytes that are not UTF-8) ends with the input.
+        return (i + len).min(bytes.len());
+    }
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ]),
+    }
+    i + 1
 }
 
 /// The code point starting a valid UTF-8 sequence, and the sequence's length.
@@ -253,21 +339,7 @@ fn decode_utf8(b: &[u8]) -> (u32, usize) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut digits = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut pos = digits.len();
-    loop {
-        pos -= 1;
-        digits[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[pos..]);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends a float exactly as serde_json writes it (`9.9`, `2.0`, `1e300`; `null` for
@@ -282,13 +354,39 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
-    // serde_json's own formatter, so the text is the same byte for byte.
-    let _ = serde_json::to_writer(&mut *out, &v);
+    // serde_json's own formatter (zmij), so the text is the same byte for byte.
+    if v.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
 }
 
 #[cfg(test)]
 mod fast_tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Eight bytes at a time or one: the same text as the serde path, in both modes,
+        /// wherever the characters to escape fall in a word.
+        #[test]
+        fn any_text_is_escaped_as_serde_json_does(
+            s in "(.|[\"\\\\\u{0}-\u{1f}\u{7f}-\u{a0}]|[a-z]{8}){0,40}",
+            f in any::<f64>(),
+        ) {
+            for (ascii, style) in [(true, Style::CompactAscii), (false, Style::Compact)] {
+                let mut fast = Vec::new();
+                write_str(&mut fast, &s, ascii);
+                let mut slow = Vec::new();
+                encode_into(&s, style, &mut slow).unwrap();
+                prop_assert_eq!(&fast, &slow);
+            }
+            let mut fast = Vec::new();
+            write_f64(&mut fast, f);
+            prop_assert_eq!(fast, serde_json::to_vec(&f).unwrap());
+        }
+    }
 
     #[test]
     fn fast_writers_match_serde_json() {
