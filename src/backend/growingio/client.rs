@@ -378,10 +378,11 @@ impl GrowingIo {
             #[cfg(feature = "protobuf")]
             GrowingIoCodec::Protobuf => {
                 use crate::codec::protobuf;
+                bufs.out.clear();
                 if body.items {
-                    protobuf::encode_into(&super::proto::items(body), &mut bufs.out)?;
+                    super::proto::write_items(body, &mut bufs.out);
                 } else {
-                    protobuf::encode_into(&super::proto::events(body), &mut bufs.out)?;
+                    super::proto::write_events(body, &mut bufs.out);
                 }
                 // The SDK's ProtobufParser sends no query string at all.
                 Ok((
@@ -460,6 +461,17 @@ pub(super) struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
+    /// A body of every event at `idx`, for the codec tests.
+    #[cfg(all(test, feature = "protobuf"))]
+    pub(super) fn of(gio: &'a GrowingIo, batch: &'a [Event], idx: &'a [usize], items: bool) -> Self {
+        Body {
+            gio,
+            batch,
+            idx,
+            items,
+        }
+    }
+
     pub(super) fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
         self.idx.iter().map(|&i| &self.batch[i])
     }
@@ -632,29 +644,33 @@ fn write_joined(out: &mut Vec<u8>, l: &[Value]) {
     out.push(b'"');
 }
 
-/// A value as attribute text (protobuf attributes): strings as they are, everything else as
-/// its JSON text (`9.9`, `true`); lists `||`-joined when `join_lists`, else JSON text. `None`
-/// for null.
+/// Appends a value as attribute text (protobuf attributes): strings as they are,
+/// everything else as its JSON text (`9.9`, `true`); lists `||`-joined when `join_lists`
+/// (nulls and empty strings dropped), else JSON text. `false` for null, which is left out.
 #[cfg(feature = "protobuf")]
-pub(crate) fn text_of(v: &Value, join_lists: bool) -> Option<std::borrow::Cow<'_, str>> {
-    use std::borrow::Cow;
-    let json_text = |v: &Value| {
-        let mut b = Vec::new();
-        write_value(&mut b, v);
-        String::from_utf8(b).unwrap_or_default()
-    };
-    Some(match v {
-        Value::Null => return None,
-        Value::String(s) => Cow::Borrowed(s.as_str()),
-        Value::List(l) if join_lists => Cow::Owned(
-            l.iter()
-                .filter(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
-                .map(|v| v.as_str().map_or_else(|| json_text(v), str::to_owned))
-                .collect::<Vec<_>>()
-                .join("||"),
-        ),
-        v => Cow::Owned(json_text(v)),
-    })
+pub(crate) fn write_text(out: &mut Vec<u8>, v: &Value, join_lists: bool) -> bool {
+    match v {
+        Value::Null => return false,
+        Value::String(s) => out.extend_from_slice(s.as_bytes()),
+        Value::List(l) if join_lists => {
+            let mut first = true;
+            for x in l {
+                if matches!(x, Value::Null) || x.as_str() == Some("") {
+                    continue;
+                }
+                if !first {
+                    out.extend_from_slice(b"||");
+                }
+                first = false;
+                match x {
+                    Value::String(s) => out.extend_from_slice(s.as_bytes()),
+                    x => write_value(out, x),
+                }
+            }
+        }
+        v => write_value(out, v),
+    }
+    true
 }
 
 #[cfg(test)]
