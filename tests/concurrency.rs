@@ -350,3 +350,25 @@ fn shutdown_keeps_its_deadline_with_every_lane_held_and_spools_them_all() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn the_config_sets_the_width_and_the_rate_and_refuses_what_is_out_of_range() {
+    let base = "[backend]\nkind = \"growingio\"\nhost = \"http://127.0.0.1:9\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n";
+    let ok = format!("[consumer]\nmax_in_flight = 16\nrate_limit = 250.5\n\n{base}");
+    let cfg = trackflow::Config::from_toml_str(&ok).unwrap();
+    assert_eq!(
+        (cfg.consumer.max_in_flight, cfg.consumer.rate_limit),
+        (Some(16), Some(250.5))
+    );
+    for (setting, rule) in [
+        ("max_in_flight = 0", "consumer.max_in_flight must be at least 1"),
+        ("rate_limit = 0.0", "consumer.rate_limit must be a positive number"),
+        ("rate_limit = -3.0", "consumer.rate_limit must be a positive number"),
+        ("rate_limit = nan", "consumer.rate_limit must be a positive number"),
+    ] {
+        let err = trackflow::Config::from_toml_str(&format!("[consumer]\n{setting}\n\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(rule), "{setting}: {err}");
+    }
+}

@@ -13,6 +13,8 @@
 //! max_disk_bytes = 1073741824  # the spill's (and journal's) disk budget
 //! durability = "memory"      # memory | process | fsync (process, fsync: a journal in the spool)
 //! fsync_interval_ms = 100    # with durability = "fsync"
+//! max_in_flight = 8          # requests at once (fewer where the backend needs: file 1)
+//! rate_limit = 100.0         # requests per second; unset: none
 //!
 //! [backend]
 //! kind = "file"              # file | growingio | gravity | personalize | retail | talent
@@ -325,6 +327,11 @@ pub struct ConsumerConfig {
     pub flush_interval_ms: Option<u64>,
     /// Overflow policy (background).
     pub overflow: Option<OverflowKind>,
+    /// Requests in flight at once (background). Defaults to 8; at least 1.
+    pub max_in_flight: Option<usize>,
+    /// Requests started per second, at most (background). Defaults to none; a positive
+    /// number.
+    pub rate_limit: Option<f64>,
     /// Wait of `block_timeout` (background). Defaults to 100 ms.
     pub block_timeout_ms: Option<u64>,
     /// Log requests without sending them (debug).
@@ -529,6 +536,7 @@ impl Config {
                 "no backend: add a [backend] table or [[backends]] entries".into(),
             ));
         }
+        self.consumer.check()?;
         let mut labels = std::collections::HashSet::new();
         for (label, backend, route) in &entries {
             if !labels.insert(label.as_str()) {
@@ -668,6 +676,19 @@ impl ConsumerConfig {
         })
     }
 
+    /// The rules of the settings whose range the builders would otherwise clamp.
+    fn check(&self) -> Result<()> {
+        if self.max_in_flight == Some(0) {
+            return Err(Error::Config("consumer.max_in_flight must be at least 1".into()));
+        }
+        match self.rate_limit {
+            Some(r) if !(r.is_finite() && r > 0.0) => Err(Error::Config(format!(
+                "consumer.rate_limit must be a positive number of requests per second, got {r}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn background(
         &self,
         backend: Box<dyn Backend>,
@@ -677,6 +698,13 @@ impl ConsumerConfig {
         let mut b = BackgroundConsumer::builder(backend);
         if let Some(n) = self.max_batch {
             b = b.max_batch(n);
+        }
+        self.check()?;
+        if let Some(n) = self.max_in_flight {
+            b = b.max_in_flight(n);
+        }
+        if let Some(r) = self.rate_limit {
+            b = b.rate_limit(r);
         }
         if spool.is_some() || !spool_enabled {
             b = b.spool(spool);
