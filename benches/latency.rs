@@ -71,11 +71,18 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
     let rtt = Duration::from_millis(delay_ms.max(1)).as_secs_f64();
     let bound = (width * per) as f64 / rtt;
     // Enough for `seconds` at the bound, in whole requests.
-    let n = ((bound * seconds) as usize).clamp(per * width * 2, 400_000) / per * per;
+    let n = ((bound * seconds) as usize).clamp(per * width * 2, 1_200_000) / per * per;
     let before = sink.stats().0;
     let dir = std::env::temp_dir().join(format!("tf-latency-{}-{backend}-{width}", std::process::id()));
     let consumer = BackgroundConsumer::builder(make(backend, url))
         .max_in_flight(width)
+        // `LATENCY_QUEUE=N`: a larger memory queue than the default 10,000.
+        .queue_capacity(
+            std::env::var("LATENCY_QUEUE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(trackflow::consumer::DEFAULT_QUEUE_CAPACITY),
+        )
         .spool(Spool::open(&dir).unwrap())
         .build();
     let tracker = Tracker::builder().consumer(consumer).build().unwrap();
