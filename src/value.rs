@@ -638,6 +638,32 @@ impl<'de> Deserialize<'de> for Properties {
     }
 }
 
+/// Any value, nested a few levels: for the property tests of every codec.
+#[cfg(test)]
+pub(crate) fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        (-1e300f64..1e300).prop_map(Value::Float),
+        ".{0,30}".prop_map(Value::from),
+        any::<i64>().prop_map(Value::Time),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+            proptest::collection::vec(("[a-z]{1,6}", inner), 0..6).prop_map(|kv| {
+                let mut p = Properties::new();
+                for (k, v) in kv {
+                    p.insert(k, v);
+                }
+                Value::Object(p)
+            }),
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,30 +699,4 @@ mod tests {
         assert!(Properties::from_serialize(&5).is_err());
         assert!(Properties::from_serialize(&[1, 2]).is_err());
     }
-}
-
-/// Any value, nested a few levels: for the property tests of every codec.
-#[cfg(test)]
-pub(crate) fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
-    use proptest::prelude::*;
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        (-1e300f64..1e300).prop_map(Value::Float),
-        ".{0,30}".prop_map(Value::from),
-        any::<i64>().prop_map(Value::Time),
-    ];
-    leaf.prop_recursive(4, 40, 6, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
-            proptest::collection::vec(("[a-z]{1,6}", inner), 0..6).prop_map(|kv| {
-                let mut p = Properties::new();
-                for (k, v) in kv {
-                    p.insert(k, v);
-                }
-                Value::Object(p)
-            }),
-        ]
-    })
 }

@@ -362,9 +362,18 @@ fn the_config_sets_the_width_and_the_rate_and_refuses_what_is_out_of_range() {
     );
     for (setting, rule) in [
         ("max_in_flight = 0", "consumer.max_in_flight must be at least 1"),
-        ("rate_limit = 0.0", "consumer.rate_limit must be a positive number"),
-        ("rate_limit = -3.0", "consumer.rate_limit must be a positive number"),
-        ("rate_limit = nan", "consumer.rate_limit must be a positive number"),
+        (
+            "rate_limit = 0.0",
+            "consumer.rate_limit must be a positive number",
+        ),
+        (
+            "rate_limit = -3.0",
+            "consumer.rate_limit must be a positive number",
+        ),
+        (
+            "rate_limit = nan",
+            "consumer.rate_limit must be a positive number",
+        ),
     ] {
         let err = trackflow::Config::from_toml_str(&format!("[consumer]\n{setting}\n\n{base}"))
             .unwrap_err()

@@ -679,7 +679,9 @@ impl ConsumerConfig {
     /// The rules of the settings whose range the builders would otherwise clamp.
     fn check(&self) -> Result<()> {
         if self.max_in_flight == Some(0) {
-            return Err(crate::Error::Config("consumer.max_in_flight must be at least 1".into()));
+            return Err(crate::Error::Config(
+                "consumer.max_in_flight must be at least 1".into(),
+            ));
         }
         match self.rate_limit {
             Some(r) if !(r.is_finite() && r > 0.0) => Err(crate::Error::Config(format!(

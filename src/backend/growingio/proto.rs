@@ -293,9 +293,11 @@ mod tests {
         for (k, v) in props {
             p.insert(k, v);
         }
-        let mut who = Identity::default();
-        who.anonymous_id = ids.0.map(Into::into);
-        who.user_id = ids.1.map(Into::into);
+        let who = Identity {
+            anonymous_id: ids.0.map(Into::into),
+            user_id: ids.1.map(Into::into),
+            ..Identity::default()
+        };
         let e = match name {
             Some(n) => Event::track(n),
             None => Event::profile(crate::ProfileOp::Set),

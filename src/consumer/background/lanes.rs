@@ -76,11 +76,9 @@ impl Lanes {
     /// Hands a batch to an idle lane, starting one if none is idle. Where no lane can start,
     /// delivers it here and returns its outcome at once.
     pub(super) fn start(&mut self, job: Job) -> Option<Done> {
-        if self.running >= self.threads && !self.spawn() {
-            if self.threads == 0 {
-                return Some(run(&self.shared, &self.cancel, &self.flow, job));
-            }
-            // Lanes exist: the job waits for one of them.
+        // Where lanes exist but none could start, the job waits for one of them.
+        if self.running >= self.threads && !self.spawn() && self.threads == 0 {
+            return Some(run(&self.shared, &self.cancel, &self.flow, job));
         }
         let jobs = self.jobs.as_ref()?;
         match jobs.send(job) {
