@@ -57,6 +57,7 @@ const NOT_TYPES: &[&str] = &[
     "Process",
     "Serialize",
     "Spill",
+    "ThrottlingException", // an AWS error code
     "True",
 ];
 

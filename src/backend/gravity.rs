@@ -15,6 +15,11 @@
 //!   preset keys.
 //! * Retries back off (the SDK spins with none) and follow the transport's policy.
 //! * Property names are checked with the anchored rule the SDK's regex meant.
+//!
+//! Order, with requests in flight side by side: one client's envelopes of a batch go one
+//! after another, and a batch holding a client's profile operations starts only when no
+//! batch in flight holds that client's (its [`Backend::order_key`]), so `user_set` then
+//! `user_unset` land in that order. Track events carry their own time and may overtake.
 
 use std::collections::HashMap;
 use std::fmt;

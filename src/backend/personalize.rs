@@ -1,6 +1,11 @@
 //! AWS Personalize Events: PutEvents, PutUsers, PutItems, PutActions and
 //! PutActionInteractions, signed with our own SigV4, equal to boto3 on the wire.
 //!
+//! A batch's calls (one per user and session, ten records at most) go out side by side within
+//! the consumer's `max_in_flight`; no order is kept between them, as each record carries its
+//! `sentAt`. To stay under the PutEvents quota of a tracking id, set the consumer's
+//! `rate_limit`.
+//!
 //! ```text
 //! track                          ─► PutEvents            POST /events               {trackingId, userId?, sessionId, eventList[≤10]}
 //! track with interaction.action_id ► PutActionInteractions POST /action-interactions {trackingId, actionInteractions[≤10]}

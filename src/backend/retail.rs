@@ -1,6 +1,10 @@
 //! Google Cloud Retail v2 user events: `write` per event through the consumers, and the admin
 //! calls `collect`, `import`, `purge` and `rejoin` on the backend.
 //!
+//! A batch's writes go out side by side within the consumer's `max_in_flight` (each event
+//! carries its `eventTime`). The admin calls run on the caller's thread, outside the
+//! consumer's lanes, so a long import never holds up event delivery.
+//!
 //! ```text
 //! track ─► UserEvent ─► POST /v2/{parent}/userEvents:write?$alt=json;enum-encoding=int[&writeAsync=true]
 //! Retail::collect  ─► GET  /v2/{parent}/userEvents:collect?userEvent=<json>&uri=…&ets=…

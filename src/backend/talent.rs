@@ -1,6 +1,9 @@
 //! Google Cloud Talent Solution client events: v4 by default, v3 for `extraInfo` and
 //! `parentEventId`, which v4 lacks.
 //!
+//! A batch's events (one request each) go out side by side within the consumer's
+//! `max_in_flight`; each carries its `createTime`.
+//!
 //! ```text
 //! v4: POST /v4/{parent=projects/*/tenants/*}/clientEvents?$alt=json;enum-encoding=int
 //!     {requestId, eventId, createTime, jobEvent{type: <int>, jobs}, eventNotes}
