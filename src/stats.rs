@@ -222,4 +222,8 @@ pub struct BackendStats {
     pub queue_depth: u64,
     /// Bytes the disk queue takes.
     pub spilled_bytes: u64,
+    /// Requests in flight now (Background consumer; 0 for the others).
+    pub in_flight: u64,
+    /// Throttling replies (429, AWS `ThrottlingException`) that slowed the consumer down.
+    pub throttled: u64,
 }

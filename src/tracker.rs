@@ -855,6 +855,8 @@ impl Tracker {
                 not_routed: slot.not_routed.load(Ordering::Relaxed),
                 queue_depth: c.queue_depth(),
                 spilled_bytes: c.spilled_bytes(),
+                in_flight: c.flow().map_or(0, |f| f.in_flight() as u64),
+                throttled: c.flow().map_or(0, |f| f.throttled_count()),
             })
             .collect()
     }

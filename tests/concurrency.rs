@@ -262,6 +262,9 @@ fn a_429_storm_slows_the_whole_consumer() {
     assert_eq!(report.stats.delivered, 1000, "{report:?}");
     assert_eq!(received(&c).len(), 1000);
     assert!(flow.throttled_count() > 0);
+    let per_backend = &t.backend_stats()[0];
+    assert_eq!(per_backend.throttled, flow.throttled_count());
+    assert_eq!(per_backend.in_flight, 0);
     let log = log.lock().clone();
     let first_wave = log.iter().take(8).map(|(_, n)| *n).max().unwrap();
     // Once the first 429s are back (20 ms), the concurrency halves with each: from then

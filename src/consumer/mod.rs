@@ -186,6 +186,21 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     fn spilled_bytes(&self) -> u64 {
         0
     }
+
+    /// The consumer's request budget, where it sends requests side by side (the
+    /// Background consumer). Defaults to `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, Consumer, ImmediateConsumer, MemoryBackend};
+    /// assert!(ImmediateConsumer::new(MemoryBackend::new()).flow().is_none());
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build();
+    /// assert_eq!(Consumer::flow(&c).map(|f| f.in_flight()), Some(0));
+    /// ```
+    fn flow(&self) -> Option<&crate::transport::Flow> {
+        None
+    }
 }
 
 // Shared and boxed consumers are consumers.
@@ -221,6 +236,9 @@ macro_rules! forward_consumer {
             }
             fn spilled_bytes(&self) -> u64 {
                 (**self).spilled_bytes()
+            }
+            fn flow(&self) -> Option<&crate::transport::Flow> {
+                (**self).flow()
             }
         }
     )*};

@@ -728,6 +728,10 @@ impl Consumer for BackgroundConsumer {
         })
     }
 
+    fn flow(&self) -> Option<&crate::transport::Flow> {
+        Some(&self.flow)
+    }
+
     fn stats(&self) -> StatsSnapshot {
         self.shared.reporter.stats.snapshot()
     }
