@@ -101,6 +101,7 @@
 //! | `google` | with `retail`, `talent` | Google bearer tokens; service-account JWTs signed with ring |
 //! | `retail` | no | the Google Cloud Retail user events backend |
 //! | `talent` | no | the Google Cloud Talent client events backend |
+//! | `webhook` | no | [`Webhook`]: neutral events POSTed to any URL, HMAC-SHA256 signed (ring) |
 //! | `tokio` | no | `flush_async`, `shutdown_async`; drops that never block an executor thread |
 //! | `native-roots` | no | TLS verified against the platform's trust store |
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
@@ -164,6 +165,8 @@ pub use backend::personalize::{Personalize, PersonalizeBuilder};
 pub use backend::retail::{RejoinScope, Retail, RetailBuilder};
 #[cfg(feature = "talent")]
 pub use backend::talent::{Talent, TalentBuilder, TalentVersion};
+#[cfg(feature = "webhook")]
+pub use backend::webhook::{Webhook, WebhookBuilder, WebhookFormat};
 pub use backend::{Backend, Delivery, Failure, MemoryBackend, Rotation};
 pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
 pub use config::{BackendConfig, Config};

@@ -209,13 +209,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0xf) as usize] as char);
-    }
-    s
+    crate::codec::hex(bytes)
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a ms timestamp (UTC).

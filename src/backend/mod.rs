@@ -35,6 +35,9 @@ pub mod retail;
 #[cfg(feature = "talent")]
 #[cfg_attr(docsrs, doc(cfg(feature = "talent")))]
 pub mod talent;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub mod webhook;
 
 #[cfg(feature = "file")]
 pub use file::{FileBackend, FileBackendBuilder};

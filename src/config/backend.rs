@@ -112,6 +112,53 @@ pub enum BackendConfig {
         /// to `false`.
         debug_mode: Option<bool>,
     },
+    /// A webhook (cargo feature `webhook`): neutral events POSTed to any URL, signed with
+    /// HMAC-SHA256 when a `secret` is set. Put secrets in the environment:
+    /// `secret = "${WEBHOOK_SECRET}"`.
+    #[non_exhaustive]
+    Webhook {
+        /// Where to POST (a token in its query is masked in `Debug`).
+        url: SecretUrl,
+        /// `json_array` (default) or `json_lines`.
+        #[cfg(feature = "webhook")]
+        format: Option<crate::backend::webhook::WebhookFormat>,
+        /// Gzip bodies. Defaults to `false`.
+        gzip: Option<bool>,
+        /// Request headers (values masked in `Debug` and when written back out).
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, SecretString>,
+        /// The shared HMAC-SHA256 secret (masked in `Debug` and when written back out).
+        secret: Option<SecretString>,
+        /// Events per request. Defaults to 500.
+        max_batch: Option<usize>,
+    },
+}
+
+/// A secret setting (a webhook's shared secret, a header's token): `Debug` and serialization
+/// show `***`.
+///
+/// # Examples
+///
+/// ```
+/// let s = trackflow::config::SecretString("s3cret".into());
+/// assert_eq!(serde_json::to_string(&s)?, r#""***""#);
+/// assert!(!format!("{s:?}").contains("s3cret"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// A URL that carries a secret in its query; `Debug` and serialization mask it (a config
@@ -350,6 +397,7 @@ impl BackendConfig {
             BackendConfig::Retail { .. } => "retail",
             BackendConfig::Talent { .. } => "talent",
             BackendConfig::Gravity { .. } => "gravity",
+            BackendConfig::Webhook { .. } => "webhook",
         }
     }
 
@@ -393,6 +441,7 @@ impl BackendConfig {
             BackendConfig::Retail { .. } => self.build_retail_backend(transport),
             BackendConfig::Talent { .. } => self.build_talent(transport),
             BackendConfig::Gravity { .. } => self.build_gravity(transport),
+            BackendConfig::Webhook { .. } => self.build_webhook(transport),
         }
     }
 
@@ -610,6 +659,60 @@ impl BackendConfig {
     }
 }
 
+impl BackendConfig {
+    /// A webhook posting to `url`, unsigned, with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::config::BackendConfig::webhook("https://events.example.com/in");
+    /// assert_eq!(b.kind(), "webhook");
+    /// ```
+    pub fn webhook(url: impl Into<String>) -> Self {
+        BackendConfig::Webhook {
+            url: SecretUrl(url.into()),
+            #[cfg(feature = "webhook")]
+            format: None,
+            gzip: None,
+            headers: Default::default(),
+            secret: None,
+            max_batch: None,
+        }
+    }
+
+    #[cfg(feature = "webhook")]
+    fn build_webhook(&self, transport: &TransportConfig) -> Result<Box<dyn Backend>> {
+        let BackendConfig::Webhook {
+            url,
+            format,
+            gzip,
+            headers,
+            secret,
+            max_batch,
+        } = self
+        else {
+            unreachable!("called for the webhook kind")
+        };
+        let mut b = crate::backend::webhook::Webhook::builder(&url.0).transport(transport.build()?);
+        if let Some(f) = format {
+            b = b.format(*f);
+        }
+        if let Some(g) = gzip {
+            b = b.gzip(*g);
+        }
+        for (k, v) in headers {
+            b = b.header(k, &v.0);
+        }
+        if let Some(s) = secret {
+            b = b.secret(&s.0);
+        }
+        if let Some(n) = max_batch {
+            b = b.max_batch(*n);
+        }
+        Ok(Box::new(b.build()?))
+    }
+}
+
 // A backend whose cargo feature is off is a clear error naming the feature.
 macro_rules! missing {
     ($($feature:literal => $name:ident($($arg:ident)?)),* $(,)?) => {
@@ -633,4 +736,5 @@ missing!(
     "retail" => build_retail_backend(transport),
     "talent" => build_talent(transport),
     "gravity" => build_gravity(transport),
+    "webhook" => build_webhook(transport),
 );

@@ -17,7 +17,7 @@
 //! rate_limit = 100.0         # requests per second; unset: none
 //!
 //! [backend]
-//! kind = "file"              # file | growingio | gravity | personalize | retail | talent
+//! kind = "file"              # file | growingio | gravity | personalize | retail | talent | webhook
 //! dir = "./trackflow-events"
 //! rotation = "daily"         # never | hourly | daily
 //! max_bytes = 134217728
@@ -67,6 +67,19 @@
 //! region = "us-east-1"
 //! tracking_id = "…"
 //! users_dataset_arn = "arn:aws:personalize:us-east-1:123456789012:dataset/group/USERS"
+//! ```
+//!
+//! A webhook (feature `webhook`): batches of neutral events, signed (see
+//! [`crate::backend::webhook`] for how a receiver verifies them):
+//!
+//! ```toml
+//! [backend]
+//! kind = "webhook"
+//! url = "https://events.example.com/in"
+//! format = "json_lines"      # json_array (default) | json_lines
+//! gzip = true
+//! secret = "${WEBHOOK_SECRET}"
+//! headers = { Authorization = "Bearer ${WEBHOOK_TOKEN}" }
 //! ```
 //!
 //! Several backends (fan-out), each with its own consumer; a `route` chooses what one is
@@ -120,7 +133,7 @@ mod backend;
 #[cfg(feature = "toml")]
 mod env;
 
-pub use backend::{BackendConfig, GoogleAuth, SecretUrl};
+pub use backend::{BackendConfig, GoogleAuth, SecretString, SecretUrl};
 
 /// One entry of `[[backends]]`: a backend's settings (`kind` and the rest, as in
 /// `[backend]`), with an optional name and route.
