@@ -5,7 +5,8 @@
     feature = "gravity",
     feature = "personalize",
     feature = "retail",
-    feature = "talent"
+    feature = "talent",
+    feature = "webhook"
 ))]
 
 use std::any::type_name;
@@ -35,6 +36,7 @@ type Named = (
     trackflow::Route,
     trackflow::RouteKind,
     trackflow::BackendStats,
+    trackflow::Webhook,
     Box<dyn trackflow::CredentialsProvider>,
 );
 

@@ -1,6 +1,6 @@
 //! Every example runs against `trackflow collect`, and the collector decodes what each sent.
 
-#![cfg(all(feature = "cli", feature = "retail", feature = "talent"))]
+#![cfg(all(feature = "cli", feature = "retail", feature = "talent", feature = "webhook"))]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -16,7 +16,15 @@ fn example(name: &str) -> PathBuf {
 #[test]
 fn every_example_against_the_collector() {
     let mut collector = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args(["collect", "--port", "0", "--json"])
+        .args([
+            "collect",
+            "--port",
+            "0",
+            "--json",
+            "--webhook-secret-env",
+            "TRACKFLOW_WEBHOOK_SECRET",
+        ])
+        .env("TRACKFLOW_WEBHOOK_SECRET", "example-secret")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -31,7 +39,7 @@ fn every_example_against_the_collector() {
         .expect("the collector prints its address")
         .to_owned();
 
-    let runs: [(&str, &[&str]); 7] = [
+    let runs: [(&str, &[&str]); 8] = [
         ("quickstart", &[]),
         ("growingio", &["all"]),
         ("gravity", &[]),
@@ -39,6 +47,7 @@ fn every_example_against_the_collector() {
         ("retail", &[]),
         ("talent", &[]),
         ("fanout", &[]),
+        ("webhook", &[]),
     ];
     let dir = std::env::temp_dir().join(format!("trackflow-examples-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -50,6 +59,7 @@ fn every_example_against_the_collector() {
         let out = Command::new(example(name))
             .args(args)
             .env("TRACKFLOW_URL", &url)
+            .env("TRACKFLOW_WEBHOOK_SECRET", "example-secret")
             .current_dir(&dir)
             .output()
             .unwrap();
@@ -74,6 +84,11 @@ fn every_example_against_the_collector() {
     assert_eq!(count("personalize"), 4);
     assert_eq!(count("retail"), 5);
     assert_eq!(count("talent"), 3);
+    // Signed with the collector's secret, so accepted.
+    let hooks: Vec<&Value> = lines.iter().filter(|l| l["backend"] == "webhook").collect();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["status"], 200);
+    assert_eq!(hooks[0]["decoded"].as_array().unwrap().len(), 2);
     // The collector undid every encoding it was sent.
     let steps: Vec<String> = lines
         .iter()

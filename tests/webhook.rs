@@ -216,3 +216,80 @@ fn from_toml_with_the_secret_from_the_environment_and_masked_when_written_back()
     t.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(accepted_ns(&c, WebhookFormat::JsonLines, true), [7]);
 }
+
+/// `trackflow collect` with the webhook secret: it decodes what a signed webhook sends
+/// (gzip, JSON lines) and refuses what a wrong secret signed.
+#[cfg(feature = "cli")]
+#[test]
+fn trackflow_collect_decodes_and_verifies_the_webhook() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args([
+            "collect",
+            "--port",
+            "0",
+            "--json",
+            "--webhook-secret-env",
+            "TF_COLLECT_HOOK",
+        ])
+        .env("TF_COLLECT_HOOK", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the collector prints its address")
+        .to_owned();
+    let send = |secret: &str| {
+        let hook = Webhook::builder(format!("{url}/hook"))
+            .format(WebhookFormat::JsonLines)
+            .gzip(true)
+            .secret(secret)
+            .transport(fast_transport())
+            .build()
+            .unwrap();
+        let t = Tracker::builder()
+            .consumer(BackgroundConsumer::builder(hook).spool(None).build())
+            .build()
+            .unwrap();
+        for n in 0..3i64 {
+            t.track(&Identity::user("u1"), "checkout", Properties::new().with("n", n))
+                .unwrap();
+        }
+        t.shutdown(Duration::from_secs(10)).unwrap().stats
+    };
+    let good = send(SECRET);
+    let bad = send("a-wrong-secret");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((good.delivered, good.failed), (3, 0));
+    assert_eq!(
+        (bad.delivered, bad.failed),
+        (0, 3),
+        "refused with 401, not retried"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["backend"], "webhook");
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[0]["steps"], serde_json::json!(["gunzip", "json lines"]));
+    let ns: Vec<i64> = lines[0]["decoded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["properties"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, [0, 1, 2]);
+    assert_eq!(lines[1]["status"], 401);
+}

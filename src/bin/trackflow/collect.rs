@@ -40,6 +40,21 @@ pub enum Protocol {
     Retail,
     /// Google Cloud Talent.
     Talent,
+    /// trackflow's webhook: JSON array or lines, signature checked with `--webhook-secret`.
+    Webhook,
+}
+
+/// How `collect` serves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which protocol to answer.
+    pub protocol: Protocol,
+    /// Print each request as one JSON line.
+    pub json_lines: bool,
+    /// Exit after answering this many.
+    pub max_requests: Option<u64>,
+    /// The webhook's shared secret: a request whose signature does not verify gets 401.
+    pub webhook_secret: Option<String>,
 }
 
 struct Request {
@@ -60,33 +75,40 @@ impl Request {
 }
 
 /// Serves until `max_requests` (if any) have been answered.
-pub fn run(
-    port: u16,
-    protocol: Protocol,
-    json_lines: bool,
-    max_requests: Option<u64>,
-) -> std::io::Result<()> {
+pub fn run(port: u16, opts: Options) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     let addr = listener.local_addr()?;
-    eprintln!("trackflow collect: listening on http://{addr} ({protocol:?})");
+    eprintln!(
+        "trackflow collect: listening on http://{addr} ({:?})",
+        opts.protocol
+    );
     let served = Arc::new(AtomicU64::new(0));
     let out = Arc::new(Mutex::new(std::io::stdout()));
+    let opts = Arc::new(opts);
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let (served, out) = (served.clone(), out.clone());
-        std::thread::spawn(move || serve(conn, protocol, json_lines, &served, &out, max_requests));
+        let (served, out, opts) = (served.clone(), out.clone(), opts.clone());
+        std::thread::spawn(move || serve(conn, &opts, &served, &out));
     }
     Ok(())
 }
 
-fn serve(
-    conn: TcpStream,
-    protocol: Protocol,
-    json_lines: bool,
-    served: &AtomicU64,
-    out: &Mutex<std::io::Stdout>,
-    max: Option<u64>,
-) {
+/// A webhook request's signature: `None` when it verifies (or no secret was given), else why
+/// it is refused.
+fn refuse_signature(r: &Request, secret: Option<&str>) -> Option<&'static str> {
+    let secret = secret?;
+    let (Some(sig), Some(ts)) = (
+        r.header(trackflow::backend::webhook::SIGNATURE_HEADER),
+        r.header(trackflow::backend::webhook::TIMESTAMP_HEADER),
+    ) else {
+        return Some("the request is not signed");
+    };
+    (!trackflow::backend::webhook::verify(secret, ts, &r.body, sig))
+        .then_some("the signature does not verify")
+}
+
+fn serve(conn: TcpStream, opts: &Options, served: &AtomicU64, out: &Mutex<std::io::Stdout>) {
+    let (protocol, json_lines, max) = (opts.protocol, opts.json_lines, opts.max_requests);
     // Replies go out in one write; without this, Nagle's algorithm holds the last segment of
     // each reply for the client's delayed ACK (~40 ms per keep-alive request).
     let _ = conn.set_nodelay(true);
@@ -116,7 +138,13 @@ fn serve(
                 continue;
             }
         };
-        let (status, reply) = answer(proto, &req, &decoded);
+        let refused = (proto == Protocol::Webhook)
+            .then(|| refuse_signature(&req, opts.webhook_secret.as_deref()))
+            .flatten();
+        let (status, reply) = match refused {
+            Some(why) => (401, json!({ "error": why }).to_string()),
+            None => answer(proto, &req, &decoded),
+        };
         print(out, json_lines, proto, &req, &decoded, &steps, status);
         if reply_to(&mut writer, status, &reply, false).is_err() {
             return;
@@ -185,6 +213,7 @@ fn linger(w: &mut TcpStream, mut r: BufReader<TcpStream>) {
 fn reply_to(w: &mut TcpStream, status: u16, body: &str, close: bool) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        401 => "Unauthorized",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         _ => "Bad Request",
@@ -221,7 +250,11 @@ fn mask_query(q: &str) -> String {
 
 fn guess(r: &Request) -> Protocol {
     let p = r.path.as_str();
-    if p.contains("/collect")
+    if r.header(trackflow::backend::webhook::TIMESTAMP_HEADER).is_some()
+        || r.header("content-type") == Some("application/x-ndjson")
+    {
+        Protocol::Webhook
+    } else if p.contains("/collect")
         && (p.starts_with("/v3/projects/") || p.starts_with("/projects/"))
         && !r.query.contains("access_token")
     {
@@ -319,6 +352,17 @@ fn decode(r: &Request) -> Result<(Json, Vec<&'static str>), Refused> {
     if body.is_empty() {
         return Ok((Json::Null, steps));
     }
+    if r.header("content-type") == Some("application/x-ndjson") {
+        // JSON lines: each line an event; a line that is not JSON is kept as text.
+        let text = String::from_utf8_lossy(&body);
+        let lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<Json>(l).unwrap_or_else(|_| l.into()))
+            .collect();
+        steps.push("json lines");
+        return Ok((Json::Array(lines), steps));
+    }
     Ok(match serde_json::from_slice::<Json>(&body) {
         Ok(v) => {
             steps.push("json");
@@ -387,7 +431,7 @@ fn answer(p: Protocol, r: &Request, decoded: &Json) -> (u16, String) {
                 )
             }
         }
-        Protocol::Auto => (200, "{}".into()),
+        Protocol::Auto | Protocol::Webhook => (200, "{}".into()),
     }
 }
 

@@ -67,6 +67,10 @@ enum Command {
         /// Exit after answering this many requests.
         #[arg(long)]
         max_requests: Option<u64>,
+        /// The webhook's shared secret: a webhook request whose HMAC-SHA256 signature does
+        /// not verify gets 401. Read from the environment variable, not the command line.
+        #[arg(long, value_name = "ENV_VAR")]
+        webhook_secret_env: Option<String>,
     },
     /// Deliver again the batches a spool holds, through the configured backend.
     Replay {
@@ -149,9 +153,8 @@ fn main() -> ExitCode {
             backend,
             json,
             max_requests,
-        } => collect::run(port, backend, json, max_requests)
-            .map(|()| true)
-            .map_err(trackflow::Error::Io),
+            webhook_secret_env,
+        } => collect_with(port, backend, json, max_requests, webhook_secret_env),
         #[cfg(feature = "retail")]
         Command::Retail { config, command } => retail(&config, command),
     };
@@ -163,6 +166,33 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs `collect`, the webhook secret read from the environment variable named.
+fn collect_with(
+    port: u16,
+    protocol: collect::Protocol,
+    json_lines: bool,
+    max_requests: Option<u64>,
+    secret_env: Option<String>,
+) -> trackflow::Result<bool> {
+    let webhook_secret = match secret_env {
+        Some(var) => Some(std::env::var(&var).map_err(|_| {
+            trackflow::Error::Config(format!(
+                "--webhook-secret-env: the environment variable {var} is not set"
+            ))
+        })?),
+        None => None,
+    };
+    let opts = collect::Options {
+        protocol,
+        json_lines,
+        max_requests,
+        webhook_secret,
+    };
+    collect::run(port, opts)
+        .map(|()| true)
+        .map_err(trackflow::Error::Io)
 }
 
 /// The spool the CLI uses: on unless asked otherwise.
