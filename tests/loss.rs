@@ -470,7 +470,9 @@ fn past_the_disk_budget_drops_are_counted() {
         }
     }
     let s = tracker.stats();
-    assert!(full > 3000, "{full}");
+    // Held: the queue (100), up to eight batches of 100 in flight, and what 64 KiB of disk
+    // takes; the rest (at least ~2,700) is dropped.
+    assert!(full > 2000, "{full}");
     assert_eq!((s.dropped, s.spill_full), (full, full));
     assert!(s.spilled > 100, "{s:?}");
     let report = tracker.shutdown(Duration::from_millis(200)).unwrap();
