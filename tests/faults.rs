@@ -430,6 +430,10 @@ impl log::Log for Logs {
     fn flush(&self) {}
 }
 
+/// Held by the tests whose consumers warn of a full queue, so that one test's count of
+/// warnings is its own.
+static QUEUE_FULL_WARNINGS: Mutex<()> = Mutex::new(());
+
 fn logs() -> &'static Logs {
     static LOGS: OnceLock<&'static Logs> = OnceLock::new();
     LOGS.get_or_init(|| {
@@ -467,6 +471,8 @@ fn small(c: &Collector, overflow: Overflow) -> (Tracker, Arc<BackgroundConsumer>
 
 #[test]
 fn backpressure_drop_newest_counts_every_drop_and_warns_once() {
+    // The logger is the process's: no other test may warn of a full queue meanwhile.
+    let _alone = QUEUE_FULL_WARNINGS.lock();
     let logs = logs();
     let c = stalled();
     let (t, consumer) = small(&c, Overflow::DropNewest);
@@ -506,6 +512,7 @@ fn backpressure_drop_newest_counts_every_drop_and_warns_once() {
 
 #[test]
 fn backpressure_block_with_timeout_waits_each_time() {
+    let _alone = QUEUE_FULL_WARNINGS.lock();
     let c = stalled();
     let (t, _) = small(&c, Overflow::BlockTimeout(Duration::from_millis(30)));
     let mut full = 0;
