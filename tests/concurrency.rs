@@ -384,3 +384,43 @@ fn the_config_sets_the_width_and_the_rate_and_refuses_what_is_out_of_range() {
         assert!(err.contains(rule), "{setting}: {err}");
     }
 }
+
+#[test]
+fn an_aws_throttling_error_in_the_body_alone_slows_the_consumer_too() {
+    // Personalize answers 400 with `__type: ThrottlingException` and no error header.
+    let c = Collector::start(|_, n| {
+        if n < 2 {
+            Reply::Status(
+                400,
+                vec![],
+                r#"{"__type":"com.amazon#ThrottlingException","message":"Rate exceeded"}"#.into(),
+            )
+        } else {
+            Reply::Status(200, vec![], "{}".into())
+        }
+    });
+    let pz = trackflow::Personalize::builder()
+        .region("us-east-1")
+        .endpoint(c.url())
+        .credentials(trackflow::auth::aws::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret-key",
+            None,
+        ))
+        .tracking_id("tracking-0001")
+        .transport(fast_transport())
+        .build()
+        .unwrap();
+    let consumer = BackgroundConsumer::builder(pz).spool(None).build();
+    let flow = consumer.flow().clone();
+    let t = Tracker::builder().consumer(consumer).build().unwrap();
+    t.track(
+        &Identity::user("u1").with_session("s1"),
+        "purchase",
+        Properties::new(),
+    )
+    .unwrap();
+    let s = t.shutdown(Duration::from_secs(30)).unwrap().stats;
+    assert_eq!((s.delivered, s.retried), (1, 2), "{s:?}");
+    assert_eq!(flow.throttled_count(), 2);
+}

@@ -616,7 +616,7 @@ fn judge(resp: &Response) -> Verdict {
         .find_map(|k| body.get(*k).and_then(|m| m.as_str()))
         .unwrap_or_default()
         .to_owned();
-    let throttled = resp.status == 429 || code.contains("Throttl") || code == "TooManyRequestsException";
+    let throttled = resp.status == 429 || crate::transport::retry::is_throttling_code(&code);
     let error = || Error::Api {
         status: resp.status,
         code,

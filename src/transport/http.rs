@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::retry::{RetryPolicy, Verdict};
+use super::retry::{is_throttling_code, RetryPolicy, Verdict};
 use super::Cancel;
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::error::{Error, Result, TransportError};
@@ -767,7 +767,7 @@ impl HttpTransport {
                 Err(e) => (e, None),
             };
             drop(permit);
-            let throttled = resp.as_ref().is_some_and(is_throttling);
+            let too_many = resp.as_ref().is_some_and(|r| r.status == 429);
             let (error, after) = match verdict {
                 Verdict::Success => {
                     if let Some(f) = ctx.flow {
@@ -787,14 +787,16 @@ impl HttpTransport {
                 Verdict::Permanent(e) => return (Err(e), retries),
                 Verdict::Retry { error, after } => (error, after),
             };
-            if retries >= self.retry.max_retries {
-                return (Err(error), retries);
-            }
             let wait = self.retry.wait(retries, after);
+            let throttled = too_many || matches!(&error, Error::Api { code, .. } if is_throttling_code(code));
             if let Some(f) = ctx.flow.filter(|_| throttled) {
                 // The collector is over its quota for this client, not for this request:
-                // every lane of the consumer waits, and fewer go at once.
+                // every lane of the consumer waits, and fewer go at once (also when this
+                // request has no retry left).
                 f.throttled(wait);
+            }
+            if retries >= self.retry.max_retries {
+                return (Err(error), retries);
             }
             log::debug!(
                 "trackflow: {} failed ({error}); retry {} in {wait:?}",
@@ -825,13 +827,6 @@ impl HttpTransport {
             None => Err(Verdict::Permanent(Error::Cancelled)),
         }
     }
-}
-
-/// A reply saying "too many requests": HTTP 429, or AWS's throttling error (sent as 400).
-fn is_throttling(r: &Response) -> bool {
-    r.status == 429
-        || r.header("x-amzn-errortype")
-            .is_some_and(|t| t.starts_with("Throttling") || t.starts_with("TooManyRequests"))
 }
 
 fn classify_ureq(e: ureq::Error) -> Verdict {

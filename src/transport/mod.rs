@@ -14,7 +14,7 @@ mod cancel;
 mod flow;
 pub(crate) mod http;
 pub(crate) mod pool;
-mod retry;
+pub(crate) mod retry;
 
 pub use cancel::Cancel;
 pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT};

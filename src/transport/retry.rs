@@ -165,6 +165,13 @@ impl RetryPolicy {
     }
 }
 
+/// Whether a service's error code means "too many requests" whatever the HTTP status
+/// (AWS sends `ThrottlingException` with 400): the one rule the judges and the consumer's
+/// throttling pause share.
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    code.contains("Throttl") || code == "TooManyRequestsException" || code == "RESOURCE_EXHAUSTED"
+}
+
 /// What a response means for the request that got it.
 #[derive(Debug)]
 pub enum Verdict {
