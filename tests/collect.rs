@@ -3,9 +3,11 @@
 //! refusal before anything large is allocated.
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 struct Collect(Child, String);
@@ -18,22 +20,8 @@ impl Drop for Collect {
 }
 
 fn collect() -> Collect {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args(["collect", "--port", "0", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .expect("the collector prints its address")
-        .to_owned();
-    Collect(child, addr)
+    let (child, url) = support::trackflow_collect(&["--json"], &[], Stdio::null());
+    Collect(child, url.trim_start_matches("http://").to_owned())
 }
 
 /// Reads one reply: its status and body.

@@ -58,6 +58,15 @@ fn delaying(delay: Duration, reply: fn() -> Reply) -> (Collector, Gauge) {
     (c, gauge)
 }
 
+/// Gravity, plain JSON, against `c`.
+fn gravity(c: &Collector) -> Gravity {
+    Gravity::builder(format!("{}/collect/?access_token=t", c.url()))
+        .compress(false)
+        .transport(fast_transport())
+        .build()
+        .unwrap()
+}
+
 fn gio(c: &Collector) -> GrowingIo {
     GrowingIo::builder(c.url(), "p", "d")
         .transport(fast_transport())
@@ -122,11 +131,7 @@ fn the_in_flight_bound_holds_and_every_event_arrives_once() {
 fn the_bound_also_holds_for_requests_inside_one_batch() {
     // Gravity sends one request per client: a batch of 40 clients is 40 requests.
     let (c, gauge) = delaying(Duration::from_millis(15), gravity_ok);
-    let ge = Gravity::builder(format!("{}/collect/?access_token=t", c.url()))
-        .compress(false)
-        .transport(fast_transport())
-        .build()
-        .unwrap();
+    let ge = gravity(&c);
     let consumer = BackgroundConsumer::builder(ge)
         .max_in_flight(3)
         .spool(None)
@@ -178,11 +183,7 @@ fn one_clients_gravity_profile_operations_stay_in_order() {
         std::thread::sleep(Duration::from_millis(ms));
         gravity_ok()
     });
-    let ge = Gravity::builder(format!("{}/collect/?access_token=t", c.url()))
-        .compress(false)
-        .transport(fast_transport())
-        .build()
-        .unwrap();
+    let ge = gravity(&c);
     let consumer = BackgroundConsumer::builder(ge)
         .max_batch(7)
         .max_in_flight(8)

@@ -4,9 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
+
+mod support;
 
 fn example(name: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_trackflow"));
@@ -15,29 +17,11 @@ fn example(name: &str) -> PathBuf {
 
 #[test]
 fn every_example_against_the_collector() {
-    let mut collector = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args([
-            "collect",
-            "--port",
-            "0",
-            "--json",
-            "--webhook-secret-env",
-            "TRACKFLOW_WEBHOOK_SECRET",
-        ])
-        .env("TRACKFLOW_WEBHOOK_SECRET", "example-secret")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(collector.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the collector prints its address")
-        .to_owned();
+    let (mut collector, url) = support::trackflow_collect(
+        &["--json", "--webhook-secret-env", "TRACKFLOW_WEBHOOK_SECRET"],
+        &[("TRACKFLOW_WEBHOOK_SECRET", "example-secret")],
+        std::process::Stdio::piped(),
+    );
 
     let runs: [(&str, &[&str]); 8] = [
         ("quickstart", &[]),

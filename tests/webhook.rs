@@ -126,35 +126,33 @@ fn a_wrong_secret_is_refused_and_the_batch_is_spooled() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Sends one event through a webhook to `c`, signed with `secret` if given.
+fn send_one(c: &Collector, secret: Option<&str>) -> trackflow::StatsSnapshot {
+    let mut b = Webhook::builder(format!("{}/hook", c.url())).transport(fast_transport());
+    if let Some(s) = secret {
+        b = b.secret(s);
+    }
+    let t = Tracker::builder()
+        .consumer(
+            BackgroundConsumer::builder(b.build().unwrap())
+                .spool(None)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    t.track(&Identity::user("u1"), "checkout", Properties::new())
+        .unwrap();
+    t.shutdown(Duration::from_secs(10)).unwrap().stats
+}
+
 #[test]
 fn unsigned_requests_and_tampered_bodies_do_not_verify() {
     let c = verifying_receiver();
-    let hook = Webhook::builder(format!("{}/hook", c.url()))
-        .transport(fast_transport())
-        .build()
-        .unwrap();
-    let t = Tracker::builder()
-        .consumer(BackgroundConsumer::builder(hook).spool(None).build())
-        .build()
-        .unwrap();
-    t.track(&Identity::user("u1"), "checkout", Properties::new())
-        .unwrap();
-    let s = t.shutdown(Duration::from_secs(10)).unwrap().stats;
+    let s = send_one(&c, None);
     assert_eq!(s.failed, 1, "no signature: refused");
     // A signature made for one body does not verify another, nor another timestamp.
     let signed = Collector::start(|_, _| Reply::ok());
-    let hook = Webhook::builder(format!("{}/hook", signed.url()))
-        .secret(SECRET)
-        .transport(fast_transport())
-        .build()
-        .unwrap();
-    let t = Tracker::builder()
-        .consumer(BackgroundConsumer::builder(hook).spool(None).build())
-        .build()
-        .unwrap();
-    t.track(&Identity::user("u1"), "checkout", Properties::new())
-        .unwrap();
-    t.shutdown(Duration::from_secs(10)).unwrap();
+    send_one(&signed, Some(SECRET));
     let r = &signed.requests()[0];
     let (sig, ts) = (
         r.header(SIGNATURE_HEADER).unwrap(),
@@ -222,31 +220,11 @@ fn from_toml_with_the_secret_from_the_environment_and_masked_when_written_back()
 #[cfg(feature = "cli")]
 #[test]
 fn trackflow_collect_decodes_and_verifies_the_webhook() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
-        .args([
-            "collect",
-            "--port",
-            "0",
-            "--json",
-            "--webhook-secret-env",
-            "TF_COLLECT_HOOK",
-        ])
-        .env("TF_COLLECT_HOOK", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the collector prints its address")
-        .to_owned();
+    let (mut child, url) = support::trackflow_collect(
+        &["--json", "--webhook-secret-env", "TF_COLLECT_HOOK"],
+        &[("TF_COLLECT_HOOK", SECRET)],
+        std::process::Stdio::piped(),
+    );
     let send = |secret: &str| {
         let hook = Webhook::builder(format!("{url}/hook"))
             .format(WebhookFormat::JsonLines)

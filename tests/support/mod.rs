@@ -450,3 +450,33 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
     }
 }
+
+/// Starts `trackflow collect --port 0 <args>` with `env` added and its printout going to
+/// `stdout` (piped: read it, or a long run fills the pipe and stalls the collector); returns
+/// the child and the `http://…` address it prints on stderr.
+#[cfg(feature = "cli")]
+pub fn trackflow_collect(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdout: std::process::Stdio,
+) -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trackflow"))
+        .args(["collect", "--port", "0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the collector prints its address")
+        .to_owned();
+    (child, url)
+}
