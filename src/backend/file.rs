@@ -304,8 +304,7 @@ impl FileBackend {
         let mut written = 0;
         for e in batch {
             let start = st.buf.len();
-            serde_json::to_writer(&mut st.buf, e)
-                .map_err(|err| Error::invalid("event", format!("cannot be written as JSON: {err}")))?;
+            crate::codec::json::write_event(&mut st.buf, e)?;
             st.buf.push(b'\n');
             let line = (st.buf.len() - start) as u64;
             if st.size + start as u64 + line > self.max_bytes && st.size + start as u64 > 0 {

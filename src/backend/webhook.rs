@@ -267,8 +267,7 @@ impl Webhook {
             if array && i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, e)
-                .map_err(|err| Error::invalid("event", format!("cannot be written as JSON: {err}")))?;
+            crate::codec::json::write_event(&mut out, e)?;
             if !array {
                 out.push(b'\n');
             }

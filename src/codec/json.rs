@@ -138,6 +138,27 @@ const fn plain_table(ascii: bool) -> [bool; 256] {
 static PLAIN_ASCII: [bool; 256] = plain_table(true);
 static PLAIN_UTF8: [bool; 256] = plain_table(false);
 
+/// Appends an event in its neutral JSON form (the File backend's line, the webhook's
+/// element).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `event` if it cannot be
+/// written.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// trackflow::codec::json::write_event(&mut out, &trackflow::Event::track("open"))?;
+/// assert!(out.starts_with(b"{"));
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+pub fn write_event(out: &mut Vec<u8>, e: &crate::Event) -> crate::Result<()> {
+    serde_json::to_writer(out, e)
+        .map_err(|err| crate::Error::invalid("event", format!("cannot be written as JSON: {err}")))
+}
+
 /// Appends `s` as a JSON string (quotes included), escaped exactly as serde_json does, and in
 /// `ascii` mode with every non-ASCII character as `\uXXXX` (UTF-16, lowercase hex), as
 /// Python's `ensure_ascii` does. Runs of plain bytes are copied at once.
