@@ -143,7 +143,7 @@ static PLAIN_UTF8: [bool; 256] = plain_table(false);
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `event` if it cannot be
+/// [`Error::InvalidInput`](crate::Error) naming `event` if it cannot be
 /// written.
 ///
 /// # Examples
