@@ -197,6 +197,7 @@ impl Route {
     }
 
     /// Whether some `track` events pass.
+    #[cfg_attr(not(feature = "personalize"), allow(dead_code))]
     pub(crate) fn admits_track(&self) -> bool {
         self.kinds.is_none_or(|k| k & TRACK_BIT != 0)
     }

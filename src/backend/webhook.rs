@@ -385,3 +385,59 @@ impl Backend for Webhook {
         d
     }
 }
+
+/// The webhook's config settings (`kind = "webhook"`). Put secrets in the environment:
+/// `secret = "${WEBHOOK_SECRET}"`.
+///
+/// # Examples
+///
+/// ```
+/// let cfg = trackflow::config::BackendConfig::webhook("https://events.example.com/in")
+///     .set("secret", "s3cret")
+///     .set("format", "json_lines");
+/// assert!(!format!("{cfg:?}").contains("s3cret"));
+/// assert_eq!(cfg.build(&Default::default())?.name(), "webhook");
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookSettings {
+    /// Where to POST (a token in its query is masked in `Debug`).
+    pub url: crate::config::SecretUrl,
+    /// `json_array` (default) or `json_lines`.
+    pub format: Option<WebhookFormat>,
+    /// Gzip bodies. Defaults to `false`.
+    pub gzip: Option<bool>,
+    /// Request headers (values masked in `Debug` and when written back out).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, crate::config::SecretString>,
+    /// The shared HMAC-SHA256 secret (masked in `Debug` and when written back out).
+    pub secret: Option<crate::config::SecretString>,
+    /// Events per request. Defaults to 500.
+    pub max_batch: Option<usize>,
+}
+
+impl super::BackendSettings for WebhookSettings {
+    const KIND: &'static str = "webhook";
+
+    fn build(self, ctx: &super::BuildCtx<'_>) -> Result<Box<dyn Backend>> {
+        let mut b = Webhook::builder(&self.url.0).transport(ctx.http()?);
+        if let Some(f) = self.format {
+            b = b.format(f);
+        }
+        if let Some(g) = self.gzip {
+            b = b.gzip(g);
+        }
+        for (k, v) in &self.headers {
+            b = b.header(k, &v.0);
+        }
+        if let Some(s) = self.secret {
+            b = b.secret(&s.0);
+        }
+        if let Some(n) = self.max_batch {
+            b = b.max_batch(n);
+        }
+        Ok(Box::new(b.build()?))
+    }
+}

@@ -87,3 +87,51 @@ impl GrowingIoCodec {
         }
     }
 }
+
+/// GrowingIO's config settings (`kind = "growingio"`).
+///
+/// # Examples
+///
+/// ```
+/// let cfg = trackflow::config::BackendConfig::growingio("https://c", "p", "d").set("codec", "json");
+/// assert_eq!(cfg.build(&Default::default())?.name(), "growingio");
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[cfg(feature = "growingio")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GrowingIoSettings {
+    /// Collector base URL.
+    pub host: String,
+    /// Project key (the SDK's `product_id`).
+    pub project_key: String,
+    /// Data source id.
+    pub data_source_id: String,
+    /// `platform` field. Defaults to `python`.
+    pub platform: Option<String>,
+    /// `sdkVersion` field. Defaults to `1.0.5`.
+    pub sdk_version: Option<String>,
+    /// `json` (default), `snappy`, `snappy_crypt` or `protobuf`.
+    pub codec: Option<GrowingIoCodec>,
+}
+
+#[cfg(feature = "growingio")]
+impl super::BackendSettings for GrowingIoSettings {
+    const KIND: &'static str = "growingio";
+
+    fn build(self, ctx: &super::BuildCtx<'_>) -> Result<Box<dyn super::Backend>> {
+        let mut b =
+            GrowingIo::builder(&self.host, &self.project_key, &self.data_source_id).transport(ctx.http()?);
+        if let Some(p) = self.platform {
+            b = b.platform(p);
+        }
+        if let Some(v) = self.sdk_version {
+            b = b.sdk_version(v);
+        }
+        if let Some(c) = self.codec {
+            b = b.codec(c);
+        }
+        Ok(Box::new(b.build()?))
+    }
+}
