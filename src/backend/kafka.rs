@@ -823,6 +823,19 @@ impl super::BackendSettings for KafkaSettings {
     const KIND: &'static str = "kafka";
 
     fn build(self, _: &super::BuildCtx<'_>) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(self.builder().build()?))
+    }
+
+    fn check(&self, label: &str, _: &crate::Route) -> Result<()> {
+        self.clone()
+            .builder()
+            .check()
+            .map_err(|e| Error::Config(format!("backend `{label}`: {e}")))
+    }
+}
+
+impl KafkaSettings {
+    fn builder(self) -> KafkaBuilder {
         let mut b = Kafka::builder(self.brokers, self.topic);
         b.compression = self.compression.unwrap_or_default();
         b.acks = self.acks.unwrap_or_default();
@@ -839,6 +852,6 @@ impl super::BackendSettings for KafkaSettings {
         b.tls = self.tls;
         b.sasl = self.sasl;
         b.properties = self.properties;
-        Ok(Box::new(b.build()?))
+        b
     }
 }

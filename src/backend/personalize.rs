@@ -1059,7 +1059,7 @@ impl super::BackendSettings for PersonalizeSettings {
         Ok(Box::new(b.build()?))
     }
 
-    fn check_route(&self, label: &str, route: &crate::Route) -> Result<()> {
+    fn check(&self, label: &str, route: &crate::Route) -> Result<()> {
         if self.tracking_id.is_none() && route.admits_track() {
             return Err(Error::Config(format!(
                 "backend `{label}` (personalize): tracking_id is required for track events; set it, \

@@ -72,13 +72,14 @@ pub trait BackendSettings: Serialize + DeserializeOwned + 'static {
     /// What the backend's builder returns for settings it refuses.
     fn build(self, ctx: &BuildCtx<'_>) -> Result<Box<dyn Backend>>;
 
-    /// What can be known wrong at load about what `route` gives this backend (say, track
-    /// events to a backend that has nowhere to put them). `label` names it in the error.
+    /// What can be known wrong at load without connecting anywhere: settings that do not
+    /// go together, or what `route` gives this backend that it has nowhere to put (track
+    /// events to a backend without a place for them). `label` names it in the error.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] naming the backend and the rule.
-    fn check_route(&self, label: &str, route: &Route) -> Result<()> {
+    /// [`Error::Config`] naming the backend, the setting and the rule.
+    fn check(&self, label: &str, route: &Route) -> Result<()> {
         let _ = (label, route);
         Ok(())
     }
@@ -187,7 +188,7 @@ impl<S: BackendSettings> Typed<S> {
 
 impl<S: BackendSettings> Kind for Typed<S> {
     fn check(&self, settings: &Map<String, Value>, label: &str, route: &Route) -> Result<()> {
-        Self::parse(settings, label)?.check_route(label, route)
+        Self::parse(settings, label)?.check(label, route)
     }
 
     fn build(&self, settings: &Map<String, Value>, ctx: &BuildCtx<'_>) -> Result<Box<dyn Backend>> {

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 pub mod gio;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 /// One request as it crossed the wire.
 #[derive(Debug, Clone)]

@@ -1,0 +1,351 @@
+//! The Kafka backend against a real Kafka-protocol broker (tansu, started here on
+//! 127.0.0.1), read back with rdkafka's consumer: every event once, one key's events in
+//! order, nothing lost through a 10 s outage, and what cannot be delivered spooled.
+
+#![cfg(feature = "kafka")]
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::kafka::{free_port, read_back, Broker, Forwarder};
+use trackflow::backend::kafka::{Kafka, KafkaCompression};
+use trackflow::{BackgroundConsumer, Identity, Properties, Spool, StatsSnapshot, Tracker};
+
+const PARTITIONS: i32 = 3;
+
+/// A tracker with the default Background consumer, spilling to a spool of its own when
+/// the queue is full (so that the tests count every event, none dropped).
+fn tracker(kafka: Kafka) -> Tracker {
+    let spool = Spool::open(support::temp_dir("kafka-spool")).unwrap();
+    let consumer = BackgroundConsumer::builder(kafka).spool(spool).build();
+    Tracker::builder().consumer(consumer).build().unwrap()
+}
+
+/// Tracks `n` events as producer `p`: user `p-u{i % users}`, each with its own counter.
+fn track_all(t: &Tracker, p: usize, n: usize, users: usize) {
+    let mut seq = vec![0i64; users];
+    for i in 0..n {
+        let u = i % users;
+        let props = Properties::new().with("producer", p as i64).with("seq", seq[u]);
+        t.track(&Identity::user(format!("p{p}-u{u}")), "view", props)
+            .unwrap();
+        seq[u] += 1;
+    }
+}
+
+fn assert_balanced(s: &StatsSnapshot) {
+    assert_eq!(s.accepted, s.delivered + s.failed + s.dropped, "{s:?}");
+}
+
+/// Checks what was read: every (user, seq) once, keyed by the user, one partition per key,
+/// and in each partition a key's counters rise by one from 0. Returns the number of
+/// duplicates.
+fn check_read(read: &[(i32, Option<String>, serde_json::Value)], users: &[(String, i64)]) -> usize {
+    let mut seen = HashSet::new();
+    let mut next: HashMap<String, i64> = HashMap::new();
+    let mut partition_of: HashMap<String, i32> = HashMap::new();
+    let mut dups = 0;
+    for (partition, key, e) in read {
+        let user = e["user_id"].as_str().unwrap().to_owned();
+        let seq = e["properties"]["seq"].as_i64().unwrap();
+        assert_eq!(key.as_deref(), Some(user.as_str()), "keyed by the user id");
+        assert_eq!(
+            *partition_of.entry(user.clone()).or_insert(*partition),
+            *partition,
+            "{user} in one partition"
+        );
+        if !seen.insert((user.clone(), seq)) {
+            dups += 1;
+            continue;
+        }
+        let want = next.entry(user.clone()).or_insert(0);
+        assert_eq!(seq, *want, "{user}: events out of order");
+        *want += 1;
+    }
+    for (user, n) in users {
+        assert_eq!(next.get(user).copied().unwrap_or(0), *n, "{user}: events missing");
+    }
+    dups
+}
+
+fn expected(producers: usize, n: usize, users: usize) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for p in 0..producers {
+        for u in 0..users {
+            out.push((
+                format!("p{p}-u{u}"),
+                (n / users + usize::from(u < n % users)) as i64,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_hundred_thousand_events_from_two_producers_arrive_once_and_in_order() {
+    let broker = Broker::start();
+    broker.create_topic("events-100k", PARTITIONS as u32);
+    let started = Instant::now();
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let addr = broker.addr.clone();
+            thread::spawn(move || {
+                let t = tracker(Kafka::builder(addr, "events-100k").build().unwrap());
+                track_all(&t, p, 50_000, 100);
+                t.shutdown(Duration::from_secs(60)).unwrap().stats
+            })
+        })
+        .collect();
+    for h in producers {
+        let s = h.join().unwrap();
+        assert_balanced(&s);
+        assert_eq!(
+            (s.accepted, s.delivered, s.failed, s.dropped),
+            (50_000, 50_000, 0, 0),
+            "{s:?}"
+        );
+    }
+    eprintln!(
+        "100,000 events produced and acknowledged in {:?}",
+        started.elapsed()
+    );
+    let read = read_back(
+        &broker.addr,
+        "events-100k",
+        PARTITIONS,
+        100_000,
+        Duration::from_secs(20),
+    );
+    assert_eq!(read.len(), 100_000, "every event read back, none twice");
+    assert_eq!(check_read(&read, &expected(2, 50_000, 100)), 0, "no duplicates");
+}
+
+#[test]
+fn a_ten_second_outage_loses_nothing() {
+    let (broker_port, front) = (free_port(), free_port());
+    let broker = Broker::start_advertising(broker_port, front);
+    let fwd = Forwarder::start(front, broker.addr.clone());
+    let front_addr = format!("127.0.0.1:{front}");
+    broker.create_topic("events-outage", PARTITIONS as u32);
+    let t = std::sync::Arc::new(tracker(
+        Kafka::builder(&front_addr, "events-outage").build().unwrap(),
+    ));
+    let n = 20_000;
+    let tracking = {
+        let t = t.clone();
+        thread::spawn(move || {
+            // Spread over about 14 s so that the outage falls in the middle of the run.
+            for chunk in 0..70 {
+                let mut seq = chunk * (n / 70);
+                for _ in 0..n / 70 {
+                    let props = Properties::new().with("producer", 0i64).with("seq", seq as i64);
+                    t.track(&Identity::user("p0-u0"), "view", props).unwrap();
+                    seq += 1;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    thread::sleep(Duration::from_secs(2));
+    fwd.go_dark();
+    thread::sleep(Duration::from_secs(1));
+    let before = t.stats().delivered;
+    thread::sleep(Duration::from_secs(9));
+    let after = t.stats();
+    fwd.light();
+    assert_eq!(
+        after.delivered, before,
+        "nothing reached the broker while it was dark"
+    );
+    assert!(
+        after.accepted > after.delivered + 5_000,
+        "events waited out the outage: {after:?}"
+    );
+    tracking.join().unwrap();
+    let s = t.shutdown(Duration::from_secs(60)).unwrap().stats;
+    assert_balanced(&s);
+    let sent = (n / 70 * 70) as u64;
+    assert_eq!(
+        (s.accepted, s.delivered, s.failed, s.dropped),
+        (sent, sent, 0, 0),
+        "{s:?}"
+    );
+    let read = read_back(
+        &broker.addr,
+        "events-outage",
+        PARTITIONS,
+        sent as usize,
+        Duration::from_secs(20),
+    );
+    let dups = check_read(&read, &[("p0-u0".to_owned(), sent as i64)]);
+    eprintln!("outage: {} read for {sent} sent, {dups} duplicates", read.len());
+    assert_eq!(dups, 0, "the idempotent producer's retries wrote nothing twice");
+}
+
+#[test]
+fn every_compression_reads_back() {
+    let broker = Broker::start();
+    for c in [
+        KafkaCompression::None,
+        KafkaCompression::Gzip,
+        KafkaCompression::Snappy,
+        KafkaCompression::Lz4,
+        KafkaCompression::Zstd,
+    ] {
+        let topic = format!("events-{c:?}").to_lowercase();
+        broker.create_topic(&topic, PARTITIONS as u32);
+        let t = tracker(
+            Kafka::builder(&broker.addr, &topic)
+                .compression(c)
+                .build()
+                .unwrap(),
+        );
+        track_all(&t, 0, 500, 7);
+        let s = t.shutdown(Duration::from_secs(30)).unwrap().stats;
+        assert_eq!(s.delivered, 500, "{c:?}: {s:?}");
+        let read = read_back(&broker.addr, &topic, PARTITIONS, 500, Duration::from_secs(10));
+        assert_eq!(check_read(&read, &expected(1, 500, 7)), 0, "{c:?}");
+    }
+}
+
+#[test]
+fn events_without_a_user_are_keyed_by_the_anonymous_id() {
+    let broker = Broker::start();
+    broker.create_topic("events-anon", 1);
+    let t = tracker(Kafka::builder(&broker.addr, "events-anon").build().unwrap());
+    t.track(&Identity::anonymous("device-9"), "open", Properties::new())
+        .unwrap();
+    t.track(&Identity::user("u-1"), "open", Properties::new())
+        .unwrap();
+    t.shutdown(Duration::from_secs(30)).unwrap();
+    let read = read_back(&broker.addr, "events-anon", 1, 2, Duration::from_secs(10));
+    let keys: HashSet<_> = read.iter().map(|(_, k, _)| k.clone().unwrap()).collect();
+    assert_eq!(keys, HashSet::from(["device-9".to_owned(), "u-1".to_owned()]));
+}
+
+/// A broker that is gone: the batch in flight at the shutdown deadline is purged and
+/// spooled, the shutdown keeps its deadline, and the stats add up. Raced several times.
+#[test]
+fn a_dead_broker_at_the_shutdown_deadline_spools_the_batch() {
+    for round in 0..4 {
+        let dir = support::temp_dir("kafka-dead");
+        let kafka = Kafka::builder(format!("127.0.0.1:{}", free_port()), "events")
+            .build()
+            .unwrap();
+        let consumer = BackgroundConsumer::builder(kafka)
+            .spool(Spool::open(&dir).unwrap())
+            .build();
+        let t = Tracker::builder().consumer(consumer).build().unwrap();
+        let n = 50 + round * 37;
+        for i in 0..n {
+            t.track(
+                &Identity::user("u"),
+                "view",
+                Properties::new().with("i", i as i64),
+            )
+            .unwrap();
+        }
+        thread::sleep(Duration::from_millis(round as u64 * 150));
+        let began = Instant::now();
+        let report = t.shutdown(Duration::from_secs(1)).unwrap();
+        assert!(
+            began.elapsed() < Duration::from_secs(4),
+            "shutdown took {:?}",
+            began.elapsed()
+        );
+        let s = report.stats;
+        assert_balanced(&s);
+        assert_eq!((s.delivered, s.failed), (0, n as u64), "round {round}: {s:?}");
+        drop(t);
+        assert_eq!(
+            support::spooled_ids(&dir).len(),
+            n,
+            "round {round}: every event spooled"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_message_the_producer_refuses_fails_to_the_spool_with_the_reason() {
+    let broker = Broker::start();
+    broker.create_topic("events-small", 1);
+    let dir = support::temp_dir("kafka-too-large");
+    let kafka = Kafka::builder(&broker.addr, "events-small")
+        .property("message.max.bytes", "1000")
+        .build()
+        .unwrap();
+    let errors = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let consumer = BackgroundConsumer::builder(kafka)
+        .spool(Spool::open(&dir).unwrap())
+        .on_error(move |e, events| seen.lock().push((e.to_string(), events.len())))
+        .build();
+    let t = Tracker::builder().consumer(consumer).build().unwrap();
+    t.track(&Identity::user("u"), "small", Properties::new()).unwrap();
+    t.track(
+        &Identity::user("u"),
+        "large",
+        Properties::new().with("blob", "x".repeat(5_000)),
+    )
+    .unwrap();
+    let s = t.shutdown(Duration::from_secs(30)).unwrap().stats;
+    assert_eq!((s.delivered, s.failed), (1, 1), "{s:?}");
+    let errors = errors.lock().clone();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].0.contains("too large"), "{errors:?}");
+    drop(t);
+    assert_eq!(support::spooled_ids(&dir).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn configured_from_toml_with_secrets_masked() {
+    let broker = Broker::start();
+    broker.create_topic("events-toml", PARTITIONS as u32);
+    std::env::set_var("TF_KAFKA_TEST_SECRET", "pr1vate-value");
+    let cfg = trackflow::Config::from_toml_str(&format!(
+        r#"
+        [spool]
+        enabled = false
+        [backend]
+        kind = "kafka"
+        brokers = "{}"
+        topic = "events-toml"
+        compression = "zstd"
+        acks = "all"
+        linger_ms = 2
+        properties = {{ "ssl.key.password" = "${{TF_KAFKA_TEST_SECRET}}" }}
+        "#,
+        broker.addr
+    ))
+    .unwrap();
+    assert!(!format!("{cfg:?}").contains("pr1vate"), "{cfg:?}");
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("pr1vate"));
+    let t = Tracker::from_config(&cfg).unwrap();
+    track_all(&t, 0, 300, 5);
+    assert_eq!(t.shutdown(Duration::from_secs(30)).unwrap().stats.delivered, 300);
+    let read = read_back(
+        &broker.addr,
+        "events-toml",
+        PARTITIONS,
+        300,
+        Duration::from_secs(10),
+    );
+    assert_eq!(check_read(&read, &expected(1, 300, 5)), 0);
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_field_named() {
+    let refused = |toml: &str| trackflow::Config::from_toml_str(toml).unwrap_err().to_string();
+    let base = "[backend]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9\"\n";
+    assert!(refused(&format!("{base}topic = \"t\"\nacks = \"1\"\n")).contains("acks"));
+    assert!(refused(&format!("{base}topic = \"t\"\ncompresion = \"lz4\"\n"))
+        .contains("unknown field `compresion`"));
+    assert!(refused(&format!("{base}topic = \"t\"\ncompression = \"brotli\"\n")).contains("brotli"));
+    assert!(refused("[backend]\nkind = \"kafka\"\ntopic = \"t\"\n").contains("missing field `brokers`"));
+    assert!(refused(&format!("{base}topic = \"no spaces\"\n")).contains("kafka topic"));
+}
