@@ -159,6 +159,8 @@ pub use backend::file::{FileBackend, FileBackendBuilder};
 pub use backend::gravity::{ClientId, Gravity, GravityBuilder};
 #[cfg(feature = "growingio")]
 pub use backend::growingio::{GrowingIo, GrowingIoBuilder, GrowingIoCodec};
+#[cfg(feature = "kafka")]
+pub use backend::kafka::{Kafka, KafkaBuilder};
 #[cfg(feature = "personalize")]
 pub use backend::personalize::{Personalize, PersonalizeBuilder};
 #[cfg(feature = "retail")]

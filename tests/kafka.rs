@@ -139,11 +139,10 @@ fn a_ten_second_outage_loses_nothing() {
         thread::spawn(move || {
             // Spread over about 14 s so that the outage falls in the middle of the run.
             for chunk in 0..70 {
-                let mut seq = chunk * (n / 70);
-                for _ in 0..n / 70 {
+                let per = n / 70;
+                for seq in chunk * per..(chunk + 1) * per {
                     let props = Properties::new().with("producer", 0i64).with("seq", seq as i64);
                     t.track(&Identity::user("p0-u0"), "view", props).unwrap();
-                    seq += 1;
                 }
                 thread::sleep(Duration::from_millis(200));
             }
