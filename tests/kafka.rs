@@ -348,3 +348,83 @@ fn bad_settings_are_refused_with_the_field_named() {
     assert!(refused("[backend]\nkind = \"kafka\"\ntopic = \"t\"\n").contains("missing field `brokers`"));
     assert!(refused(&format!("{base}topic = \"no spaces\"\n")).contains("kafka topic"));
 }
+
+/// The CLI and the example, each against a broker of its own.
+#[cfg(feature = "cli")]
+mod cli {
+    use super::*;
+    use std::process::Command;
+
+    fn trackflow(args: &[&str], cfg: &std::path::Path, input: Option<&std::path::Path>) -> (i32, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trackflow"));
+        cmd.args(args).arg("--config").arg(cfg);
+        if let Some(i) = input {
+            cmd.arg(i);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// `send` while the broker is down spools; `replay` once it is up delivers each line.
+    #[test]
+    fn send_spools_while_the_broker_is_down_and_replay_delivers() {
+        let dir = support::temp_dir("kafka-cli");
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let cfg = dir.join("trackflow.toml");
+        let toml = format!(
+            "[backend]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:{port}\"\ntopic = \"events-cli\"\ndelivery_timeout_ms = 1500\n"
+        );
+        std::fs::write(&cfg, toml).unwrap();
+        let input = dir.join("events.jsonl");
+        let lines: String = (0..40)
+            .map(|i| format!("{{\"type\":\"track\",\"event\":\"e\",\"user_id\":\"p0-u{}\",\"properties\":{{\"seq\":{}}}}}\n", i % 4, i / 4))
+            .collect();
+        std::fs::write(&input, lines).unwrap();
+        let spool = dir.join("spool");
+        let spool = spool.to_str().unwrap();
+
+        let (code, out) = trackflow(&["send", "--spool", spool], &cfg, Some(&input));
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("40 failed events kept in"), "{out}");
+
+        let broker = Broker::start_advertising(port, port);
+        broker.create_topic("events-cli", PARTITIONS as u32);
+        let (code, out) = trackflow(&["replay", spool], &cfg, None);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("40 events delivered, 0 still pending"), "{out}");
+        let read = read_back(
+            &broker.addr,
+            "events-cli",
+            PARTITIONS,
+            40,
+            Duration::from_secs(10),
+        );
+        assert_eq!(check_read(&read, &expected(1, 40, 4)), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_example_delivers_to_a_real_broker() {
+        let broker = Broker::start();
+        broker.create_topic("events", 1);
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_trackflow"));
+        let example = bin.parent().unwrap().join("examples").join("kafka");
+        let out = Command::new(example)
+            .env("TRACKFLOW_KAFKA_BROKERS", &broker.addr)
+            .output()
+            .expect("the kafka example is built with --all-features");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let read = read_back(&broker.addr, "events", 1, 3, Duration::from_secs(10));
+        let names: Vec<_> = read
+            .iter()
+            .map(|(_, _, e)| e["event"].as_str().unwrap_or("user_set").to_owned())
+            .collect();
+        assert_eq!(names, ["view", "checkout", "user_set"]);
+    }
+}
