@@ -6,7 +6,8 @@
     feature = "personalize",
     feature = "retail",
     feature = "talent",
-    feature = "webhook"
+    feature = "webhook",
+    feature = "kafka"
 ))]
 
 use std::any::type_name;
@@ -37,6 +38,8 @@ type Named = (
     trackflow::RouteKind,
     trackflow::BackendStats,
     trackflow::Webhook,
+    trackflow::Kafka,
+    Box<dyn trackflow::Backend>,
     Box<dyn trackflow::CredentialsProvider>,
 );
 
@@ -56,6 +59,7 @@ const NOT_TYPES: &[&str] = &[
     "ItemDtoList",
     "Memory",
     "PUT",
+    "PATH", // an environment variable
     "Process",
     "Serialize",
     "Spill",
