@@ -19,9 +19,21 @@ const PARTITIONS: i32 = 3;
 /// A tracker with the default Background consumer, spilling to a spool of its own when
 /// the queue is full (so that the tests count every event, none dropped).
 fn tracker(kafka: Kafka) -> Tracker {
-    let spool = Spool::open(support::temp_dir("kafka-spool")).unwrap();
-    let consumer = BackgroundConsumer::builder(kafka).spool(spool).build();
-    Tracker::builder().consumer(consumer).build().unwrap()
+    spooled(kafka, &support::temp_dir("kafka-spool")).0
+}
+
+/// Failures reported to the error callback: (error, events).
+type Reported = std::sync::Arc<parking_lot::Mutex<Vec<(String, usize)>>>;
+
+/// A tracker spooling to `dir`, with what its error callback was given.
+fn spooled(kafka: Kafka, dir: &std::path::Path) -> (Tracker, Reported) {
+    let errors = Reported::default();
+    let seen = errors.clone();
+    let consumer = BackgroundConsumer::builder(kafka)
+        .spool(Spool::open(dir).unwrap())
+        .on_error(move |e, events| seen.lock().push((e.to_string(), events.len())))
+        .build();
+    (Tracker::builder().consumer(consumer).build().unwrap(), errors)
 }
 
 /// Tracks `n` events as producer `p`: user `p-u{i % users}`, each with its own counter.
@@ -71,6 +83,22 @@ fn check_read(read: &[(i32, Option<String>, serde_json::Value)], users: &[(Strin
     dups
 }
 
+/// Reads `topic` back and checks it holds the `n` events of each of `producers` over
+/// `users` users (as [`track_all`] sends them), each once and in order.
+fn assert_topic_holds(broker: &str, topic: &str, partitions: i32, producers: usize, n: usize, users: usize) {
+    let read = read_back(broker, topic, partitions, producers * n, Duration::from_secs(20));
+    assert_eq!(
+        read.len(),
+        producers * n,
+        "{topic}: every event read back, none twice"
+    );
+    assert_eq!(
+        check_read(&read, &expected(producers, n, users)),
+        0,
+        "{topic}: no duplicates"
+    );
+}
+
 fn expected(producers: usize, n: usize, users: usize) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for p in 0..producers {
@@ -112,15 +140,7 @@ fn a_hundred_thousand_events_from_two_producers_arrive_once_and_in_order() {
         "100,000 events produced and acknowledged in {:?}",
         started.elapsed()
     );
-    let read = read_back(
-        &broker.addr,
-        "events-100k",
-        PARTITIONS,
-        100_000,
-        Duration::from_secs(20),
-    );
-    assert_eq!(read.len(), 100_000, "every event read back, none twice");
-    assert_eq!(check_read(&read, &expected(2, 50_000, 100)), 0, "no duplicates");
+    assert_topic_holds(&broker.addr, "events-100k", PARTITIONS, 2, 50_000, 100);
 }
 
 #[test]
@@ -205,8 +225,7 @@ fn every_compression_reads_back() {
         track_all(&t, 0, 500, 7);
         let s = t.shutdown(Duration::from_secs(30)).unwrap().stats;
         assert_eq!(s.delivered, 500, "{c:?}: {s:?}");
-        let read = read_back(&broker.addr, &topic, PARTITIONS, 500, Duration::from_secs(10));
-        assert_eq!(check_read(&read, &expected(1, 500, 7)), 0, "{c:?}");
+        assert_topic_holds(&broker.addr, &topic, PARTITIONS, 1, 500, 7);
     }
 }
 
@@ -234,10 +253,7 @@ fn a_dead_broker_at_the_shutdown_deadline_spools_the_batch() {
         let kafka = Kafka::builder(format!("127.0.0.1:{}", free_port()), "events")
             .build()
             .unwrap();
-        let consumer = BackgroundConsumer::builder(kafka)
-            .spool(Spool::open(&dir).unwrap())
-            .build();
-        let t = Tracker::builder().consumer(consumer).build().unwrap();
+        let (t, errors) = spooled(kafka, &dir);
         let n = 50 + round * 37;
         for i in 0..n {
             t.track(
@@ -258,6 +274,8 @@ fn a_dead_broker_at_the_shutdown_deadline_spools_the_batch() {
         let s = report.stats;
         assert_balanced(&s);
         assert_eq!((s.delivered, s.failed), (0, n as u64), "round {round}: {s:?}");
+        let reported: usize = errors.lock().iter().map(|(_, k)| k).sum();
+        assert_eq!(reported, n, "round {round}: every failure reported");
         drop(t);
         assert_eq!(
             support::spooled_ids(&dir).len(),
@@ -277,13 +295,7 @@ fn a_message_the_producer_refuses_fails_to_the_spool_with_the_reason() {
         .property("message.max.bytes", "1000")
         .build()
         .unwrap();
-    let errors = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let seen = errors.clone();
-    let consumer = BackgroundConsumer::builder(kafka)
-        .spool(Spool::open(&dir).unwrap())
-        .on_error(move |e, events| seen.lock().push((e.to_string(), events.len())))
-        .build();
-    let t = Tracker::builder().consumer(consumer).build().unwrap();
+    let (t, errors) = spooled(kafka, &dir);
     t.track(&Identity::user("u"), "small", Properties::new()).unwrap();
     t.track(
         &Identity::user("u"),
@@ -298,6 +310,55 @@ fn a_message_the_producer_refuses_fails_to_the_spool_with_the_reason() {
     assert!(errors[0].0.contains("too large"), "{errors:?}");
     drop(t);
     assert_eq!(support::spooled_ids(&dir).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TLS with a private CA: a broker behind a TLS front (the address it advertises) is reached
+/// with `tls.ca_file` and every event read back over TLS; a CA that did not sign its
+/// certificate fails the handshake, and the batch goes to the spool.
+#[test]
+fn tls_with_a_private_ca_is_verified() {
+    let (ca_pem, cert, key) = support::private_ca();
+    let (other_ca, _, _) = support::private_ca();
+    let dir = support::temp_dir("kafka-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, other) = (dir.join("ca.pem"), dir.join("other.pem"));
+    std::fs::write(&ca, ca_pem).unwrap();
+    std::fs::write(&other, other_ca).unwrap();
+    let (port, front) = (free_port(), free_port());
+    let broker = Broker::start_advertising(port, front);
+    support::kafka::tls_front(front, broker.addr.clone(), cert, key);
+    broker.create_topic("events-tls", 1);
+    let front = format!("127.0.0.1:{front}");
+    let cfg = trackflow::Config::from_toml_str(&format!(
+        "[backend]\nkind = \"kafka\"\nbrokers = \"{front}\"\ntopic = \"events-tls\"\ntls = {{ ca_file = \"{}\" }}\n",
+        ca.display()
+    ))
+    .unwrap();
+    let t = Tracker::from_config(&cfg).unwrap();
+    track_all(&t, 0, 200, 3);
+    assert_eq!(t.shutdown(Duration::from_secs(30)).unwrap().stats.delivered, 200);
+    let over_tls = [
+        ("security.protocol", "ssl"),
+        ("ssl.ca.location", ca.to_str().unwrap()),
+    ];
+    let read =
+        support::kafka::read_back_with(&over_tls, &front, "events-tls", 1, 200, Duration::from_secs(20));
+    assert_eq!(read.len(), 200);
+    assert_eq!(check_read(&read, &expected(1, 200, 3)), 0);
+
+    let kafka = Kafka::builder(&front, "events-tls")
+        .tls_ca_file(other.to_str().unwrap())
+        .delivery_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let (t, errors) = spooled(kafka, &dir.join("spool"));
+    track_all(&t, 0, 10, 2);
+    let s = t.shutdown(Duration::from_secs(20)).unwrap().stats;
+    assert_eq!((s.delivered, s.failed), (0, 10), "{s:?}");
+    assert_eq!(errors.lock().iter().map(|(_, n)| n).sum::<usize>(), 10);
+    drop(t);
+    assert_eq!(support::spooled_ids(&dir.join("spool")).len(), 10);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -327,14 +388,7 @@ fn configured_from_toml_with_secrets_masked() {
     let t = Tracker::from_config(&cfg).unwrap();
     track_all(&t, 0, 300, 5);
     assert_eq!(t.shutdown(Duration::from_secs(30)).unwrap().stats.delivered, 300);
-    let read = read_back(
-        &broker.addr,
-        "events-toml",
-        PARTITIONS,
-        300,
-        Duration::from_secs(10),
-    );
-    assert_eq!(check_read(&read, &expected(1, 300, 5)), 0);
+    assert_topic_holds(&broker.addr, "events-toml", PARTITIONS, 1, 300, 5);
 }
 
 #[test]
@@ -398,14 +452,7 @@ mod cli {
         let (code, out) = trackflow(&["replay", spool], &cfg, None);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("40 events delivered, 0 still pending"), "{out}");
-        let read = read_back(
-            &broker.addr,
-            "events-cli",
-            PARTITIONS,
-            40,
-            Duration::from_secs(10),
-        );
-        assert_eq!(check_read(&read, &expected(1, 40, 4)), 0);
+        assert_topic_holds(&broker.addr, "events-cli", PARTITIONS, 1, 40, 4);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -90,13 +90,28 @@ pub fn read_back(
     expected: usize,
     idle: Duration,
 ) -> Vec<(i32, Option<String>, serde_json::Value)> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    read_back_with(&[], brokers, topic, partitions, expected, idle)
+}
+
+/// [`read_back`] with more consumer settings (TLS).
+pub fn read_back_with(
+    settings: &[(&str, &str)],
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    idle: Duration,
+) -> Vec<(i32, Option<String>, serde_json::Value)> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
@@ -201,6 +216,66 @@ fn relay(client: TcpStream, target: &str, conns: &Mutex<Vec<TcpStream>>) {
     };
     pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
     pipe(server, client);
+}
+
+/// TLS in front of a broker: terminates TLS with `cert` on `port` and relays the plain
+/// bytes to `target`, so the broker can advertise a TLS address.
+pub fn tls_front(
+    port: u16,
+    target: String,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (config, target) = (config.clone(), target.clone());
+            thread::spawn(move || tls_relay(client, &target, config));
+        }
+    });
+}
+
+/// Relays one TLS connection: one thread, both directions, short read timeouts (a
+/// rustls stream cannot be split).
+fn tls_relay(client: TcpStream, target: &str, config: Arc<rustls::ServerConfig>) {
+    let Ok(mut server) = TcpStream::connect(target) else {
+        return;
+    };
+    let wait = Some(Duration::from_millis(2));
+    let _ = (client.set_read_timeout(wait), server.set_read_timeout(wait));
+    let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), client);
+    let mut buf = vec![0u8; 64 * 1024];
+    let timed_out = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    };
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) if server.write_all(&buf[..n]).is_err() => return,
+            Ok(_) => {}
+            Err(e) if timed_out(&e) => {}
+            Err(_) => return,
+        }
+        match server.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) if tls.write_all(&buf[..n]).and_then(|()| tls.flush()).is_err() => return,
+            Ok(_) => {}
+            Err(e) if timed_out(&e) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// A port nothing listens on now.
