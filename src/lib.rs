@@ -102,12 +102,17 @@
 //! | `retail` | no | the Google Cloud Retail user events backend |
 //! | `talent` | no | the Google Cloud Talent client events backend |
 //! | `webhook` | no | [`Webhook`]: neutral events POSTed to any URL, HMAC-SHA256 signed (ring) |
+//! | `kafka` | no | `Kafka`: each event a message on a topic, keyed by user (rdkafka, librdkafka built from source) |
 //! | `tokio` | no | `flush_async`, `shutdown_async`; drops that never block an executor thread |
 //! | `native-roots` | no | TLS verified against the platform's trust store |
 //! | `toml` | with `cli` | [`Config::from_toml_str`] and [`Config::from_toml_file`] |
 //! | `cli` | no | the `trackflow` command-line tool (clap) |
 //!
 //! With the default features, `cargo tree -p trackflow -e normal` lists 42 crates.
+//!
+//! A backend of your own is usable from a config like these: declare its settings and how
+//! to build it ([`backend::BackendSettings`]) and register its kind once
+//! ([`backend::register`]); see [`backend::registry`].
 //!
 //! # Logging
 //!

@@ -401,6 +401,13 @@ fn bad_settings_are_refused_with_the_field_named() {
     assert!(refused(&format!("{base}topic = \"t\"\ncompression = \"brotli\"\n")).contains("brotli"));
     assert!(refused("[backend]\nkind = \"kafka\"\ntopic = \"t\"\n").contains("missing field `brokers`"));
     assert!(refused(&format!("{base}topic = \"no spaces\"\n")).contains("kafka topic"));
+    // A value librdkafka refuses is named by its property, the value itself masked.
+    let err = Kafka::builder("127.0.0.1:9", "t")
+        .property("linger.ms", "s3cret-not-a-number")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("linger.ms") && !err.contains("s3cret"), "{err}");
 }
 
 /// The CLI and the example, each against a broker of its own.

@@ -383,7 +383,7 @@ impl KafkaBuilder {
         let producer: BaseProducer<Reports> = self
             .client_config()
             .create_with_context(Reports)
-            .map_err(|e| Error::Config(format!("kafka: {e}")))?;
+            .map_err(|e| Error::Config(self.redact(format!("kafka: {e}"))))?;
         Ok(Kafka {
             producer,
             shown: self.shown(),
@@ -454,6 +454,18 @@ impl KafkaBuilder {
             c.set(k, &v.0);
         }
         c
+    }
+
+    /// `text` with every secret setting's value masked: librdkafka quotes a value it refuses.
+    fn redact(&self, mut text: String) -> String {
+        let sasl = self.sasl.iter().map(|s| &s.password);
+        let key = self.tls.iter().filter_map(|t| t.key_password.as_ref());
+        for secret in sasl.chain(key).chain(self.properties.values()) {
+            if !secret.0.is_empty() {
+                text = text.replace(&secret.0, "***");
+            }
+        }
+        text
     }
 
     fn security_protocol(&self) -> &'static str {

@@ -496,12 +496,16 @@ pub fn private_ca() -> (
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     // Names of their own: OpenSSL (librdkafka's TLS) takes a certificate whose subject is its
     // issuer's for a self-signed one.
-    ca_params.distinguished_name.push(DnType::CommonName, "trackflow test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "trackflow test CA");
     let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::new(ca_params, ca_key);
     let server_key = KeyPair::generate().unwrap();
     let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    server_params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
     let server = server_params.signed_by(&server_key, &issuer).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
     (ca_pem, server.der().clone(), key)
