@@ -15,9 +15,11 @@
 //!
 //! - **No duplicates from retries:** the producer is idempotent by default (which needs
 //!   `acks = "all"`), so librdkafka's own retries never write a message twice.
-//! - **Order:** one batch at a time ([`Backend::max_in_flight`] is 1), and librdkafka keeps
-//!   the order of a partition across its retries, so per key the topic holds events in
-//!   tracking order. A batch that fails and is replayed from the spool later arrives late.
+//! - **Order:** batches are handed to the producer in the order the consumer handed them out
+//!   ([`DeliveryCtx::in_order`]) and librdkafka keeps a partition's order across its retries,
+//!   so per key the topic holds events in tracking order, while up to `max_in_flight`
+//!   batches (8) wait for the broker side by side. A batch that fails and is replayed from
+//!   the spool later arrives late.
 //! - **Shutdown:** a batch in flight at the deadline is purged from the producer and its
 //!   unconfirmed messages are spooled; the broker may have written some of them already, so
 //!   a replay can repeat those (at least once, as every backend).
@@ -679,12 +681,6 @@ impl Backend for Kafka {
         "kafka"
     }
 
-    /// One batch at a time: librdkafka pipelines the messages itself, and batches side by
-    /// side would interleave one key's events.
-    fn max_in_flight(&self) -> Option<usize> {
-        Some(1)
-    }
-
     fn check(&self, _event: &Event) -> Result<()> {
         Ok(())
     }
@@ -694,7 +690,9 @@ impl Backend for Kafka {
             log::info!("kafka (dry run): {} events to `{}`", batch.len(), self.topic);
             return Delivery::default();
         }
-        let tally = self.produce(batch, ctx);
+        // Handed to the producer in the order the batches were handed out, so one key's
+        // events stay in order; the broker's acknowledgements are awaited side by side.
+        let tally = ctx.in_order(|| self.produce(batch, ctx));
         self.await_reports(&tally, ctx);
         if ctx.debug {
             log::info!("kafka: {} events to `{}`", batch.len(), self.topic);

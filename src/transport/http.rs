@@ -107,6 +107,8 @@ pub struct DeliveryCtx<'a> {
     /// The consumer's request budget (in flight, rate, throttling pause); `None`: one
     /// request at a time, unlimited.
     pub flow: Option<&'a super::Flow>,
+    /// This batch's turn among those handed out, for [`in_order`](Self::in_order).
+    turn: Option<(&'a super::Turns, u64)>,
 }
 
 impl<'a> DeliveryCtx<'a> {
@@ -125,7 +127,37 @@ impl<'a> DeliveryCtx<'a> {
             debug: false,
             dry_run: false,
             flow: None,
+            turn: None,
         }
+    }
+
+    /// Gives this batch turn `seq` among the batches handed out.
+    pub(crate) fn with_turn(mut self, turns: &'a super::Turns, seq: u64) -> Self {
+        self.turn = Some((turns, seq));
+        self
+    }
+
+    /// Runs `f` once every batch handed out before this one has run its `in_order` part
+    /// (or finished), then lets the next one go. For a backend whose requests must *start*
+    /// in the order its batches were handed out while they *finish* side by side: Kafka
+    /// gives the producer each batch's messages in turn, then waits for the broker with the
+    /// other batches in flight. Outside the Background consumer's lanes it runs `f` at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cancel = trackflow::transport::Cancel::default();
+    /// let ctx = trackflow::transport::DeliveryCtx::new(&cancel);
+    /// assert_eq!(ctx.in_order(|| 7), 7);
+    /// ```
+    pub fn in_order<T>(&self, f: impl FnOnce() -> T) -> T {
+        let Some((turns, seq)) = self.turn else {
+            return f();
+        };
+        turns.wait(seq, self.cancel);
+        let out = f();
+        turns.pass(seq);
+        out
     }
 
     /// Logs each request at `info` (secrets masked).

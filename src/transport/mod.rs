@@ -15,6 +15,7 @@ mod flow;
 pub(crate) mod http;
 pub(crate) mod pool;
 pub(crate) mod retry;
+mod turns;
 
 pub use cancel::Cancel;
 pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT};
@@ -25,6 +26,7 @@ pub use retry::{
     classify, classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
 };
+pub(crate) use turns::Turns;
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

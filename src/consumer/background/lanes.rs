@@ -20,7 +20,7 @@ use super::Shared;
 use crate::backend::{Delivery, Failure};
 use crate::error::Error;
 use crate::event::Event;
-use crate::transport::{Cancel, DeliveryCtx, Flow};
+use crate::transport::{Cancel, DeliveryCtx, Flow, Turns};
 
 /// A batch on its way to a lane.
 pub(super) struct Job {
@@ -41,6 +41,8 @@ pub(super) struct Lanes {
     shared: Arc<Shared>,
     cancel: Cancel,
     pub(super) flow: Flow,
+    /// Batch order, for backends that start batches in turn (`DeliveryCtx::in_order`).
+    pub(super) turns: Arc<Turns>,
     width: usize,
     jobs: Option<Sender<Job>>,
     jobs_rx: Receiver<Job>,
@@ -60,6 +62,7 @@ impl Lanes {
             cancel,
             width: flow.max_in_flight(),
             flow,
+            turns: Arc::default(),
             jobs: Some(jobs),
             jobs_rx,
             done_tx,
@@ -78,7 +81,7 @@ impl Lanes {
     pub(super) fn start(&mut self, job: Job) -> Option<Done> {
         // Where lanes exist but none could start, the job waits for one of them.
         if self.running >= self.threads && !self.spawn() && self.threads == 0 {
-            return Some(run(&self.shared, &self.cancel, &self.flow, job));
+            return Some(run(&self.shared, &self.cancel, &self.flow, &self.turns, job));
         }
         let jobs = self.jobs.as_ref()?;
         match jobs.send(job) {
@@ -87,7 +90,13 @@ impl Lanes {
                 None
             }
             // The receiving end is ours: cannot happen, but the batch must not vanish.
-            Err(e) => Some(run(&self.shared, &self.cancel, &self.flow, e.into_inner())),
+            Err(e) => Some(run(
+                &self.shared,
+                &self.cancel,
+                &self.flow,
+                &self.turns,
+                e.into_inner(),
+            )),
         }
     }
 
@@ -98,12 +107,13 @@ impl Lanes {
 
     fn spawn(&mut self) -> bool {
         let (shared, cancel, flow) = (self.shared.clone(), self.cancel.clone(), self.flow.clone());
+        let turns = self.turns.clone();
         let (jobs, done) = (self.jobs_rx.clone(), self.done_tx.clone());
         let started = std::thread::Builder::new()
             .name("trackflow-lane".into())
             .spawn(move || {
                 for job in jobs {
-                    if done.send(run(&shared, &cancel, &flow, job)).is_err() {
+                    if done.send(run(&shared, &cancel, &flow, &turns, job)).is_err() {
                         return;
                     }
                 }
@@ -129,8 +139,9 @@ impl Drop for Lanes {
 }
 
 /// Delivers one batch; a panicking backend fails the batch instead of killing the lane.
-fn run(shared: &Shared, cancel: &Cancel, flow: &Flow, job: Job) -> Done {
-    let ctx = DeliveryCtx::new(cancel).with_flow(flow);
+/// Either way the batch's turn passes, so the batches after it never wait on it.
+fn run(shared: &Shared, cancel: &Cancel, flow: &Flow, turns: &Turns, job: Job) -> Done {
+    let ctx = DeliveryCtx::new(cancel).with_flow(flow).with_turn(turns, job.seq);
     let backend = &shared.backend;
     let batch = &job.batch;
     let delivery = catch_unwind(AssertUnwindSafe(|| {
@@ -150,6 +161,7 @@ fn run(shared: &Shared, cancel: &Cancel, flow: &Flow, job: Job) -> Done {
             }],
         }
     });
+    turns.pass(job.seq);
     Done {
         seq: job.seq,
         batch: job.batch,
