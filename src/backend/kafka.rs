@@ -601,27 +601,43 @@ impl Kafka {
         }
     }
 
-    /// Hands every event of `batch` to the producer; returns the tally its reports fill.
-    fn produce(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Arc<Tally> {
+    /// Every event's JSON, one after another, with where each ends (or why it could not be
+    /// written). Done before the batch's turn, so that batches encode side by side.
+    fn encode(batch: &[Event]) -> Encoded {
+        let mut payloads = Vec::with_capacity(batch.len() * 320);
+        let ends = batch
+            .iter()
+            .map(|event| {
+                let start = payloads.len();
+                crate::codec::json::write_event(&mut payloads, event)
+                    .map(|()| payloads.len())
+                    .inspect_err(|_| payloads.truncate(start))
+            })
+            .collect();
+        (payloads, ends)
+    }
+
+    /// Hands the encoded events of `batch` to the producer; returns the tally its reports
+    /// fill.
+    fn produce(&self, batch: &[Event], (payloads, ends): Encoded, ctx: &DeliveryCtx<'_>) -> Arc<Tally> {
         let tally = Tally::new(batch.len());
-        let mut payload = Vec::with_capacity(512);
-        for (i, event) in batch.iter().enumerate() {
-            payload.clear();
-            if let Err(e) = crate::codec::json::write_event(&mut payload, event) {
-                tally.set(i, Err(e));
-                continue;
-            }
+        let mut start = 0;
+        for (i, (event, end)) in batch.iter().zip(ends).enumerate() {
+            let end = match end {
+                Ok(end) => end,
+                Err(e) => {
+                    tally.set(i, Err(e));
+                    continue;
+                }
+            };
             let slot = Box::new(Slot {
                 tally: tally.clone(),
                 index: i,
             });
-            let mut record = BaseRecord::with_opaque_to(&self.topic, slot).payload(&payload[..]);
-            if let Some(key) = event
-                .identity
-                .user_id
-                .as_deref()
-                .or(event.identity.anonymous_id.as_deref())
-            {
+            let mut record = BaseRecord::with_opaque_to(&self.topic, slot).payload(&payloads[start..end]);
+            start = end;
+            let identity = &event.identity;
+            if let Some(key) = identity.user_id.as_deref().or(identity.anonymous_id.as_deref()) {
                 record = record.key(key);
             }
             self.send(record, ctx, &tally, i);
@@ -692,7 +708,8 @@ impl Backend for Kafka {
         }
         // Handed to the producer in the order the batches were handed out, so one key's
         // events stay in order; the broker's acknowledgements are awaited side by side.
-        let tally = ctx.in_order(|| self.produce(batch, ctx));
+        let encoded = Self::encode(batch);
+        let tally = ctx.in_order(|| self.produce(batch, encoded, ctx));
         self.await_reports(&tally, ctx);
         if ctx.debug {
             log::info!("kafka: {} events to `{}`", batch.len(), self.topic);
@@ -750,6 +767,9 @@ impl Tally {
         d
     }
 }
+
+/// A batch's events as JSON, back to back, and where each one ends.
+type Encoded = (Vec<u8>, Vec<Result<usize>>);
 
 /// Which message of which batch a delivery report is for.
 struct Slot {
