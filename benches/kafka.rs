@@ -8,15 +8,14 @@
 //! `cargo bench --bench kafka --features kafka` (`-- --events N`).
 
 mod common;
-#[allow(dead_code, reason = "the tests' broker support; the bench uses part of it")]
-#[path = "../tests/support/kafka.rs"]
-mod kafka_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use kafka_support::Broker;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
+use support::kafka::Broker;
 use trackflow::{BackgroundConsumer, Clock, Event, Identity, Kafka, Spool, Tracker};
 
 const USERS: u64 = 1_000;

@@ -86,7 +86,14 @@ fn check_read(read: &[(i32, Option<String>, serde_json::Value)], users: &[(Strin
 /// Reads `topic` back and checks it holds the `n` events of each of `producers` over
 /// `users` users (as [`track_all`] sends them), each once and in order.
 fn assert_topic_holds(broker: &str, topic: &str, partitions: i32, producers: usize, n: usize, users: usize) {
-    let read = read_back(broker, topic, partitions, producers * n, Duration::from_secs(20));
+    let read = read_back(
+        &[],
+        broker,
+        topic,
+        partitions,
+        producers * n,
+        Duration::from_secs(20),
+    );
     assert_eq!(
         read.len(),
         producers * n,
@@ -193,6 +200,7 @@ fn a_ten_second_outage_loses_nothing() {
         "{s:?}"
     );
     let read = read_back(
+        &[],
         &broker.addr,
         "events-outage",
         PARTITIONS,
@@ -239,7 +247,7 @@ fn events_without_a_user_are_keyed_by_the_anonymous_id() {
     t.track(&Identity::user("u-1"), "open", Properties::new())
         .unwrap();
     t.shutdown(Duration::from_secs(30)).unwrap();
-    let read = read_back(&broker.addr, "events-anon", 1, 2, Duration::from_secs(10));
+    let read = read_back(&[], &broker.addr, "events-anon", 1, 2, Duration::from_secs(10));
     let keys: HashSet<_> = read.iter().map(|(_, k, _)| k.clone().unwrap()).collect();
     assert_eq!(keys, HashSet::from(["device-9".to_owned(), "u-1".to_owned()]));
 }
@@ -342,8 +350,7 @@ fn tls_with_a_private_ca_is_verified() {
         ("security.protocol", "ssl"),
         ("ssl.ca.location", ca.to_str().unwrap()),
     ];
-    let read =
-        support::kafka::read_back_with(&over_tls, &front, "events-tls", 1, 200, Duration::from_secs(20));
+    let read = read_back(&over_tls, &front, "events-tls", 1, 200, Duration::from_secs(20));
     assert_eq!(read.len(), 200);
     assert_eq!(check_read(&read, &expected(1, 200, 3)), 0);
 
@@ -474,7 +481,7 @@ mod cli {
             .output()
             .expect("the kafka example is built with --all-features");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let read = read_back(&broker.addr, "events", 1, 3, Duration::from_secs(10));
+        let read = read_back(&[], &broker.addr, "events", 1, 3, Duration::from_secs(10));
         let names: Vec<_> = read
             .iter()
             .map(|(_, _, e)| e["event"].as_str().unwrap_or("user_set").to_owned())

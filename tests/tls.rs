@@ -16,15 +16,7 @@ use trackflow::{Config, GrowingIo, Identity, ImmediateConsumer, Properties, Trac
 
 /// An HTTPS server on 127.0.0.1 answering 200 to each whole request; counts them.
 fn https_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> (String, Arc<AtomicUsize>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap(),
-    );
+    let config = support::tls_server_config(cert, key);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let served = Arc::new(AtomicUsize::new(0));

@@ -82,19 +82,9 @@ impl Broker {
 }
 
 /// Every message of `topic` (partitions `0..partitions`) as (partition, key, payload),
-/// read from the beginning until `expected` arrived or nothing new came for `idle`.
+/// read from the beginning until `expected` arrived or nothing new came for `idle`, by a
+/// consumer with `settings` besides the defaults (TLS).
 pub fn read_back(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    expected: usize,
-    idle: Duration,
-) -> Vec<(i32, Option<String>, serde_json::Value)> {
-    read_back_with(&[], brokers, topic, partitions, expected, idle)
-}
-
-/// [`read_back`] with more consumer settings (TLS).
-pub fn read_back_with(
     settings: &[(&str, &str)],
     brokers: &str,
     topic: &str,
@@ -226,15 +216,7 @@ pub fn tls_front(
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap(),
-    );
+    let config = super::tls_server_config(cert, key);
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     thread::spawn(move || {
         for client in listener.incoming().flatten() {
