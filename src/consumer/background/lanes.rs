@@ -37,12 +37,18 @@ pub(super) struct Done {
     pub(super) delivery: Delivery,
 }
 
-pub(super) struct Lanes {
+/// What every lane delivers with.
+#[derive(Clone)]
+pub(super) struct Runner {
     shared: Arc<Shared>,
     cancel: Cancel,
     pub(super) flow: Flow,
     /// Batch order, for backends that start batches in turn (`DeliveryCtx::in_order`).
     pub(super) turns: Arc<Turns>,
+}
+
+pub(super) struct Lanes {
+    pub(super) runner: Runner,
     width: usize,
     jobs: Option<Sender<Job>>,
     jobs_rx: Receiver<Job>,
@@ -58,11 +64,13 @@ impl Lanes {
         let (jobs, jobs_rx) = unbounded();
         let (done_tx, done) = unbounded();
         Lanes {
-            shared,
-            cancel,
             width: flow.max_in_flight(),
-            flow,
-            turns: Arc::default(),
+            runner: Runner {
+                shared,
+                cancel,
+                flow,
+                turns: Arc::default(),
+            },
             jobs: Some(jobs),
             jobs_rx,
             done_tx,
@@ -81,7 +89,7 @@ impl Lanes {
     pub(super) fn start(&mut self, job: Job) -> Option<Done> {
         // Where lanes exist but none could start, the job waits for one of them.
         if self.running >= self.threads && !self.spawn() && self.threads == 0 {
-            return Some(run(&self.shared, &self.cancel, &self.flow, &self.turns, job));
+            return Some(self.runner.run(job));
         }
         let jobs = self.jobs.as_ref()?;
         match jobs.send(job) {
@@ -90,13 +98,7 @@ impl Lanes {
                 None
             }
             // The receiving end is ours: cannot happen, but the batch must not vanish.
-            Err(e) => Some(run(
-                &self.shared,
-                &self.cancel,
-                &self.flow,
-                &self.turns,
-                e.into_inner(),
-            )),
+            Err(e) => Some(self.runner.run(e.into_inner())),
         }
     }
 
@@ -106,14 +108,13 @@ impl Lanes {
     }
 
     fn spawn(&mut self) -> bool {
-        let (shared, cancel, flow) = (self.shared.clone(), self.cancel.clone(), self.flow.clone());
-        let turns = self.turns.clone();
+        let runner = self.runner.clone();
         let (jobs, done) = (self.jobs_rx.clone(), self.done_tx.clone());
         let started = std::thread::Builder::new()
             .name("trackflow-lane".into())
             .spawn(move || {
                 for job in jobs {
-                    if done.send(run(&shared, &cancel, &flow, &turns, job)).is_err() {
+                    if done.send(runner.run(job)).is_err() {
                         return;
                     }
                 }
@@ -138,34 +139,38 @@ impl Drop for Lanes {
     }
 }
 
-/// Delivers one batch; a panicking backend fails the batch instead of killing the lane.
-/// Either way the batch's turn passes, so the batches after it never wait on it.
-fn run(shared: &Shared, cancel: &Cancel, flow: &Flow, turns: &Turns, job: Job) -> Done {
-    let ctx = DeliveryCtx::new(cancel).with_flow(flow).with_turn(turns, job.seq);
-    let backend = &shared.backend;
-    let batch = &job.batch;
-    let delivery = catch_unwind(AssertUnwindSafe(|| {
-        crate::consumer::deliver_split(&**backend, batch, &ctx)
-    }))
-    .unwrap_or_else(|_| {
-        log::error!(
-            "trackflow: the {} backend panicked delivering {} events",
-            backend.name(),
-            batch.len()
-        );
-        Delivery {
-            retries: 0,
-            failures: vec![Failure {
-                error: Error::Transport(format!("the {} backend panicked", backend.name()).into()),
-                events: (0..batch.len()).collect(),
-            }],
+impl Runner {
+    /// Delivers one batch; a panicking backend fails the batch instead of killing the lane.
+    /// Either way the batch's turn passes, so the batches after it never wait on it.
+    fn run(&self, job: Job) -> Done {
+        let ctx = DeliveryCtx::new(&self.cancel)
+            .with_flow(&self.flow)
+            .with_turn(&self.turns, job.seq);
+        let backend = &self.shared.backend;
+        let batch = &job.batch;
+        let delivery = catch_unwind(AssertUnwindSafe(|| {
+            crate::consumer::deliver_split(&**backend, batch, &ctx)
+        }))
+        .unwrap_or_else(|_| {
+            log::error!(
+                "trackflow: the {} backend panicked delivering {} events",
+                backend.name(),
+                batch.len()
+            );
+            Delivery {
+                retries: 0,
+                failures: vec![Failure {
+                    error: Error::Transport(format!("the {} backend panicked", backend.name()).into()),
+                    events: (0..batch.len()).collect(),
+                }],
+            }
+        });
+        self.turns.pass(job.seq);
+        Done {
+            seq: job.seq,
+            batch: job.batch,
+            weights: job.weights,
+            delivery,
         }
-    });
-    turns.pass(job.seq);
-    Done {
-        seq: job.seq,
-        batch: job.batch,
-        weights: job.weights,
-        delivery,
     }
 }

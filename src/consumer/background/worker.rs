@@ -380,7 +380,7 @@ impl Worker {
         });
         if empty {
             // Only damaged records were read: nothing to deliver, but progress to record.
-            self.lanes.turns.pass(seq);
+            self.lanes.runner.turns.pass(seq);
             self.ack_landed();
             return;
         }
