@@ -29,6 +29,7 @@ const GRAVITY_TOKEN: &str = "GRAVITYSECRET0123456789";
 const AWS_SECRET: &str = "AWSSECRETKEYwJalrXUtnFEMI";
 const AWS_SESSION: &str = "AWSSESSIONTOKENIQoJb3JpZ2lu";
 const GOOGLE_TOKEN: &str = "ya29.GOOGLESECRETTOKEN";
+const KAFKA_PASSWORD: &str = "KAFKASASLPASSWORD42";
 
 struct Capture(Mutex<Vec<String>>);
 
@@ -198,17 +199,24 @@ fn no_secret_in_debug_logs_or_errors() {
         .get(&Default::default())
         .unwrap_err();
     printed.push(format!("{err} {err:?}"));
+    printed.extend(kafka_printed());
     printed.extend(logs.0.lock().iter().cloned());
 
     assert!(
         printed.iter().any(|p| p.contains("trackflow::debug")),
         "the Debug consumer logged requests"
     );
+    #[cfg(feature = "kafka")]
+    assert!(
+        printed.iter().any(|p| p.contains("librdkafka")),
+        "librdkafka's own logs were searched too"
+    );
     for secret in [
         GRAVITY_TOKEN,
         AWS_SECRET,
         AWS_SESSION,
         GOOGLE_TOKEN,
+        KAFKA_PASSWORD,
         &private_key_line,
     ] {
         let leaks: Vec<&String> = printed.iter().filter(|p| p.contains(secret)).collect();
@@ -223,4 +231,34 @@ fn no_secret_in_debug_logs_or_errors() {
     assert!(reqs
         .iter()
         .any(|r| r.header("authorization") == Some(&format!("Bearer {GOOGLE_TOKEN}"))));
+}
+
+/// A Kafka producer holding a SASL password and a TLS key password, failing against a broker
+/// that is not there (librdkafka logs its connection errors): what it prints.
+#[cfg(feature = "kafka")]
+fn kafka_printed() -> Vec<String> {
+    let cfg = Config::from_toml_str(&format!(
+        "[backend]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:1\"\ntopic = \"t\"\ndelivery_timeout_ms = 500\n\
+         sasl = {{ mechanism = \"PLAIN\", username = \"u\", password = \"{KAFKA_PASSWORD}\" }}\n\
+         properties = {{ \"ssl.key.password\" = \"{KAFKA_PASSWORD}\" }}\n"
+    ))
+    .unwrap();
+    let backend = cfg.build_backend().unwrap();
+    let mut printed = vec![
+        format!("{cfg:?}"),
+        serde_json::to_string(&cfg).unwrap(),
+        format!("{backend:?}"),
+    ];
+    let t = Tracker::builder()
+        .consumer(trackflow::ImmediateConsumer::new(backend))
+        .build()
+        .unwrap();
+    let err = t.track(&Identity::user("u"), "e", Properties::new()).unwrap_err();
+    printed.push(format!("{err} {err:?}"));
+    printed
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_printed() -> Vec<String> {
+    Vec::new()
 }
