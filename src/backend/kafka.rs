@@ -667,12 +667,14 @@ impl Kafka {
         }
     }
 
-    /// Polls reports until every message of the batch has one; past the shutdown deadline,
-    /// purges what is left (its reports then come at once as failures).
+    /// Polls reports until every message of the batch has one, or librdkafka's own delivery
+    /// timeout has long passed. At the shutdown deadline every batch in flight is being
+    /// given up, so the producer is purged (the reports of what it held then come at once,
+    /// as failures).
     fn await_reports(&self, tally: &Tally, ctx: &DeliveryCtx<'_>) {
         let give_up = Instant::now() + self.wait;
-        while !tally.complete() {
-            if ctx.cancel.is_aborted() || Instant::now() >= give_up {
+        while !tally.complete() && Instant::now() < give_up {
+            if ctx.cancel.is_aborted() {
                 self.producer.purge(PurgeConfig::default().queue().inflight());
                 let until = Instant::now() + PURGE_WAIT;
                 while !tally.complete() && Instant::now() < until {
@@ -714,7 +716,14 @@ impl Backend for Kafka {
         if ctx.debug {
             log::info!("kafka: {} events to `{}`", batch.len(), self.topic);
         }
-        tally.delivery()
+        let aborted = ctx.cancel.is_aborted();
+        tally.delivery(|| {
+            if aborted {
+                Error::Cancelled
+            } else {
+                Error::Timeout(self.wait)
+            }
+        })
     }
 }
 
@@ -744,15 +753,15 @@ impl Tally {
         self.left.load(Ordering::Acquire) == 0
     }
 
-    /// The batch's delivery: failures grouped by message; a message with no report (purged
-    /// and not reported within the wait) failed.
-    fn delivery(&self) -> Delivery {
+    /// The batch's delivery: failures grouped by message; a message with no report failed
+    /// with `unreported()`'s error.
+    fn delivery(&self, unreported: impl Fn() -> Error) -> Delivery {
         let mut groups: BTreeMap<String, (Error, Vec<usize>)> = BTreeMap::new();
         for (i, outcome) in self.outcomes.lock().iter_mut().enumerate() {
             let error = match outcome.take() {
                 Some(Ok(())) => continue,
                 Some(Err(e)) => e,
-                None => Error::Cancelled,
+                None => unreported(),
             };
             groups
                 .entry(error.to_string())
