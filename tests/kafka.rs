@@ -489,3 +489,33 @@ mod cli {
         assert_eq!(names, ["view", "checkout", "user_set"]);
     }
 }
+
+/// SASL settings reach the client: the same broker that takes the events in plaintext fails
+/// a producer that opens with a SASL handshake it was not set up for (tansu with memory
+/// storage cannot hold users, so a successful login is not testable here); the events go to
+/// the spool and the callback.
+#[test]
+fn sasl_settings_reach_the_client() {
+    let broker = Broker::start();
+    broker.create_topic("events-sasl", 1);
+    let plain = tracker(Kafka::builder(&broker.addr, "events-sasl").build().unwrap());
+    track_all(&plain, 0, 5, 1);
+    assert_eq!(
+        plain.shutdown(Duration::from_secs(10)).unwrap().stats.delivered,
+        5
+    );
+    let dir = support::temp_dir("kafka-sasl");
+    let kafka = Kafka::builder(&broker.addr, "events-sasl")
+        .sasl_scram_sha_512("tracker", "not-a-user")
+        .delivery_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let (t, errors) = spooled(kafka, &dir);
+    track_all(&t, 0, 5, 1);
+    let s = t.shutdown(Duration::from_secs(10)).unwrap().stats;
+    assert_eq!((s.delivered, s.failed), (0, 5), "{s:?}");
+    assert_eq!(errors.lock().iter().map(|(_, n)| n).sum::<usize>(), 5);
+    drop(t);
+    assert_eq!(support::spooled_ids(&dir).len(), 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
