@@ -179,24 +179,23 @@ pub(crate) trait Kind: Send + Sync {
 
 struct Typed<S>(PhantomData<fn() -> S>);
 
-impl<S: BackendSettings> Typed<S> {
-    fn parse(settings: &Map<String, Value>, label: &str) -> Result<S> {
-        S::deserialize(Value::Object(settings.clone()))
-            .map_err(|e| Error::Config(format!("backend `{label}` ({}): {e}", S::KIND)))
-    }
+/// `settings` read as `S`, an error naming the backend `label` and the key otherwise.
+pub(crate) fn parse<S: BackendSettings>(settings: &Map<String, Value>, label: &str) -> Result<S> {
+    S::deserialize(Value::Object(settings.clone()))
+        .map_err(|e| Error::Config(format!("backend `{label}` ({}): {e}", S::KIND)))
 }
 
 impl<S: BackendSettings> Kind for Typed<S> {
     fn check(&self, settings: &Map<String, Value>, label: &str, route: &Route) -> Result<()> {
-        Self::parse(settings, label)?.check(label, route)
+        parse::<S>(settings, label)?.check(label, route)
     }
 
     fn build(&self, settings: &Map<String, Value>, ctx: &BuildCtx<'_>) -> Result<Box<dyn Backend>> {
-        Self::parse(settings, ctx.label)?.build(ctx)
+        parse::<S>(settings, ctx.label)?.build(ctx)
     }
 
     fn shown(&self, settings: &Map<String, Value>) -> Option<Value> {
-        let parsed = Self::parse(settings, S::KIND).ok()?;
+        let parsed = parse::<S>(settings, S::KIND).ok()?;
         serde_json::to_value(parsed).ok()
     }
 }

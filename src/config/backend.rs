@@ -229,10 +229,8 @@ impl BackendConfig {
                 self.kind
             )));
         }
-        let settings: crate::backend::retail::RetailSettings =
-            serde_json::from_value(Value::Object(self.settings.clone()))
-                .map_err(|e| crate::Error::Config(format!("backend `retail`: {e}")))?;
-        settings.retail(&BuildCtx::new("retail", transport))
+        registry::parse::<crate::backend::retail::RetailSettings>(&self.settings, "retail")?
+            .retail(&BuildCtx::new("retail", transport))
     }
 
     /// The settings as shown: through the kind's struct (secrets masked), or, for a kind
