@@ -80,6 +80,15 @@ pub enum Error {
     /// timeout, TLS) and retries were exhausted. The underlying I/O or TLS error is its
     /// [`source`](std::error::Error::source).
     Transport(TransportError),
+    /// The backend panicked delivering these events: a bug, reported, not sent again.
+    Panicked {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// Credentials or a token could not be had for the request (an instance-metadata or
+    /// token endpoint that failed or refused for now, a credentials process that failed). A
+    /// consumer with a store keeps the events and delivers them once credentials come back.
+    Credentials(TransportError),
     /// A local file operation failed.
     Io(std::io::Error),
     /// The configuration is not usable; the message says which setting and why.
@@ -182,6 +191,25 @@ impl Error {
         }
     }
 
+    /// The error of a credentials or token fetch, as a delivery sees it: a cancelled fetch
+    /// stays [`Error::Cancelled`], anything else is [`Error::Credentials`] (transient: the
+    /// events wait for credentials to come back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::Error;
+    /// let e = Error::credentials(Error::Status { code: 403, body: "from the instance metadata".into() });
+    /// assert!(e.is_transient() && e.to_string().starts_with("credentials unavailable: http status: 403"));
+    /// assert!(matches!(Error::credentials(Error::Cancelled), Error::Cancelled));
+    /// ```
+    pub fn credentials(e: Error) -> Error {
+        match e {
+            Error::Cancelled | Error::Credentials(_) => e,
+            other => Error::Credentials(TransportError::with_source(other.to_string(), other)),
+        }
+    }
+
     /// Whether retrying the same request could succeed.
     ///
     /// # Examples
@@ -193,7 +221,7 @@ impl Error {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport(_) | Error::Timeout(_) => true,
+            Error::Transport(_) | Error::Timeout(_) | Error::Credentials(_) => true,
             Error::Status { code, .. } | Error::Api { status: code, .. } => {
                 matches!(code, 408 | 429 | 500..=599)
             }
@@ -226,6 +254,8 @@ impl fmt::Display for Error {
                 )
             }
             Error::WorkerGone => write!(f, "the background worker thread stopped; see the error log"),
+            Error::Credentials(e) => write!(f, "credentials unavailable: {e}"),
+            Error::Panicked { backend } => write!(f, "the {backend} backend panicked"),
             Error::Transport(m) => write!(f, "transport: {m}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Config(m) => write!(f, "config: {m}"),
@@ -241,7 +271,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
-            Error::Transport(TransportError { source: Some(s), .. }) => Some(&**s),
+            Error::Transport(TransportError { source: Some(s), .. })
+            | Error::Credentials(TransportError { source: Some(s), .. }) => Some(&**s),
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 /// Live counters of one consumer. Every accepted event ends up counted exactly once as
-/// delivered, failed or dropped (or is still pending).
+/// delivered, failed or dropped (or is still pending: in the store, in memory or on disk).
 #[derive(Debug, Default)]
 pub struct Stats {
     // Producers bump `accepted` on every call and the worker bumps `delivered` per batch:
@@ -32,8 +32,6 @@ pub struct Stats {
     recovered: AtomicU64,
     spill_unavailable: AtomicU64,
     spill_full: AtomicU64,
-    // Failed because a shutdown deadline passed; part of `failed`, reported as `left`.
-    cancelled: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], ready for a metrics exporter.
@@ -61,8 +59,8 @@ pub struct StatsSnapshot {
     pub failed: u64,
     /// Events given up by the overflow policy (never handed to a backend).
     pub dropped: u64,
-    /// Failed events written to the spool (part of `failed`), including events left in the
-    /// disk queue at a shutdown deadline (delivered by the next tracker on that directory).
+    /// Failed events written to the spool (part of `failed`): dead letters, and for the
+    /// Immediate and Buffered consumers, events kept in the spool's queue for a later tracker.
     pub spooled: u64,
     /// Events that went to the disk queue because the memory queue was full
     /// ([`Overflow::Spill`](crate::Overflow::Spill)).
@@ -76,6 +74,16 @@ pub struct StatsSnapshot {
     /// Events dropped because the queue was full and the disk budget was reached (part of
     /// `dropped`).
     pub spill_full: u64,
+    /// Gauge: events this process put in its disk queue (spilled, or journaled and not
+    /// copied to memory) that wait to be read back and delivered. What an earlier process
+    /// left there is counted in `disk_bytes` until it is read (then in `recovered`).
+    pub disk_events: u64,
+    /// Gauge: bytes the consumer keeps on disk (its queue and its dead letters), which its
+    /// disk budget bounds.
+    pub disk_bytes: u64,
+    /// Gauge: how old (by its time) the oldest event out for delivery is, in milliseconds;
+    /// 0 when none is. It grows during an outage, while the store holds what cannot go.
+    pub oldest_age_ms: u64,
 }
 
 impl StatsSnapshot {
@@ -109,6 +117,9 @@ impl std::ops::Add for StatsSnapshot {
             recovered: self.recovered + o.recovered,
             spill_unavailable: self.spill_unavailable + o.spill_unavailable,
             spill_full: self.spill_full + o.spill_full,
+            disk_events: self.disk_events + o.disk_events,
+            disk_bytes: self.disk_bytes + o.disk_bytes,
+            oldest_age_ms: self.oldest_age_ms.max(o.oldest_age_ms),
         }
     }
 }
@@ -141,6 +152,9 @@ impl Stats {
             recovered: self.recovered.load(Ordering::Relaxed),
             spill_unavailable: self.spill_unavailable.load(Ordering::Relaxed),
             spill_full: self.spill_full.load(Ordering::Relaxed),
+            disk_events: 0,
+            disk_bytes: 0,
+            oldest_age_ms: 0,
         }
     }
 
@@ -174,12 +188,6 @@ impl Stats {
     }
     pub(crate) fn add_spill_full(&self, n: u64) {
         self.spill_full.fetch_add(n, Ordering::Relaxed);
-    }
-    pub(crate) fn add_cancelled(&self, n: u64) {
-        self.cancelled.fetch_add(n, Ordering::Relaxed);
-    }
-    pub(crate) fn cancelled(&self) -> u64 {
-        self.cancelled.load(Ordering::Relaxed)
     }
     /// Returns the total dropped so far, including these.
     pub(crate) fn add_dropped(&self, n: u64) -> u64 {
@@ -226,4 +234,8 @@ pub struct BackendStats {
     pub in_flight: u64,
     /// Throttling replies (429, AWS `ThrottlingException`) that slowed the consumer down.
     pub throttled: u64,
+    /// The circuit breaker of the consumer's requests (Background consumer; closed for the
+    /// others): open while the backend keeps failing, when only a probe per backoff period
+    /// goes.
+    pub circuit: crate::transport::CircuitState,
 }

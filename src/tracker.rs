@@ -753,6 +753,27 @@ impl Tracker {
         Ok(report.unwrap_or_default())
     }
 
+    /// Cuts a [`shutdown`](Self::shutdown) under way on another thread short: the consumers
+    /// stop waiting for the network, keep what is not delivered in their stores (on disk,
+    /// for the next tracker) and the shutdown returns. What a second Ctrl-C does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
+    /// let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build()).build()?;
+    /// tracker.interrupt();
+    /// let report = tracker.shutdown(Duration::from_secs(30))?; // returns at once
+    /// assert!(report.completed);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn interrupt(&self) {
+        for c in self.inner.consumers.iter() {
+            c.interrupt();
+        }
+    }
+
     /// Delivers again what the consumers' spools hold (see [`crate::Spool::replay`]): batches
     /// delivered in full are removed, refused ones move to the dead letters.
     ///
@@ -857,6 +878,9 @@ impl Tracker {
                 spilled_bytes: c.spilled_bytes(),
                 in_flight: c.flow().map_or(0, |f| f.in_flight() as u64),
                 throttled: c.flow().map_or(0, |f| f.throttled_count()),
+                circuit: c
+                    .flow()
+                    .map_or(crate::transport::CircuitState::Closed, |f| f.circuit()),
             })
             .collect()
     }

@@ -196,15 +196,31 @@ mod retail {
 }
 
 #[test]
-fn an_outage_is_spooled_and_replayed() {
+fn an_outage_is_kept_in_the_store_and_replay_delivers_it() {
     let spool = temp_dir().join("spool");
     let spool_arg = spool.to_str().unwrap().to_owned();
     let down = Collector::start(|_, _| Reply::status(503));
-    let (code, stdout, _) = run_cmd(&["send", "--spool", &spool_arg], &gio_config(&down), GOOD, true);
+    let (code, stdout, _) = run_cmd(
+        &["send", "--deadline", "2", "--spool", &spool_arg],
+        &gio_config(&down),
+        GOOD,
+        true,
+    );
     assert_eq!(code, 1);
-    assert!(stdout.contains("3 failed events kept in"), "{stdout}");
-    let pending = std::fs::read_dir(spool.join("pending")).unwrap().count();
-    assert!(pending >= 2, "batch files and their reasons: {pending}");
+    assert!(
+        stdout.contains("0 failed, 0 invalid, 0 dropped, 3 left"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 events kept in"), "{stdout}");
+    assert_eq!(
+        trackflow::Spool::open(&spool)
+            .unwrap()
+            .queued_events()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(!spool.join("pending").exists(), "one store: no pending/");
 
     let up = Collector::ok();
     let (code, stdout, stderr) = run_cmd(&["replay", &spool_arg], &gio_config(&up), "", false);
@@ -219,10 +235,13 @@ fn an_outage_is_spooled_and_replayed() {
         .map(|e| e["eventName"].as_str().unwrap_or("user").to_owned())
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
-    assert_eq!(
-        std::fs::read_dir(spool.join("pending")).unwrap().count(),
-        0,
-        "replayed files are removed"
+    assert!(
+        trackflow::Spool::open(&spool)
+            .unwrap()
+            .queued_events()
+            .unwrap()
+            .is_empty(),
+        "replayed events leave the store"
     );
 }
 
@@ -254,7 +273,7 @@ fn a_line_that_is_not_utf8_is_an_error_of_its_own() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The numbers of `N events read: D delivered, F failed, I invalid, X dropped, S spooled`.
+/// The numbers of `N events read: D delivered, F failed, I invalid, X dropped, L left`.
 fn summary(stdout: &str) -> [u64; 6] {
     let line = stdout
         .lines()
@@ -348,10 +367,9 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    let [read, delivered, failed, invalid, dropped, spooled_n] = summary(&stdout);
-    assert_eq!((invalid, dropped), (0, 0), "{stdout}");
-    assert_eq!(read, delivered + failed, "{stdout}");
-    assert_eq!(failed, spooled_n, "every failure is spooled: {stdout}");
+    let [read, delivered, failed, invalid, dropped, left] = summary(&stdout);
+    assert_eq!((failed, invalid, dropped), (0, 0, 0), "{stdout}");
+    assert_eq!(read, delivered + left, "{stdout}");
     let stopped: u64 = stdout
         .split("stopped at line ")
         .nth(1)
@@ -360,7 +378,7 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert_eq!(stopped, read);
     assert!(read < TOTAL as u64, "the signal came before the end: {stdout}");
-    assert_eq!(delivered + spooled_n + (TOTAL as u64 - read), TOTAL as u64);
+    assert_eq!(delivered + left + (TOTAL as u64 - read), TOTAL as u64);
     no_temp_files(&spool);
     #[cfg(unix)]
     {
@@ -374,9 +392,9 @@ fn sigint_halfway_then_resume_delivers_each_line_once() {
     let got_first = ids(&first);
     assert_eq!(got_first.len() as u64, delivered, "{stdout}");
     let in_spool = support::spooled_ids(&spool);
-    assert_eq!(in_spool.len() as u64, spooled_n);
+    assert_eq!(in_spool.len() as u64, left);
 
-    // The resumed run: the spool first, then the lines not yet read.
+    // The resumed run: the store first, then the lines not yet read.
     let second = Collector::ok();
     std::fs::write(&cfg, batch_config(&second)).unwrap();
     let mut child = send_from_stdin(&["--no-progress", "--resume"], &spool, &cfg);
@@ -432,9 +450,9 @@ fn at_the_deadline_every_spool_file_is_whole_and_the_counts_add_up() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let [read, delivered, failed, invalid, dropped, spooled_n] = summary(&stdout);
+    let [read, delivered, failed, invalid, dropped, left] = summary(&stdout);
     assert_eq!((read, delivered, invalid, dropped), (5000, 0, 0, 0), "{stdout}");
-    assert_eq!((failed, spooled_n), (5000, 5000), "{stdout}");
+    assert_eq!((failed, left), (0, 5000), "{stdout}");
     no_temp_files(&spool);
     let mut in_spool = support::spooled_ids(&spool);
     in_spool.sort();

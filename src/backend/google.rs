@@ -33,7 +33,10 @@ pub(crate) fn headers(
     if let Some(t) = tokens {
         h.push((
             "authorization",
-            format!("Bearer {}", t.bearer_with(cancel)?.expose()),
+            format!(
+                "Bearer {}",
+                t.bearer_with(cancel).map_err(Error::credentials)?.expose()
+            ),
         ));
     }
     if let Some(q) = quota_project {

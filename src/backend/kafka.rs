@@ -687,10 +687,7 @@ impl Kafka {
     }
 
     fn error(&self, e: KafkaError) -> Error {
-        Error::Transport(TransportError::with_source(
-            format!("kafka topic `{}`: {e}", self.topic),
-            e,
-        ))
+        classify(format!("kafka topic `{}`: {e}", self.topic), e)
     }
 }
 
@@ -777,6 +774,34 @@ impl Tally {
     }
 }
 
+/// What a librdkafka error means for the events: refused for good (a message too large, a
+/// topic it may not write, a message the broker calls invalid), cancelled (purged at the
+/// shutdown deadline), or transient (the broker unreachable, a timeout): kept and sent again.
+fn classify(message: String, e: KafkaError) -> Error {
+    use RDKafkaErrorCode as C;
+    match e.rdkafka_error_code() {
+        Some(C::PurgeQueue | C::PurgeInflight) => Error::Cancelled,
+        Some(
+            code @ (C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::InvalidMessage
+            | C::InvalidRecord
+            | C::InvalidTopic
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::UnsupportedForMessageFormat
+            | C::InvalidRequiredAcks
+            | C::BadMessage
+            | C::InvalidArgument
+            | C::Fatal),
+        ) => Error::Rejected {
+            code: code as i64,
+            message,
+        },
+        _ => Error::Transport(TransportError::with_source(message, e)),
+    }
+}
+
 /// A batch's events as JSON, back to back, and where each one ends.
 type Encoded = (Vec<u8>, Vec<Result<usize>>);
 
@@ -797,10 +822,7 @@ impl ProducerContext for Reports {
     fn delivery(&self, report: &DeliveryResult<'_>, slot: Box<Slot>) {
         let outcome = match report {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(Error::Transport(TransportError::with_source(
-                format!("kafka delivery report: {e}"),
-                e.clone(),
-            ))),
+            Err((e, _)) => Err(classify(format!("kafka delivery report: {e}"), e.clone())),
         };
         slot.tally.set(slot.index, outcome);
     }

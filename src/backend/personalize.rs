@@ -504,7 +504,7 @@ impl Personalize {
     fn send_signed(&self, op: Op, body: &[u8], ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
         let credentials = match self.credentials.get(ctx.cancel) {
             Ok(c) => c,
-            Err(e) => return (Err(e), 0),
+            Err(e) => return (Err(Error::credentials(e)), 0),
         };
         let signed = sign(
             &credentials,
@@ -776,13 +776,17 @@ impl Backend for Personalize {
         let outcomes = ctx.fan_out(calls.len(), |c| {
             let (op, chunk) = calls[c];
             let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
-            match self.body(op, &events) {
+            let (r, retries) = match self.body(op, &events) {
                 Ok(body) => self.send(op, &body, ctx),
                 Err(e) => (Err(e), 0),
-            }
+            };
+            // Acknowledged as it ends: the store lets it go without waiting for the batch.
+            let mut one = Delivery::default();
+            ctx.record(&mut one, r, retries, || chunk.to_vec());
+            one
         });
-        for ((_, chunk), (r, retries)) in calls.iter().zip(outcomes) {
-            d.record(r, retries, || chunk.to_vec());
+        for o in outcomes {
+            d.merge(o);
         }
         d
     }

@@ -612,10 +612,13 @@ impl Backend for Retail {
                 body: &body,
             };
             let (r, retries) = call.send(&self.transport, ctx, self.tokens.as_ref(), headers);
-            (r.map(drop), retries)
+            // Acknowledged as it ends: the store lets it go without waiting for the batch.
+            let mut one = Delivery::default();
+            ctx.record(&mut one, r.map(drop), retries, || vec![i]);
+            one
         });
-        for (i, (r, retries)) in outcomes.into_iter().enumerate() {
-            d.record(r, retries, || vec![i]);
+        for o in outcomes {
+            d.merge(o);
         }
         d
     }

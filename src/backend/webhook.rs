@@ -381,7 +381,7 @@ impl Backend for Webhook {
             }
             Err(e) => (Err(e), 0),
         };
-        d.record(r, retries, || (0..batch.len()).collect());
+        ctx.record(&mut d, r, retries, || (0..batch.len()).collect());
         d
     }
 }

@@ -254,7 +254,7 @@ impl Consumer for BufferedConsumer {
         let stats = self.stats();
         Ok(ShutdownReport {
             stats,
-            left: stats.pending() + self.reporter.stats.cancelled(),
+            left: stats.pending(),
             completed,
         })
     }

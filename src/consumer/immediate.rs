@@ -160,7 +160,7 @@ impl Consumer for ImmediateConsumer {
         let stats = self.stats();
         Ok(ShutdownReport {
             stats,
-            left: stats.pending() + self.reporter.stats.cancelled(),
+            left: stats.pending(),
             completed,
         })
     }

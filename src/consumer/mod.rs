@@ -187,6 +187,18 @@ pub trait Consumer: Send + Sync + fmt::Debug {
         0
     }
 
+    /// Cuts a shutdown under way short: no more waiting for the network; what is not
+    /// delivered is kept (handed back to the disk queue) and the shutdown returns. For a
+    /// second Ctrl-C. Defaults to nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Consumer, ImmediateConsumer, MemoryBackend};
+    /// ImmediateConsumer::new(MemoryBackend::new()).interrupt();
+    /// ```
+    fn interrupt(&self) {}
+
     /// The consumer's request budget, where it sends requests side by side (the
     /// Background consumer). Defaults to `None`.
     ///
@@ -240,10 +252,40 @@ macro_rules! forward_consumer {
             fn flow(&self) -> Option<&crate::transport::Flow> {
                 (**self).flow()
             }
+            fn interrupt(&self) {
+                (**self).interrupt()
+            }
         }
     )*};
 }
 forward_consumer!(Arc, Box);
+
+/// Where a consumer's writes to disk meet its shutdown: once a shutdown has stopped waiting,
+/// nothing more is written, so that nothing is written after it returned.
+#[derive(Debug, Default)]
+pub(crate) struct DiskGate {
+    closed: parking_lot::Mutex<bool>,
+}
+
+impl DiskGate {
+    /// Runs `write` unless the gate is closed; it cannot close while `write` runs.
+    pub(crate) fn write<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
+        let closed = self.closed.lock();
+        (!*closed).then(write)
+    }
+
+    /// Closes the gate, waiting at most `wait` for a write under way; false when one still
+    /// runs.
+    pub(crate) fn close(&self, wait: Duration) -> bool {
+        match self.closed.try_lock_for(wait) {
+            Some(mut closed) => {
+                *closed = true;
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// Stats plus error callback: how every consumer accounts for a delivery.
 #[derive(Clone, Default)]
@@ -252,6 +294,8 @@ pub(crate) struct Reporter {
     on_error: Option<ErrorCallback>,
     pub(crate) spool: Option<Arc<Spool>>,
     backend: &'static str,
+    // Spool writes stop when the consumer's shutdown has given up waiting.
+    pub(crate) gate: Option<Arc<DiskGate>>,
 }
 
 impl fmt::Debug for Reporter {
@@ -288,6 +332,14 @@ impl Reporter {
         }
     }
 
+    /// Replays the spool's dead letters only (a live consumer delivers its queue itself).
+    pub(crate) fn replay_dead(&self, backend: &dyn Backend) -> Result<ReplayReport> {
+        match &self.spool {
+            Some(s) => s.replay_dead(backend, ReplayReport::default(), &mut |_| {}),
+            None => Ok(ReplayReport::default()),
+        }
+    }
+
     /// Counts the outcome of delivering `batch`, hands failures to the callback, and returns
     /// the first failure's error (what the Immediate consumer gives its caller). Leaves
     /// `batch` empty, its allocation kept for the next one.
@@ -315,17 +367,26 @@ impl Reporter {
         first
     }
 
-    /// Counts `events` as failed for `error` (and as cancelled, for a deadline), then spools
-    /// them and tells the callback.
+    /// Counts `events` as failed for `error`, then spools them and tells the callback.
     pub(crate) fn failed(&self, error: &Error, events: &[Event]) {
         if events.is_empty() {
             return;
         }
-        self.stats.add_failed(events.len() as u64);
-        if matches!(error, Error::Cancelled) {
-            self.stats.add_cancelled(events.len() as u64);
-        }
+        self.count_failed(events.len());
         self.fail(error, events);
+    }
+
+    /// As [`failed`](Self::failed), where nothing can keep them (no spool, or it failed).
+    pub(crate) fn failed_unstored(&self, error: &Error, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.count_failed(events.len());
+        self.tell(error, events);
+    }
+
+    fn count_failed(&self, n: usize) {
+        self.stats.add_failed(n as u64);
     }
 
     /// Counts `n` events delivered after `retries` retries.
@@ -337,11 +398,25 @@ impl Reporter {
     /// Counts `events` as failed for `error`, spools them, and tells the callback (or the log).
     pub(crate) fn fail(&self, error: &Error, events: &[Event]) {
         if let Some(spool) = &self.spool {
-            match spool.write(events, error, self.backend) {
-                Ok(_) => self.stats.add_spooled(events.len() as u64),
-                Err(e) => log::error!("trackflow: could not spool {} failed events: {e}", events.len()),
+            let write = || spool.write(events, error, self.backend);
+            let written = match &self.gate {
+                Some(g) => g.write(write),
+                None => Some(write()),
+            };
+            match written {
+                Some(Ok(())) => self.stats.add_spooled(events.len() as u64),
+                Some(Err(e)) => log::error!("trackflow: could not spool {} failed events: {e}", events.len()),
+                None => log::error!(
+                    "trackflow: {} failed events not spooled: the shutdown deadline had passed",
+                    events.len()
+                ),
             }
         }
+        self.tell(error, events);
+    }
+
+    /// Hands failed events to the error callback, or to the log without one.
+    pub(crate) fn tell(&self, error: &Error, events: &[Event]) {
         match &self.on_error {
             Some(cb) => {
                 // A panicking callback must not take the worker down with it.
@@ -379,7 +454,10 @@ pub(crate) fn deliver_split(backend: &dyn Backend, batch: &[Event], ctx: &Delive
         let events: Vec<Event> = idx.iter().map(|&i| batch[i].clone()).collect();
         let (left, right) = events.split_at(events.len() / 2);
         for (half, offset) in [(left, 0), (right, left.len())] {
-            let sub = deliver_split(backend, half, ctx);
+            // A half's requests acknowledge into the whole batch.
+            let map = &idx[offset..offset + half.len()];
+            let remap = ctx.remap(map);
+            let sub = deliver_split(backend, half, &ctx.for_part(&remap));
             d.retries += sub.retries;
             for mut sf in sub.failures {
                 sf.events = sf

@@ -4,7 +4,8 @@
 //! ```text
 //!  <dir>/
 //!    lock                       held (flock) while a queue is open: one process per directory
-//!    cursor                     where reading resumes: segment, offset, crc32
+//!    cursor                     where reading resumes: segment, offset, front nonce, crc32
+//!    0000000000000000.seg       the front: what a shutdown handed back, read first (front.rs)
 //!    0000000000000001.seg       "TFQUEUE1", then records, appended in order
 //!    0000000000000002.seg       a new segment per open, and past SEGMENT_BYTES (spill) or
 //!                               MAPPED_SEGMENT_BYTES (journal)
@@ -24,11 +25,16 @@
 //! end of a segment left by a dead process (a torn tail) is skipped and counted. Files
 //! that are not segments are reported and left alone.
 
+mod cursor;
 pub(crate) mod files;
+mod front;
 mod mapped;
 mod queue;
+mod reader;
 mod record;
 
+pub(crate) use front::{frame, Requeued};
 pub use queue::Damage;
-pub(crate) use queue::{AppendError, DiskQueue, Mode, Pos, Reader};
+pub(crate) use queue::{AppendError, DiskQueue, Mode, Pos};
+pub(crate) use reader::Reader;
 pub(crate) use record::{decode_event, encode_event};

@@ -119,7 +119,7 @@ fn written(dir: &Path, n: usize) -> PathBuf {
     for p in payloads(n) {
         q.append(&p, |_| {}).unwrap();
     }
-    q.commit().unwrap();
+    q.sync().unwrap();
     dir.join(seg_name(1))
 }
 
@@ -237,11 +237,17 @@ fn a_mapped_segment_left_by_a_dead_process_reads_back_whole() {
         r.read(10, &mut first, || true, || {}).unwrap();
         assert_eq!(first.len(), 10);
         r.ack().unwrap();
-        // Dropped without sealing: the file keeps its preallocated, zero-filled tail, as after
-        // kill -9.
     }
+    // A clean close cuts the segment to what it holds; kill -9 leaves the preallocated,
+    // zero-filled tail, made here by hand.
     let seg = dir.join(seg_name(1));
-    assert_eq!(fs::metadata(&seg).unwrap().len(), MAPPED_SEGMENT_BYTES);
+    assert!(fs::metadata(&seg).unwrap().len() < MAPPED_SEGMENT_BYTES);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(MAPPED_SEGMENT_BYTES)
+        .unwrap();
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
     assert_eq!(read_all(&mut r), payloads(50)[10..].to_vec());
     assert_eq!(q.damage(), Damage::default(), "unwritten space is not damage");
@@ -258,9 +264,11 @@ fn a_record_torn_mid_copy_in_a_mapped_segment_is_skipped() {
             q.append(&p, |_| {}).unwrap();
         }
     }
-    // A header whose payload never arrived, right after the last record.
+    // A header whose payload never arrived, right after the last record, in the zero-filled
+    // tail kill -9 leaves.
     let seg = dir.join(seg_name(1));
     let mut bytes = fs::read(&seg).unwrap();
+    bytes.resize(MAPPED_SEGMENT_BYTES as usize, 0);
     let end = 8 + payloads(5).iter().map(|p| 8 + p.len()).sum::<usize>();
     bytes[end..end + 8].copy_from_slice(&[20, 0, 0, 0, 1, 2, 3, 4]);
     bytes[end + 8] = b'x';
@@ -375,5 +383,151 @@ fn a_reader_stopped_at_the_writers_end_reads_what_came_before_the_seal() {
     );
     assert_eq!(q.damage(), Damage::default());
     drop((q, r));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Frames `payloads` as the records of a front segment.
+fn framed(payloads: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in payloads {
+        crate::disk::frame(p, &mut out);
+    }
+    out
+}
+
+#[test]
+fn what_a_shutdown_hands_back_is_read_first_then_the_unread_rest() {
+    let dir = tmp("front");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    for p in payloads(10) {
+        q.append(&p, |_| {}).unwrap();
+    }
+    let mut got = Vec::new();
+    r.read(6, &mut got, || true, || {}).unwrap();
+    assert_eq!(got.len(), 6);
+    // Records 4 and 5 were delivered; 0-3 are handed back (in flight at the deadline).
+    let back = framed(&[
+        b"record number 0",
+        b"record number 1",
+        b"record number 2",
+        b"record number 3",
+    ]);
+    assert_eq!(
+        r.requeue_front(&back, false, || true).unwrap(),
+        crate::disk::Requeued::Written
+    );
+    drop((q, r));
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    let all = read_all(&mut r);
+    let want: Vec<Vec<u8>> = payloads(10)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 4 && *i != 5)
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(all, want, "front first, then what was never read, nothing twice");
+    r.ack().unwrap();
+    drop((q, r));
+    let (_q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert!(read_all(&mut r).is_empty(), "all acknowledged");
+    assert!(!dir.join(seg_name(0)).exists(), "a front read whole goes");
+    drop(r);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_shutdown_inside_the_front_keeps_its_unread_part_behind_the_new_records() {
+    let dir = tmp("front2");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    for p in payloads(4) {
+        q.append(&p, |_| {}).unwrap();
+    }
+    let mut got = Vec::new();
+    r.read(2, &mut got, || true, || {}).unwrap();
+    r.requeue_front(&framed(&[b"a", b"b", b"c"]), true, || true)
+        .unwrap();
+    drop((q, r));
+    // The next tracker reads "a" and is stopped with it in flight, "b" delivered.
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    let mut got = Vec::new();
+    r.read(2, &mut got, || true, || {}).unwrap();
+    assert_eq!(
+        got.iter().map(|g| g.payload.clone()).collect::<Vec<_>>(),
+        vec![b"a".to_vec(), b"b".to_vec()]
+    );
+    assert!(got.iter().all(|g| g.recovered));
+    r.requeue_front(&framed(&[b"a"]), false, || true).unwrap();
+    drop((q, r));
+    let (_q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    let want: Vec<Vec<u8>> = [b"a".to_vec(), b"c".to_vec()]
+        .into_iter()
+        .chain(payloads(4).into_iter().skip(2))
+        .collect();
+    assert_eq!(read_all(&mut r), want);
+    drop(r);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_front_whose_cursor_was_never_written_is_still_read_first() {
+    let dir = tmp("front-crash");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    for p in payloads(3) {
+        q.append(&p, |_| {}).unwrap();
+    }
+    let mut got = Vec::new();
+    r.read(3, &mut got, || true, || {}).unwrap();
+    r.ack_to(Pos { seq: 1, off: HEADER }).unwrap();
+    let before = fs::read(dir.join("cursor")).unwrap();
+    r.requeue_front(&framed(&[b"x"]), false, || true).unwrap();
+    drop((q, r));
+    // A crash between the rename and the cursor: the old cursor is back.
+    fs::write(dir.join("cursor"), before).unwrap();
+    let (_q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert_eq!(
+        read_all(&mut r),
+        vec![b"x".to_vec()],
+        "the front, and nothing read before it"
+    );
+    drop(r);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_refused_commit_leaves_the_queue_as_it_was() {
+    let dir = tmp("front-refused");
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    for p in payloads(3) {
+        q.append(&p, |_| {}).unwrap();
+    }
+    let mut got = Vec::new();
+    r.read(1, &mut got, || true, || {}).unwrap();
+    assert_eq!(
+        r.requeue_front(&framed(&[b"x"]), false, || false).unwrap(),
+        crate::disk::Requeued::Refused
+    );
+    assert!(!dir.join(seg_name(0)).exists() && !dir.join("front.tmp").exists());
+    drop((q, r));
+    let (_q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    assert_eq!(
+        read_all(&mut r),
+        payloads(3),
+        "nothing acknowledged: all read again"
+    );
+    drop(r);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_damaged_front_is_reported_and_left_alone() {
+    let dir = tmp("front-bad");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(seg_name(0)), b"not a front at all, just bytes").unwrap();
+    let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
+    q.append(b"one", |_| {}).unwrap();
+    assert_eq!(read_all(&mut r), vec![b"one".to_vec()]);
+    assert_eq!(q.damage().foreign_files.len(), 1);
+    drop((q, r));
+    assert!(dir.join(seg_name(0)).exists());
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -19,10 +19,22 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::Cancel;
+use super::circuit::{Admit, Circuit, CircuitState};
+use super::{Cancel, RetryPolicy};
 
 /// Default for [`Flow::new`]'s limit, as the Background consumer uses it.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Default first wait before delivering again what failed for a transient reason.
+pub const DEFAULT_REDELIVERY_INITIAL: Duration = Duration::from_secs(1);
+/// Default longest wait between deliveries of what keeps failing for a transient reason.
+pub const DEFAULT_REDELIVERY_MAX: Duration = Duration::from_secs(300);
+
+fn default_redelivery() -> RetryPolicy {
+    RetryPolicy::default()
+        .initial_backoff(DEFAULT_REDELIVERY_INITIAL)
+        .max_backoff(DEFAULT_REDELIVERY_MAX)
+}
 
 /// A consumer's shared budget of HTTP requests: at most `max_in_flight` at once, optionally
 /// at most `rate` starting per second, and a pause for all of them after a throttling reply
@@ -57,6 +69,7 @@ struct Inner {
     give: Sender<()>,
     take: Receiver<()>,
     state: Mutex<State>,
+    redelivery: Mutex<RetryPolicy>,
 }
 
 struct State {
@@ -71,6 +84,7 @@ struct State {
     spacing: Option<Duration>,
     throttled: u64,
     peak: usize,
+    circuit: Circuit,
 }
 
 impl fmt::Debug for Flow {
@@ -98,6 +112,8 @@ impl fmt::Debug for Flow {
 #[must_use = "the permit is given back when dropped"]
 pub struct Permit {
     flow: Arc<Inner>,
+    // The one request a half-open circuit lets through.
+    probe: bool,
 }
 
 impl fmt::Debug for Permit {
@@ -110,6 +126,10 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut s = self.flow.state.lock();
         s.held -= 1;
+        if self.probe {
+            // Its outcome, if it had one, was reported before the permit went.
+            s.circuit.probe_abandoned();
+        }
         // Past a lowered limit the token is retired instead of given back.
         if s.tokens > s.limit {
             s.tokens -= 1;
@@ -148,7 +168,9 @@ impl Flow {
                     spacing: None,
                     throttled: 0,
                     peak: 0,
+                    circuit: Circuit::new(default_redelivery()),
                 }),
+                redelivery: Mutex::new(default_redelivery()),
             }),
         }
     }
@@ -260,11 +282,17 @@ impl Flow {
                 _ => break,
             }
         }
+        let probe = self.admitted(cancel)?;
         loop {
             match cancel.wait_to_start(&inner.take, Duration::from_secs(3600)) {
                 Ok(Some(())) => break,
                 Ok(None) => continue,
-                Err(()) => return None,
+                Err(()) => {
+                    if probe {
+                        inner.state.lock().circuit.probe_abandoned();
+                    }
+                    return None;
+                }
             }
         }
         let start = {
@@ -279,7 +307,10 @@ impl Flow {
                 at
             })
         };
-        let permit = Permit { flow: inner.clone() };
+        let permit = Permit {
+            flow: inner.clone(),
+            probe,
+        };
         if let Some(at) = start {
             // The slot is spent even if cancelled now: the permit goes back as it drops.
             if cancel.sleep(at.saturating_duration_since(Instant::now())) {
@@ -287,6 +318,114 @@ impl Flow {
             }
         }
         Some(permit)
+    }
+
+    /// How long lanes wait before delivering again what failed for a transient reason, and
+    /// how long an open circuit stays open: `policy`'s backoff (its retry count is not used).
+    /// Defaults to 1 s doubling to 5 min, jittered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trackflow::transport::{Flow, RetryPolicy};
+    /// let f = Flow::new(4).redelivery(RetryPolicy::default().initial_backoff(Duration::from_millis(10)));
+    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// ```
+    pub fn redelivery(self, policy: RetryPolicy) -> Flow {
+        self.inner.state.lock().circuit = Circuit::new(policy.clone());
+        *self.inner.redelivery.lock() = policy;
+        self
+    }
+
+    /// Waits until the circuit lets a request start; `Some(true)` for the one probe of a
+    /// half-open circuit, `None` when cancelled first.
+    fn admitted(&self, cancel: &Cancel) -> Option<bool> {
+        loop {
+            let admit = self.inner.state.lock().circuit.admit(Instant::now());
+            match admit {
+                Admit::Go => return Some(false),
+                Admit::Probe => return Some(true),
+                Admit::Wait(w) => {
+                    if cancel.sleep(w) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// An attempt failed for a transient reason (no answer, a timeout, 408, 5xx): enough of
+    /// them in a row open the circuit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::transport::Flow::new(2);
+    /// for _ in 0..5 {
+    ///     f.failed();
+    /// }
+    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Open);
+    /// f.answered();
+    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// ```
+    pub fn failed(&self) {
+        self.inner.state.lock().circuit.failed(Instant::now());
+    }
+
+    /// An attempt got an answer (whatever its status): the circuit closes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::transport::Flow::new(2);
+    /// f.answered();
+    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// ```
+    pub fn answered(&self) {
+        self.inner.state.lock().circuit.answered();
+    }
+
+    /// The circuit's state now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(1).circuit(), trackflow::transport::CircuitState::Closed);
+    /// ```
+    pub fn circuit(&self) -> CircuitState {
+        self.inner.state.lock().circuit.state(Instant::now())
+    }
+
+    /// How long the circuit has been open (or half open), if it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::transport::Flow::new(1).open_for(), None);
+    /// ```
+    pub fn open_for(&self) -> Option<Duration> {
+        self.inner.state.lock().circuit.open_since().map(|t| t.elapsed())
+    }
+
+    /// Waits before delivery attempt `attempt` (0-based) of events that failed for a
+    /// transient reason: the redelivery backoff, cut short when the circuit closes after
+    /// being open (another request got through). Returns true when cancelled.
+    pub(crate) fn wait_redelivery(&self, attempt: u32, cancel: &Cancel) -> bool {
+        let until = Instant::now() + self.inner.redelivery.lock().backoff(attempt);
+        let seen = self.inner.state.lock().circuit.recoveries();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if cancel.sleep(left.min(Duration::from_millis(100))) {
+                return true;
+            }
+            if self.inner.state.lock().circuit.recoveries() != seen {
+                return false;
+            }
+        }
     }
 
     /// The collector asked to slow down: every request waits `wait` before its next start,
@@ -328,6 +467,7 @@ impl Flow {
     /// ```
     pub fn succeeded(&self) {
         let mut s = self.inner.state.lock();
+        s.circuit.answered();
         if s.limit >= self.inner.max {
             return;
         }

@@ -109,6 +109,28 @@ pub struct DeliveryCtx<'a> {
     pub flow: Option<&'a super::Flow>,
     /// This batch's turn among those handed out, for [`in_order`](Self::in_order).
     turn: Option<(&'a super::Turns, u64)>,
+    /// Where each request's delivered events are acknowledged as it completes.
+    acks: Option<&'a dyn Acks>,
+}
+
+/// Takes the acknowledgement of events as each request that carried them succeeds, so the
+/// store lets them go at once (indices into the batch given to the backend).
+pub(crate) trait Acks: Sync + fmt::Debug {
+    fn delivered(&self, events: &[usize]);
+}
+
+/// Acknowledges into a larger batch: index `i` of the part is `map[i]` of the whole.
+#[derive(Debug)]
+pub(crate) struct Remap<'a> {
+    pub(crate) map: &'a [usize],
+    pub(crate) inner: &'a dyn Acks,
+}
+
+impl Acks for Remap<'_> {
+    fn delivered(&self, events: &[usize]) {
+        let whole: Vec<usize> = events.iter().filter_map(|&i| self.map.get(i).copied()).collect();
+        self.inner.delivered(&whole);
+    }
 }
 
 impl<'a> DeliveryCtx<'a> {
@@ -128,6 +150,70 @@ impl<'a> DeliveryCtx<'a> {
             dry_run: false,
             flow: None,
             turn: None,
+            acks: None,
+        }
+    }
+
+    /// Acknowledges each request's delivered events to `acks` as it completes.
+    pub(crate) fn with_acks(mut self, acks: &'a dyn Acks) -> Self {
+        self.acks = Some(acks);
+        self
+    }
+
+    /// This context for a part of the batch whose index `i` is index `map[i]` of the whole:
+    /// acknowledgements are translated through `remap`, built over `map` (see [`Remap`]).
+    pub(crate) fn for_part<'b>(&self, remap: &'b Option<Remap<'b>>) -> DeliveryCtx<'b>
+    where
+        'a: 'b,
+    {
+        DeliveryCtx {
+            cancel: self.cancel,
+            debug: self.debug,
+            dry_run: self.dry_run,
+            flow: self.flow,
+            turn: self.turn,
+            acks: remap.as_ref().map(|r| r as &dyn Acks),
+        }
+    }
+
+    /// A [`Remap`] of this context's acknowledgements for the part at `map`, if it has any.
+    pub(crate) fn remap<'b>(&self, map: &'b [usize]) -> Option<Remap<'b>>
+    where
+        'a: 'b,
+    {
+        self.acks.map(|inner| Remap { map, inner })
+    }
+
+    /// Records the outcome of one request carrying the events at `events` (indices into the
+    /// batch), as [`Delivery::record`](crate::Delivery::record) does, and acknowledges them
+    /// to the consumer's store at once when it succeeded: the store lets them go and counts
+    /// them delivered without waiting for the rest of the batch. Backends that make several
+    /// requests per batch call this for each.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{transport::{Cancel, DeliveryCtx}, Delivery, Error};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let mut d = Delivery::default();
+    /// ctx.record(&mut d, Ok(()), 0, || vec![0, 1]);
+    /// ctx.record(&mut d, Err(Error::Transport("reset".into())), 3, || vec![2]);
+    /// assert_eq!((d.failed(), d.retries), (1, 3));
+    /// ```
+    pub fn record(
+        &self,
+        d: &mut crate::Delivery,
+        result: Result<()>,
+        retries: u32,
+        events: impl FnOnce() -> Vec<usize>,
+    ) {
+        match (&result, self.acks) {
+            (Ok(()), Some(acks)) => {
+                acks.delivered(&events());
+                d.record(result, retries, Vec::new);
+            }
+            _ => d.record(result, retries, events),
         }
     }
 
@@ -798,8 +884,13 @@ impl HttpTransport {
                 Ok(resp) => (judge(&resp), Some(resp)),
                 Err(e) => (e, None),
             };
-            drop(permit);
             let too_many = resp.as_ref().is_some_and(|r| r.status == 429);
+            if let Some(f) = ctx.flow {
+                // Reported before the permit goes, so that a probe's outcome is the one the
+                // circuit sees.
+                circuit_outcome(f, &verdict, resp.as_ref(), too_many);
+            }
+            drop(permit);
             let (error, after) = match verdict {
                 Verdict::Success => {
                     if let Some(f) = ctx.flow {
@@ -858,6 +949,21 @@ impl HttpTransport {
             Some(r) => r,
             None => Err(Verdict::Permanent(Error::Cancelled)),
         }
+    }
+}
+
+/// Tells the circuit what an attempt came to: an answer of any kind closes it, a transient
+/// failure without one counts towards opening it, and a cancelled attempt says nothing.
+fn circuit_outcome(flow: &super::Flow, verdict: &Verdict, resp: Option<&Response>, too_many: bool) {
+    match verdict {
+        Verdict::Permanent(Error::Cancelled) => {}
+        Verdict::Retry { error, .. }
+            if !too_many && !matches!(error, Error::Api { code, .. } if is_throttling_code(code)) =>
+        {
+            flow.failed()
+        }
+        _ if resp.is_some() => flow.answered(),
+        _ => {}
     }
 }
 

@@ -11,6 +11,7 @@
 //! ```
 
 mod cancel;
+mod circuit;
 mod flow;
 pub(crate) mod http;
 pub(crate) mod pool;
@@ -18,7 +19,8 @@ pub(crate) mod retry;
 mod turns;
 
 pub use cancel::Cancel;
-pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT};
+pub use circuit::CircuitState;
+pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REDELIVERY_INITIAL, DEFAULT_REDELIVERY_MAX};
 pub use http::{
     DeliveryCtx, HttpClient, HttpRequest, HttpTransport, HttpTransportBuilder, Method, Request, Response,
 };

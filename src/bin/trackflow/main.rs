@@ -38,7 +38,8 @@ enum Command {
         /// Never draw a progress bar.
         #[arg(long)]
         no_progress: bool,
-        /// Where undeliverable batches are kept (replay them with `trackflow replay`).
+        /// The store: what is not delivered by the deadline stays here and goes first in the
+        /// next run on it; events refused for good are dead letters here (`trackflow replay`).
         /// Defaults to the config's `[spool] dir`, else `./trackflow-spool`.
         #[arg(long)]
         spool: Option<PathBuf>,
@@ -48,8 +49,8 @@ enum Command {
         /// Skip the first N lines of the input (they were handled by an earlier run).
         #[arg(long, default_value_t = 0)]
         skip_lines: u64,
-        /// Continue an interrupted run: deliver what its spool holds, then skip the lines it
-        /// had read (from the spool's `resume.json`).
+        /// Continue an interrupted run: skip the lines it had read (from the spool's
+        /// `resume.json`); what it had not delivered goes first, from the spool's store.
         #[arg(long, conflicts_with_all = ["skip_lines", "no_spool"])]
         resume: bool,
     },
@@ -317,7 +318,16 @@ fn replay(config: &Path, dir: &Path) -> trackflow::Result<bool> {
             continue;
         }
         let spool = trackflow::Spool::open(&dir)?;
-        let r = spool.replay(&*backend.build(&cfg.transport)?)?;
+        let mut last = std::time::Instant::now();
+        let r = spool.replay_with(&*backend.build(&cfg.transport)?, |r| {
+            if last.elapsed() >= std::time::Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                eprintln!(
+                    "{label}: {} delivered, {} still pending, {} dead letters so far",
+                    r.delivered, r.still_pending, r.dead
+                );
+            }
+        })?;
         println!(
             "{label}: {} spool files: {} events delivered, {} still pending, {} dead letters",
             r.files, r.delivered, r.still_pending, r.dead

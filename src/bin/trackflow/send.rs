@@ -2,9 +2,11 @@
 //! when a signal stops the run or the deadline passes.
 //!
 //! ```text
-//!  input ─lines─► parse ─► Tracker (consumer + backend from the config)
-//!    │  SIGINT / SIGTERM: stop reading ─► shutdown(deadline) ─► the rest is spooled
-//!    └─ position reached ─► <spool>/resume.json ─► `send --resume` continues from there
+//!  input ─lines─► parse ─► Tracker (consumer + backend from the config, its store in the spool)
+//!    │  SIGINT / SIGTERM: stop reading ─► shutdown(deadline) ─► what is not delivered stays
+//!    │  a second one: shutdown cut short ─► the same, at once      in the store, delivered
+//!    └─ position reached ─► <spool>/resume.json ─► `send --resume`  first by the next run
+//!                                                 continues from there
 //! ```
 
 use std::fs::File;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use trackflow::{Config, Event, Tracker};
+use trackflow::{Config, Event, ShutdownReport, Tracker};
 
 use super::Spool;
 
@@ -52,9 +54,7 @@ struct Reading {
 
 pub(crate) fn run(args: Args) -> trackflow::Result<bool> {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
+    let signals = Signals::register()?;
     let mut cfg = Config::from_toml_file(&args.config)?;
     match args.spool {
         Spool::Off => cfg.spool.enabled = Some(false),
@@ -65,10 +65,11 @@ pub(crate) fn run(args: Args) -> trackflow::Result<bool> {
     }
     let spool_dir = cfg.spool.dir.clone().filter(|_| cfg.spool.enabled != Some(false));
     let tracker = Tracker::from_config(&cfg)?;
+    signals.watch(stop.clone(), tracker.clone());
     let (input, total, name) = open(args.file.as_deref())?;
     let mut skip = args.skip_lines;
     if args.resume {
-        skip = resume(&tracker, spool_dir.as_deref(), &name)?;
+        skip = resume(spool_dir.as_deref(), &name)?;
     }
     let mut progress = (!args.no_progress && io::stderr().is_terminal()).then(|| Progress::new(total));
     let read = read_lines(input, &name, skip, &tracker, &stop, &mut progress)?;
@@ -77,38 +78,57 @@ pub(crate) fn run(args: Args) -> trackflow::Result<bool> {
     }
     if read.interrupted {
         eprintln!(
-            "trackflow: interrupted: stopped reading after line {} (byte {}); delivering what was read within {:?}",
+            "trackflow: interrupted: stopped reading after line {} (byte {}); delivering what was read within {:?} (Ctrl-C again to stop now, keeping the rest)",
             skip + read.lines_seen(),
             read.bytes,
             args.deadline
         );
     }
     let report = tracker.shutdown(args.deadline)?;
+    let position = Position {
+        input: name.clone(),
+        lines: skip + read.lines_seen(),
+        bytes: read.bytes,
+    };
+    summarize(&read, &report, spool_dir.as_deref(), &position)?;
+    let s = report.stats;
+    Ok(!read.interrupted && s.failed == 0 && read.invalid == 0 && s.dropped == 0 && report.left == 0)
+}
+
+/// Prints what the run came to, and keeps where reading stopped for `--resume`.
+fn summarize(
+    read: &Reading,
+    report: &ShutdownReport,
+    spool: Option<&Path>,
+    position: &Position,
+) -> trackflow::Result<()> {
     let s = report.stats;
     println!(
-        "{} events read: {} delivered, {} failed, {} invalid, {} dropped, {} spooled{}",
+        "{} events read: {} delivered, {} failed, {} invalid, {} dropped, {} left{}",
         read.lines,
         s.delivered,
         s.failed,
         read.invalid,
         s.dropped,
-        s.spooled,
+        report.left,
         if s.recovered > 0 {
             format!(" ({} recovered from an earlier run)", s.recovered)
         } else {
             String::new()
         }
     );
-    if let Some(dir) = &spool_dir {
-        let position = Position {
-            input: name.clone(),
-            lines: skip + read.lines_seen(),
-            bytes: read.bytes,
-        };
-        record_position(dir, read.interrupted.then_some(&position))?;
+    if let Some(dir) = spool {
+        record_position(dir, position)?;
+        if report.left > 0 {
+            println!(
+                "{} events kept in {}: the next `trackflow send` or `trackflow replay` with this spool delivers them first",
+                report.left,
+                dir.display()
+            );
+        }
         if s.spooled > 0 {
             println!(
-                "{} failed events kept in {} (deliver them again with `trackflow replay` or `send --resume`)",
+                "{} events refused for good are dead letters in {} (fix the cause, then `trackflow replay`)",
                 s.spooled,
                 dir.display()
             );
@@ -116,16 +136,49 @@ pub(crate) fn run(args: Args) -> trackflow::Result<bool> {
     }
     if read.interrupted {
         println!(
-            "stopped at line {} of {name}: continue with `trackflow send --resume`",
-            skip + read.lines_seen()
+            "stopped at line {} of {}: continue with `trackflow send --resume`",
+            position.lines, position.input
         );
     }
-    Ok(!read.interrupted
-        && s.failed == 0
-        && read.invalid == 0
-        && s.dropped == 0
-        && report.left == 0
-        && s.pending() == 0)
+    Ok(())
+}
+
+/// SIGINT and SIGTERM: the first stops reading, a second cuts the shutdown short.
+struct Signals {
+    raised: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> trackflow::Result<Signals> {
+        let raised = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, raised.clone())?;
+        }
+        Ok(Signals { raised })
+    }
+
+    /// Watches for signals on a thread of its own: the first sets `stop` (reading ends and
+    /// the tracker shuts down within the deadline), a second interrupts the tracker (its
+    /// shutdown keeps what is not delivered in the store and returns at once).
+    fn watch(self, stop: Arc<AtomicBool>, tracker: Tracker) {
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            loop {
+                std::thread::sleep(Duration::from_millis(20));
+                if !self.raised.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
+                seen += 1;
+                if seen == 1 {
+                    stop.store(true, Ordering::Release);
+                } else {
+                    eprintln!("trackflow: interrupted again: keeping what is not delivered for the next run");
+                    tracker.interrupt();
+                    return;
+                }
+            }
+        });
+    }
 }
 
 impl Reading {
@@ -148,9 +201,9 @@ fn open(file: Option<&Path>) -> trackflow::Result<Input> {
     })
 }
 
-/// Delivers what the spool holds and returns the number of lines the interrupted run had
-/// read from `name`.
-fn resume(tracker: &Tracker, spool: Option<&Path>, name: &str) -> trackflow::Result<u64> {
+/// The number of lines the last run on this spool had read from `name`. What it had not
+/// delivered is in the spool's store, which the tracker delivers first by itself.
+fn resume(spool: Option<&Path>, name: &str) -> trackflow::Result<u64> {
     let dir = spool.ok_or_else(|| trackflow::Error::Config("--resume needs a spool".into()))?;
     let path = dir.join("resume.json");
     let text = std::fs::read_to_string(&path)
@@ -163,10 +216,10 @@ fn resume(tracker: &Tracker, spool: Option<&Path>, name: &str) -> trackflow::Res
             pos.input
         )));
     }
-    let r = tracker.replay_spool()?;
     eprintln!(
-        "trackflow: resuming after line {}: {} spooled events delivered again, {} still pending",
-        pos.lines, r.delivered, r.still_pending
+        "trackflow: resuming after line {}; what the last run left in {} goes first",
+        pos.lines,
+        dir.display()
     );
     Ok(pos.lines)
 }
@@ -187,18 +240,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Keeps `resume.json` for an interrupted run, and removes it after a whole one.
-fn record_position(dir: &Path, position: Option<&Position>) -> trackflow::Result<()> {
-    let path = dir.join("resume.json");
-    match position {
-        Some(p) => {
-            let text = serde_json::to_string(p).map_err(|e| trackflow::Error::Io(e.into()))?;
-            write_private(&path, text.as_bytes())?;
-        }
-        None => {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+/// Keeps where reading stopped in `resume.json`, for `--resume`.
+fn record_position(dir: &Path, position: &Position) -> trackflow::Result<()> {
+    let text = serde_json::to_string(position).map_err(|e| trackflow::Error::Io(e.into()))?;
+    std::fs::create_dir_all(dir)?;
+    write_private(&dir.join("resume.json"), text.as_bytes())?;
     Ok(())
 }
 

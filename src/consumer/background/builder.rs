@@ -1,7 +1,7 @@
 //! The builder of [`BackgroundConsumer`]: settings, defaults, and where the spool lives.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::{
     BackgroundConsumer, Durability, Flusher, Gate, Overflow, Shared, DEFAULT_FLUSH_INTERVAL, SPENT_CAPACITY,
 };
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
-use crate::consumer::Reporter;
+use crate::consumer::{DiskGate, Reporter};
 use crate::disk::Reader;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -330,6 +330,16 @@ impl BackgroundConsumerBuilder {
             self.durability = Durability::Memory;
         }
         if let Some(s) = spool {
+            if let Some((spill, _)) = &spill {
+                // One budget over the queue and the dead letters; what an earlier version
+                // left in `pending/` joins the queue, delivered like the rest.
+                s.attach(spill.disk.clone());
+                match s.migrate_pending(&spill.disk) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("trackflow: {n} events of pending/ moved into the queue"),
+                    Err(e) => log::error!("trackflow: moving pending/ into the queue: {e}"),
+                }
+            }
             self.reporter = self.reporter.with_spool(s);
         }
         match spill {
@@ -382,15 +392,22 @@ impl BackgroundConsumerBuilder {
         let (done_tx, done) = bounded::<()>(0);
         let (spent_tx, spent) = bounded(SPENT_CAPACITY);
         let cancel = Cancel::default();
+        let gate = Arc::new(DiskGate::default());
+        let mut reporter = self.reporter;
+        reporter.gate = Some(gate.clone());
         let shared = Arc::new(Shared {
             backend: self.backend,
-            reporter: self.reporter,
+            reporter,
             queue: rx.clone(),
             queued_bytes: Default::default(),
             max_queue_bytes: self.max_queue_bytes,
             spill,
             alive: AtomicBool::new(true),
-            abandoned: AtomicBool::new(false),
+            hand_back_at: Mutex::new(None),
+            disk_gate: gate,
+            handed_back: AtomicU64::new(0),
+            sync_hand_back: matches!(self.durability, Durability::Fsync { .. }),
+            oldest_ms: AtomicI64::new(0),
             warned: AtomicUsize::new(0),
         });
         let width = self
@@ -413,6 +430,7 @@ impl BackgroundConsumerBuilder {
             from_disk: false,
             passed: None,
             spent: spent_tx,
+            stopping: false,
             _done: done_tx,
         };
         let handle = std::thread::Builder::new()
@@ -440,6 +458,7 @@ impl BackgroundConsumerBuilder {
             worker: Mutex::new(Some(handle)),
             done,
             spent,
+            hurry: AtomicBool::new(false),
         }
     }
 }

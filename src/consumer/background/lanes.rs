@@ -2,12 +2,18 @@
 //! so that up to `max_in_flight` batches are on their way while the worker fills the next.
 //!
 //! ```text
-//!  worker ──Job{seq, batch}──► [ lane 1 … lane n ] ──Backend::deliver (Flow: permits, rate)──►
-//!    ▲                                  │
-//!    └──────────Done{seq, batch, delivery}◄┘  the worker reports, frees, and acknowledges
-//!                                            the disk queue over the finished prefix
+//!  worker ──Job{seq, batch}──► lane: deliver ─► each request's events acknowledged as it ends
+//!    ▲                               │  ▲
+//!    │                               │  └─ transient failure: wait (backoff, circuit) and
+//!    │                               │     deliver again what is still pending
+//!    └──────────Done{seq, batch}◄────┘  every event delivered or refused for good, or the
+//!                                       shutdown deadline stopped it (the rest is pending)
 //! ```
 //!
+//! A lane keeps its batch until each event in it is delivered or refused for good: a
+//! transient failure (no answer, a timeout, 408, 429, 5xx, credentials unavailable) is not a
+//! failure, it is a wait. While lanes wait, the worker takes no new batch, the memory queue
+//! fills and producers spill to disk: the outage's backlog sits in the store, in order.
 //! Lanes start on demand, up to the width, and end when the worker drops its sender. A lane
 //! that cannot start leaves its batch to the worker's own thread.
 
@@ -16,6 +22,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
+use super::flight::{InFlight, LiveAcks};
 use super::Shared;
 use crate::backend::{Delivery, Failure};
 use crate::error::Error;
@@ -25,16 +32,14 @@ use crate::transport::{Cancel, DeliveryCtx, Flow, Turns};
 /// A batch on its way to a lane.
 pub(super) struct Job {
     pub(super) seq: u64,
-    pub(super) batch: Vec<Event>,
-    pub(super) weights: Vec<usize>,
+    pub(super) flight: Arc<InFlight>,
 }
 
-/// A batch back from a lane, with its outcome.
+/// A batch back from a lane: settled, or stopped by the shutdown deadline with events
+/// still pending.
 pub(super) struct Done {
     pub(super) seq: u64,
-    pub(super) batch: Vec<Event>,
-    pub(super) weights: Vec<usize>,
-    pub(super) delivery: Delivery,
+    pub(super) flight: Arc<InFlight>,
 }
 
 /// What every lane delivers with.
@@ -85,7 +90,7 @@ impl Lanes {
     }
 
     /// Hands a batch to an idle lane, starting one if none is idle. Where no lane can start,
-    /// delivers it here and returns its outcome at once.
+    /// delivers it here and returns it at once.
     pub(super) fn start(&mut self, job: Job) -> Option<Done> {
         // Where lanes exist but none could start, the job waits for one of them.
         if self.running >= self.threads && !self.spawn() && self.threads == 0 {
@@ -139,38 +144,138 @@ impl Drop for Lanes {
     }
 }
 
+/// Whether the store keeps events a request could not deliver, to deliver them again:
+/// transient failures and a shutdown's cancellation; everything else is a refusal for good.
+fn keeps(e: &Error) -> bool {
+    e.is_transient() || matches!(e, Error::Cancelled | Error::Io(_) | Error::WorkerGone)
+}
+
 impl Runner {
-    /// Delivers one batch; a panicking backend fails the batch instead of killing the lane.
-    /// Either way the batch's turn passes, so the batches after it never wait on it.
+    /// Delivers one batch until every event in it is delivered or refused for good, waiting
+    /// between deliveries of what failed for a transient reason; stops early only when the
+    /// consumer is cancelled (a shutdown deadline), leaving the rest pending. The batch's
+    /// turn passes after its first delivery, so the batches after it never wait on it.
     fn run(&self, job: Job) -> Done {
-        let ctx = DeliveryCtx::new(&self.cancel)
-            .with_flow(&self.flow)
-            .with_turn(&self.turns, job.seq);
-        let backend = &self.shared.backend;
-        let batch = &job.batch;
-        let delivery = catch_unwind(AssertUnwindSafe(|| {
-            crate::consumer::deliver_split(&**backend, batch, &ctx)
-        }))
-        .unwrap_or_else(|_| {
-            log::error!(
-                "trackflow: the {} backend panicked delivering {} events",
-                backend.name(),
-                batch.len()
-            );
-            Delivery {
-                retries: 0,
-                failures: vec![Failure {
-                    error: Error::Transport(format!("the {} backend panicked", backend.name()).into()),
-                    events: (0..batch.len()).collect(),
-                }],
+        let flight = &job.flight;
+        let mut attempt = 0;
+        let mut turn_passed = false;
+        loop {
+            let pending = flight.pending();
+            if pending.is_empty() || (turn_passed && self.cancel.is_cancelled()) {
+                break;
             }
-        });
-        self.turns.pass(job.seq);
+            let again = self.deliver(flight, &pending, job.seq);
+            if !turn_passed {
+                self.turns.pass(job.seq);
+                turn_passed = true;
+            }
+            if !again || self.cancel.is_cancelled() {
+                break;
+            }
+            if attempt == 0 {
+                log::warn!(
+                    "trackflow: the {} backend could not take {} events for now; they stay queued and are sent again",
+                    self.shared.backend.name(),
+                    flight.pending().len()
+                );
+            }
+            if self.flow.wait_redelivery(attempt, &self.cancel) {
+                break;
+            }
+            attempt = attempt.saturating_add(1);
+        }
+        if !turn_passed {
+            self.turns.pass(job.seq);
+        }
         Done {
             seq: job.seq,
-            batch: job.batch,
-            weights: job.weights,
-            delivery,
+            flight: job.flight,
         }
+    }
+
+    /// Delivers the events at `pending` (all of the batch, or what is left of it); returns
+    /// whether some stay pending for a transient reason.
+    fn deliver(&self, flight: &InFlight, pending: &[usize], seq: u64) -> bool {
+        let whole = pending.len() == flight.events.len();
+        let part: Vec<Event>;
+        let (events, map) = if whole {
+            (&flight.events[..], None)
+        } else {
+            part = pending.iter().map(|&i| flight.events[i].clone()).collect();
+            (&part[..], Some(pending))
+        };
+        let stats = &self.shared.reporter.stats;
+        let acks = LiveAcks { flight, map, stats };
+        let ctx = DeliveryCtx::new(&self.cancel)
+            .with_flow(&self.flow)
+            .with_turn(&self.turns, seq)
+            .with_acks(&acks);
+        let backend = &self.shared.backend;
+        let delivery = catch_unwind(AssertUnwindSafe(|| {
+            crate::consumer::deliver_split(&**backend, events, &ctx)
+        }));
+        let delivery = match delivery {
+            Ok(d) => d,
+            Err(_) => {
+                // A bug, not an outage: sending the same events again would panic again.
+                log::error!(
+                    "trackflow: the {} backend panicked delivering {} events",
+                    backend.name(),
+                    events.len()
+                );
+                let error = Error::Panicked {
+                    backend: backend.name(),
+                };
+                self.refuse(flight, map, &error, 0..events.len());
+                return false;
+            }
+        };
+        self.settle(flight, map, events.len(), delivery)
+    }
+
+    /// Counts what a delivery came to: refusals for good to the dead letters, what no
+    /// failure names as delivered; returns whether something stays for a transient reason.
+    fn settle(&self, flight: &InFlight, map: Option<&[usize]>, n: usize, d: Delivery) -> bool {
+        let stats = &self.shared.reporter.stats;
+        stats.add_retried(u64::from(d.retries));
+        let mut failed = vec![false; n];
+        let mut again = false;
+        for Failure { error, events } in d.failures {
+            let events: Vec<usize> = events.into_iter().filter(|&i| i < n).collect();
+            for &i in &events {
+                failed[i] = true;
+            }
+            if keeps(&error) {
+                again = true;
+                log::debug!(
+                    "trackflow: {} events wait to be sent again: {error}",
+                    events.len()
+                );
+            } else {
+                self.refuse(flight, map, &error, events);
+            }
+        }
+        let to_batch = |i: usize| map.map_or(Some(i), |m| m.get(i).copied());
+        let ok = (0..n).filter(|&i| !failed[i]).filter_map(to_batch);
+        stats.add_delivered(flight.delivered(ok));
+        again
+    }
+
+    /// Refuses the events at `events` (indices into the part delivered) for good: counted
+    /// failed, to the dead letters and the error callback.
+    fn refuse(
+        &self,
+        flight: &InFlight,
+        map: Option<&[usize]>,
+        error: &Error,
+        events: impl IntoIterator<Item = usize>,
+    ) {
+        let dead: Vec<Event> = events
+            .into_iter()
+            .filter_map(|i| map.map_or(Some(i), |m| m.get(i).copied()))
+            .filter(|&b| flight.dead(b))
+            .map(|b| flight.events[b].clone())
+            .collect();
+        self.shared.reporter.failed(error, &dead);
     }
 }

@@ -1,5 +1,6 @@
-//! A bounded memory queue, a disk queue behind it, and one worker thread: the caller only
-//! enqueues, and never waits on the network.
+//! The store of one consumer: a bounded memory queue, a disk queue behind it, and one
+//! worker thread. The caller only enqueues, and never waits on the network; an event leaves
+//! the store only when its backend acknowledged it or refused it for good.
 //!
 //! ```text
 //!  track() ─► gate ─► [ memory queue: count + bytes ] ──────────────► worker thread
@@ -7,20 +8,23 @@
 //!     │        │       └ Block / BlockTimeout / DropNewest (counted)    │ batch of max_batch,
 //!  flush()/shutdown() ─► [ control ] ──────────────────────────────►    │ or every flush_interval
 //!                                                                       ▼
-//!                                                         Backend::deliver (retries, Cancel)
+//!                                 lanes: Backend::deliver, each request acknowledged as it ends;
+//!                                 transient failures wait (backoff, circuit) and go again
 //! ```
 //!
 //! The caller's thread does no network I/O and holds no lock a sender could wait on; a
-//! spilled event costs it one local append. With `Durability::Process`/`Fsync` every event is
-//! also appended to a memory-mapped journal first (a copy still goes to memory, in journal
-//! order), so what was accepted survives the death of the process. Flush and shutdown travel on their own channel,
-//! so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing enters
-//! after the worker's last look), waits for the worker until shortly before the deadline,
-//! then cancels: the request in flight is abandoned and every event still held is spooled
-//! before `shutdown` returns.
+//! spilled event costs it one local append into a shared memory map (in the page cache when
+//! `track()` returns). With `Durability::Process`/`Fsync` every event is also appended to
+//! that memory-mapped journal first (a copy still goes to memory, in journal order), so what
+//! was accepted survives the death of the process. Flush and shutdown travel on their own
+//! channel, so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing
+//! enters after the worker's last look), lets the worker deliver until shortly before the
+//! deadline, then cancels: requests in flight are abandoned, and everything not acknowledged
+//! goes to the front of the disk queue in one write before `shutdown` returns (see
+//! `handback`). The next tracker on the directory delivers it first.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,7 +33,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, Tr
 use parking_lot::Mutex;
 
 use super::gate::Gate;
-use super::{Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT, SETTLE_GRACE};
+use super::{DiskGate, Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT, SETTLE_GRACE};
 use crate::backend::Backend;
 use crate::disk::AppendError;
 use crate::error::{Error, Result};
@@ -40,6 +44,8 @@ use crate::transport::Cancel;
 use crate::Consumer;
 
 mod builder;
+mod flight;
+mod handback;
 mod lanes;
 mod spill;
 mod worker;
@@ -171,9 +177,16 @@ struct Shared {
     max_queue_bytes: usize,
     spill: Option<Spill>,
     alive: AtomicBool,
-    // Set when shutdown gave up on a worker that ignored cancellation: it must take
-    // nothing more, for shutdown has settled the rest.
-    abandoned: AtomicBool,
+    // When a shutdown stops waiting for lanes and takes back what they hold.
+    hand_back_at: Mutex<Option<Instant>>,
+    // Closed when a shutdown gives up waiting: no write to disk after that.
+    disk_gate: Arc<DiskGate>,
+    // Events the worker handed back to the front of the disk queue.
+    handed_back: AtomicU64,
+    // Write the hand-back through to the disk (Fsync durability).
+    sync_hand_back: bool,
+    // The time of the oldest event out on a lane (ms; 0 when none).
+    oldest_ms: AtomicI64,
     // Bit 0: warned of a drop; bit 1: of a dead worker.
     warned: AtomicUsize,
 }
@@ -190,18 +203,41 @@ impl Shared {
     }
 
     /// Fails what the memory queue holds.
-    fn fail_queued(&self, error: &Error) {
+    /// Keeps what the memory queue holds when no worker will take it: in the disk queue
+    /// (a journal record is there already), for the next tracker; failed where it cannot be.
+    fn keep_queued(&self, error: &Error) {
         let mut weight = 0;
         let left: Vec<Event> = self
             .queue
             .try_iter()
-            .map(|q| {
+            .filter_map(|q| {
                 weight += q.weight;
-                q.event
+                q.pos.is_none().then_some(q.event)
             })
             .collect();
         self.unqueue(weight);
-        self.reporter.failed(error, &left);
+        self.keep(error, &left);
+    }
+
+    /// Appends `events` to the disk queue, left for the next tracker; what cannot be is
+    /// failed with `error` (counted, told).
+    fn keep(&self, error: &Error, events: &[Event]) {
+        let mut unkept = Vec::new();
+        for e in events {
+            let kept = self
+                .disk_gate
+                .write(|| self.spill.as_ref().is_some_and(|s| s.push(e).is_ok()));
+            if kept == Some(true) {
+                self.reporter.stats.add_spilled(1);
+            } else {
+                unkept.push(e.clone());
+            }
+        }
+        self.reporter.failed_unstored(error, &unkept);
+    }
+
+    fn hand_back_at(&self) -> Option<Instant> {
+        *self.hand_back_at.lock()
     }
 
     fn warn_once(&self, bit: usize) -> bool {
@@ -249,6 +285,8 @@ pub struct BackgroundConsumer {
     worker: Mutex<Option<JoinHandle<()>>>,
     done: Receiver<()>,
     spent: Receiver<Event>,
+    // Set by an interrupt: a shutdown under way skips to handing back.
+    hurry: AtomicBool,
 }
 
 impl fmt::Debug for BackgroundConsumer {
@@ -504,7 +542,7 @@ impl BackgroundConsumer {
     }
 
     /// An accepted event that cannot enter the memory queue any more: to the disk queue if
-    /// there is one, else failed into the spool and the callback.
+    /// there is one, else failed (counted, and told to the callback).
     fn settle_refused(&self, event: Event) -> Result<()> {
         if let Some(spill) = &self.shared.spill {
             if spill.push(&event).is_ok() {
@@ -517,23 +555,23 @@ impl BackgroundConsumer {
         } else {
             Error::WorkerGone
         };
-        self.shared.reporter.failed(&error, std::slice::from_ref(&event));
+        self.shared
+            .reporter
+            .failed_unstored(&error, std::slice::from_ref(&event));
         Err(error)
     }
 
-    /// The worker died outside delivery: report it once, and fail (spool, callback) what it
+    /// The worker died outside delivery: report it once, and keep in the disk queue what it
     /// left queued, and `event` if one was being handed over.
     fn worker_gone(&self, event: Option<Event>) -> Error {
         if self.shared.warn_once(2) {
             log::error!(
-                "trackflow: the background worker thread stopped; queued events are reported as failed"
+                "trackflow: the background worker thread stopped; what it had not delivered is kept in the disk queue for the next start"
             );
         }
-        self.shared.fail_queued(&Error::WorkerGone);
+        self.shared.keep_queued(&Error::WorkerGone);
         if let Some(e) = event {
-            self.shared
-                .reporter
-                .failed(&Error::WorkerGone, std::slice::from_ref(&e));
+            self.shared.keep(&Error::WorkerGone, std::slice::from_ref(&e));
         }
         Error::WorkerGone
     }
@@ -550,31 +588,68 @@ impl BackgroundConsumer {
         Error::QueueFull
     }
 
-    /// After the worker has gone: fail what the memory queue still holds, and count what
-    /// this process left in the disk queue as spooled (the next tracker on the directory
-    /// delivers it).
-    fn settle_after_worker(&self) {
-        let error = if self.cancel.is_cancelled() {
-            Error::Cancelled
-        } else {
-            Error::WorkerGone
-        };
-        self.shared.fail_queued(&error);
-        if let Some(spill) = &self.shared.spill {
-            let left = spill.disk.unread();
-            if left > 0 {
-                let stats = &self.shared.reporter.stats;
-                stats.add_failed(left);
-                stats.add_spooled(left);
-                stats.add_cancelled(left);
-                if let Err(e) = spill.disk.commit() {
-                    log::error!("trackflow: cannot write the disk queue: {e}");
-                }
-                log::warn!(
-                    "trackflow: {left} events stay in {} for the next start",
-                    spill.disk.dir().display()
-                );
+    /// Waits until the worker thread has exited or `until` passes; an interrupt (see
+    /// [`Consumer::interrupt`]) ends the wait at once.
+    fn wait_done(&self, until: Instant) -> bool {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if self.hurry.load(Ordering::Acquire) {
+                *self.shared.hand_back_at.lock() = Some(Instant::now());
+                return wait_done(&self.done, Duration::ZERO);
             }
+            if wait_done(&self.done, left.min(HURRY_SLICE)) {
+                return true;
+            }
+            if left.is_zero() {
+                return false;
+            }
+        }
+    }
+
+    /// The worker has not finished by the deadline and its grace: what it holds is counted
+    /// failed (cancelled) here, and its hand-back may not be written any more. A hand-back
+    /// already being written is waited for, once more the grace.
+    fn give_up(&self) -> bool {
+        if !self.shared.disk_gate.close(SETTLE_GRACE) {
+            log::error!(
+                "trackflow: the {} consumer is still writing to disk past its shutdown deadline and grace",
+                self.shared.backend.name()
+            );
+            return false;
+        }
+        if wait_done(&self.done, Duration::ZERO) {
+            return true;
+        }
+        log::warn!(
+            "trackflow: the {} consumer's worker did not finish by the shutdown deadline and its grace; what it held is reported as failed",
+            self.shared.backend.name()
+        );
+        let stats = &self.shared.reporter.stats;
+        let on_disk = self.shared.handed_back.load(Ordering::Acquire) + self.spilled_pending();
+        let held = stats.snapshot().pending().saturating_sub(on_disk);
+        stats.add_failed(held);
+        false
+    }
+
+    /// What the shutdown came to: `left` is what is on disk for the next tracker.
+    fn report(&self, finished: bool) -> ShutdownReport {
+        let stats = self.stats();
+        self.report_drops(&stats);
+        let left = self.shared.handed_back.load(Ordering::Acquire) + self.spilled_pending();
+        if left > 0 {
+            log::warn!(
+                "trackflow: {left} events of the {} consumer stay in {} for the next start",
+                self.shared.backend.name(),
+                self.shared
+                    .spill
+                    .as_ref()
+                    .map_or_else(|| "memory".into(), |s| s.disk.dir().display().to_string())
+            );
+        }
+        ShutdownReport {
+            stats,
+            left,
+            completed: finished && left == 0,
         }
     }
 
@@ -660,7 +735,9 @@ impl Consumer for BackgroundConsumer {
             .send(Ctl::Flush(reply))
             .map_err(|_| self.worker_gone(None))?;
         match wait.recv_timeout(timeout) {
-            Ok(()) => Ok(()),
+            Ok(true) => Ok(()),
+            // A shutdown came while the flush waited for its lanes.
+            Ok(false) => Err(Error::Cancelled),
             Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
             // The worker dropped the reply without answering: it died during the flush. Say
             // so now, not when its thread has finished unwinding, so that the next call
@@ -676,68 +753,72 @@ impl Consumer for BackgroundConsumer {
         if !self.gate.close() {
             return Err(Error::AlreadyShutdown);
         }
-        let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = Instant::now() + timeout;
         // Nothing enters after this: the worker's drain sees every accepted event.
         self.gate.wait_empty(deadline);
-        let _ = self.ctl.send(Ctl::Shutdown);
-        // Keep a margin of the deadline: at its start no new request starts (the one in
-        // flight may finish, so its batch is not spooled and delivered both); at its middle
-        // the one in flight is abandoned; what is left is spooled before this returns.
+        // Keep a margin of the deadline: at its start no new request starts (one in flight
+        // may finish, so its events are delivered, not handed back and perhaps delivered
+        // twice); at its middle the requests in flight are abandoned; at three quarters the
+        // worker takes back what the lanes hold and writes it to the front of the disk queue.
         let margin = (timeout / 5).min(Duration::from_millis(250));
-        let mut completed = wait_done(&self.done, timeout.saturating_sub(margin));
-        let cancelled = !completed;
-        if cancelled {
+        let at = |before: Duration| deadline.checked_sub(before).unwrap_or(deadline);
+        *self.shared.hand_back_at.lock() = Some(at(margin / 4));
+        let _ = self.ctl.send(Ctl::Shutdown);
+        let mut finished = self.wait_done(at(margin));
+        if !finished {
             self.cancel.stop();
-            let abandon_at = deadline.checked_sub(margin / 2).unwrap_or(deadline);
-            completed = wait_done(&self.done, abandon_at.saturating_duration_since(Instant::now()));
+            finished = self.wait_done(at(margin / 2));
         }
-        if !completed {
+        if !finished {
             self.cancel.cancel();
-            // Spooling is local and quick, but it must finish before this returns: give it
-            // the rest of the deadline and, past it, a bounded grace.
-            completed = wait_done(
-                &self.done,
-                deadline.saturating_duration_since(Instant::now()) + SETTLE_GRACE,
-            );
+            // Handing back is local and quick, but it must finish before this returns: give
+            // it the rest of the deadline and, past it, a bounded grace.
+            finished = self.wait_done(deadline + SETTLE_GRACE);
+        }
+        if !finished {
+            finished = self.give_up();
         }
         if let Some(f) = &self.flusher {
             f.finish();
         }
-        if completed {
+        if finished {
             if let Some(h) = self.worker.lock().take() {
                 let _ = h.join();
             }
-            self.gate.wait_empty(Instant::now() + SETTLE_GRACE);
-            self.settle_after_worker();
-        } else {
-            self.shared.abandoned.store(true, Ordering::Release);
-            log::warn!(
-                "trackflow: the {} backend ignored cancellation at the shutdown deadline ({timeout:?}); its batch is left to it",
-                self.shared.backend.name()
-            );
-            self.settle_after_worker();
         }
-        let stats = self.stats();
-        self.report_drops(&stats);
-        let left = self.shared.reporter.stats.cancelled() + stats.pending();
-        Ok(ShutdownReport {
-            stats,
-            left,
-            completed: completed && !cancelled,
-        })
+        // A producer still inside the gate (a deadline too short to wait for it) hands its
+        // event over after the worker's last look; producers that raced a dead worker too.
+        self.gate.wait_empty(Instant::now() + SETTLE_GRACE);
+        self.shared.keep_queued(&Error::Cancelled);
+        Ok(self.report(finished))
     }
 
     fn flow(&self) -> Option<&crate::transport::Flow> {
         Some(&self.flow)
     }
 
-    fn stats(&self) -> StatsSnapshot {
-        self.shared.reporter.stats.snapshot()
+    fn interrupt(&self) {
+        self.hurry.store(true, Ordering::Release);
+        self.cancel.cancel();
     }
 
+    fn stats(&self) -> StatsSnapshot {
+        let mut s = self.shared.reporter.stats.snapshot();
+        if let Some(spill) = &self.shared.spill {
+            s.disk_events = spill.disk.unread();
+            s.disk_bytes = spill.disk.bytes();
+        }
+        let oldest = self.shared.oldest_ms.load(Ordering::Relaxed);
+        if oldest > 0 {
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            s.oldest_age_ms = u64::try_from(now.saturating_sub(oldest)).unwrap_or(0);
+        }
+        s
+    }
+
+    /// The dead letters only: the consumer delivers its queue by itself.
     fn replay_spool(&self) -> Result<ReplayReport> {
-        self.shared.reporter.replay(&*self.shared.backend)
+        self.shared.reporter.replay_dead(&*self.shared.backend)
     }
 }
 
@@ -748,6 +829,9 @@ impl Drop for BackgroundConsumer {
         }
     }
 }
+
+/// How often a shutdown's waits look for an interrupt.
+const HURRY_SLICE: Duration = Duration::from_millis(20);
 
 /// Waits until the worker thread has exited (its end of `done` dropped).
 fn wait_done(done: &Receiver<()>, d: Duration) -> bool {

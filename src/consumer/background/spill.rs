@@ -1,6 +1,7 @@
 //! The Background consumer's disk queue: the overflow spill (events that do not fit in memory
 //! go there and come back in order) and, with `Durability::Process` or `Fsync`, the journal
-//! every event is written to before `track()` returns.
+//! every event is written to before `track()` returns. Either way it is the one place the
+//! consumer writes events to disk: a shutdown's hand-back goes to its front.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,11 +57,11 @@ fn with_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 }
 
 impl Spill {
-    /// The overflow spill (buffered writes) or, with `journal`, the crash-safe journal
-    /// (writes through a shared memory map).
+    /// The overflow spill or, with `journal`, the crash-safe journal. Both write through a
+    /// shared memory map: a record is in the page cache when `append` returns, so what
+    /// spilled survives the death of the process (no user-space buffer holds it).
     pub(super) fn open(dir: &Path, budget: u64, journal: bool) -> io::Result<(Spill, Reader)> {
-        let mode = if journal { Mode::Mapped } else { Mode::Buffered };
-        let (disk, reader) = DiskQueue::open_with(dir, budget, mode)?;
+        let (disk, reader) = DiskQueue::open_with(dir, budget, Mode::Mapped)?;
         Ok((
             Spill {
                 disk,

@@ -3,19 +3,18 @@
 //!
 //! ```text
 //!            ┌ memory queue ─┐  (first: what is in memory is older, per producer, than what
-//!  sources ──┤               ├─► batch ─► Backend::deliver ─► report ─► ack the disk queue
+//!  sources ──┤               ├─► batch ─► lane (see `lanes`) ─► back settled ─► ack the disk
 //!            └ disk queue ───┘   it spilled after; an earlier process's records any time)
 //!  control: Flush(reply) │ Wake (spilling began) │ Shutdown
 //! ```
 //!
-//! Batches go out on lanes (see `lanes`), up to `max_in_flight` at once, while the worker
-//! fills the next. Every event taken from a queue is settled (delivered, or failed into the
-//! spool and the callback) before the worker exits; the disk queue is acknowledged only up
-//! to the end of the oldest batch still on its way, so a crash re-reads what was in flight.
-//! A batch holding an order key (see `Backend::order_key`) waits for batches in flight that
-//! hold the same key. The worker never waits on the network without the consumer's
-//! `Cancel`: at a shutdown deadline the requests in flight are abandoned, their batches
-//! spooled, and what is still queued failed into the spool.
+//! The store owns every event it took until its backend acknowledged it or refused it for
+//! good: the batches out on lanes ("flights") stay in the worker's books, and the disk queue
+//! is acknowledged only up to the end of the oldest batch not yet settled, so a crash reads
+//! again what was in flight. A batch holding an order key (see `Backend::order_key`) waits
+//! for batches in flight that hold the same key. At a shutdown deadline the worker takes
+//! back what the lanes have not delivered and, with what is still queued in memory, hands
+//! it to the front of the disk queue in one write (see `handback`).
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,12 +22,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender, TryRecvError};
 
+use super::flight::InFlight;
 use super::lanes::{Done, Job, Lanes};
 use super::{Shared, SPENT_MAX_WEIGHT};
 use crate::disk::{Pos, Reader};
-use crate::error::Error;
 use crate::event::Event;
 use crate::stats::Stats;
 use crate::transport::Cancel;
@@ -37,7 +36,8 @@ use crate::transport::Cancel;
 const LINGER: Duration = Duration::from_micros(200);
 
 pub(super) enum Ctl {
-    Flush(Sender<()>),
+    /// Deliver everything queued; the reply says whether it all settled.
+    Flush(Sender<bool>),
     Wake,
     Shutdown,
 }
@@ -51,20 +51,22 @@ pub(super) struct Queued {
 }
 
 /// A batch handed to a lane, in the order handed out.
-struct Flight {
+pub(super) struct Flight {
     seq: u64,
-    // Hashes of the order keys it holds, sorted; emptied when it is done.
+    // Hashes of the order keys it holds, sorted; emptied when it is settled.
     keys: Vec<u64>,
     // Where the disk reader stood once this batch was read: acknowledged when this batch
-    // and every earlier one are done.
+    // and every earlier one are settled.
     mark: Option<Pos>,
-    done: bool,
+    // The batch, shared with its lane; gone once settled and freed.
+    pub(super) batch: Option<Arc<InFlight>>,
+    settled: bool,
 }
 
-/// The batches handed out, oldest first, until the oldest are done.
+/// The batches handed out, oldest first, until the oldest are settled.
 #[derive(Default)]
 pub(super) struct Flights {
-    queue: VecDeque<Flight>,
+    pub(super) queue: VecDeque<Flight>,
     next_seq: u64,
     // Emptied batches back from the lanes, to be filled again.
     spare: Vec<(Vec<Event>, Vec<usize>)>,
@@ -100,6 +102,8 @@ pub(super) struct Worker {
     pub(super) spent: Sender<Event>,
     pub(super) lanes: Lanes,
     pub(super) flights: Flights,
+    // A shutdown came while a flush was waiting for its lanes.
+    pub(super) stopping: bool,
     // Dropped when the thread ends, which is how shutdown learns it has.
     pub(super) _done: Sender<()>,
     pub(super) _alive: AliveGuard,
@@ -111,13 +115,7 @@ impl Worker {
         if r.is_err() {
             self.shared.alive.store(false, Ordering::Release);
             // What the worker held must not vanish with it.
-            log::error!("trackflow: the background worker panicked; its batch is spooled");
-            let held = std::mem::take(&mut self.buf);
-            self.weights.clear();
-            self.shared.reporter.failed(&Error::WorkerGone, &held);
-            self.land_all();
-            self.ack();
-            return;
+            log::error!("trackflow: the background worker panicked; what it held goes back to the store");
         }
         self.finish();
     }
@@ -125,7 +123,7 @@ impl Worker {
     fn main_loop(&mut self) {
         // When the oldest event of the current batch must go out, whatever the batch size.
         let mut due = Instant::now();
-        loop {
+        while !self.stopping {
             if self.lanes.is_full() {
                 // Every lane is busy: what waits stays in the queue, where overflow sees it,
                 // rather than in a batch here.
@@ -140,22 +138,8 @@ impl Worker {
                     due = Instant::now();
                     continue;
                 }
-                // Idle: block until an event, a command or a batch back from a lane.
-                let done = self.lanes.done.clone();
-                select! {
-                    recv(self.rx) -> msg => match msg {
-                        Ok(q) => {
-                            self.take(q);
-                            due = Instant::now() + self.interval;
-                        }
-                        Err(_) => return,
-                    },
-                    recv(self.ctl) -> msg => if !self.command(msg.ok()) {
-                        return;
-                    },
-                    recv(done) -> d => if let Ok(d) = d {
-                        self.landed(d);
-                    },
+                if !self.idle(&mut due) {
+                    return;
                 }
                 continue;
             }
@@ -175,31 +159,67 @@ impl Worker {
                 self.send();
                 continue;
             }
-            // Events are flowing and the batch is not full. Nap rather than block: a blocked
-            // receiver makes every send pay a futex wake (microseconds on the caller's
-            // thread), while a napping worker costs the senders nothing.
-            let before = self.buf.len();
-            std::thread::sleep(LINGER.min(due.saturating_duration_since(Instant::now())));
-            self.fill();
-            if self.buf.len() > before {
-                continue;
+            if !self.linger(due) {
+                return;
             }
-            // Nothing came during the nap: the flow has stopped. Block until more comes, a
-            // command, a batch back, or the batch is due.
-            let done = self.lanes.done.clone();
-            select! {
-                recv(self.rx) -> msg => match msg {
-                    Ok(q) => self.take(q),
-                    Err(_) => return,
-                },
-                recv(self.ctl) -> msg => if !self.command(msg.ok()) {
-                    return;
-                },
-                recv(done) -> d => if let Ok(d) = d {
+        }
+    }
+
+    /// Nothing to send: blocks until an event, a command or a batch back from a lane.
+    /// Returns whether to keep running.
+    fn idle(&mut self, due: &mut Instant) -> bool {
+        let done = self.lanes.done.clone();
+        select! {
+            recv(self.rx) -> msg => match msg {
+                Ok(q) => {
+                    self.take(q);
+                    *due = Instant::now() + self.interval;
+                    true
+                }
+                Err(_) => false,
+            },
+            recv(self.ctl) -> msg => self.command(msg.ok()),
+            recv(done) -> d => {
+                if let Ok(d) = d {
                     self.landed(d);
-                },
-                default(due.saturating_duration_since(Instant::now())) => self.send(),
-            }
+                }
+                true
+            },
+        }
+    }
+
+    /// Events are flowing and the batch is not full. Naps rather than blocks: a blocked
+    /// receiver makes every send pay a futex wake (microseconds on the caller's thread),
+    /// while a napping worker costs the senders nothing. Returns whether to keep running.
+    fn linger(&mut self, due: Instant) -> bool {
+        let before = self.buf.len();
+        std::thread::sleep(LINGER.min(due.saturating_duration_since(Instant::now())));
+        self.fill();
+        if self.buf.len() > before {
+            return true;
+        }
+        // Nothing came during the nap: the flow has stopped. Block until more comes, a
+        // command, a batch back, or the batch is due.
+        let done = self.lanes.done.clone();
+        select! {
+            recv(self.rx) -> msg => match msg {
+                Ok(q) => {
+                    self.take(q);
+                    true
+                }
+                Err(_) => false,
+            },
+            recv(self.ctl) -> msg => self.command(msg.ok()),
+            recv(done) -> d => {
+                if let Ok(d) = d {
+                    self.landed(d);
+                }
+                true
+            },
+            default(due.saturating_duration_since(Instant::now())) => {
+                self.send();
+                true
+            },
         }
     }
 
@@ -221,17 +241,59 @@ impl Worker {
     fn command(&mut self, cmd: Option<Ctl>) -> bool {
         match cmd {
             Some(Ctl::Flush(reply)) => {
-                self.drain();
-                self.land_all();
-                if let Err(e) = self.shared.backend.flush() {
-                    log::error!("trackflow: backend flush failed: {e}");
-                }
-                let _ = reply.send(());
-                true
+                self.flush(reply);
+                !self.stopping
             }
             Some(Ctl::Wake) => true,
             Some(Ctl::Shutdown) | None => false,
         }
+    }
+
+    /// Delivers everything queued now and waits for every batch out to settle, answering
+    /// `reply` (and flushes that came meanwhile) with whether all settled. A shutdown that
+    /// comes meanwhile ends the wait.
+    fn flush(&mut self, reply: Sender<bool>) {
+        let mut replies = vec![reply];
+        while !replies.is_empty() {
+            self.drain();
+            let mut more = Vec::new();
+            let settled = self.land_all_watching(&mut more);
+            if let Err(e) = self.shared.backend.flush() {
+                log::error!("trackflow: backend flush failed: {e}");
+            }
+            for r in replies.drain(..) {
+                let _ = r.send(settled);
+            }
+            if self.stopping {
+                for r in more {
+                    let _ = r.send(false);
+                }
+                return;
+            }
+            replies = more;
+        }
+    }
+
+    /// Waits for every batch out to come back, keeping flushes that come meanwhile in
+    /// `more`; returns whether all came back settled (false when a shutdown came first).
+    fn land_all_watching(&mut self, more: &mut Vec<Sender<bool>>) -> bool {
+        while self.lanes.running > 0 {
+            let done = self.lanes.done.clone();
+            select! {
+                recv(done) -> d => if let Ok(d) = d {
+                    self.landed(d);
+                },
+                recv(self.ctl) -> msg => match msg {
+                    Ok(Ctl::Flush(r)) => more.push(r),
+                    Ok(Ctl::Wake) => {}
+                    Ok(Ctl::Shutdown) | Err(_) => {
+                        self.stopping = true;
+                        return false;
+                    }
+                },
+            }
+        }
+        self.flights.queue.iter().all(|f| f.settled)
     }
 
     fn take(&mut self, q: Queued) {
@@ -250,7 +312,7 @@ impl Worker {
     }
 
     /// Moves the journal reader past the records whose copies came through memory.
-    fn pass(&mut self) {
+    pub(super) fn pass(&mut self) {
         if let (Some((pos, n)), Some(r)) = (self.passed.take(), self.reader.as_mut()) {
             r.advance_to(pos, n);
         }
@@ -258,9 +320,6 @@ impl Worker {
 
     /// Tops the batch up without blocking: memory first, then the disk queue.
     fn fill(&mut self) {
-        if self.shared.abandoned.load(Ordering::Acquire) {
-            return;
-        }
         let mut weight = 0;
         while self.buf.len() < self.max_batch {
             match self.rx.try_recv() {
@@ -283,75 +342,93 @@ impl Worker {
         let (Some(reader), Some(spill)) = (self.reader.as_mut(), self.shared.spill.as_ref()) else {
             return false;
         };
-        if self.shared.abandoned.load(Ordering::Acquire) {
-            return false;
-        }
-        if !spill.is_spilling() && !reader.has_recovered() {
-            return false;
-        }
         let rx = &self.rx;
-        let room = self.max_batch.saturating_sub(self.buf.len());
         let (buf, weights) = (&mut self.buf, &mut self.weights);
         let stats = &self.shared.reporter.stats;
-        let before = buf.len();
         let mut read = 0;
-        let r = spill.read(
-            reader,
-            room,
-            || rx.is_empty(),
-            |payload, recovered| {
-                read += 1;
-                adopt(payload, recovered, stats, buf, weights);
-            },
-        );
-        if let Err(e) = r {
-            log::error!("trackflow: cannot read the disk queue: {e}");
+        // Two rounds at most: the read that crosses from an earlier process's records to
+        // this one's returns none of either.
+        for _ in 0..2 {
+            let recovered = reader.has_recovered();
+            if !spill.is_spilling() && !recovered {
+                break;
+            }
+            let room = self.max_batch.saturating_sub(buf.len());
+            let r = spill.read(
+                reader,
+                room,
+                || rx.is_empty(),
+                |payload, recovered| {
+                    read += 1;
+                    adopt(payload, recovered, stats, buf, weights);
+                },
+            );
+            if let Err(e) = r {
+                log::error!("trackflow: cannot read the disk queue: {e}");
+                break;
+            }
+            if read > 0 || !recovered || reader.has_recovered() {
+                break;
+            }
         }
         if read > 0 {
             self.from_disk = true;
         }
-        read > 0 || buf.len() > before
+        read > 0
     }
 
     /// Delivers everything queued now (memory and disk), in full batches, unless cancelled.
     fn drain(&mut self) {
         while !self.cancel.is_cancelled() {
             self.fill();
-            if self.buf.is_empty() {
+            if self.buf.is_empty() && !self.from_disk {
                 return;
             }
             self.send();
         }
     }
 
-    /// On the way out: deliver what is left, or, past the deadline, spool it.
+    /// On the way out: deliver what is queued while the deadline allows, wait for the lanes
+    /// (past the deadline, only until the hand-back instant), then hand everything not
+    /// acknowledged back to the store.
     fn finish(mut self) {
-        self.drain();
-        self.land_all();
-        let mut left = std::mem::take(&mut self.buf);
-        self.weights.clear();
-        let mut weight = 0;
-        for q in self.rx.try_iter() {
-            weight += q.weight;
-            left.push(q.event);
+        if self.shared.worker_alive() {
+            let drained = catch_unwind(AssertUnwindSafe(|| {
+                self.drain();
+                self.land_until_hand_back();
+            }));
+            if drained.is_err() {
+                log::error!("trackflow: the background worker panicked draining its queue");
+            }
         }
-        self.shared.unqueue(weight);
-        if !left.is_empty() {
-            self.shared.reporter.failed(&Error::Cancelled, &left);
-        }
-        self.ack();
-        if let Err(e) = self.shared.backend.flush() {
-            log::error!("trackflow: backend flush failed: {e}");
+        self.hand_back();
+        match catch_unwind(AssertUnwindSafe(|| self.shared.backend.flush())) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("trackflow: backend flush failed: {e}"),
+            Err(_) => log::error!(
+                "trackflow: the {} backend panicked in flush",
+                self.shared.backend.name()
+            ),
         }
     }
 
-    fn ack(&mut self) {
-        self.pass();
-        if std::mem::take(&mut self.from_disk) {
-            if let Some(r) = self.reader.as_mut() {
-                if let Err(e) = r.ack() {
-                    log::error!("trackflow: cannot record progress in the disk queue: {e}");
+    /// Waits for the batches out to come back: all of them, or once the consumer is
+    /// cancelled, those that come back before the hand-back instant.
+    fn land_until_hand_back(&mut self) {
+        while self.lanes.running > 0 {
+            let limit = if self.cancel.is_cancelled() {
+                match self.shared.hand_back_at() {
+                    Some(t) if Instant::now() >= t => return,
+                    Some(t) => t.saturating_duration_since(Instant::now()),
+                    None => Duration::from_millis(50),
                 }
+            } else {
+                Duration::from_millis(50)
+            };
+            match self.lanes.done.recv_timeout(limit.min(Duration::from_millis(50))) {
+                Ok(d) => self.landed(d),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
@@ -371,15 +448,15 @@ impl Worker {
         }
         let seq = self.flights.next_seq;
         self.flights.next_seq += 1;
-        let empty = self.buf.is_empty();
-        self.flights.queue.push_back(Flight {
-            seq,
-            keys,
-            mark,
-            done: empty,
-        });
-        if empty {
+        if self.buf.is_empty() {
             // Only damaged records were read: nothing to deliver, but progress to record.
+            self.flights.queue.push_back(Flight {
+                seq,
+                keys: Vec::new(),
+                mark,
+                batch: None,
+                settled: true,
+            });
             self.lanes.runner.turns.pass(seq);
             self.ack_landed();
             return;
@@ -390,12 +467,19 @@ impl Worker {
                 Vec::with_capacity(self.max_batch),
             )
         });
-        let job = Job {
+        let batch = Arc::new(InFlight::new(
+            std::mem::replace(&mut self.buf, buf),
+            std::mem::replace(&mut self.weights, weights),
+        ));
+        self.flights.queue.push_back(Flight {
             seq,
-            batch: std::mem::replace(&mut self.buf, buf),
-            weights: std::mem::replace(&mut self.weights, weights),
-        };
-        if let Some(d) = self.lanes.start(job) {
+            keys,
+            mark,
+            batch: Some(batch.clone()),
+            settled: false,
+        });
+        self.note_oldest();
+        if let Some(d) = self.lanes.start(Job { seq, flight: batch }) {
             self.settle(d);
         }
     }
@@ -420,7 +504,7 @@ impl Worker {
                 .flights
                 .queue
                 .iter()
-                .any(|f| !f.done && f.keys.iter().any(|k| keys.binary_search(k).is_ok()))
+                .any(|f| !f.settled && f.keys.iter().any(|k| keys.binary_search(k).is_ok()))
     }
 
     /// Takes in every batch already back from the lanes.
@@ -444,54 +528,49 @@ impl Worker {
         }
     }
 
-    /// Waits for every batch in flight to come back.
-    fn land_all(&mut self) {
-        while self.land_one() {}
-    }
-
     fn landed(&mut self, d: Done) {
         self.lanes.received();
         self.settle(d);
     }
 
-    /// Reports a batch's outcome, frees or returns its events, and acknowledges the disk
-    /// queue as far as every earlier batch is settled too.
+    /// A batch is back from its lane. Settled (every event delivered or refused for good):
+    /// its events are freed and the disk queue acknowledged as far as every earlier batch is
+    /// settled too. Not settled (the shutdown deadline stopped it): it stays in the books,
+    /// for the hand-back.
     fn settle(&mut self, d: Done) {
-        let Done {
-            seq,
-            mut batch,
-            mut weights,
-            delivery,
-        } = d;
-        let reporter = &self.shared.reporter;
-        if delivery.failures.is_empty() {
-            reporter.succeeded(batch.len(), delivery.retries);
-            for (e, w) in batch.drain(..).zip(weights.drain(..)) {
+        let Done { seq, flight } = d;
+        let Some(f) = self.flights.queue.iter_mut().find(|f| f.seq == seq) else {
+            return;
+        };
+        if !flight.is_settled() {
+            return;
+        }
+        f.settled = true;
+        f.keys = Vec::new();
+        f.batch = None;
+        if let Ok(batch) = Arc::try_unwrap(flight) {
+            let (mut events, mut weights) = batch.into_parts();
+            for (e, w) in events.drain(..).zip(weights.drain(..)) {
                 // Small events go back to be freed by the thread that made them (see
                 // `consume`); the return path is bounded in count and so in bytes.
                 if w <= SPENT_MAX_WEIGHT {
                     let _ = self.spent.try_send(e);
                 }
             }
-        } else {
-            reporter.report(&mut batch, delivery);
-        }
-        batch.clear();
-        weights.clear();
-        if self.flights.spare.len() < 2 {
-            self.flights.spare.push((batch, weights));
-        }
-        if let Some(f) = self.flights.queue.iter_mut().find(|f| f.seq == seq) {
-            f.done = true;
-            f.keys = Vec::new();
+            events.clear();
+            weights.clear();
+            if self.flights.spare.len() < 2 {
+                self.flights.spare.push((events, weights));
+            }
         }
         self.ack_landed();
+        self.note_oldest();
     }
 
     /// Acknowledges the disk queue up to the last mark of the settled prefix of flights.
     fn ack_landed(&mut self) {
         let mut mark = None;
-        while self.flights.queue.front().is_some_and(|f| f.done) {
+        while self.flights.queue.front().is_some_and(|f| f.settled) {
             if let Some(m) = self.flights.queue.pop_front().and_then(|f| f.mark) {
                 mark = Some(m);
             }
@@ -501,6 +580,19 @@ impl Worker {
                 log::error!("trackflow: cannot record progress in the disk queue: {e}");
             }
         }
+    }
+
+    /// Publishes the time of the oldest event out on a lane, for the stats.
+    fn note_oldest(&self) {
+        let oldest = self
+            .flights
+            .queue
+            .iter()
+            .filter_map(|f| f.batch.as_ref())
+            .map(|b| b.oldest_ms())
+            .min()
+            .unwrap_or(0);
+        self.shared.oldest_ms.store(oldest, Ordering::Relaxed);
     }
 }
 
@@ -524,7 +616,7 @@ fn adopt(payload: &[u8], recovered: bool, stats: &Stats, buf: &mut Vec<Event>, w
             buf.push(e);
         }
         Err(e) => {
-            // Checksummed, so written by us, yet not an event: nothing can be spooled.
+            // Checksummed, so written by us, yet not an event: nothing can be delivered.
             log::error!("trackflow: dropped a disk queue record: {e}");
             stats.add_failed(1);
         }

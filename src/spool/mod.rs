@@ -1,14 +1,19 @@
-//! Where batches that cannot be delivered go, so that nothing is lost without a trace.
+//! A consumer's directory on disk: its store (the disk queue) and its dead letters.
 //!
 //! ```text
-//! spool/                                       private: directories 0700, files 0600
-//!   pending/1700000000500-4242-7.jsonl         events to deliver again (retries exhausted, shutdown
-//!                                              deadline, a dead worker)
-//!   pending/1700000000500-4242-7.reason.json   {"reason": "...", "backend": "growingio", "events": 3}
-//!   dead/…                                     permanently rejected: kept for inspection, never replayed
-//!   queue/…                                    the Background consumer's disk queue (its overflow
-//!                                              spill), drained by the next tracker on this directory
+//! <dir>/                                       private: directories 0700, files 0600
+//!   queue/…                                    the store: the Background consumer's disk queue (spill,
+//!                                              journal, and what a shutdown handed back), delivered
+//!                                              first and by itself by the next tracker on this directory
+//!   dead/1700000000500-4242-7.jsonl            refused for good (a 4xx, a backend's own refusal):
+//!   dead/1700000000500-4242-7.reason.json      {"reason": "...", "backend": "growingio", "events": 3}
 //! ```
+//!
+//! Nothing in it waits for a person but dead letters: an event that could not be delivered
+//! for a transient reason stays in the store and is sent again. [`Spool::replay`] serves the
+//! dead letters once their cause is fixed, and a store moved from another machine. A
+//! `pending/` directory of earlier versions is read into the queue once, when a Background
+//! consumer opens the directory.
 //!
 //! # The default location
 //!
@@ -22,27 +27,30 @@
 //!
 //! A second tracker of the same name on the same host takes `<backend name>.2`, and so on.
 //!
-//! Each file holds one batch in the neutral JSON-lines form (`trackflow send` reads it too).
-//! Files are written under a temporary name, fsynced and renamed, so a crash leaves either the
-//! whole file or none; the reason is written before its batch, so a batch never lacks one.
-//! [`Spool::replay`] delivers pending files again and removes what was delivered.
+//! Each dead-letter file holds one group of events refused together, in the neutral
+//! JSON-lines form (`trackflow send` reads it too), with its reason beside it; the reason is
+//! written first, so a batch never lacks one. Dead letters count against the consumer's disk
+//! budget, with its queue.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde::Serialize;
 
-use crate::backend::Backend;
+mod replay;
+
 use crate::disk::files::{create_new_private, create_private_dir};
 pub use crate::disk::Damage as DiskDamage;
-use crate::disk::{decode_event, DiskQueue};
+use crate::disk::{decode_event, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{Cancel, DeliveryCtx};
 
-/// A spool directory.
+/// A spool directory: a consumer's store and its dead letters (see the module docs).
 ///
 /// # Examples
 ///
@@ -51,8 +59,10 @@ use crate::transport::{Cancel, DeliveryCtx};
 /// # let dir = std::env::temp_dir().join(format!("trackflow-spool-doc-{}", std::process::id()));
 /// let spool = Spool::open(&dir)?;
 /// let e = Event::track("buy").with_identity(Identity::user("u1")).with_time(5);
+/// // A refusal for good is a dead letter; a transient failure goes to the store's queue.
+/// spool.write(&[e.clone()], &Error::Status { code: 400, body: "bad".into() }, "growingio")?;
 /// spool.write(&[e], &Error::Transport("connection refused".into()), "growingio")?;
-/// assert_eq!(spool.pending_files()?.len(), 1);
+/// assert_eq!((spool.dead_files()?.len(), spool.queued_events()?.len()), (1, 1));
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), trackflow::Error>(())
 /// ```
@@ -60,19 +70,30 @@ use crate::transport::{Cancel, DeliveryCtx};
 pub struct Spool {
     dir: PathBuf,
     seq: AtomicU64,
+    // The store's open disk queue: dead letters count against its budget, and transient
+    // failures go into it. A Background consumer's (its worker reads it), or opened here for
+    // the first failure to keep (with its reader, for `replay`).
+    queue: Mutex<Option<Box<Held>>>,
+}
+
+/// The disk queue a spool holds open, with its reader unless a consumer's worker has it.
+#[derive(Debug)]
+struct Held {
+    queue: Arc<DiskQueue>,
+    reader: Option<Reader>,
 }
 
 /// What [`Spool::replay`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ReplayReport {
-    /// Pending files read.
+    /// Dead-letter files read (and the queue, counted as one).
     pub files: u64,
-    /// Events delivered (their files removed).
+    /// Events delivered (their files removed, or acknowledged in the queue).
     pub delivered: u64,
-    /// Events that failed again and stay pending.
+    /// Events that failed again for a transient reason and stay where they were.
     pub still_pending: u64,
-    /// Events rejected for good, moved to `dead/`.
+    /// Events refused for good again: dead letters.
     pub dead: u64,
 }
 
@@ -88,13 +109,9 @@ impl std::ops::Add for ReplayReport {
     }
 }
 
-/// Whether a failure is worth delivering again later (else the batch is a dead letter).
-fn replayable(e: &Error) -> bool {
-    e.is_transient()
-        || matches!(
-            e,
-            Error::Cancelled | Error::WorkerGone | Error::Transport(_) | Error::Io(_)
-        )
+/// Whether a failure is worth delivering again later (else the events are dead letters).
+pub(crate) fn keeps(e: &Error) -> bool {
+    e.is_transient() || matches!(e, Error::Cancelled | Error::WorkerGone | Error::Io(_))
 }
 
 /// The environment variable that overrides the default state root (see the module docs).
@@ -169,18 +186,34 @@ impl Spool {
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-{}", std::process::id()));
     /// let spool = trackflow::Spool::open(&dir)?;
-    /// assert!(dir.join("pending").is_dir() && dir.join("dead").is_dir());
+    /// assert!(dir.join("dead").is_dir());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
         let dir = dir.as_ref().to_path_buf();
-        create_private_dir(&dir.join("pending"))?;
         create_private_dir(&dir.join("dead"))?;
         Ok(Spool {
             dir,
             seq: AtomicU64::new(0),
+            queue: Mutex::new(None),
         })
+    }
+
+    /// Ties this spool to its consumer's open disk queue: dead letters count against the
+    /// queue's budget (those already here are charged now), and transient failures written
+    /// with [`write`](Self::write) go into it.
+    pub(crate) fn attach(&self, queue: Arc<DiskQueue>) {
+        let dead: u64 = self
+            .dead_files()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|p| [p.clone(), p.with_extension("reason.json")])
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        queue.charge(dead);
+        *self.queue.lock() = Some(Box::new(Held { queue, reader: None }));
     }
 
     /// Where the Background consumer's disk queue lives in this spool.
@@ -211,12 +244,14 @@ impl Spool {
         &self.dir
     }
 
-    /// Writes `events` that failed with `error` on `backend`: to `pending/` when delivering
-    /// them again may succeed, to `dead/` when the collector refused them for good.
+    /// Writes `events` that failed with `error` on `backend`: into the store's queue when
+    /// delivering them again may succeed (a tracker on this directory delivers them by
+    /// itself), to `dead/` when they were refused for good.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the files cannot be written.
+    /// [`Error::Io`] when they cannot be written (the queue held by another process, say),
+    /// [`Error::QueueFull`] past the disk budget.
     ///
     /// # Examples
     ///
@@ -230,8 +265,55 @@ impl Spool {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn write(&self, events: &[Event], error: &Error, backend: &str) -> Result<PathBuf> {
-        let sub = if replayable(error) { "pending" } else { "dead" };
+    pub fn write(&self, events: &[Event], error: &Error, backend: &str) -> Result<()> {
+        if keeps(error) {
+            self.enqueue(events)
+        } else {
+            self.write_dead(events, error, backend).map(|_| ())
+        }
+    }
+
+    /// Appends `events` to the store's queue: the consumer's, or the directory's opened for
+    /// the while.
+    fn enqueue(&self, events: &[Event]) -> Result<()> {
+        let queue = self.held_queue()?;
+        let mut record = Vec::new();
+        for e in events {
+            record.clear();
+            crate::disk::encode_event(e, &mut record);
+            queue.append(&record, |_| {}).map_err(|e| match e {
+                AppendError::Full => Error::QueueFull,
+                AppendError::Io(e) => Error::Io(e),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The store's queue, opened (and held, with its lock) on first use.
+    fn held_queue(&self) -> Result<Arc<DiskQueue>> {
+        let mut held = self.queue.lock();
+        if let Some(h) = held.as_ref() {
+            return Ok(h.queue.clone());
+        }
+        let (queue, reader) = DiskQueue::open_with(
+            &self.queue_dir(),
+            crate::consumer::DEFAULT_MAX_DISK_BYTES,
+            Mode::Mapped,
+        )?;
+        *held = Some(Box::new(Held {
+            queue: queue.clone(),
+            reader: Some(reader),
+        }));
+        Ok(queue)
+    }
+
+    /// The charged queue, for the budget of dead letters.
+    pub(crate) fn budget(&self) -> Option<Arc<DiskQueue>> {
+        self.queue.lock().as_ref().map(|h| h.queue.clone())
+    }
+
+    /// Writes `events` refused for good to `dead/`, with the reason (masked) beside them.
+    pub(crate) fn write_dead(&self, events: &[Event], error: &Error, backend: &str) -> Result<PathBuf> {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -240,16 +322,27 @@ impl Spool {
             std::process::id(),
             self.seq.fetch_add(1, Ordering::Relaxed)
         );
-        let dir = self.dir.join(sub);
-        let reason =
-            serde_json::json!({ "reason": error.to_string(), "backend": backend, "events": events.len() });
-        write_atomic(&dir, &format!("{name}.reason.json"), |f| {
-            serde_json::to_writer(&mut *f, &reason).map_err(|e| Error::Io(e.into()))
-        })?;
-        write_atomic(&dir, &format!("{name}.jsonl"), |f| write_events(f, events))
+        let dir = self.dir.join("dead");
+        let reason = serde_json::to_vec(&serde_json::json!({
+            "reason": crate::transport::http::mask_secrets(&error.to_string()),
+            "backend": backend,
+            "events": events.len(),
+        }))
+        .map_err(|e| Error::Io(e.into()))?;
+        let body = encode_lines(events)?;
+        let bytes = (reason.len() + body.len()) as u64;
+        if let Some(q) = self.budget() {
+            if !q.reserve(bytes) {
+                return Err(Error::QueueFull);
+            }
+        }
+        write_atomic(&dir, &format!("{name}.reason.json"), &reason, false)?;
+        write_atomic(&dir, &format!("{name}.jsonl"), &body, false)
     }
 
-    /// Pending batch files, oldest first.
+    /// Files an earlier version left in `pending/` (events to deliver again), oldest first:
+    /// a Background consumer reads them into its queue when it opens this directory, and
+    /// [`replay`](Self::replay) does too. Empty when there is no such directory.
     ///
     /// # Errors
     ///
@@ -264,7 +357,11 @@ impl Spool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pending_files(&self) -> Result<Vec<PathBuf>> {
-        list(&self.dir.join("pending"))
+        let dir = self.dir.join("pending");
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        list(&dir)
     }
 
     /// Dead-letter batch files, oldest first.
@@ -283,74 +380,6 @@ impl Spool {
     /// ```
     pub fn dead_files(&self) -> Result<Vec<PathBuf>> {
         list(&self.dir.join("dead"))
-    }
-
-    /// Delivers every pending batch to `backend` again, in batches of its `max_batch`: first
-    /// what a Background consumer left in the disk queue (unless a live tracker holds it),
-    /// then the pending files. A batch delivered in full is removed; events refused for good
-    /// move to `dead/`; events that fail again stay pending (their file rewritten with only
-    /// them).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] when a spool file cannot be read or rewritten.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-r-{}", std::process::id()));
-    /// use trackflow::{Error, Event, Identity, MemoryBackend, Spool};
-    /// let spool = Spool::open(&dir)?;
-    /// spool.write(&[Event::track("buy").with_identity(Identity::user("u1"))], &Error::Transport("down".into()), "memory")?;
-    /// let memory = MemoryBackend::new();
-    /// let report = spool.replay(&memory)?;
-    /// assert_eq!((report.delivered, memory.events().len()), (1, 1));
-    /// assert!(spool.pending_files()?.is_empty());
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn replay(&self, backend: &dyn Backend) -> Result<ReplayReport> {
-        let mut report = self.replay_queue(backend)?;
-        let cancel = Cancel::default();
-        let ctx = DeliveryCtx::new(&cancel);
-        for path in self.pending_files()? {
-            report.files += 1;
-            let events = read_events(&path)?;
-            let mut again: Vec<Event> = Vec::new();
-            for chunk in events.chunks(backend.max_batch().max(1)) {
-                let d = crate::consumer::deliver_split(backend, chunk, &ctx);
-                let mut failed = vec![false; chunk.len()];
-                for f in &d.failures {
-                    let evs: Vec<Event> = f.events.iter().filter_map(|&i| chunk.get(i).cloned()).collect();
-                    for &i in &f.events {
-                        if let Some(x) = failed.get_mut(i) {
-                            *x = true;
-                        }
-                    }
-                    if replayable(&f.error) {
-                        report.still_pending += evs.len() as u64;
-                        again.extend(evs);
-                    } else {
-                        report.dead += evs.len() as u64;
-                        self.write(&evs, &f.error, backend.name())?;
-                    }
-                }
-                report.delivered += failed.iter().filter(|f| !**f).count() as u64;
-            }
-            let reason = path.with_extension("reason.json");
-            if again.is_empty() {
-                fs::remove_file(&path)?;
-                let _ = fs::remove_file(reason);
-            } else {
-                let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                write_atomic(&dir, &name, |f| write_events(f, &again))?;
-            }
-        }
-        Ok(report)
     }
 }
 
@@ -384,58 +413,16 @@ impl Spool {
         }
         Ok(out)
     }
-
-    /// Delivers what the disk queue holds; events that fail go to `pending/` or `dead/`.
-    fn replay_queue(&self, backend: &dyn Backend) -> Result<ReplayReport> {
-        let mut report = ReplayReport::default();
-        if !self.queue_dir().is_dir() {
-            return Ok(report);
-        }
-        let (_q, mut reader) = match DiskQueue::open(&self.queue_dir(), u64::MAX) {
-            Ok(q) => q,
-            // A live tracker drains it itself.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(report),
-            Err(e) => return Err(e.into()),
-        };
-        let cancel = Cancel::default();
-        let ctx = DeliveryCtx::new(&cancel);
-        loop {
-            let mut records = Vec::new();
-            let done = reader.read(backend.max_batch().max(1), &mut records, || true, || {})?;
-            let chunk: Vec<Event> = records
-                .iter()
-                .filter_map(|r| decode_event(&r.payload).ok())
-                .collect();
-            if !chunk.is_empty() {
-                report.files += u64::from(report.files == 0);
-                let d = crate::consumer::deliver_split(backend, &chunk, &ctx);
-                report.delivered += (chunk.len() - d.failed().min(chunk.len())) as u64;
-                for f in &d.failures {
-                    let evs: Vec<Event> = f.events.iter().filter_map(|&i| chunk.get(i).cloned()).collect();
-                    if replayable(&f.error) {
-                        report.still_pending += evs.len() as u64;
-                    } else {
-                        report.dead += evs.len() as u64;
-                    }
-                    self.write(&evs, &f.error, backend.name())?;
-                }
-            }
-            reader.ack()?;
-            if done {
-                return Ok(report);
-            }
-        }
-    }
 }
 
-fn write_events(f: &mut File, events: &[Event]) -> Result<()> {
+/// Events as neutral JSON lines.
+pub(crate) fn encode_lines(events: &[Event]) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(events.len() * 256);
     for e in events {
         serde_json::to_writer(&mut buf, e).map_err(|e| Error::Io(e.into()))?;
         buf.push(b'\n');
     }
-    f.write_all(&buf)?;
-    Ok(())
+    Ok(buf)
 }
 
 /// Reads a spool (or any neutral JSON-lines) file.
@@ -473,22 +460,26 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
     Ok(out)
 }
 
-/// Writes `name` under `dir` crash-safely: a temporary file, fsync, rename, fsync of the
-/// directory.
-fn write_atomic(dir: &Path, name: &str, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<PathBuf> {
+/// Writes `name` under `dir` whole or not at all: a temporary file, renamed into place, and
+/// with `sync`, written through to the disk with the rename.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
     // A temporary file left by a crash is ours to replace, but never one a link points
     // elsewhere: remove it, then create anew.
     let _ = fs::remove_file(&tmp);
     let mut f = create_new_private(&tmp)?;
-    fill(&mut f)?;
-    f.sync_all()?;
+    f.write_all(bytes)?;
+    if sync {
+        f.sync_all()?;
+    }
     drop(f);
     fs::rename(&tmp, &path)?;
-    // The rename itself is durable only once the directory is.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if sync {
+        // The rename itself is durable only once the directory is.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(path)
 }
