@@ -528,3 +528,65 @@ fn sasl_settings_reach_the_client() {
     assert_eq!(support::spooled_ids(&dir).len(), 5);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The store across a broker that takes connections and never answers: 20,000 events at a
+/// 1 s deadline with the disk kept busy, all kept; then a real broker gets every event once,
+/// each user's in order (what was in flight and in memory went in front of what had
+/// spilled). Rounds: 3, or `TRACKFLOW_STORE_ROUNDS`.
+#[test]
+fn a_held_broker_at_the_deadline_then_a_real_one_loses_nothing_and_keeps_order() {
+    let rounds = std::env::var("TRACKFLOW_STORE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
+        let dir = support::temp_dir("kafka-held");
+        let store = dir.join("spool");
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held_addr = held.local_addr().unwrap().to_string();
+        thread::spawn(move || {
+            // Keep every connection open and unanswered.
+            let mut open = Vec::new();
+            for c in held.incoming().flatten() {
+                open.push(c);
+            }
+        });
+        let topic = format!("events-held-{round}");
+        let (t, errors) = spooled(Kafka::builder(&held_addr, &topic).build().unwrap(), &store);
+        track_all(&t, 0, 20_000, 100);
+        let busy = support::BusyDisk::start(&dir);
+        let began = Instant::now();
+        let report = t.shutdown(Duration::from_secs(1)).unwrap();
+        let took = began.elapsed();
+        let after = support::listing(&store);
+        assert!(
+            took < Duration::from_secs(4),
+            "round {round}: shutdown took {took:?}"
+        );
+        assert_balanced(&report);
+        let s = report.stats;
+        assert_eq!(
+            (s.delivered, s.failed, report.left),
+            (0, 0, 20_000),
+            "round {round}: {report:?}"
+        );
+        assert!(errors.lock().is_empty());
+        thread::sleep(Duration::from_millis(300));
+        drop(busy);
+        assert_eq!(
+            after,
+            support::listing(&store),
+            "round {round}: written after shutdown returned"
+        );
+        drop(t);
+
+        let broker = Broker::start();
+        broker.create_topic(&topic, PARTITIONS as u32);
+        let (t, _) = spooled(Kafka::builder(&broker.addr, &topic).build().unwrap(), &store);
+        let report = t.shutdown(Duration::from_secs(60)).unwrap();
+        assert!(report.completed, "round {round}: {report:?}");
+        assert_eq!((report.stats.recovered, report.stats.delivered), (20_000, 20_000));
+        assert_topic_holds(&broker.addr, &topic, PARTITIONS, 1, 20_000, 100);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -405,6 +405,14 @@ impl Spool {
         if !self.queue_dir().is_dir() {
             return Ok(out);
         }
+        {
+            // A queue this spool opened to keep failures closes, so that it can be read; one
+            // a live consumer holds stays held (and reading it is refused).
+            let mut held = self.queue.lock();
+            if held.as_ref().is_some_and(|h| h.reader.is_some()) {
+                *held = None;
+            }
+        }
         let (_q, mut reader) = DiskQueue::open(&self.queue_dir(), u64::MAX)?;
         let mut records = Vec::new();
         while !reader.read(4096, &mut records, || true, || {})? {}

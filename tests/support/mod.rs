@@ -196,6 +196,7 @@ impl Drop for Collector {
 }
 
 fn serve(conn: TcpStream, st: Arc<State>) {
+    let _ = conn.set_nodelay(true);
     let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
     let mut out = conn;
     loop {
@@ -227,11 +228,10 @@ fn serve(conn: TcpStream, st: Arc<State>) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if out
-            .write_all(head.as_bytes())
-            .and_then(|_| out.write_all(body.as_bytes()))
-            .is_err()
-        {
+        // One write: a reply in two would wait on Nagle's algorithm and the client's delayed
+        // ACK (40 ms a request on loopback).
+        head.push_str(&body);
+        if out.write_all(head.as_bytes()).is_err() {
             return;
         }
     }
@@ -525,4 +525,63 @@ pub fn tls_server_config(
             .with_single_cert(vec![cert], key)
             .unwrap(),
     )
+}
+
+/// Another thread writing and fsyncing a file in a loop, until dropped.
+pub struct BusyDisk {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl BusyDisk {
+    pub fn start(dir: &std::path::Path) -> BusyDisk {
+        let stop = Arc::new(AtomicBool::new(false));
+        let path = dir.join("busy.bin");
+        let s = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut f = std::fs::File::create(&path).unwrap();
+            let block = vec![7u8; 256 << 10];
+            // 4 MiB written over and over, each block forced to the disk.
+            for n in 0u64.. {
+                if s.load(Ordering::Acquire) {
+                    break;
+                }
+                if n % 16 == 0 {
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).unwrap();
+                }
+                f.write_all(&block).unwrap();
+                f.sync_data().unwrap();
+            }
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+        });
+        BusyDisk {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BusyDisk {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every file under `dir` with its size and modification time.
+pub fn listing(dir: &std::path::Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(listing(&p));
+        } else if let Ok(m) = e.metadata() {
+            out.push((p, m.len(), m.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
 }

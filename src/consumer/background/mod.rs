@@ -588,15 +588,20 @@ impl BackgroundConsumer {
         Error::QueueFull
     }
 
-    /// Waits until the worker thread has exited or `until` passes; an interrupt (see
-    /// [`Consumer::interrupt`]) ends the wait at once.
-    fn wait_done(&self, until: Instant) -> bool {
+    /// Waits until the worker thread has exited or `until` passes. An interrupt (see
+    /// [`Consumer::interrupt`]) ends a wait for the network at once; the wait for the
+    /// hand-back (`settle`: local writes) it shortens to the grace from now.
+    fn wait_done(&self, until: Instant, settle: bool) -> bool {
+        let mut until = until;
         loop {
-            let left = until.saturating_duration_since(Instant::now());
             if self.hurry.load(Ordering::Acquire) {
                 *self.shared.hand_back_at.lock() = Some(Instant::now());
-                return wait_done(&self.done, Duration::ZERO);
+                if !settle {
+                    return wait_done(&self.done, Duration::ZERO);
+                }
+                until = until.min(Instant::now() + SETTLE_GRACE);
             }
+            let left = until.saturating_duration_since(Instant::now());
             if wait_done(&self.done, left.min(HURRY_SLICE)) {
                 return true;
             }
@@ -764,16 +769,16 @@ impl Consumer for BackgroundConsumer {
         let at = |before: Duration| deadline.checked_sub(before).unwrap_or(deadline);
         *self.shared.hand_back_at.lock() = Some(at(margin / 4));
         let _ = self.ctl.send(Ctl::Shutdown);
-        let mut finished = self.wait_done(at(margin));
+        let mut finished = self.wait_done(at(margin), false);
         if !finished {
             self.cancel.stop();
-            finished = self.wait_done(at(margin / 2));
+            finished = self.wait_done(at(margin / 2), false);
         }
         if !finished {
             self.cancel.cancel();
             // Handing back is local and quick, but it must finish before this returns: give
             // it the rest of the deadline and, past it, a bounded grace.
-            finished = self.wait_done(deadline + SETTLE_GRACE);
+            finished = self.wait_done(deadline + SETTLE_GRACE, true);
         }
         if !finished {
             finished = self.give_up();
