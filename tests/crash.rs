@@ -1,10 +1,12 @@
-//! Crash-safe accept: with `Durability::Process`, an event `track()` accepted survives a
-//! `kill -9` of its process, and the next tracker on the journal delivers it.
+//! Each durability keeps its sentence across `kill -9`: with `Durability::Process` and
+//! `Fsync` an event `track()` accepted survives, and the next tracker on the journal delivers
+//! it; with `Memory` what spilled to disk survives (no user-space buffer holds it), and only
+//! what was in memory may be lost.
 //!
 //! The child process is this test binary run again with `TF_CRASH_CHILD` set: it tracks
-//! numbered events and prints each number once `track()` has returned `Ok`, until the test
-//! kills it. `TF_CRASH_ROUNDS` sets the number of kills (20 by default; see BENCHMARKS.md for
-//! the full-size run).
+//! numbered events and prints each number once `track()` has returned `Ok` (with `Memory`,
+//! and whether it spilled), until the test kills it. `TF_CRASH_ROUNDS` sets the number of
+//! kills (20 by default; see BENCHMARKS.md for the full-size run).
 
 mod support;
 
@@ -25,12 +27,33 @@ use trackflow::{
 const MAX_BATCH: usize = 50;
 
 fn consumer(url: &str, dir: &Path) -> trackflow::Result<BackgroundConsumer> {
-    BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?)
-        .durability(Durability::Process)
+    consumer_with(url, dir, Durability::Process)
+}
+
+fn consumer_with(url: &str, dir: &Path, durability: Durability) -> trackflow::Result<BackgroundConsumer> {
+    let b = BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?)
+        .durability(durability)
         .max_batch(MAX_BATCH)
         .flush_interval(Duration::from_millis(10))
-        .spool(Spool::open(dir)?)
-        .try_build()
+        .spool(Spool::open(dir)?);
+    // With Memory durability a small queue, so that most events spill.
+    let b = if durability == Durability::Memory {
+        b.queue_capacity(100)
+    } else {
+        b
+    };
+    b.try_build()
+}
+
+/// The durability named in the child's environment.
+fn durability(name: &str) -> Durability {
+    match name {
+        "memory" => Durability::Memory,
+        "fsync" => Durability::Fsync {
+            interval: Duration::from_millis(50),
+        },
+        _ => Durability::Process,
+    }
 }
 
 fn event(n: u64) -> Event {
@@ -39,17 +62,24 @@ fn event(n: u64) -> Event {
         .with_properties(Properties::new().with("n", n as i64))
 }
 
-/// The child: tracks until killed, reporting every accepted number on stdout.
+/// The child: tracks until killed, reporting every accepted number on stdout, with `s`
+/// after it when it spilled to disk.
 fn child(url: &str, dir: &Path) -> ! {
+    let d = durability(&std::env::var("TF_CRASH_DURABILITY").unwrap_or_default());
     let tracker = Tracker::builder()
-        .consumer(consumer(url, dir).expect("the child opens the journal"))
+        .consumer(consumer_with(url, dir, d).expect("the child opens its store"))
         .build()
         .unwrap();
     let start: u64 = std::env::var("TF_CRASH_FROM").unwrap().parse().unwrap();
     let mut out = std::io::stdout().lock();
+    let mut spilled = 0;
     for n in start.. {
         tracker.record(event(n)).unwrap();
-        writeln!(out, "{n}").unwrap();
+        // One producer: a rise of the counter is this event's spill.
+        let now = tracker.stats().spilled;
+        let mark = if now > spilled { " s" } else { "" };
+        spilled = now;
+        writeln!(out, "{n}{mark}").unwrap();
         out.flush().unwrap();
     }
     unreachable!()
@@ -70,14 +100,25 @@ fn numbers(c: &Collector) -> Vec<u64> {
 /// Runs a child tracking from `from` to `url` on the journal in `dir`, kills it (SIGKILL)
 /// `after` once it is tracking, and returns the numbers it reported accepted.
 fn run_child_until_killed(url: &str, dir: &Path, from: u64, after: Duration) -> Vec<u64> {
+    run_child("kill_9_loses_no_accepted_event", "process", url, dir, from, after)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// As [`run_child_until_killed`], with `test` the test that runs the child and its
+/// durability; returns each number with whether it spilled.
+fn run_child(
+    test: &str,
+    durability: &str,
+    url: &str,
+    dir: &Path,
+    from: u64,
+    after: Duration,
+) -> Vec<(u64, bool)> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "kill_9_loses_no_accepted_event",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env("TF_CRASH_DURABILITY", durability)
         .env("TF_CRASH_CHILD", url)
         .env("TF_CRASH_DIR", dir)
         .env("TF_CRASH_FROM", from.to_string())
@@ -92,8 +133,12 @@ fn run_child_until_killed(url: &str, dir: &Path, from: u64, after: Duration) -> 
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             // The harness may print "test … " before the first number; a line cut by the
             // kill is not a number, and not reported.
-            if let Some(Ok(n)) = line.split_whitespace().last().map(str::parse::<u64>) {
-                s2.lock().push(n);
+            let mut words = line.split_whitespace().rev();
+            let (last, before) = (words.next(), words.next());
+            match (last.map(str::parse::<u64>), before.map(str::parse::<u64>)) {
+                (Some(Ok(n)), _) => s2.lock().push((n, false)),
+                (Some(Err(_)), Some(Ok(n))) if last == Some("s") => s2.lock().push((n, true)),
+                _ => {}
             }
         }
     });
@@ -113,6 +158,25 @@ fn run_child_until_killed(url: &str, dir: &Path, from: u64, after: Duration) -> 
 
 #[test]
 fn kill_9_loses_no_accepted_event() {
+    kill_9_rounds("kill_9_loses_no_accepted_event", "process");
+}
+
+#[test]
+fn kill_9_with_fsync_loses_no_accepted_event() {
+    kill_9_rounds("kill_9_with_fsync_loses_no_accepted_event", "fsync");
+}
+
+/// `Memory`: what spilled survives the kill (it is in the page cache when `track()`
+/// returns); only what sat in memory may be lost.
+#[test]
+fn kill_9_with_memory_durability_keeps_what_spilled() {
+    kill_9_rounds("kill_9_with_memory_durability_keeps_what_spilled", "memory");
+}
+
+/// Kills a child tracking with `durability` (run as `test`) `TF_CRASH_ROUNDS` times, then
+/// has a new tracker deliver what the store holds: every event the durability promises
+/// arrives.
+fn kill_9_rounds(test: &str, durability: &str) {
     if let Ok(url) = std::env::var("TF_CRASH_CHILD") {
         child(&url, Path::new(&std::env::var("TF_CRASH_DIR").unwrap()));
     }
@@ -121,21 +185,26 @@ fn kill_9_loses_no_accepted_event() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let mut rng = Rng(0xdead_0009);
-    // Slow enough that a journal backlog builds up behind the requests.
+    // Slow enough that a backlog builds up behind the requests.
     let live = Collector::start(|_, _| Reply::Stall(Duration::from_millis(3), 200));
-    let dir = temp_dir("crash");
-    let mut reported: HashSet<u64> = HashSet::new();
+    let dir = temp_dir(&format!("crash-{durability}"));
+    // Accepted and reported, with whether the durability promises it survives.
+    let mut reported: HashMap<u64, bool> = HashMap::new();
     let mut from = 0u64;
     for round in 0..rounds {
-        let got = run_child_until_killed(&live.url(), &dir, from, Duration::from_millis(rng.below(150)));
+        let after = Duration::from_millis(rng.below(150));
+        let got = run_child(test, durability, &live.url(), &dir, from, after);
         eprintln!("round {round}: {} reported by this child", got.len());
-        let last = *got.iter().max().unwrap();
-        reported.extend(got);
+        let last = got.iter().map(|(n, _)| *n).max().unwrap();
+        reported.extend(
+            got.into_iter()
+                .map(|(n, spilled)| (n, spilled || durability != "memory")),
+        );
         // The next child numbers on from past anything this one may have accepted unreported.
         from = last + 2;
     }
 
-    // A new process's tracker on the same journal, against another collector.
+    // A new process's tracker on the same store, against another collector.
     let after = Collector::ok();
     let tracker = Tracker::builder()
         .consumer(consumer(&after.url(), &dir).unwrap())
@@ -149,13 +218,19 @@ fn kill_9_loses_no_accepted_event() {
     for n in numbers(&live).into_iter().chain(numbers(&after)) {
         *count.entry(n).or_default() += 1;
     }
-    let missing: Vec<&u64> = reported.iter().filter(|n| !count.contains_key(n)).collect();
+    let promised = reported.values().filter(|p| **p).count();
+    let missing: Vec<&u64> = reported
+        .iter()
+        .filter(|(n, promised)| **promised && !count.contains_key(n))
+        .map(|(n, _)| n)
+        .collect();
     assert!(
         missing.is_empty(),
-        "accepted but never delivered: {:?}",
+        "{durability}: accepted (and promised) but never delivered: {:?}",
         &missing[..missing.len().min(10)]
     );
-    let foreign: Vec<&u64> = count.keys().filter(|n| !reported.contains(n)).collect();
+    let lost = reported.keys().filter(|n| !count.contains_key(n)).count();
+    let foreign: Vec<&u64> = count.keys().filter(|n| !reported.contains_key(n)).collect();
     // At most one per kill: accepted, killed before its number was printed.
     assert!(
         foreign.len() as u64 <= rounds,
@@ -164,14 +239,14 @@ fn kill_9_loses_no_accepted_event() {
     );
     let twice = count.values().filter(|c| **c > 1).count();
     // Only batches in flight at a kill arrive twice: up to `max_in_flight` of them, and the
-    // journal is acknowledged only past the oldest still out.
+    // store is acknowledged only past the oldest still out.
     let window = (MAX_BATCH * trackflow::transport::DEFAULT_MAX_IN_FLIGHT) as u64;
     assert!(
         twice as u64 <= rounds * window,
         "{twice} events arrived twice over {rounds} kills"
     );
     eprintln!(
-        "{rounds} kills: {} accepted and reported, all delivered; {} recovered by the new tracker, {twice} twice, {} accepted unreported",
+        "{durability}, {rounds} kills: {} accepted and reported, {promised} promised, all delivered; {lost} lost from memory; {} recovered by the new tracker, {twice} twice, {} accepted unreported",
         reported.len(),
         report.stats.recovered,
         foreign.len()
