@@ -15,6 +15,8 @@
 //! fsync_interval_ms = 100    # with durability = "fsync"
 //! max_in_flight = 8          # requests at once (fewer where the backend needs: file 1)
 //! rate_limit = 100.0         # requests per second; unset: none
+//! redelivery_initial_ms = 1000  # first wait before sending again what failed for a
+//! redelivery_max_ms = 300000    # transient reason; doubling up to this (and the circuit's)
 //!
 //! [backend]
 //! kind = "file"              # file | growingio | gravity | personalize | retail | talent | webhook
@@ -347,6 +349,12 @@ pub struct ConsumerConfig {
     pub rate_limit: Option<f64>,
     /// Wait of `block_timeout` (background). Defaults to 100 ms.
     pub block_timeout_ms: Option<u64>,
+    /// First wait before events that failed for a transient reason are sent again
+    /// (background). Defaults to 1,000.
+    pub redelivery_initial_ms: Option<u64>,
+    /// Longest wait between sends of what keeps failing, and the open circuit's longest
+    /// backoff (background). Defaults to 300,000 (5 min).
+    pub redelivery_max_ms: Option<u64>,
     /// Log requests without sending them (debug).
     #[serde(default)]
     pub dry_run: bool,
@@ -720,6 +728,14 @@ impl ConsumerConfig {
         }
         if let Some(r) = self.rate_limit {
             b = b.rate_limit(r);
+        }
+        if self.redelivery_initial_ms.is_some() || self.redelivery_max_ms.is_some() {
+            b = b.redelivery(
+                self.redelivery_initial_ms
+                    .map_or(crate::transport::DEFAULT_REDELIVERY_INITIAL, Duration::from_millis),
+                self.redelivery_max_ms
+                    .map_or(crate::transport::DEFAULT_REDELIVERY_MAX, Duration::from_millis),
+            );
         }
         if spool.is_some() || !spool_enabled {
             b = b.spool(spool);

@@ -129,7 +129,9 @@ pub(super) struct Writer {
 /// An append-only queue of records in segment files, for one process at a time.
 pub(crate) struct DiskQueue {
     pub(super) dir: PathBuf,
-    _lock: File,
+    // Held (flock) while the queue is open; dropped by `close`.
+    lock: Mutex<Option<File>>,
+    closed: AtomicBool,
     budget: u64,
     pub(super) writer: Mutex<Writer>,
     // Bytes in segment files not yet removed, and whatever else is charged to the budget
@@ -224,7 +226,8 @@ impl DiskQueue {
         let start = Start::plan(dir, segs, bytes, &mut damage);
         let q = Arc::new(DiskQueue {
             dir: dir.to_path_buf(),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            closed: AtomicBool::new(false),
             budget,
             writer: Mutex::new(Writer {
                 mode,
@@ -288,6 +291,22 @@ impl DiskQueue {
         });
     }
 
+    /// Closes the queue for this process: the segment being written is cut to what it
+    /// holds and the directory's lock is let go, so that another tracker may open it at
+    /// once, whoever still holds this value. Appends after this fail.
+    pub(crate) fn close(&self) {
+        if let Err(e) = self.seal_for_good() {
+            log::warn!("trackflow: closing {}: {e}", self.dir.display());
+        }
+        let mut w = self.writer.lock();
+        // No append may come after: a segment number past any the next opener could use is
+        // never created, since the sink stays empty and appends check the lock below.
+        w.sink = None;
+        self.closed.store(true, Ordering::Release);
+        drop(w);
+        self.lock.lock().take();
+    }
+
     /// Closes the segment being written and cuts every sealed mapped segment to what it
     /// holds, now: at a shutdown, so that the reader sees every record's final place.
     pub(super) fn seal_for_good(&self) -> io::Result<()> {
@@ -318,6 +337,9 @@ impl DiskQueue {
         head[..4].copy_from_slice(&len.to_le_bytes());
         head[4..].copy_from_slice(&record_crc(len, payload).to_le_bytes());
         let mut w = self.writer.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Io(io::Error::other("the queue is closed")));
+        }
         if self.bytes.load(Ordering::Acquire) + rec > self.budget {
             return Err(AppendError::Full);
         }

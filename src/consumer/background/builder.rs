@@ -54,6 +54,7 @@ enum SpoolSetting {
 /// | `durability` | [`Durability::Memory`] |
 /// | `max_in_flight` | 8 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), or fewer where the backend needs (File, Memory: 1) |
 /// | `rate_limit` | none (requests per second) |
+/// | `redelivery` | 1 s doubling to 5 min: the wait before what failed for a transient reason goes again |
 /// | `spool` | the default state directory (see [`crate::spool`]) |
 /// | `thread_name` | `trackflow-worker` |
 /// | `on_error` | log at `error` |
@@ -68,6 +69,7 @@ pub struct BackgroundConsumerBuilder {
     durability: Durability,
     max_in_flight: usize,
     rate_limit: Option<f64>,
+    redelivery: crate::transport::RetryPolicy,
     thread_name: String,
     reporter: Reporter,
     spool: SpoolSetting,
@@ -103,6 +105,9 @@ impl BackgroundConsumerBuilder {
             durability: Durability::Memory,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             rate_limit: None,
+            redelivery: crate::transport::RetryPolicy::default()
+                .initial_backoff(crate::transport::DEFAULT_REDELIVERY_INITIAL)
+                .max_backoff(crate::transport::DEFAULT_REDELIVERY_MAX),
             thread_name: "trackflow-worker".to_owned(),
             spool: SpoolSetting::Default,
         }
@@ -235,6 +240,27 @@ impl BackgroundConsumerBuilder {
     /// ```
     pub fn rate_limit(mut self, requests_per_second: f64) -> Self {
         self.rate_limit = Some(requests_per_second);
+        self
+    }
+    /// How long events that failed for a transient reason (no answer, a timeout, 408, 429,
+    /// 5xx, credentials unavailable) wait before they are sent again: `initial`, doubling
+    /// up to `max`, jittered, for as long as the process runs. The same backoff paces the
+    /// circuit breaker: after repeated failures only one probe request goes per period, and
+    /// the first answer resumes full width. Defaults to 1 s and 5 min; `max` is at least
+    /// `initial`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new())
+    ///     .redelivery(Duration::from_millis(200), Duration::from_secs(30))
+    ///     .build();
+    /// ```
+    pub fn redelivery(mut self, initial: Duration, max: Duration) -> Self {
+        self.redelivery = crate::transport::RetryPolicy::default()
+            .initial_backoff(initial)
+            .max_backoff(max.max(initial));
         self
     }
     /// The worker thread's name. Defaults to `trackflow-worker`.
@@ -413,7 +439,9 @@ impl BackgroundConsumerBuilder {
         let width = self
             .max_in_flight
             .min(shared.backend.max_in_flight().unwrap_or(usize::MAX));
-        let flow = Flow::new(width).rate_limit(self.rate_limit);
+        let flow = Flow::new(width)
+            .rate_limit(self.rate_limit)
+            .redelivery(self.redelivery);
         let worker = Worker {
             lanes: Lanes::new(shared.clone(), cancel.clone(), flow.clone()),
             flights: Default::default(),

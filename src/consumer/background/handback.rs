@@ -26,7 +26,7 @@ impl Worker {
         let events = self.take_back();
         if events.is_empty() {
             if let Some(r) = self.reader.as_mut() {
-                if let Err(e) = r.ack() {
+                if let Some(Err(e)) = self.shared.disk_gate.write(|| r.ack()) {
                     log::error!("trackflow: cannot record progress in the disk queue: {e}");
                 }
             }

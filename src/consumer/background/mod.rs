@@ -795,7 +795,13 @@ impl Consumer for BackgroundConsumer {
         // event over after the worker's last look; producers that raced a dead worker too.
         self.gate.wait_empty(Instant::now() + SETTLE_GRACE);
         self.shared.keep_queued(&Error::Cancelled);
-        Ok(self.report(finished))
+        let report = self.report(finished);
+        // The directory is free for another tracker once this returns, whatever thread
+        // (a lane still unwinding) holds the queue a moment longer.
+        if let Some(spill) = &self.shared.spill {
+            spill.disk.close();
+        }
+        Ok(report)
     }
 
     fn flow(&self) -> Option<&crate::transport::Flow> {
