@@ -457,3 +457,69 @@ fn an_expired_token_refreshes_the_credentials_and_retries_once() {
     assert!(err.to_string().contains("ExpiredTokenException"), "{err}");
     assert_eq!(always.requests().len(), 2);
 }
+
+/// Instance metadata that refuses (403) for its first 10 s, as while an instance profile is
+/// being attached, then serves: the events wait in the store (credentials unavailable is
+/// transient), nothing is a dead letter, and every event is delivered once it serves.
+#[test]
+fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
+    let started = std::time::Instant::now();
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let r2 = refusals.clone();
+    let md = Collector::start(move |r, _| match (r.method.as_str(), r.path.as_str()) {
+        _ if started.elapsed() < Duration::from_secs(10) => {
+            r2.fetch_add(1, Ordering::SeqCst);
+            Reply::status(403)
+        }
+        ("PUT", "/latest/api/token") => Reply::Status(200, vec![], "imds-session-1".into()),
+        ("GET", "/latest/meta-data/iam/security-credentials/") => Reply::Status(200, vec![], "app-role\n".into()),
+        ("GET", "/latest/meta-data/iam/security-credentials/app-role") => Reply::Status(
+            200,
+            vec![],
+            json_credentials("AKIMDS1", SystemTime::now() + Duration::from_secs(3600)),
+        ),
+        _ => Reply::status(404),
+    });
+    let pz = Collector::start(|_, _| Reply::Status(200, vec![], "{}".into()));
+    let chain = DefaultChain::with_env(env(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", md.url())]), None);
+    let backend = Personalize::builder()
+        .endpoint(pz.url())
+        .region("us-east-1")
+        .credentials_provider(chain)
+        .tracking_id("tracking-1")
+        .transport(support::fast_transport())
+        .build()
+        .unwrap();
+    let dir = temp_dir("imds-403");
+    let failed = Arc::new(AtomicUsize::new(0));
+    let f = failed.clone();
+    let consumer = trackflow::BackgroundConsumer::builder(backend)
+        .redelivery(Duration::from_millis(200), Duration::from_secs(2))
+        .spool(trackflow::Spool::open(&dir).unwrap())
+        .on_error(move |_, events| {
+            f.fetch_add(events.len(), Ordering::SeqCst);
+        })
+        .build();
+    let t = Tracker::builder().consumer(consumer).build().unwrap();
+    for i in 0..200 {
+        t.track(&Identity::user(format!("u{}", i % 20)).with_session("s1"), "view", Properties::new())
+            .unwrap();
+    }
+    let report = t.shutdown(Duration::from_secs(40)).unwrap();
+    let s = report.stats;
+    assert!(report.completed, "{report:?}");
+    assert_eq!((s.delivered, s.failed, report.left), (200, 0, 0), "{report:?}");
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "nothing reported failed");
+    let spool = trackflow::Spool::open(&dir).unwrap();
+    assert!(spool.dead_files().unwrap().is_empty(), "no dead letter");
+    assert!(refusals.load(Ordering::SeqCst) > 0, "the metadata service did refuse");
+    assert!(started.elapsed() >= Duration::from_secs(10));
+    let events: usize = pz
+        .requests()
+        .iter()
+        .map(|r| r.json()["eventList"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(events, 200, "every event reached Personalize once");
+    drop(t);
+    let _ = std::fs::remove_dir_all(&dir);
+}
