@@ -472,7 +472,9 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
             Reply::status(403)
         }
         ("PUT", "/latest/api/token") => Reply::Status(200, vec![], "imds-session-1".into()),
-        ("GET", "/latest/meta-data/iam/security-credentials/") => Reply::Status(200, vec![], "app-role\n".into()),
+        ("GET", "/latest/meta-data/iam/security-credentials/") => {
+            Reply::Status(200, vec![], "app-role\n".into())
+        }
         ("GET", "/latest/meta-data/iam/security-credentials/app-role") => Reply::Status(
             200,
             vec![],
@@ -502,8 +504,12 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
         .build();
     let t = Tracker::builder().consumer(consumer).build().unwrap();
     for i in 0..200 {
-        t.track(&Identity::user(format!("u{}", i % 20)).with_session("s1"), "view", Properties::new())
-            .unwrap();
+        t.track(
+            &Identity::user(format!("u{}", i % 20)).with_session("s1"),
+            "view",
+            Properties::new(),
+        )
+        .unwrap();
     }
     let report = t.shutdown(Duration::from_secs(40)).unwrap();
     let s = report.stats;
@@ -512,7 +518,10 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
     assert_eq!(failed.load(Ordering::SeqCst), 0, "nothing reported failed");
     let spool = trackflow::Spool::open(&dir).unwrap();
     assert!(spool.dead_files().unwrap().is_empty(), "no dead letter");
-    assert!(refusals.load(Ordering::SeqCst) > 0, "the metadata service did refuse");
+    assert!(
+        refusals.load(Ordering::SeqCst) > 0,
+        "the metadata service did refuse"
+    );
     assert!(started.elapsed() >= Duration::from_secs(10));
     let events: usize = pz
         .requests()

@@ -460,3 +460,237 @@ fn at_the_deadline_every_spool_file_is_whole_and_the_counts_add_up() {
     assert_eq!(in_spool.len(), 5000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// When the first SIGINT comes.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// Before a line was read.
+    Before,
+    /// With half the input read and the rest not yet written.
+    During,
+    /// After the whole input was read, while the run delivers (or waits for the collector).
+    After,
+}
+
+/// GrowingIO at `url`, batches of 100, quick retries and redeliveries.
+fn store_config(url: &str) -> String {
+    format!(
+        "[consumer]\nkind = \"background\"\nmax_batch = 100\nredelivery_initial_ms = 100\nredelivery_max_ms = 500\n\n[backend]\nkind = \"growingio\"\nhost = \"{url}\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n\n[transport]\nmax_retries = 1\ninitial_backoff_ms = 10\n"
+    )
+}
+
+/// A collector that takes `stall` over each request and counts the ids of what it answered.
+fn counting(stall: Duration) -> (Collector, std::sync::Arc<parking_lot::Mutex<Vec<String>>>) {
+    let got = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let c = Collector::start(move |r, _| {
+        std::thread::sleep(stall);
+        let ids = r.json().as_array().cloned().unwrap_or_default();
+        g.lock().extend(
+            ids.iter()
+                .map(|e| e["attributes"]["id"].as_str().unwrap_or_default().to_owned()),
+        );
+        Reply::ok()
+    });
+    (c, got)
+}
+
+fn sigint(child: &std::process::Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT");
+}
+
+/// Waits until `cond`, at most 30 s.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    assert!(
+        support::eventually(Duration::from_secs(30), cond),
+        "never: {what}"
+    );
+}
+
+/// One run interrupted by SIGINT `when`, the collector up (slow) or down (connections
+/// refused); then `send --resume` with the collector up: every line arrives exactly once
+/// across the two runs.
+fn interrupted_then_resumed(when: When, up: bool) {
+    const TOTAL: usize = 10_000;
+    let dir = temp_dir();
+    let spool = dir.join("spool");
+    let cfg = dir.join("trackflow.toml");
+    let (first, got_first) = counting(Duration::from_millis(40));
+    let url = if up {
+        first.url()
+    } else {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", closed.local_addr().unwrap())
+    };
+    std::fs::write(&cfg, store_config(&url)).unwrap();
+    let mut child = send_from_stdin(&["--no-progress", "--deadline", "5"], &spool, &cfg);
+    let mut stdin = child.stdin.take().unwrap();
+    // The tracker is built (its store opened) after the signal handlers are installed.
+    wait_until("the store is open", || spool.join("queue").is_dir());
+    match when {
+        When::Before => {
+            sigint(&child);
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = stdin.write_all(lines(0..TOTAL).as_bytes());
+            drop(stdin);
+        }
+        When::During => {
+            stdin.write_all(lines(0..TOTAL / 2).as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            sigint(&child);
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = stdin.write_all(lines(TOTAL / 2..TOTAL).as_bytes());
+            drop(stdin);
+        }
+        When::After => {
+            stdin.write_all(lines(0..TOTAL).as_bytes()).unwrap();
+            drop(stdin);
+            if up {
+                wait_until("deliveries under way", || got_first.lock().len() >= 1_000);
+            } else {
+                std::thread::sleep(Duration::from_millis(800));
+            }
+            sigint(&child);
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let [read, delivered, failed, invalid, dropped, left] = summary(&stdout);
+    assert_eq!(
+        (failed, invalid, dropped),
+        (0, 0, 0),
+        "{when:?} up={up}: {stdout}{stderr}"
+    );
+    assert_eq!(read, delivered + left, "{when:?} up={up}: {stdout}");
+    assert_eq!(
+        got_first.lock().len() as u64,
+        delivered,
+        "{when:?} up={up}: {stdout}"
+    );
+    if matches!(when, When::Before) {
+        assert_eq!(read, 0, "{stdout}");
+    }
+
+    let (second, got_second) = counting(Duration::ZERO);
+    std::fs::write(&cfg, store_config(&second.url())).unwrap();
+    let mut child = send_from_stdin(&["--no-progress", "--resume"], &spool, &cfg);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(lines(0..TOTAL).as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stdout2 = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{when:?} up={up}: {stdout2}");
+    let mut all: Vec<String> = got_first
+        .lock()
+        .iter()
+        .chain(got_second.lock().iter())
+        .cloned()
+        .collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "{when:?} up={up}: a line was delivered twice");
+    assert_eq!(
+        n, TOTAL,
+        "{when:?} up={up}: every line once across both runs\n{stdout}\n{stdout2}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sigint_before_reading_then_resume_collector_up() {
+    interrupted_then_resumed(When::Before, true);
+}
+
+#[test]
+fn sigint_before_reading_then_resume_collector_down() {
+    interrupted_then_resumed(When::Before, false);
+}
+
+#[test]
+fn sigint_while_reading_then_resume_collector_up() {
+    interrupted_then_resumed(When::During, true);
+}
+
+#[test]
+fn sigint_while_reading_then_resume_collector_down() {
+    interrupted_then_resumed(When::During, false);
+}
+
+#[test]
+fn sigint_after_reading_then_resume_collector_up() {
+    interrupted_then_resumed(When::After, true);
+}
+
+#[test]
+fn sigint_after_reading_then_resume_collector_down() {
+    interrupted_then_resumed(When::After, false);
+}
+
+/// A second SIGINT cuts the shutdown short: the run exits within a second, keeping what is
+/// not delivered, and `--resume` delivers it.
+#[test]
+fn a_second_sigint_exits_within_a_second_and_keeps_the_rest() {
+    const TOTAL: usize = 5_000;
+    let dir = temp_dir();
+    let spool = dir.join("spool");
+    let cfg = dir.join("trackflow.toml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std::fs::write(
+        &cfg,
+        store_config(&format!("http://{}", closed.local_addr().unwrap())),
+    )
+    .unwrap();
+    drop(closed);
+    let mut child = send_from_stdin(&["--no-progress", "--deadline", "60"], &spool, &cfg);
+    let mut stdin = child.stdin.take().unwrap();
+    wait_until("the store is open", || spool.join("queue").is_dir());
+    stdin.write_all(lines(0..TOTAL).as_bytes()).unwrap();
+    drop(stdin);
+    std::thread::sleep(Duration::from_millis(800));
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = std::time::Instant::now();
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let took = second.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        took < Duration::from_secs(1),
+        "exited {took:?} after the second SIGINT: {stdout}"
+    );
+    let [read, delivered, failed, _, _, left] = summary(&stdout);
+    assert_eq!(
+        (read, delivered, failed, left),
+        (TOTAL as u64, 0, 0, TOTAL as u64),
+        "{stdout}"
+    );
+
+    let (up, got) = counting(Duration::ZERO);
+    std::fs::write(&cfg, store_config(&up.url())).unwrap();
+    let mut child = send_from_stdin(&["--no-progress", "--resume"], &spool, &cfg);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(lines(0..TOTAL).as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut ids = got.lock().clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), TOTAL);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

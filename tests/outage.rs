@@ -135,7 +135,10 @@ fn a_long_outage_needs_nothing_from_the_user() {
     assert_eq!((s.failed, s.dropped, report.left), (0, 0, 0), "{report:?}");
     assert_eq!(s.delivered as usize, all.len());
     assert!(all.iter().all(|id| got.contains(id)), "every event arrived");
-    assert!(during.spilled > 0 && peak_disk > 0, "the outage went to disk: {during:?}");
+    assert!(
+        during.spilled > 0 && peak_disk > 0,
+        "the outage went to disk: {during:?}"
+    );
 
     let mut t = timings.lock();
     let (p99_before, p99_during) = (p99(&mut t.phases[0]), p99(&mut t.phases[1]));

@@ -359,7 +359,12 @@ fn gio_consumer(url: &str, store: &Path, durability: trackflow::Durability) -> B
 
 /// Leaves `n` events of round `round` in `store`: a collector that holds every request,
 /// and a short deadline. Returns the report.
-fn leave(store: &Path, round: usize, n: usize, durability: trackflow::Durability) -> trackflow::ShutdownReport {
+fn leave(
+    store: &Path,
+    round: usize,
+    n: usize,
+    durability: trackflow::Durability,
+) -> trackflow::ShutdownReport {
     let hold = Hold::default();
     let h = hold.clone();
     let held = Collector::start(move |_, _| Reply::Hold(h.clone()));
@@ -395,7 +400,10 @@ fn a_backlog_drain_crossing_into_new_records_strands_nothing() {
     }
     let report = t.shutdown(Duration::from_secs(30)).unwrap();
     assert!(report.completed, "{report:?}");
-    assert_eq!((report.left, report.stats.delivered, report.stats.recovered), (0, 2_300, 2_000));
+    assert_eq!(
+        (report.left, report.stats.delivered, report.stats.recovered),
+        (0, 2_300, 2_000)
+    );
     assert_eq!(arrived(&up).len(), 2_300);
 
     // Interrupted: a slow collector and deadlines that end the drain at different points.
@@ -408,8 +416,15 @@ fn a_backlog_drain_crossing_into_new_records_strands_nothing() {
             .unwrap();
         let report = t.shutdown(Duration::from_millis(ms)).unwrap();
         let s = report.stats;
-        assert_eq!(s.recovered, left, "step {step}: what was left is what comes back: {report:?}");
-        assert_eq!(s.accepted, s.delivered + s.failed + s.dropped + report.left, "step {step}");
+        assert_eq!(
+            s.recovered, left,
+            "step {step}: what was left is what comes back: {report:?}"
+        );
+        assert_eq!(
+            s.accepted,
+            s.delivered + s.failed + s.dropped + report.left,
+            "step {step}"
+        );
         assert_eq!(report.completed, report.left == 0, "step {step}: {report:?}");
         left = report.left;
     }
@@ -447,7 +462,11 @@ fn process_durability_with_the_collector_down_leaves_each_event_once() {
     }
     let report = t.shutdown(Duration::from_millis(500)).unwrap();
     let s = report.stats;
-    assert_eq!((s.accepted, report.left), (EVENTS as u64, EVENTS as u64), "{report:?}");
+    assert_eq!(
+        (s.accepted, report.left),
+        (EVENTS as u64, EVENTS as u64),
+        "{report:?}"
+    );
     assert_eq!((s.delivered, s.failed, s.dropped), (0, 0, 0));
     drop(t);
     let up = Collector::ok();

@@ -731,8 +731,10 @@ impl ConsumerConfig {
         }
         if self.redelivery_initial_ms.is_some() || self.redelivery_max_ms.is_some() {
             b = b.redelivery(
-                self.redelivery_initial_ms
-                    .map_or(crate::transport::DEFAULT_REDELIVERY_INITIAL, Duration::from_millis),
+                self.redelivery_initial_ms.map_or(
+                    crate::transport::DEFAULT_REDELIVERY_INITIAL,
+                    Duration::from_millis,
+                ),
                 self.redelivery_max_ms
                     .map_or(crate::transport::DEFAULT_REDELIVERY_MAX, Duration::from_millis),
             );
