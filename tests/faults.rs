@@ -472,6 +472,8 @@ fn small(c: &Collector, overflow: Overflow) -> (Tracker, Arc<BackgroundConsumer>
             // The queue alone is measured: one batch out, as many held as the queue takes.
             .max_in_flight(1)
             .overflow(overflow)
+            // Its own store: what a test leaves at its deadline goes nowhere near another's.
+            .spool(trackflow::Spool::open(support::temp_dir("small")).unwrap())
             .build(),
     );
     (
