@@ -50,6 +50,17 @@ pub(super) struct Queued {
     pub(super) pos: Option<Pos>,
 }
 
+/// What woke a blocked worker.
+#[derive(Debug, PartialEq, Eq)]
+enum Woke {
+    /// An event, taken into the batch.
+    Event,
+    /// A command, a batch back, or the batch came due.
+    Other,
+    /// The consumer is going away.
+    Stop,
+}
+
 /// A batch handed to a lane, in the order handed out.
 pub(super) struct Flight {
     seq: u64,
@@ -168,23 +179,13 @@ impl Worker {
     /// Nothing to send: blocks until an event, a command or a batch back from a lane.
     /// Returns whether to keep running.
     fn idle(&mut self, due: &mut Instant) -> bool {
-        let done = self.lanes.done.clone();
-        select! {
-            recv(self.rx) -> msg => match msg {
-                Ok(q) => {
-                    self.take(q);
-                    *due = Instant::now() + self.interval;
-                    true
-                }
-                Err(_) => false,
-            },
-            recv(self.ctl) -> msg => self.command(msg.ok()),
-            recv(done) -> d => {
-                if let Ok(d) = d {
-                    self.landed(d);
-                }
+        match self.block(None) {
+            Woke::Event => {
+                *due = Instant::now() + self.interval;
                 true
-            },
+            }
+            Woke::Other => true,
+            Woke::Stop => false,
         }
     }
 
@@ -200,25 +201,32 @@ impl Worker {
         }
         // Nothing came during the nap: the flow has stopped. Block until more comes, a
         // command, a batch back, or the batch is due.
+        self.block(Some(due)) != Woke::Stop
+    }
+
+    /// Blocks until an event comes (taken into the batch), a command, a batch back from a
+    /// lane, or `until` passes (the batch is sent then).
+    fn block(&mut self, until: Option<Instant>) -> Woke {
         let done = self.lanes.done.clone();
+        let due = until.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
         select! {
             recv(self.rx) -> msg => match msg {
                 Ok(q) => {
                     self.take(q);
-                    true
+                    Woke::Event
                 }
-                Err(_) => false,
+                Err(_) => Woke::Stop,
             },
-            recv(self.ctl) -> msg => self.command(msg.ok()),
+            recv(self.ctl) -> msg => if self.command(msg.ok()) { Woke::Other } else { Woke::Stop },
             recv(done) -> d => {
                 if let Ok(d) = d {
                     self.landed(d);
                 }
-                true
+                Woke::Other
             },
-            default(due.saturating_duration_since(Instant::now())) => {
+            recv(due) -> _ => {
                 self.send();
-                true
+                Woke::Other
             },
         }
     }
