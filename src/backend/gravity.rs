@@ -523,7 +523,7 @@ impl Backend for Gravity {
             for chunk in clients[c].iter().flat_map(|&g| groups[g].chunks(per_request)) {
                 let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
                 let (r, retries) = self.send(&events, ctx);
-                ctx.record(&mut d, r, retries, || chunk.to_vec());
+                ctx.record(&mut d, r, retries, chunk);
             }
             d
         });

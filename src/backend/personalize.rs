@@ -782,7 +782,7 @@ impl Backend for Personalize {
             };
             // Acknowledged as it ends: the store lets it go without waiting for the batch.
             let mut one = Delivery::default();
-            ctx.record(&mut one, r, retries, || chunk.to_vec());
+            ctx.record(&mut one, r, retries, chunk);
             one
         });
         for o in outcomes {

@@ -472,7 +472,7 @@ impl Backend for Talent {
             };
             // Acknowledged as it ends: the store lets it go without waiting for the batch.
             let mut one = Delivery::default();
-            ctx.record(&mut one, r.map(drop), retries, || vec![i]);
+            ctx.record(&mut one, r.map(drop), retries, &[i]);
             one
         });
         for o in outcomes {

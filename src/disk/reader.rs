@@ -406,7 +406,21 @@ impl Reader {
             self.remove_below(to.seq);
             self.removed_below = to.seq;
         }
+        self.housekeeping();
         Ok(())
+    }
+
+    /// The mapped segments' chores, done on the reader's thread after each acknowledgement
+    /// (a reader that always has a batch on its way acknowledges only part way, and would
+    /// otherwise leave them undone until it caught up): sealed segments are unmapped (they
+    /// would stay in the process's memory) and the next segment is made ahead (else a
+    /// producer makes it, under the queue's lock, holding up the others).
+    fn housekeeping(&mut self) {
+        self.q.retire_sealed();
+        let retry = self.spare_failed.is_none_or(|t| t.elapsed() >= SPARE_RETRY);
+        if retry {
+            self.spare_failed = (!self.q.prepare_spare()).then(Instant::now);
+        }
     }
 
     /// Marks everything read so far as settled: it will not be read again, here or after a
@@ -424,17 +438,13 @@ impl Reader {
         } else {
             drop(w);
         }
-        q.retire_sealed();
         let c = self.cursor_at(self.position());
         cursor::write(&mut self.cursor, &q.dir, c)?;
         if self.seq > self.removed_below {
             self.remove_below(self.seq);
             self.removed_below = self.seq;
         }
-        let retry = self.spare_failed.is_none_or(|t| t.elapsed() >= SPARE_RETRY);
-        if retry {
-            self.spare_failed = (!q.prepare_spare()).then(Instant::now);
-        }
+        self.housekeeping();
         Ok(())
     }
 

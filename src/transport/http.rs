@@ -197,24 +197,15 @@ impl<'a> DeliveryCtx<'a> {
     /// let cancel = Cancel::default();
     /// let ctx = DeliveryCtx::new(&cancel);
     /// let mut d = Delivery::default();
-    /// ctx.record(&mut d, Ok(()), 0, || vec![0, 1]);
-    /// ctx.record(&mut d, Err(Error::Transport("reset".into())), 3, || vec![2]);
+    /// ctx.record(&mut d, Ok(()), 0, &[0, 1]);
+    /// ctx.record(&mut d, Err(Error::Transport("reset".into())), 3, &[2]);
     /// assert_eq!((d.failed(), d.retries), (1, 3));
     /// ```
-    pub fn record(
-        &self,
-        d: &mut crate::Delivery,
-        result: Result<()>,
-        retries: u32,
-        events: impl FnOnce() -> Vec<usize>,
-    ) {
-        match (&result, self.acks) {
-            (Ok(()), Some(acks)) => {
-                acks.delivered(&events());
-                d.record(result, retries, Vec::new);
-            }
-            _ => d.record(result, retries, events),
+    pub fn record(&self, d: &mut crate::Delivery, result: Result<()>, retries: u32, events: &[usize]) {
+        if let (Ok(()), Some(acks)) = (&result, self.acks) {
+            acks.delivered(events);
         }
+        d.record(result, retries, || events.to_vec());
     }
 
     /// Gives this batch turn `seq` among the batches handed out.

@@ -445,7 +445,7 @@ impl Backend for GrowingIo {
                     items,
                 };
                 let (r, retries) = self.send(url, &body, ctx);
-                ctx.record(&mut d, r, retries, || chunk.to_vec());
+                ctx.record(&mut d, r, retries, chunk);
             }
         }
         d

@@ -49,9 +49,12 @@ impl InFlight {
     }
 
     fn settle(&self, i: usize, to: u8) -> bool {
+        // A plain load first: most events a delivery settles were acknowledged by their
+        // request already, and a failed compare-and-swap still costs a locked instruction.
         self.state.get(i).is_some_and(|s| {
-            s.compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            s.load(Ordering::Acquire) == PENDING
+                && s.compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
         })
     }
 

@@ -160,8 +160,9 @@ impl Runner {
         let mut attempt = 0;
         let mut turn_passed = false;
         loop {
-            let pending = flight.pending();
-            if pending.is_empty() || (turn_passed && self.cancel.is_cancelled()) {
+            // The first delivery takes the whole batch; later ones what is still pending.
+            let pending = if turn_passed { flight.pending() } else { Vec::new() };
+            if turn_passed && (pending.is_empty() || self.cancel.is_cancelled()) {
                 break;
             }
             let again = self.deliver(flight, &pending, job.seq);
@@ -193,10 +194,10 @@ impl Runner {
         }
     }
 
-    /// Delivers the events at `pending` (all of the batch, or what is left of it); returns
-    /// whether some stay pending for a transient reason.
+    /// Delivers the events at `pending` (empty: the whole batch), returning whether some
+    /// stay pending for a transient reason.
     fn deliver(&self, flight: &InFlight, pending: &[usize], seq: u64) -> bool {
-        let whole = pending.len() == flight.events.len();
+        let whole = pending.is_empty() || pending.len() == flight.events.len();
         let part: Vec<Event>;
         let (events, map) = if whole {
             (&flight.events[..], None)
