@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
 //! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
-//! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills).
+//! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills; with
+//! `E2E_QUEUE=1` nearly everything spills).
 
 mod common;
 
@@ -76,6 +77,11 @@ fn durable_run(
         builder = builder
             .queue_capacity(events as usize)
             .max_queue_bytes(usize::MAX);
+    }
+    if let Some(n) = std::env::var("E2E_QUEUE").ok().and_then(|v| v.parse().ok()) {
+        // A small queue: nearly every event goes through the spill (a figure of its cost
+        // that does not depend on how the threads happen to race).
+        builder = builder.queue_capacity(n);
     }
     let consumer = builder
         .durability(durability)
@@ -240,13 +246,14 @@ fn main() {
     for producers in [1, 2] {
         let r = trackflow_run(&sink, events, producers, codec);
         println!(
-            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event",
+            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event  {:.0}% spilled",
             r.events_per_s,
             100.0 * r.events_per_s / raw,
             r.track_mean_ns,
             r.track_p99_ns,
             r.peak_mib,
-            r.bytes_per_event
+            r.bytes_per_event,
+            100.0 * r.spilled as f64 / events as f64
         );
     }
     println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s");

@@ -1,9 +1,11 @@
 //! Private files and directories: what trackflow writes holds user data, so only the owner
-//! may read it (directories 0700, files 0600 on Unix).
+//! may read it (directories 0700, files 0600 on Unix). Every file trackflow writes events to
+//! is made here or in the queue beside this module.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` and its missing parents; the directories created are private.
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -33,6 +35,30 @@ pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+/// Writes `name` under `dir` whole or not at all: a temporary file, renamed into place, and
+/// with `sync`, written through to the disk with the rename.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> io::Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    // A temporary file left by a crash is ours to replace, but never one a link points
+    // elsewhere: remove it, then create anew.
+    let _ = fs::remove_file(&tmp);
+    let mut f = create_new_private(&tmp)?;
+    f.write_all(bytes)?;
+    if sync {
+        f.sync_all()?;
+    }
+    drop(f);
+    fs::rename(&tmp, &path)?;
+    if sync {
+        // The rename itself is durable only once the directory is.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(path)
 }
 
 #[cfg(all(test, unix))]

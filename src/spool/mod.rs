@@ -33,7 +33,7 @@
 //! budget, with its queue.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +44,8 @@ use serde::Serialize;
 
 mod replay;
 
-use crate::disk::files::{create_new_private, create_private_dir};
+use crate::disk::files::create_private_dir;
+pub(crate) use crate::disk::files::write_atomic;
 pub use crate::disk::Damage as DiskDamage;
 use crate::disk::{decode_event, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
@@ -337,7 +338,7 @@ impl Spool {
             }
         }
         write_atomic(&dir, &format!("{name}.reason.json"), &reason, false)?;
-        write_atomic(&dir, &format!("{name}.jsonl"), &body, false)
+        Ok(write_atomic(&dir, &format!("{name}.jsonl"), &body, false)?)
     }
 
     /// Files an earlier version left in `pending/` (events to deliver again), oldest first:
@@ -466,30 +467,6 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
         })?);
     }
     Ok(out)
-}
-
-/// Writes `name` under `dir` whole or not at all: a temporary file, renamed into place, and
-/// with `sync`, written through to the disk with the rename.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> Result<PathBuf> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    // A temporary file left by a crash is ours to replace, but never one a link points
-    // elsewhere: remove it, then create anew.
-    let _ = fs::remove_file(&tmp);
-    let mut f = create_new_private(&tmp)?;
-    f.write_all(bytes)?;
-    if sync {
-        f.sync_all()?;
-    }
-    drop(f);
-    fs::rename(&tmp, &path)?;
-    if sync {
-        // The rename itself is durable only once the directory is.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(path)
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -290,7 +290,8 @@ fn keep_rest(path: &std::path::Path, rest: &[Event]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    write_atomic(&dir, &name, &encode_lines(rest)?, false).map(|_| ())
+    write_atomic(&dir, &name, &encode_lines(rest)?, false)?;
+    Ok(())
 }
 
 /// Delivers `chunk` (splitting what is too large); returns how many were delivered and what

@@ -31,15 +31,19 @@ pub(super) struct InFlight {
     // producer to be freed).
     pub(super) weights: Vec<usize>,
     state: Vec<AtomicU8>,
+    // The oldest event time in the batch (ms; 0 for an empty batch), found once.
+    oldest_ms: i64,
 }
 
 impl InFlight {
     pub(super) fn new(events: Vec<Event>, weights: Vec<usize>) -> InFlight {
         let state = (0..events.len()).map(|_| AtomicU8::new(PENDING)).collect();
+        let oldest_ms = events.iter().map(|e| e.time).min().unwrap_or(0);
         InFlight {
             events,
             weights,
             state,
+            oldest_ms,
         }
     }
 
@@ -88,7 +92,7 @@ impl InFlight {
 
     /// The oldest event time in the batch, in ms (0 for an empty batch).
     pub(super) fn oldest_ms(&self) -> i64 {
-        self.events.iter().map(|e| e.time).min().unwrap_or(0)
+        self.oldest_ms
     }
 }
 
