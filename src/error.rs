@@ -80,6 +80,16 @@ pub enum Error {
     /// timeout, TLS) and retries were exhausted. The underlying I/O or TLS error is its
     /// [`source`](std::error::Error::source).
     Transport(TransportError),
+    /// The collector answered with a redirect (3xx). Deliveries never follow one: a client
+    /// that follows a 301, 302 or 303 resends a POST as a GET without its body, and would
+    /// count the events delivered. The events are refused for good (dead letters); set the
+    /// backend's URL to where the redirect points, then replay them.
+    Redirected {
+        /// The status (301, 302, 303, 307, 308, …).
+        status: u16,
+        /// Where it pointed (`Location`), secrets masked; empty when it named none.
+        location: String,
+    },
     /// The backend panicked delivering these events: a bug, reported, not sent again.
     Panicked {
         /// The backend's name.
@@ -256,6 +266,14 @@ impl fmt::Display for Error {
             Error::WorkerGone => write!(f, "the background worker thread stopped; see the error log"),
             Error::Credentials(e) => write!(f, "credentials unavailable: {e}"),
             Error::Panicked { backend } => write!(f, "the {backend} backend panicked"),
+            Error::Redirected { status, location } if location.is_empty() => write!(
+                f,
+                "http status {status}: the collector redirects (not followed for deliveries); set the backend's URL to the final one"
+            ),
+            Error::Redirected { status, location } => write!(
+                f,
+                "http status {status}: the collector redirects to {location} (not followed for deliveries); set the backend's URL to that"
+            ),
             Error::Transport(m) => write!(f, "transport: {m}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Config(m) => write!(f, "config: {m}"),

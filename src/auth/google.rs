@@ -22,7 +22,7 @@ use super::cache::Refreshing;
 use super::Secret;
 use crate::clock::{Clock, SharedClock};
 use crate::error::{Error, Result};
-use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request, Response, Verdict};
+use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request, Response};
 
 /// The scope every Google backend here works with.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -564,15 +564,8 @@ impl TokenSource for ServiceAccountKey {
 
 fn call(transport: &HttpTransport, req: &Request<'_>, post: bool, cancel: &Cancel) -> Result<Response> {
     let ctx = DeliveryCtx::new(cancel);
-    let judge = |r: &Response| match r.status {
-        200..=299 => Verdict::Success,
-        // A token reply must be 2xx: a redirect is not one.
-        s @ 300..=399 => Verdict::Permanent(Error::Status {
-            code: s,
-            body: "a token endpoint answers 2xx".into(),
-        }),
-        s => crate::transport::classify_status(s, r.retry_after.as_deref(), &r.body),
-    };
+    // The shared classification: only 2xx is a token reply (the transport refuses redirects).
+    let judge = |r: &Response| crate::transport::classify_status(r.status, r.retry_after.as_deref(), &r.body);
     let (r, _) = if post {
         transport.post(req, &ctx, &judge)
     } else {

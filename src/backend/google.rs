@@ -48,7 +48,7 @@ pub(crate) fn headers(
 /// The shared classification ([`classify`]); errors carry the `{"error": {code, message,
 /// status}}` envelope.
 pub(crate) fn judge(resp: &Response) -> Verdict {
-    if resp.status < 400 {
+    if (200..300).contains(&resp.status) {
         return Verdict::Success;
     }
     #[derive(Deserialize, Default)]

@@ -597,7 +597,7 @@ fn is_expired_token(code: &str) -> bool {
 /// `__type`/`code`, and the body's `message`; throttling codes are retried at any status,
 /// the rest as the shared classification ([`classify`]) says.
 fn judge(resp: &Response) -> Verdict {
-    if resp.status < 400 {
+    if (200..300).contains(&resp.status) {
         return Verdict::Success;
     }
     let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();

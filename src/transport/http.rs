@@ -720,6 +720,9 @@ impl HttpTransportBuilder {
             .timeout_recv_response(Some(self.read_timeout))
             .timeout_recv_body(Some(self.read_timeout))
             .http_status_as_error(false)
+            // A client following a 301/302/303 resends a POST as a body-less GET; the
+            // judge refuses redirects instead (see `verdict_of`).
+            .max_redirects(0)
             .user_agent(concat!("trackflow/", env!("CARGO_PKG_VERSION")))
             .build();
         let client: std::sync::Arc<dyn HttpClient> = match self.client {
@@ -872,7 +875,7 @@ impl HttpTransport {
                 None => None,
             };
             let (verdict, resp) = match self.once(method, req, ctx.cancel) {
-                Ok(resp) => (judge(&resp), Some(resp)),
+                Ok(resp) => (verdict_of(&resp, judge), Some(resp)),
                 Err(e) => (e, None),
             };
             let too_many = resp.as_ref().is_some_and(|r| r.status == 429);
@@ -943,6 +946,19 @@ impl HttpTransport {
     }
 }
 
+/// What a response means: a redirect is a refusal for good here, whatever the backend's
+/// judge would say (redirects are not followed, and only 2xx is success), naming where it
+/// pointed; every other status is the judge's to decide.
+fn verdict_of(resp: &Response, judge: &dyn Fn(&Response) -> Verdict) -> Verdict {
+    if (300..400).contains(&resp.status) {
+        return Verdict::Permanent(Error::Redirected {
+            status: resp.status,
+            location: resp.header("location").map(mask_url).unwrap_or_default(),
+        });
+    }
+    judge(resp)
+}
+
 /// Tells the circuit what an attempt came to: an answer of any kind closes it, a transient
 /// failure without one counts towards opening it, and a cancelled attempt says nothing.
 fn circuit_outcome(flow: &super::Flow, verdict: &Verdict, resp: Option<&Response>, too_many: bool) {
@@ -982,6 +998,8 @@ fn classify_ureq(e: ureq::Error) -> Verdict {
 
 /// Masks query values whose names suggest secrets.
 pub(crate) fn mask_url(url: &str) -> String {
+    let masked = mask_userinfo(url);
+    let url: &str = &masked;
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
     };
@@ -998,7 +1016,51 @@ pub(crate) fn mask_url(url: &str) -> String {
 /// Masks `name=value` pairs with secret-looking names anywhere in `text` (an error message, a
 /// URL): an unquoted value up to the next `&`, whitespace, quote, bracket or comma, a quoted
 /// one up to its closing quote.
+/// Every `scheme://user:password@host` in free text with its user information masked.
+fn mask_all_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = i + 3;
+        out.push_str(&rest[..start]);
+        let authority_end = rest[start..]
+            .find(|c: char| "/?#".contains(c) || c.is_whitespace() || "\"'<>()[]".contains(c))
+            .map_or(rest.len(), |e| start + e);
+        match rest[start..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&rest[start + at..authority_end]);
+            }
+            None => out.push_str(&rest[start..authority_end]),
+        }
+        rest = &rest[authority_end..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// `scheme://user:password@host…` with the user information masked (`scheme://***@host…`).
+fn mask_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]).into(),
+        None => url.into(),
+    }
+}
+
+/// `text` with what looks like a secret masked: the value of every `name=value` whose name
+/// sounds secret (token, key, secret, password, …), and the user information of every URL.
 pub(crate) fn mask_secrets(text: &str) -> String {
+    let unmasked = mask_all_userinfo(text);
+    let text: &str = &unmasked;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(eq) = rest.find('=') {
@@ -1107,6 +1169,24 @@ mod tests {
             "https://h/p?access_token=***&x=1"
         );
         assert_eq!(mask_url("https://h/p"), "https://h/p");
+        assert_eq!(
+            mask_url("https://user:pa55@h:8/p?token=t"),
+            "https://***@h:8/p?token=***"
+        );
+        assert_eq!(
+            mask_url("https://h/p@x"),
+            "https://h/p@x",
+            "an @ in the path is no user"
+        );
+    }
+
+    #[test]
+    fn masks_user_information_in_any_text() {
+        assert_eq!(
+            mask_secrets("redirected to https://u:pw@h/x and http://a@b."),
+            "redirected to https://***@h/x and http://***@b."
+        );
+        assert_eq!(mask_secrets("no url: user@host"), "no url: user@host");
     }
 
     #[test]

@@ -207,8 +207,8 @@ impl Verdict {
     }
 }
 
-/// The default classification of an HTTP status: 2xx and 3xx succeed; 408, 429 and 5xx are
-/// retried (honouring `Retry-After`); every other status is permanent.
+/// The default classification of an HTTP status: 2xx succeed; 408, 429 and 5xx are retried
+/// (honouring `Retry-After`); every other status is permanent, a redirect included.
 ///
 /// # Examples
 ///
@@ -225,7 +225,8 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
     })
 }
 
-/// The one classification every backend shares: 2xx and 3xx succeed; 413 is
+/// The one classification every backend shares: only 2xx succeeds; a redirect (3xx) is
+/// permanent ([`Error::Redirected`]: the transport names where it pointed); 413 is
 /// [`Error::TooLarge`] (the batch is split); 408, 429 and 5xx are transient and retried,
 /// honouring `Retry-After`; every other status is permanent. `error` makes the backend's own
 /// error for a failure (its envelope, its codes).
@@ -238,10 +239,15 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
 /// let api = || Error::Api { status: 502, code: "UNAVAILABLE".into(), message: String::new() };
 /// assert!(matches!(classify(502, None, api), Verdict::Retry { .. }));
 /// assert!(matches!(classify(404, None, || Error::Cancelled), Verdict::Permanent(_)));
+/// assert!(matches!(classify(302, None, || Error::Cancelled), Verdict::Permanent(Error::Redirected { status: 302, .. })));
 /// ```
 pub fn classify(status: u16, retry_after: Option<&str>, error: impl FnOnce() -> Error) -> Verdict {
     match status {
-        0..=399 => Verdict::Success,
+        200..=299 => Verdict::Success,
+        300..=399 => Verdict::Permanent(Error::Redirected {
+            status,
+            location: String::new(),
+        }),
         413 => Verdict::Permanent(Error::TooLarge { bytes: 0 }),
         408 | 429 | 500..=599 => Verdict::retry(error(), retry_after),
         _ => Verdict::Permanent(error()),
@@ -251,7 +257,9 @@ pub fn classify(status: u16, retry_after: Option<&str>, error: impl FnOnce() -> 
 /// The first 200 bytes of a response body, as text, for error messages.
 pub(crate) fn body_excerpt(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    s.trim().to_owned()
+    // A collector may echo what it was sent, token included: masked before it is kept
+    // anywhere (errors, dead letters, logs).
+    super::http::mask_secrets(s.trim())
 }
 
 /// Parses `Retry-After`: delta-seconds, or an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`)
