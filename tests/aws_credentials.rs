@@ -89,7 +89,8 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// The IMDS stand-in: a token for the TTL header, then the role, then credentials that
-/// expire 5 min 1 s from now (so each is due for refresh a second later), numbered.
+/// expire 5 s from now (so each is due for refresh a quarter of that before: 3.6–3.75 s
+/// later, with the jitter), numbered.
 fn imds(v2: bool) -> (Collector, Arc<AtomicUsize>) {
     let issued = Arc::new(AtomicUsize::new(0));
     let n = issued.clone();
@@ -107,7 +108,7 @@ fn imds(v2: bool) -> (Collector, Arc<AtomicUsize>) {
             }
             ("GET", "/latest/meta-data/iam/security-credentials/app-role") => {
                 let k = n.fetch_add(1, Ordering::SeqCst) + 1;
-                let exp = SystemTime::now() + Duration::from_secs(301);
+                let exp = SystemTime::now() + Duration::from_secs(5);
                 Reply::Status(200, vec![], json_credentials(&format!("AKIMDS{k}"), exp))
             }
             _ => Reply::status(404),
@@ -156,7 +157,7 @@ fn imdsv2_credentials_are_refreshed_before_they_expire_and_no_batch_fails() {
     let who = Identity::user("u1").with_session("s1");
     t.track(&who, "view", Properties::new()).unwrap();
     t.track(&who, "view", Properties::new()).unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(4200));
     t.track(&who, "view", Properties::new()).unwrap();
     assert_eq!(key_ids(&pz), ["AKIMDS1", "AKIMDS1", "AKIMDS2"]);
     // Each request carries the session token of the keys that signed it.
@@ -518,9 +519,13 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
     assert_eq!(failed.load(Ordering::SeqCst), 0, "nothing reported failed");
     let spool = trackflow::Spool::open(&dir).unwrap();
     assert!(spool.dead_files().unwrap().is_empty(), "no dead letter");
+    // Backed off between attempts (1 s doubling), not asked per request: 200 events over 20
+    // users are 20 requests per delivery, and a per-request fetch would have asked hundreds
+    // of times in 10 s.
+    let asked = refusals.load(Ordering::SeqCst);
     assert!(
-        refusals.load(Ordering::SeqCst) > 0,
-        "the metadata service did refuse"
+        (2..=8).contains(&asked),
+        "the metadata service was asked {asked} times while refusing"
     );
     assert!(started.elapsed() >= Duration::from_secs(10));
     let events: usize = pz
@@ -531,4 +536,52 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
     assert_eq!(events, 200, "every event reached Personalize once");
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Credentials that live 4 minutes (shorter than the 5-minute refresh margin): 1,000 signed
+/// requests fetch them once, not per signing, and reuse one metadata session token.
+#[test]
+fn short_lived_credentials_are_not_fetched_per_request() {
+    let (puts, gets) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (p2, g2) = (puts.clone(), gets.clone());
+    let md = Collector::start(move |r, _| match (r.method.as_str(), r.path.as_str()) {
+        ("PUT", "/latest/api/token") => {
+            p2.fetch_add(1, Ordering::SeqCst);
+            Reply::Status(200, vec![], "imds-session-short".into())
+        }
+        ("GET", _) if r.header("x-aws-ec2-metadata-token") != Some("imds-session-short") => {
+            Reply::status(401)
+        }
+        ("GET", "/latest/meta-data/iam/security-credentials/") => {
+            Reply::Status(200, vec![], "app-role\n".into())
+        }
+        ("GET", "/latest/meta-data/iam/security-credentials/app-role") => {
+            g2.fetch_add(1, Ordering::SeqCst);
+            Reply::Status(
+                200,
+                vec![],
+                json_credentials("AKSHORT", SystemTime::now() + Duration::from_secs(240)),
+            )
+        }
+        _ => Reply::status(404),
+    });
+    let pz = Collector::start(|_, _| Reply::Status(200, vec![], "{}".into()));
+    let chain = DefaultChain::with_env(env(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", md.url())]), None);
+    let t = personalize(&pz, chain);
+    for i in 0..1_000 {
+        t.track(
+            &Identity::user(format!("u{i}")).with_session("s1"),
+            "view",
+            Properties::new(),
+        )
+        .unwrap();
+    }
+    assert_eq!(pz.requests().len(), 1_000);
+    assert!(key_ids(&pz).iter().all(|k| k == "AKSHORT"));
+    let (puts, gets) = (puts.load(Ordering::SeqCst), gets.load(Ordering::SeqCst));
+    assert!(
+        gets <= 2,
+        "credentials fetched {gets} times for one 4-minute lifetime"
+    );
+    assert_eq!(puts, 1, "the session token is reused");
 }

@@ -10,9 +10,12 @@
 //! | 5 | container endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` / `_TOKEN` (ECS, EKS Pod Identity) | before `Expiration` |
 //! | 6 | EC2 instance metadata, IMDSv2 (token PUT, then role and credentials GETs; IMDSv1 only where the token request gets 404/405 and `AWS_EC2_METADATA_V1_DISABLED` is not `true`); off with `AWS_EC2_METADATA_DISABLED=true` | before `Expiration` |
 //!
-//! Credentials are refreshed [`REFRESH_MARGIN`] before they expire, by one caller while the
+//! Credentials are refreshed [`REFRESH_MARGIN`] before they expire (a quarter of their
+//! lifetime when that is shorter, less up to a tenth at random), by one caller while the
 //! others keep signing with the still-valid ones; every signing asks the cache, so rotation
-//! needs no restart. Region: explicit; `AWS_REGION`; `AWS_DEFAULT_REGION`; the profile's
+//! needs no restart. A failed fetch is retried after a backoff (1 s doubling to 1 min), not
+//! per signing, and fails as `Error::Credentials`: transient, the events wait. The instance
+//! metadata session token is reused for its TTL. Region: explicit; `AWS_REGION`; `AWS_DEFAULT_REGION`; the profile's
 //! `region`; instance metadata. `AWS_ENDPOINT_URL_STS` points STS calls elsewhere.
 
 use std::path::{Path, PathBuf};
@@ -240,8 +243,8 @@ impl CredentialsProvider for StaticCredentials {
     }
 }
 
-/// A provider's credentials, cached until [`REFRESH_MARGIN`] before they expire; what every
-/// signing asks.
+/// A provider's credentials, cached until [`REFRESH_MARGIN`] before they expire (a quarter of
+/// their lifetime when shorter); what every signing asks.
 ///
 /// # Examples
 ///
@@ -254,7 +257,38 @@ impl CredentialsProvider for StaticCredentials {
 #[derive(Clone)]
 pub struct CachedCredentials {
     provider: Arc<dyn CredentialsProvider>,
-    cache: Arc<Refreshing<Arc<Credentials>>>,
+    cache: Arc<Refreshing<Fetched>>,
+}
+
+/// Credentials as cached: with when to fetch the next ones.
+#[derive(Clone)]
+struct Fetched {
+    credentials: Arc<Credentials>,
+    refresh_at: Option<SystemTime>,
+}
+
+impl Fetched {
+    /// `credentials` fetched now: refreshed ahead of their expiry by a margin that fits
+    /// their lifetime — [`REFRESH_MARGIN`], or a quarter of the lifetime when that is
+    /// shorter — less up to a tenth at random, so that many processes do not refresh at once.
+    fn new(credentials: Credentials) -> Fetched {
+        let now = SystemTime::now();
+        let refresh_at = credentials.expires_at.map(|at| {
+            let lifetime = at.duration_since(now).unwrap_or_default();
+            let margin = REFRESH_MARGIN.min(lifetime / 4);
+            let jitter =
+                margin.mul_f64((crate::clock::random_u64() >> 11) as f64 / (1u64 << 53) as f64 / 10.0);
+            at - (margin + jitter).min(lifetime)
+        });
+        Fetched {
+            credentials: Arc::new(credentials),
+            refresh_at,
+        }
+    }
+
+    fn fresh(&self) -> bool {
+        self.refresh_at.is_none_or(|t| SystemTime::now() < t)
+    }
 }
 
 impl std::fmt::Debug for CachedCredentials {
@@ -296,12 +330,30 @@ impl CachedCredentials {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn get(&self, cancel: &Cancel) -> Result<Arc<Credentials>> {
-        self.cache.get(
+        let fetched = self.cache.get(
             cancel,
-            |c| c.fresh_for(REFRESH_MARGIN),
-            |c| c.fresh_for(Duration::from_secs(10)),
-            |cancel| self.provider.fetch(cancel).map(Arc::new),
-        )
+            Fetched::fresh,
+            |f| f.credentials.fresh_for(Duration::from_secs(10)),
+            |cancel| self.provider.fetch(cancel).map(Fetched::new),
+        )?;
+        Ok(fetched.credentials)
+    }
+
+    /// How many times the provider was asked (a failed fetch counts; one backed off does not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::aws::{CachedCredentials, Credentials, StaticCredentials};
+    /// let cache = CachedCredentials::new(StaticCredentials(Credentials::new("AK", "SK", None)));
+    /// for _ in 0..3 {
+    ///     cache.get(&Default::default())?;
+    /// }
+    /// assert_eq!(cache.fetches(), 1);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn fetches(&self) -> u64 {
+        self.cache.fetches()
     }
 
     /// Forgets the cached credentials (after an `ExpiredTokenException`: revoked or rotated

@@ -22,6 +22,36 @@ const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The lifetime asked of an IMDSv2 session token.
 const IMDS_TOKEN_TTL: &str = "21600";
+const IMDS_TOKEN_TTL_SECS: u64 = 21_600;
+
+/// IMDSv2 session tokens by endpoint, reused until a minute before their TTL.
+mod session_cache {
+    use std::time::{Duration, Instant};
+
+    use parking_lot::Mutex;
+
+    static SESSIONS: Mutex<Vec<(String, String, Instant)>> = Mutex::new(Vec::new());
+
+    pub(super) fn get(endpoint: &str) -> Option<String> {
+        let now = Instant::now();
+        SESSIONS
+            .lock()
+            .iter()
+            .find(|(e, _, until)| e == endpoint && now < *until)
+            .map(|(_, t, _)| t.clone())
+    }
+
+    pub(super) fn put(endpoint: &str, token: &str, ttl_secs: u64) {
+        let until = Instant::now() + Duration::from_secs(ttl_secs.saturating_sub(60));
+        let mut s = SESSIONS.lock();
+        s.retain(|(e, ..)| e != endpoint);
+        s.push((endpoint.to_owned(), token.to_owned(), until));
+    }
+
+    pub(super) fn forget(endpoint: &str) {
+        SESSIONS.lock().retain(|(e, ..)| e != endpoint);
+    }
+}
 /// The largest reply read from a credentials endpoint.
 const MAX_REPLY: u64 = 64 << 10;
 
@@ -221,13 +251,22 @@ impl InstanceMetadata {
         })
     }
 
-    /// The session token header, or none on an IMDSv1-only service.
+    /// The session token header, or none on an IMDSv1-only service. A session token is
+    /// reused (by every fetch of this process against this endpoint) until shortly before
+    /// its TTL, as the SDKs do.
     fn session(&self, cancel: &Cancel) -> Result<Vec<(&'static str, String)>> {
+        if let Some(token) = session_cache::get(&self.endpoint) {
+            return Ok(vec![("X-aws-ec2-metadata-token", token)]);
+        }
         let url = format!("{}/latest/api/token", self.endpoint);
         let ttl = [("X-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL.to_owned())];
         let r = http("PUT", &url, &ttl, Some(b""), IMDS_TIMEOUT, cancel)?;
         match r.status {
-            200 => Ok(vec![("X-aws-ec2-metadata-token", r.body.trim().to_owned())]),
+            200 => {
+                let token = r.body.trim().to_owned();
+                session_cache::put(&self.endpoint, &token, IMDS_TOKEN_TTL_SECS);
+                Ok(vec![("X-aws-ec2-metadata-token", token)])
+            }
             404 | 405 if self.allow_v1 => {
                 log::debug!(
                     "trackflow: IMDSv2 unavailable ({}); falling back to IMDSv1",
@@ -243,6 +282,11 @@ impl InstanceMetadata {
     fn get(&self, session: &[(&str, String)], path: &str, cancel: &Cancel) -> Result<String> {
         let url = format!("{}/latest/meta-data/{path}", self.endpoint);
         let r = http("GET", &url, session, None, IMDS_TIMEOUT, cancel)?;
+        if r.status == 401 {
+            // The session token is no longer taken (the service restarted): the next fetch
+            // asks for a new one.
+            session_cache::forget(&self.endpoint);
+        }
         if r.status != 200 {
             return Err(super::status_error("instance metadata", r.status));
         }
