@@ -254,6 +254,9 @@ impl TrackerBuilder {
             )));
         }
         self.limits.check_properties(&self.supers).map_err(super_error)?;
+        for c in &self.consumers {
+            c.ready()?;
+        }
         let slots = slots(&self.consumers, self.routes);
         Ok(Tracker {
             inner: Arc::new(Inner {

@@ -293,22 +293,36 @@ fn two_trackers_on_one_journal_the_second_gets_a_clear_error() {
 }
 
 #[test]
-fn process_durability_without_a_spool_is_refused_by_try_build() {
+fn process_durability_without_a_journal_is_never_a_quiet_downgrade() {
     let err = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
         .durability(Durability::Process)
         .spool(None)
         .try_build()
         .unwrap_err();
     assert!(err.to_string().contains("journal"), "{err}");
-    let lenient = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
+    // build() keeps what was asked: the consumer takes no event, and the tracker's build
+    // says why.
+    let c = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
         .durability(Durability::Process)
         .spool(None)
         .build();
-    assert_eq!(
-        lenient.durability(),
-        Durability::Memory,
-        "build() falls back, and says so"
-    );
+    assert_eq!(c.durability(), Durability::Process);
+    let e = trackflow::Consumer::consume(&c, event(1)).unwrap_err();
+    assert!(e.to_string().contains("cannot honour Process durability"), "{e}");
+    let err = Tracker::builder().consumer(c).build().unwrap_err();
+    assert!(err.to_string().contains("give it a writable spool"), "{err}");
+    // The same where the spool's directory cannot be written (as on a read-only root).
+    let ro = Spool::open(temp_dir("ro-journal")).unwrap();
+    let queue = ro.queue_dir();
+    std::fs::write(&queue, b"a file where the queue's directory would be").unwrap();
+    let c = BackgroundConsumer::builder(trackflow::MemoryBackend::new())
+        .durability(Durability::Fsync {
+            interval: Duration::from_millis(100),
+        })
+        .spool(ro)
+        .build();
+    assert!(trackflow::Consumer::ready(&c).is_err());
+    let _ = std::fs::remove_dir_all(queue.parent().unwrap());
 }
 
 /// A journal damaged on purpose after a kill: a flipped byte in the middle, a torn tail, a

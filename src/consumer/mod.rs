@@ -187,6 +187,28 @@ pub trait Consumer: Send + Sync + fmt::Debug {
         0
     }
 
+    /// Whether the consumer can take events; an error says why not (a durability it cannot
+    /// honour, a worker thread the OS would not start). [`TrackerBuilder::build`](crate::TrackerBuilder::build)
+    /// asks every consumer. Defaults to ready.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] saying what is wrong and what to change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, Consumer, Durability, MemoryBackend};
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new())
+    ///     .durability(Durability::Process)
+    ///     .spool(None)
+    ///     .build();
+    /// assert!(c.ready().unwrap_err().to_string().contains("cannot honour Process durability"));
+    /// ```
+    fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Cuts a shutdown under way short: no more waiting for the network; what is not
     /// delivered is kept (handed back to the disk queue) and the shutdown returns. For a
     /// second Ctrl-C. Defaults to nothing.
@@ -254,6 +276,9 @@ macro_rules! forward_consumer {
             }
             fn interrupt(&self) {
                 (**self).interrupt()
+            }
+            fn ready(&self) -> Result<()> {
+                (**self).ready()
             }
         }
     )*};

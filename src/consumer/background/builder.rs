@@ -187,8 +187,9 @@ impl BackgroundConsumerBuilder {
     }
     /// What an accepted event survives. Defaults to [`Durability::Memory`]. `Process` and
     /// `Fsync` keep a journal in the spool directory (`queue/`), so they need one:
-    /// [`try_build`](Self::try_build) refuses them without, and [`build`](Self::build) warns
-    /// and falls back to `Memory`.
+    /// [`try_build`](Self::try_build) refuses them without, and a consumer from
+    /// [`build`](Self::build) takes no event and fails the tracker's build (never a quiet
+    /// `Memory`).
     ///
     /// # Examples
     ///
@@ -307,11 +308,10 @@ impl BackgroundConsumerBuilder {
     /// Starts the worker thread. Where the spool or spill cannot be used (a read-only file
     /// system, a directory another tracker holds), warns once and goes on without: the
     /// stats then count what that costs
-    /// ([`spill_unavailable`](crate::StatsSnapshot::spill_unavailable)).
-    ///
-    /// # Panics
-    ///
-    /// If the OS cannot start a thread (as `std::thread::spawn` does).
+    /// ([`spill_unavailable`](crate::StatsSnapshot::spill_unavailable)). Where what was asked
+    /// cannot be had (`Process` durability without a journal, no thread for the worker), the
+    /// consumer takes no event and says why ([`Consumer::ready`](crate::Consumer::ready), which
+    /// the tracker's build asks); [`try_build`](Self::try_build) returns that error instead.
     ///
     /// # Examples
     ///
@@ -344,16 +344,25 @@ impl BackgroundConsumerBuilder {
     /// ```
     pub fn try_build(mut self) -> Result<BackgroundConsumer> {
         let opened = self.open_spool(true)?;
-        Ok(self.assemble(opened))
+        let consumer = self.assemble(opened);
+        match &consumer.broken {
+            Some(why) => Err(Error::Config(why.clone())),
+            None => Ok(consumer),
+        }
     }
 
     fn assemble(mut self, (spool, spill): Opened) -> BackgroundConsumer {
+        // No silent downgrade: a durability that cannot be honoured refuses every event,
+        // and says why at the tracker's build.
+        let mut broken = None;
         if self.durability != Durability::Memory && !spill.as_ref().is_some_and(|(s, _)| s.is_journal()) {
-            log::warn!(
-                "trackflow: no journal for the {} consumer: it runs with Memory durability, so a crash loses what is queued",
-                self.backend.name()
+            let why = format!(
+                "the {} consumer cannot honour {:?} durability: its journal (in the spool directory) could not be opened; give it a writable spool, or choose Durability::Memory",
+                self.backend.name(),
+                self.durability
             );
-            self.durability = Durability::Memory;
+            log::error!("trackflow: {why}");
+            broken = Some(why);
         }
         if let Some(s) = spool {
             if let Some((spill, _)) = &spill {
@@ -368,10 +377,14 @@ impl BackgroundConsumerBuilder {
             }
             self.reporter = self.reporter.with_spool(s);
         }
-        match spill {
+        let mut consumer = match spill {
             Some((s, r)) => self.start(Some(s), Some(r)),
             None => self.start(None, None),
+        };
+        if consumer.broken.is_none() {
+            consumer.broken = broken;
         }
+        consumer
     }
 
     /// The spool and spill as set, falling back to none (with a warning) unless `strict`.
@@ -461,10 +474,20 @@ impl BackgroundConsumerBuilder {
             stopping: false,
             _done: done_tx,
         };
-        let handle = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(self.thread_name)
-            .spawn(move || worker.run())
-            .expect("failed to spawn the trackflow worker thread");
+            .spawn(move || worker.run());
+        // Where the OS will not start a thread, the consumer refuses events and says why.
+        let (handle, broken) = match spawned {
+            Ok(h) => (Some(h), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "the {} consumer's worker thread could not start: {e}",
+                    shared.backend.name()
+                )),
+            ),
+        };
         let flusher = match self.durability {
             Durability::Fsync { interval } => shared.spill.as_ref().map(|s| {
                 s.disk.write_through();
@@ -483,10 +506,11 @@ impl BackgroundConsumerBuilder {
             gate: Gate::default(),
             cancel,
             flow,
-            worker: Mutex::new(Some(handle)),
+            worker: Mutex::new(handle),
             done,
             spent,
             hurry: AtomicBool::new(false),
+            broken,
         }
     }
 }

@@ -287,6 +287,8 @@ pub struct BackgroundConsumer {
     spent: Receiver<Event>,
     // Set by an interrupt: a shutdown under way skips to handing back.
     hurry: AtomicBool,
+    // Why the consumer takes no event (a durability it cannot honour, no worker thread).
+    broken: Option<String>,
 }
 
 impl fmt::Debug for BackgroundConsumer {
@@ -332,8 +334,9 @@ impl BackgroundConsumer {
         &self.flow
     }
 
-    /// What an accepted event survives (the durability asked for, or `Memory` where no
-    /// journal could be opened).
+    /// What an accepted event survives: the durability asked for. Where it cannot be honoured
+    /// (no journal could be opened) the consumer takes no event at all (see
+    /// [`Consumer::ready`]), rather than run with less.
     ///
     /// # Examples
     ///
@@ -693,6 +696,9 @@ impl Consumer for BackgroundConsumer {
     }
 
     fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(Error::Config(why.clone()));
+        }
         let Some(_inside) = self.gate.enter() else {
             return Err(Error::AlreadyShutdown);
         };
@@ -806,6 +812,13 @@ impl Consumer for BackgroundConsumer {
 
     fn flow(&self) -> Option<&crate::transport::Flow> {
         Some(&self.flow)
+    }
+
+    fn ready(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Config(why.clone())),
+            None => Ok(()),
+        }
     }
 
     fn interrupt(&self) {
