@@ -210,6 +210,9 @@ impl Limits {
                     format!("key longer than {} bytes", self.max_name_len),
                 ));
             }
+            if has_control(k) {
+                return Err(control_error(&format!("properties.{}", k.escape_debug())));
+            }
             if self.strict && !is_identifier(k) {
                 return Err(Error::invalid(
                     format!("properties.{k}"),
@@ -235,7 +238,9 @@ impl Limits {
             Value::Int(i) => !self.strict || i.unsigned_abs() <= (1u64 << 53),
             Value::List(_) | Value::Object(_) if depth > self.max_depth => false,
             Value::List(l) => l.len() <= self.max_list_len && l.iter().all(|x| self.value_ok(x, depth + 1)),
-            Value::Object(p) => p.iter().all(|(_, x)| self.value_ok(x, depth + 1)),
+            Value::Object(p) => p
+                .iter()
+                .all(|(k, x)| !has_control(k) && self.value_ok(x, depth + 1)),
             Value::Bool(_) | Value::Time(_) => true,
         }
     }
@@ -274,6 +279,9 @@ impl Limits {
             Value::Object(p) => {
                 let base = path.len();
                 for (k, x) in p.iter() {
+                    if has_control(k) {
+                        return Err(control_error(&format!("{path}.{}", k.escape_debug())));
+                    }
                     path.push('.');
                     path.push_str(k);
                     self.check_value(path, x, depth + 1)?;
@@ -288,6 +296,9 @@ impl Limits {
     fn check_name(&self, field: &str, name: &str) -> Result<()> {
         if name.is_empty() {
             return Err(Error::invalid(field, "must not be empty"));
+        }
+        if has_control(name) {
+            return Err(control_error(field));
         }
         if name.len() > self.max_name_len {
             return Err(Error::invalid(
@@ -332,6 +343,19 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// Whether `s` holds a control character (NUL, a newline, DEL…): no backend takes one in a
+/// name or key, and some cut the rest of a request at a NUL.
+fn has_control(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
+fn control_error(field: &str) -> Error {
+    Error::invalid(
+        field,
+        "must not contain control characters (NUL, newlines, tabs, DEL)",
+    )
 }
 
 fn check_profile_values(op: ProfileOp, props: &Properties) -> Result<()> {

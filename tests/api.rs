@@ -90,3 +90,52 @@ fn every_type_the_readme_names_is_at_the_root() {
         "README names types not in this test's root list: {missing:?}"
     );
 }
+
+/// Bad input from outside is refused at the call, with the field named: an event that names
+/// no one (where the backend needs someone), and keys or names with control characters.
+#[test]
+fn nameless_events_and_control_characters_are_refused_at_the_call() {
+    use trackflow::{ImmediateConsumer, MemoryBackend, Properties, Tracker};
+    let t = Tracker::builder()
+        .consumer(ImmediateConsumer::new(MemoryBackend::new()))
+        .build()
+        .unwrap();
+    let err = t
+        .track(&trackflow::Identity::default(), "open", Properties::new())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid input: identity: names no one"),
+        "{err}"
+    );
+    let who = trackflow::Identity::user("u1");
+    let err = t
+        .track(&who, "open", Properties::new().with("a\0b", 1))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: properties.a\\0b: must not contain control characters (NUL, newlines, tabs, DEL)"
+    );
+    let nested = Properties::new().with("outer", Properties::new().with("in\nner", 1));
+    let err = t.track(&who, "open", nested).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid input: properties.outer.in\\nner:"),
+        "{err}"
+    );
+    let err = t.track(&who, "op\0en", Properties::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid input: event name: must not contain"),
+        "{err}"
+    );
+    // Items name no one by nature; a session alone names someone.
+    t.item_set("book", "b-1", Properties::new()).unwrap();
+    t.track(
+        &trackflow::Identity::default().with_session("s-1"),
+        "open",
+        Properties::new(),
+    )
+    .unwrap();
+    assert_eq!(t.stats().delivered, 2);
+}

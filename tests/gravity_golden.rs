@@ -191,6 +191,18 @@ fn a_client_id_is_required() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
+        "invalid input: identity: names no one: give an anonymous_id, a user_id or a session_id (the gravity backend needs one)"
+    );
+    // A session alone names a visit, not a client: Gravity's own rule.
+    let err = t
+        .track(
+            &Identity::default().with_session("s-1"),
+            "anon_event",
+            [("k", "v")],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
         "invalid input: identity: Gravity needs an anonymous_id or a user_id"
     );
     assert!(c.requests().is_empty());

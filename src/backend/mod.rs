@@ -204,6 +204,20 @@ pub trait Backend: Send + Sync + Debug {
         None
     }
 
+    /// Whether a track or profile event must name someone (an anonymous id, a user id or a
+    /// session id) to be carried. Defaults to `true`; Talent says `false` (its client events
+    /// carry no user).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::Backend;
+    /// assert!(trackflow::MemoryBackend::new().needs_identity());
+    /// ```
+    fn needs_identity(&self) -> bool {
+        true
+    }
+
     /// Whether this backend can carry `event`, and its own limits. Called at the call, after the
     /// tracker's own validation.
     ///
@@ -225,6 +239,24 @@ pub trait Backend: Send + Sync + Debug {
     }
 }
 
+/// What every consumer asks of `backend` at the call: an event that names no one is refused
+/// where the backend needs someone (see [`Backend::needs_identity`]), then the backend's own
+/// [`Backend::check`].
+pub(crate) fn check(backend: &dyn Backend, event: &Event) -> Result<()> {
+    let id = &event.identity;
+    let nameless = id.anonymous_id.is_none() && id.user_id.is_none() && id.session_id.is_none();
+    if nameless && !matches!(event.kind, crate::event::EventKind::Item { .. }) && backend.needs_identity() {
+        return Err(Error::invalid(
+            "identity",
+            format!(
+                "names no one: give an anonymous_id, a user_id or a session_id (the {} backend needs one)",
+                backend.name()
+            ),
+        ));
+    }
+    backend.check(event)
+}
+
 // Shared and boxed backends are backends (as `log` does for `Log`).
 macro_rules! forward_backend {
     ($($ptr:ident),*) => {$(
@@ -243,6 +275,9 @@ macro_rules! forward_backend {
             }
             fn check(&self, event: &Event) -> Result<()> {
                 (**self).check(event)
+            }
+            fn needs_identity(&self) -> bool {
+                (**self).needs_identity()
             }
             fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
                 (**self).deliver(batch, ctx)

@@ -345,6 +345,11 @@ impl Backend for Talent {
         50
     }
 
+    fn needs_identity(&self) -> bool {
+        // A client event is about a job and a request, not a user.
+        false
+    }
+
     fn check(&self, e: &Event) -> Result<()> {
         if e.name().is_none() {
             return Err(Error::Unsupported {

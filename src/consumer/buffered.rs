@@ -190,7 +190,7 @@ impl Consumer for BufferedConsumer {
     }
 
     fn check(&self, event: &Event) -> Result<()> {
-        self.backend.check(event)
+        crate::backend::check(&*self.backend, event)
     }
 
     /// Buffers the event; when that fills a batch, delivers it before returning. Delivery

@@ -116,7 +116,7 @@ impl Consumer for ImmediateConsumer {
         if let Some(limits) = &self.strict {
             limits.check(event)?;
         }
-        self.backend.check(event)
+        crate::backend::check(&*self.backend, event)
     }
 
     fn consume(&self, event: Event) -> Result<()> {

@@ -687,7 +687,7 @@ impl Consumer for BackgroundConsumer {
     }
 
     fn check(&self, event: &Event) -> Result<()> {
-        self.shared.backend.check(event)
+        crate::backend::check(&*self.shared.backend, event)
     }
 
     fn consume(&self, event: Event) -> Result<()> {
