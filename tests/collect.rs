@@ -139,3 +139,113 @@ fn compression_bombs_are_refused_with_413() {
         assert!(reply.contains("decompresses to more than"), "{reply}");
     }
 }
+
+/// Abusive clients do not starve a well-behaved one. A thousand idle connections and one
+/// declaring a 30 MiB body it never sends: a good client is still answered at once, and past
+/// the cap of 1,024 connections a new one is answered 503 at once.
+#[test]
+fn a_thousand_idle_connections_do_not_starve_a_good_client() {
+    let c = collect();
+    let idle: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(&c.1).unwrap()).collect();
+    // Nothing is allocated for a body that is only declared.
+    let mut promise = TcpStream::connect(&c.1).unwrap();
+    promise
+        .write_all(b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-length: 31457280\r\n\r\n")
+        .unwrap();
+    good_client_answered(&c.1);
+    let extra: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(&c.1).unwrap()).collect();
+    let busy = extra
+        .into_iter()
+        .filter(|s| {
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let mut line = String::new();
+            let _ = BufReader::new(s.try_clone().unwrap()).read_line(&mut line);
+            line.contains(" 503 ")
+        })
+        .count();
+    // 1,000 idle + 1 promise + 40 = 1,041 against a cap of 1,024 (the good client has gone).
+    assert!(
+        busy >= 15,
+        "{busy} of the connections past the cap were refused with 503"
+    );
+    drop((idle, promise));
+}
+
+/// A slow loris dribbling its headers is answered 408 at the request deadline, and silent
+/// connections are closed at the idle timeout, while a good client is answered throughout.
+#[test]
+fn a_slow_loris_gets_408_and_silent_connections_are_closed() {
+    let (child, url) = support::trackflow_collect(
+        &[
+            "--json",
+            "--idle-timeout-ms",
+            "1500",
+            "--request-deadline-ms",
+            "2500",
+        ],
+        &[],
+        Stdio::null(),
+    );
+    let c = Collect(child, url.trim_start_matches("http://").to_owned());
+    let idle: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(&c.1).unwrap()).collect();
+    let loris = TcpStream::connect(&c.1).unwrap();
+    let mut loris_w = loris.try_clone().unwrap();
+    let dribble = std::thread::spawn(move || {
+        // A byte every 50 ms: never silent for the idle timeout, never done.
+        for b in b"POST /events HTTP/1.1\r\nhost: x\r\nx-slow: "
+            .iter()
+            .cycle()
+            .take(200)
+        {
+            if loris_w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    good_client_answered(&c.1);
+    loris.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut line = String::new();
+    let started = Instant::now();
+    BufReader::new(&loris).read_line(&mut line).unwrap();
+    assert!(line.contains(" 408 "), "the slow loris: {line:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(
+            matches!(s.read(&mut [0u8; 1]), Ok(0)),
+            "an idle connection is closed"
+        );
+    }
+    good_client_answered(&c.1);
+    dribble.join().unwrap();
+}
+
+/// Ten requests from a well-behaved client, each answered 200, all within 2 s.
+fn good_client_answered(addr: &str) {
+    let conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    let body = br#"{"eventList":[{"eventType":"view"}]}"#;
+    let started = Instant::now();
+    for _ in 0..10 {
+        let mut req = format!(
+            "POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        w.write_all(&req).unwrap();
+        assert_eq!(read_reply(&mut r).0, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -5,8 +5,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use serde_json::{json, Map, Value as Json};
@@ -21,6 +22,8 @@ const MAX_HEADER_BYTES: usize = 64 << 10;
 const MAX_BODY: usize = 32 << 20;
 /// The largest body after gunzip or snappy: a small bomb cannot take the memory.
 const MAX_DECODED: usize = 128 << 20;
+/// Connections served at once; past it a new one is answered 503 and closed.
+const MAX_CONNECTIONS: usize = 1024;
 
 /// A request refused before it was read whole: the status and why.
 struct Refused(u16, String);
@@ -55,6 +58,10 @@ pub struct Options {
     pub max_requests: Option<u64>,
     /// The webhook's shared secret: a request whose signature does not verify gets 401.
     pub webhook_secret: Option<String>,
+    /// How long a connection may stay silent.
+    pub idle_timeout: Duration,
+    /// How long one request may take to arrive whole.
+    pub request_deadline: Duration,
 }
 
 struct Request {
@@ -85,12 +92,38 @@ pub fn run(port: u16, opts: Options) -> std::io::Result<()> {
     let served = Arc::new(AtomicU64::new(0));
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let opts = Arc::new(opts);
+    let open = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let (served, out, opts) = (served.clone(), out.clone(), opts.clone());
-        std::thread::spawn(move || serve(conn, &opts, &served, &out));
+        if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::AcqRel);
+            busy(conn);
+            continue;
+        }
+        let (served, out, opts, open2) = (served.clone(), out.clone(), opts.clone(), open.clone());
+        let spawned = std::thread::Builder::new()
+            // A connection's thread needs little: a small stack lets a thousand idle ones be.
+            .stack_size(256 << 10)
+            .spawn(move || {
+                serve(conn, &opts, &served, &out);
+                open2.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            open.fetch_sub(1, Ordering::AcqRel);
+        }
     }
     Ok(())
+}
+
+/// Answers a connection past the cap with 503 and closes it, without waiting on it.
+fn busy(mut conn: TcpStream) {
+    let _ = conn.set_write_timeout(Some(Duration::from_millis(100)));
+    let body = r#"{"error":"too many connections"}"#;
+    let _ = write!(
+        conn,
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 /// A webhook request's signature: `None` when it verifies (or no secret was given), else why
@@ -112,10 +145,12 @@ fn serve(conn: TcpStream, opts: &Options, served: &AtomicU64, out: &Mutex<std::i
     // Replies go out in one write; without this, Nagle's algorithm holds the last segment of
     // each reply for the client's delayed ACK (~40 ms per keep-alive request).
     let _ = conn.set_nodelay(true);
+    // A silent client holds nothing for ever.
+    let _ = conn.set_read_timeout(Some(opts.idle_timeout));
     let Ok(mut writer) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
     loop {
-        let req = match read_request(&mut reader) {
+        let req = match read_request(&mut reader, opts.request_deadline) {
             Ok(Some(req)) => req,
             Ok(None) => return,
             Err(Refused(status, why)) => {
@@ -436,13 +471,37 @@ fn answer(p: Protocol, r: &Request, decoded: &Json) -> (u16, String) {
 }
 
 /// One line, at most [`MAX_LINE`] bytes; `None` at the end of the stream.
-fn read_line(r: &mut BufReader<TcpStream>) -> Result<Option<String>, Refused> {
+fn read_line(r: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Option<String>, Refused> {
     let mut line = Vec::new();
-    let n = r
-        .by_ref()
-        .take(MAX_LINE + 1)
-        .read_until(b'\n', &mut line)
-        .unwrap_or(0);
+    // Buffer by buffer, so that a client sending a byte at a time meets the deadline.
+    loop {
+        if Instant::now() > deadline {
+            return Err(too_slow());
+        }
+        let Ok(available) = r.fill_buf() else {
+            return Ok(None);
+        };
+        if available.is_empty() {
+            break;
+        }
+        let room = (MAX_LINE as usize + 1).saturating_sub(line.len());
+        let take = available.len().min(room);
+        match available[..take].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&available[..=i]);
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                line.extend_from_slice(&available[..take]);
+                r.consume(take);
+                if take == room {
+                    break;
+                }
+            }
+        }
+    }
+    let n = line.len();
     if n == 0 {
         return Ok(None);
     }
@@ -458,9 +517,41 @@ fn read_line(r: &mut BufReader<TcpStream>) -> Result<Option<String>, Refused> {
     Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()))
 }
 
+fn too_slow() -> Refused {
+    Refused(408, "the request did not arrive whole in time".into())
+}
+
+/// The `len` bytes of a body as they arrive (nothing allocated for what was only declared);
+/// `None` when the client closed the connection first.
+fn read_body(
+    r: &mut BufReader<TcpStream>,
+    len: usize,
+    deadline: Instant,
+) -> Result<Option<Vec<u8>>, Refused> {
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    let mut chunk = [0u8; 64 << 10];
+    while body.len() < len {
+        if Instant::now() > deadline {
+            return Err(too_slow());
+        }
+        let want = (len - body.len()).min(chunk.len());
+        match r.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(Some(body))
+}
+
 /// The next request; `Ok(None)` when the client closed the connection (or sent garbage).
-fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, Refused> {
-    let Some(line) = read_line(r)? else {
+fn read_request(r: &mut BufReader<TcpStream>, within: Duration) -> Result<Option<Request>, Refused> {
+    // The deadline starts with the first byte of the request, not while the connection idles
+    // between requests (the idle timeout bounds that).
+    if r.fill_buf().map_or(true, |b| b.is_empty()) {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + within;
+    let Some(line) = read_line(r, deadline)? else {
         return Ok(None);
     };
     let mut parts = line.split_whitespace();
@@ -475,7 +566,9 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, Refused
     let mut headers = Vec::new();
     let mut header_bytes = 0;
     loop {
-        let Some(h) = read_line(r)? else { return Ok(None) };
+        let Some(h) = read_line(r, deadline)? else {
+            return Ok(None);
+        };
         if h.is_empty() {
             break;
         }
@@ -503,10 +596,9 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, Refused
             format!("a {len}-byte body is over the {MAX_BODY}-byte limit"),
         ));
     }
-    let mut body = vec![0; len];
-    if r.read_exact(&mut body).is_err() {
+    let Some(body) = read_body(r, len, deadline)? else {
         return Ok(None);
-    }
+    };
     Ok(Some(Request {
         method,
         path,

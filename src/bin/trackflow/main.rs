@@ -72,6 +72,12 @@ enum Command {
         /// not verify gets 401. Read from the environment variable, not the command line.
         #[arg(long, value_name = "ENV_VAR")]
         webhook_secret_env: Option<String>,
+        /// Milliseconds a connection may stay silent before it is closed.
+        #[arg(long, default_value_t = 10_000)]
+        idle_timeout_ms: u64,
+        /// Milliseconds a request may take to arrive whole (a slow client gets 408).
+        #[arg(long, default_value_t = 30_000)]
+        request_deadline_ms: u64,
     },
     /// Deliver again the batches a spool holds, through the configured backend.
     Replay {
@@ -155,7 +161,20 @@ fn main() -> ExitCode {
             json,
             max_requests,
             webhook_secret_env,
-        } => collect_with(port, backend, json, max_requests, webhook_secret_env),
+            idle_timeout_ms,
+            request_deadline_ms,
+        } => collect_with(
+            port,
+            collect::Options {
+                protocol: backend,
+                json_lines: json,
+                max_requests,
+                webhook_secret: None,
+                idle_timeout: Duration::from_millis(idle_timeout_ms.max(1)),
+                request_deadline: Duration::from_millis(request_deadline_ms.max(1)),
+            },
+            webhook_secret_env,
+        ),
         #[cfg(feature = "retail")]
         Command::Retail { config, command } => retail(&config, command),
     };
@@ -172,24 +191,16 @@ fn main() -> ExitCode {
 /// Runs `collect`, the webhook secret read from the environment variable named.
 fn collect_with(
     port: u16,
-    protocol: collect::Protocol,
-    json_lines: bool,
-    max_requests: Option<u64>,
+    mut opts: collect::Options,
     secret_env: Option<String>,
 ) -> trackflow::Result<bool> {
-    let webhook_secret = match secret_env {
+    opts.webhook_secret = match secret_env {
         Some(var) => Some(std::env::var(&var).map_err(|_| {
             trackflow::Error::Config(format!(
                 "--webhook-secret-env: the environment variable {var} is not set"
             ))
         })?),
         None => None,
-    };
-    let opts = collect::Options {
-        protocol,
-        json_lines,
-        max_requests,
-        webhook_secret,
     };
     collect::run(port, opts)
         .map(|()| true)
