@@ -232,6 +232,8 @@ pub struct BackendStats {
     pub spilled_bytes: u64,
     /// Requests in flight now (Background consumer; 0 for the others).
     pub in_flight: u64,
+    /// The most requests it sends at once (Background consumer; 1 for the others).
+    pub max_in_flight: u64,
     /// Throttling replies (429, AWS `ThrottlingException`) that slowed the consumer down.
     pub throttled: u64,
     /// The circuit breaker of the consumer's requests (Background consumer; closed for the

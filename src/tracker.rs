@@ -880,6 +880,7 @@ impl Tracker {
                 queue_depth: c.queue_depth(),
                 spilled_bytes: c.spilled_bytes(),
                 in_flight: c.flow().map_or(0, |f| f.in_flight() as u64),
+                max_in_flight: c.flow().map_or(1, |f| f.max_in_flight() as u64),
                 throttled: c.flow().map_or(0, |f| f.throttled_count()),
                 circuit: c
                     .flow()

@@ -139,3 +139,59 @@ fn nameless_events_and_control_characters_are_refused_at_the_call() {
     .unwrap();
     assert_eq!(t.stats().delivered, 2);
 }
+
+/// The last fallback of the state directory, `<temp>/trackflow-state`, is in a directory
+/// every user may write to: one made there by another user, or writable by others, is
+/// refused (no spool, a warning) and nothing is written into it. Run in a child process with
+/// `HOME`, `XDG_STATE_HOME` and `TRACKFLOW_STATE_DIR` unset and `TMPDIR` pointing at the test's.
+#[cfg(unix)]
+#[test]
+fn a_planted_state_directory_is_never_adopted() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var_os("TF_PLANTED_CHILD").is_some() {
+        let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+        let refused = format!("{c:?}").contains("spill: None");
+        println!("child: {}", if refused { "refused" } else { "adopted" });
+        return;
+    }
+    let tmp = std::env::temp_dir().join(format!("tf-planted-{}", std::process::id()));
+    let planted = tmp.join("trackflow-state");
+    std::fs::create_dir_all(&planted).unwrap();
+    let child = |planted_mode: u32, expect: &str| {
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(planted_mode)).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_planted_state_directory_is_never_adopted",
+                "--nocapture",
+            ])
+            .env_remove("HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("TRACKFLOW_STATE_DIR")
+            .env("TMPDIR", &tmp)
+            .env("TF_PLANTED_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && text.contains(&format!("child: {expect}")),
+            "{text}"
+        );
+        let inside = std::fs::read_dir(&planted).unwrap().count();
+        assert_eq!(
+            inside > 0,
+            expect == "adopted",
+            "written into it only when adopted"
+        );
+    };
+    // Writable by others.
+    child(0o777, "refused");
+    // Another user's (the tests run as root in CI, which may give it away).
+    if std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).is_ok() {
+        child(0o700, "refused");
+        std::os::unix::fs::chown(&planted, Some(0), Some(0)).unwrap();
+    }
+    // Its own (given back above where it was given away), private: used.
+    child(0o700, "adopted");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -182,3 +182,57 @@ fn an_unknown_kind_names_the_known_ones_and_a_kind_registers_once() {
     assert!(again.contains("`test_audit` is already registered"), "{again}");
     assert!(trackflow::backend::registered_kinds().contains(&"test_audit"));
 }
+
+/// What a config may not say: a backend name that is a path, both backend forms at once;
+/// and what it may: consumer settings of one `[[backends]]` entry's own.
+#[test]
+fn config_names_forms_and_per_entry_consumers() {
+    let dir = std::env::temp_dir().join(format!("tf-cfg-rules-{}", std::process::id()));
+    let entry = |name: &str| {
+        format!(
+            "[[backends]]\nkind = \"file\"\ndir = \"{}\"\nname = \"{name}\"\n",
+            dir.join("e").display()
+        )
+    };
+    for bad in ["../x", "a/b", "/etc", "..", "."] {
+        let err = trackflow::Config::from_toml_str(&entry(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a plain name"), "{bad}: {err}");
+    }
+    let both = format!("[backend]\nkind = \"file\"\ndir = \"x\"\n\n{}", entry("ok"));
+    let err = trackflow::Config::from_toml_str(&both).unwrap_err().to_string();
+    assert!(err.contains("both [backend] and [[backends]]"), "{err}");
+
+    let gio =
+        "kind = \"growingio\"\nhost = \"http://127.0.0.1:9\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n";
+    let two = format!(
+        "[consumer]\nmax_in_flight = 4\n\n[[backends]]\n{gio}name = \"narrow\"\n\n[[backends]]\n{gio}name = \"wide\"\nconsumer = {{ max_in_flight = 32, queue_capacity = 100 }}\n"
+    );
+    let cfg = trackflow::Config::from_toml_str(&two).unwrap();
+    let t = trackflow::Tracker::from_config(&cfg).unwrap();
+    let widths: Vec<(String, u64)> = t
+        .backend_stats()
+        .into_iter()
+        .map(|s| (s.name, s.max_in_flight))
+        .collect();
+    assert_eq!(widths, [("narrow".to_owned(), 4), ("wide".to_owned(), 32)]);
+    let bad = two.replace("max_in_flight = 32", "max_in_flight = 0");
+    let err = trackflow::Config::from_toml_str(&bad).unwrap_err().to_string();
+    assert!(err.contains("max_in_flight must be at least 1"), "{err}");
+    let typo = two.replace("queue_capacity = 100", "queue_capacty = 100");
+    let err = trackflow::Config::from_toml_str(&typo).unwrap_err().to_string();
+    assert!(
+        err.contains("backends `wide`: consumer: unknown field `queue_capacty`"),
+        "{err}"
+    );
+    drop(t);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A config file's errors say "config:" once.
+    let path = std::env::temp_dir().join(format!("tf-cfg-prefix-{}.toml", std::process::id()));
+    std::fs::write(&path, entry("../x")).unwrap();
+    let err = trackflow::Config::from_toml_file(&path).unwrap_err().to_string();
+    assert_eq!(err.matches("config:").count(), 1, "{err}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -150,6 +150,7 @@ pub use backend::{BackendConfig, GoogleAuth, SecretString, SecretUrl};
 /// name = "personalize-eu"          # labels its stats and its spool subdirectory
 /// tracking_id = "${PERSONALIZE_TRACKING_ID}"
 /// route = { kinds = ["track"], names = ["purchase", "view"] }
+/// consumer = { max_in_flight = 32 }  # over the [consumer] table, for this backend only
 /// ```
 ///
 /// # Examples
@@ -171,6 +172,10 @@ pub struct BackendEntry {
     /// What this backend is given. Defaults to everything.
     #[serde(default)]
     pub route: RouteConfig,
+    /// Consumer settings of this backend's own, over the `[consumer]` table
+    /// (`consumer = { max_in_flight = 32 }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<serde_json::Map<String, serde_json::Value>>,
     /// The backend.
     #[serde(flatten)]
     pub backend: BackendConfig,
@@ -501,7 +506,11 @@ impl Config {
         let path = path.as_ref();
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Config::from_toml_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        Config::from_toml_str(&text).map_err(|e| match e {
+            // Said once: `config: FILE: what`, not `config: FILE: config: what`.
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            e => Error::Config(format!("{}: {e}", path.display())),
+        })
     }
 
     /// The backends, each with its label and route: `[backend]` first, then `[[backends]]`.
@@ -557,9 +566,18 @@ impl Config {
                 "no backend: add a [backend] table or [[backends]] entries".into(),
             ));
         }
+        if self.backend.is_some() && !self.backends.is_empty() {
+            return Err(crate::Error::Config(
+                "both [backend] and [[backends]]: give one backend as [backend], or all of them as [[backends]] entries".into(),
+            ));
+        }
         self.consumer.check()?;
+        for e in &self.backends {
+            self.consumer_for(e)?.check()?;
+        }
         let mut labels = std::collections::HashSet::new();
         for (label, backend, route) in &entries {
+            check_label(label)?;
             if !labels.insert(label.as_str()) {
                 return Err(crate::Error::Config(format!(
                     "backends: the name `{label}` is used twice"
@@ -568,6 +586,23 @@ impl Config {
             backend.check_route(label, route)?;
         }
         Ok(())
+    }
+
+    /// The consumer settings of entry `e`: the `[consumer]` table, with the entry's own
+    /// `consumer = { … }` over it.
+    fn consumer_for(&self, e: &BackendEntry) -> Result<ConsumerConfig> {
+        let Some(over) = &e.consumer else {
+            return Ok(self.consumer.clone());
+        };
+        let name = e.name.as_deref().unwrap_or(e.backend.kind());
+        let bad = |m: String| crate::Error::Config(format!("backends `{name}`: consumer: {m}"));
+        let mut merged = serde_json::to_value(&self.consumer).map_err(|x| bad(x.to_string()))?;
+        if let Some(m) = merged.as_object_mut() {
+            for (k, v) in over {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(merged).map_err(|x| bad(x.to_string()))
     }
 
     /// Builds the backend of a config that has exactly one.
@@ -651,13 +686,31 @@ impl Config {
                 Some(d) if enabled => Some(crate::Spool::open(d)?),
                 _ => None,
             };
+            let settings = match self.backends.iter().find(|e| std::ptr::eq(&e.backend, backend)) {
+                Some(e) => self.consumer_for(e)?,
+                None => self.consumer.clone(),
+            };
             let consumer =
-                self.consumer
-                    .build(backend.build_labelled(&label, &self.transport)?, spool, enabled)?;
+                settings.build(backend.build_labelled(&label, &self.transport)?, spool, enabled)?;
             builder = builder.routed(consumer, route);
         }
         Ok(builder)
     }
+}
+
+/// A backend's label names its spool subdirectory: a plain name, never a path.
+fn check_label(label: &str) -> Result<()> {
+    let plain = !label.is_empty()
+        && label != "."
+        && label != ".."
+        && label.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
+    if plain {
+        return Ok(());
+    }
+    Err(crate::Error::Config(format!(
+        "backends: the name `{}` is not a plain name (it names the backend's spool subdirectory): use letters, digits, `-`, `_` and `.`, and not `.` or `..` alone",
+        label.escape_debug()
+    )))
 }
 
 impl ConsumerConfig {

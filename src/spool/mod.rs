@@ -42,6 +42,7 @@ use parking_lot::Mutex;
 
 use serde::Serialize;
 
+mod location;
 mod replay;
 
 use crate::disk::files::create_private_dir;
@@ -115,65 +116,8 @@ pub(crate) fn keeps(e: &Error) -> bool {
     e.is_transient() || matches!(e, Error::Cancelled | Error::WorkerGone | Error::Io(_))
 }
 
-/// The environment variable that overrides the default state root (see the module docs).
-pub const STATE_DIR_ENV: &str = "TRACKFLOW_STATE_DIR";
-
-/// The default state directory of this process: `<root>/<process name>` (see the module
-/// docs), or `None` when no root can be named.
-///
-/// # Examples
-///
-/// ```
-/// let dir = trackflow::spool::default_state_dir().expect("a temp dir at least");
-/// assert!(dir.ends_with(trackflow::spool::process_name()));
-/// ```
-pub fn default_state_dir() -> Option<PathBuf> {
-    state_root(|k| std::env::var_os(k)).map(|root| root.join(process_name()))
-}
-
-fn state_root(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
-    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    if let Some(p) = env(STATE_DIR_ENV).filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(p) = env("XDG_STATE_HOME").and_then(abs) {
-        return Some(p.join("trackflow"));
-    }
-    if let Some(p) = env("HOME").and_then(abs) {
-        return Some(p.join(".local/state/trackflow"));
-    }
-    Some(std::env::temp_dir().join("trackflow-state"))
-}
-
-/// The name this process goes by in the default state directory: its executable's file
-/// name, without extension, made safe for a path.
-///
-/// # Examples
-///
-/// ```
-/// let name = trackflow::spool::process_name();
-/// assert!(!name.is_empty() && !name.contains('/'));
-/// ```
-pub fn process_name() -> String {
-    let raw = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let safe: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match safe.trim_start_matches('.') {
-        "" => "trackflow".to_owned(),
-        s => s.to_owned(),
-    }
-}
+pub(crate) use location::usable_state_dir;
+pub use location::{default_state_dir, process_name, STATE_DIR_ENV};
 
 impl Spool {
     /// Opens (creating) a spool under `dir`.
@@ -498,35 +442,4 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
         )
     });
     Ok(files)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::ffi::OsString;
-
-    fn root(vars: &[(&str, &str)]) -> Option<PathBuf> {
-        state_root(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v)))
-    }
-
-    #[test]
-    fn the_state_root_follows_the_documented_order() {
-        let all = [
-            (STATE_DIR_ENV, "/srv/tf"),
-            ("XDG_STATE_HOME", "/x/state"),
-            ("HOME", "/home/u"),
-        ];
-        assert_eq!(root(&all), Some(PathBuf::from("/srv/tf")));
-        assert_eq!(root(&all[1..]), Some(PathBuf::from("/x/state/trackflow")));
-        assert_eq!(
-            root(&all[2..]),
-            Some(PathBuf::from("/home/u/.local/state/trackflow"))
-        );
-        assert_eq!(root(&[]), Some(std::env::temp_dir().join("trackflow-state")));
-        // Relative XDG paths are ignored, as the XDG spec says.
-        assert_eq!(
-            root(&[("XDG_STATE_HOME", "rel"), ("HOME", "/h")]),
-            Some(PathBuf::from("/h/.local/state/trackflow"))
-        );
-    }
 }

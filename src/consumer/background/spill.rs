@@ -151,8 +151,7 @@ impl Spill {
 /// Where a consumer's spool and spill live by default, with the spill opened: the first of
 /// `<state>/<backend>`, `<state>/<backend>.2`, … that no other tracker holds.
 pub(super) fn open_default(backend: &str, budget: u64, journal: bool) -> Result<(Spool, Spill, Reader)> {
-    let base = crate::spool::default_state_dir()
-        .ok_or_else(|| Error::Config("no state directory can be named".into()))?;
+    let base = crate::spool::usable_state_dir()?;
     let mut last = None;
     for slot in 1..=SLOTS {
         let dir = if slot == 1 {
