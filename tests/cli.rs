@@ -694,3 +694,44 @@ fn a_second_sigint_exits_within_a_second_and_keeps_the_rest() {
     assert_eq!(ids.len(), TOTAL);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The CLI speaks up: warnings are on by default (a collector refusing for now, a batch
+/// refused for good), -q keeps only errors, -v adds more, RUST_LOG decides when set.
+#[test]
+fn the_cli_logs_warnings_by_default() {
+    let down = Collector::start(|_, _| Reply::status(503));
+    let run = |flags: &[&str], env: Option<&str>| {
+        let dir = temp_dir();
+        std::fs::write(dir.join("trackflow.toml"), store_config(&down.url())).unwrap();
+        std::fs::write(dir.join("events.jsonl"), GOOD).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trackflow"));
+        cmd.args(flags)
+            .args([
+                "send",
+                "--deadline",
+                "1",
+                "--config",
+                "trackflow.toml",
+                "events.jsonl",
+            ])
+            .current_dir(&dir)
+            .env_remove("RUST_LOG");
+        if let Some(spec) = env {
+            cmd.env("RUST_LOG", spec);
+        }
+        let out = cmd.output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let default = run(&[], None);
+    assert!(
+        default.contains("could not take"),
+        "a warning by default: {default}"
+    );
+    let quiet = run(&["-q"], None);
+    assert!(!quiet.contains("could not take"), "-q: errors only: {quiet}");
+    let verbose = run(&["-vv"], None);
+    assert!(verbose.contains("wait to be sent again"), "-vv: debug: {verbose}");
+    let env = run(&["-q"], Some("trackflow=debug"));
+    assert!(env.contains("wait to be sent again"), "RUST_LOG decides: {env}");
+}

@@ -19,8 +19,32 @@ use trackflow::{Config, Event};
     about = "Deliver tracked events to analytics backends"
 )]
 struct Cli {
+    /// Say more: -v logs each retry and what the store does, -vv every request's fate.
+    /// Warnings and errors are on by default; RUST_LOG (`trackflow=debug`, …) overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Say less: errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Logs to stderr: warnings and errors by default (a failing credential, a refused batch),
+/// more with -v, fewer with -q; RUST_LOG, when set, decides instead.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (false, 0) => log::LevelFilter::Warn,
+        (false, 1) => log::LevelFilter::Info,
+        (false, _) => log::LevelFilter::Debug,
+    };
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
+    }
+    b.format_timestamp(None).format_target(false).init();
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +152,7 @@ enum RetailCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Send {
             config,
