@@ -80,7 +80,7 @@ pub struct Personalize {
 impl fmt::Debug for Personalize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Personalize")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
             .field("region", &self.region)
             .field("credentials", &self.credentials)
             .field("tracking_id", &self.tracking_id)

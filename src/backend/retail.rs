@@ -94,7 +94,7 @@ pub struct Retail {
 impl fmt::Debug for Retail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retail")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
             .field("parent", &self.parent)
             .field("tokens", &self.tokens)
             .field("write_async", &self.write_async)

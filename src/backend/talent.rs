@@ -95,7 +95,7 @@ pub struct Talent {
 impl fmt::Debug for Talent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Talent")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
             .field("parent", &self.parent)
             .field("version", &self.version)
             .field("tokens", &self.tokens)

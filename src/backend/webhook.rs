@@ -110,6 +110,7 @@ impl fmt::Debug for Webhook {
 #[derive(Debug)]
 pub struct WebhookBuilder {
     url: String,
+    secret_url: bool,
     format: WebhookFormat,
     gzip: bool,
     headers: Vec<(String, String)>,
@@ -188,6 +189,25 @@ impl WebhookBuilder {
         self
     }
 
+    /// The URL's path is a secret (a token in it, as in `https://hooks.example.com/T01/B02/x9Y…`):
+    /// it is shown as `***` wherever trackflow shows a URL or an error (`Debug`, errors, logs,
+    /// dead letters). A token in the query or user information is masked anyway. Defaults
+    /// to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let hook = trackflow::backend::webhook::Webhook::builder("https://h.example/T01/B02/s3cr3tT0ken")
+    ///     .secret_url(true)
+    ///     .build()?;
+    /// assert!(!format!("{hook:?}").contains("s3cr3tT0ken"));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn secret_url(mut self, yes: bool) -> Self {
+        self.secret_url = yes;
+        self
+    }
+
     /// Builds the backend.
     ///
     /// # Errors
@@ -209,6 +229,13 @@ impl WebhookBuilder {
         }
         if self.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
             return Err(Error::Config("webhook.secret must not be empty".into()));
+        }
+        if self.secret_url {
+            // Everything after the host: the path and the query.
+            let after_scheme = self.url.split_once("://").map_or("", |(_, r)| r);
+            if let Some(i) = after_scheme.find('/') {
+                crate::transport::http::mark_secret(&after_scheme[i + 1..]);
+            }
         }
         for (name, _) in &self.headers {
             let token = !name.is_empty()
@@ -247,6 +274,7 @@ impl Webhook {
     pub fn builder(url: impl Into<String>) -> WebhookBuilder {
         WebhookBuilder {
             url: url.into(),
+            secret_url: false,
             format: WebhookFormat::default(),
             gzip: false,
             headers: Vec::new(),
@@ -406,6 +434,8 @@ impl Backend for Webhook {
 pub struct WebhookSettings {
     /// Where to POST (a token in its query is masked in `Debug`).
     pub url: crate::config::SecretUrl,
+    /// The URL's path is a secret (a token in it): masked everywhere. Defaults to `false`.
+    pub secret_url: Option<bool>,
     /// `json_array` (default) or `json_lines`.
     pub format: Option<WebhookFormat>,
     /// Gzip bodies. Defaults to `false`.
@@ -422,8 +452,20 @@ pub struct WebhookSettings {
 impl super::BackendSettings for WebhookSettings {
     const KIND: &'static str = "webhook";
 
+    fn check(&self, _: &str, _: &crate::Route) -> Result<()> {
+        // Marked at load, so that the config's own `Debug` masks the path from then on.
+        if self.secret_url == Some(true) {
+            if let Some((_, path)) = self.url.0.split_once("://").and_then(|(_, r)| r.split_once('/')) {
+                crate::transport::http::mark_secret(path);
+            }
+        }
+        Ok(())
+    }
+
     fn build(self, ctx: &super::BuildCtx<'_>) -> Result<Box<dyn Backend>> {
-        let mut b = Webhook::builder(&self.url.0).transport(ctx.http()?);
+        let mut b = Webhook::builder(&self.url.0)
+            .transport(ctx.http()?)
+            .secret_url(self.secret_url.unwrap_or(false));
         if let Some(f) = self.format {
             b = b.format(f);
         }

@@ -997,7 +997,42 @@ fn classify_ureq(e: ureq::Error) -> Verdict {
 }
 
 /// Masks query values whose names suggest secrets.
+/// Strings (URL paths that carry a token) masked wherever a URL or a message is shown, as
+/// `***`: what [`mark_secret`] added. Few, and checked only where text is masked.
+static SECRET_PARTS: parking_lot::RwLock<Vec<String>> = parking_lot::RwLock::new(Vec::new());
+
+/// Masks `part` from now on wherever trackflow shows a URL or an error (`Debug`, errors,
+/// logs, dead letters): for a URL whose path is itself a secret (a webhook's token). Parts
+/// shorter than 8 bytes are not taken: they would mask ordinary words.
+pub(crate) fn mark_secret(part: &str) {
+    if part.len() >= 8 {
+        let mut parts = SECRET_PARTS.write();
+        if !parts.iter().any(|p| p == part) {
+            parts.push(part.to_owned());
+        }
+    }
+}
+
+/// `text` with every part [`mark_secret`] added masked.
+fn mask_marked(text: String) -> String {
+    let parts = SECRET_PARTS.read();
+    if parts.is_empty() {
+        return text;
+    }
+    parts.iter().fold(text, |t, p| {
+        if t.contains(p.as_str()) {
+            t.replace(p.as_str(), "***")
+        } else {
+            t
+        }
+    })
+}
+
 pub(crate) fn mask_url(url: &str) -> String {
+    mask_marked(mask_url_query(url))
+}
+
+fn mask_url_query(url: &str) -> String {
     let masked = mask_userinfo(url);
     let url: &str = &masked;
     let Some((base, query)) = url.split_once('?') else {
@@ -1059,6 +1094,10 @@ fn mask_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
 /// `text` with what looks like a secret masked: the value of every `name=value` whose name
 /// sounds secret (token, key, secret, password, …), and the user information of every URL.
 pub(crate) fn mask_secrets(text: &str) -> String {
+    mask_marked(mask_pairs(text))
+}
+
+fn mask_pairs(text: &str) -> String {
     let unmasked = mask_all_userinfo(text);
     let text: &str = &unmasked;
     let mut out = String::with_capacity(text.len());

@@ -28,7 +28,6 @@ use crate::value::{Properties, Value};
 /// assert_eq!(gio.name(), "growingio");
 /// # Ok::<(), trackflow::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct GrowingIo {
     collect_url: String,
     item_url: String,
@@ -45,6 +44,21 @@ pub struct GrowingIo {
     prefix_custom: Vec<u8>,
     prefix_user: Vec<u8>,
     suffix: Vec<u8>,
+}
+
+impl std::fmt::Debug for GrowingIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mask = crate::transport::http::mask_url;
+        f.debug_struct("GrowingIo")
+            .field("collect_url", &mask(&self.collect_url))
+            .field("item_url", &mask(&self.item_url))
+            .field("project_key", &self.project_key)
+            .field("data_source_id", &self.data_source_id)
+            .field("codec", &self.codec)
+            .field("max_batch", &self.max_batch)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Encoding scratch space, reused across requests.

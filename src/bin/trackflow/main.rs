@@ -41,6 +41,11 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let mut b = env_logger::Builder::new();
     b.filter_level(level);
+    // The HTTP client's own debug logs show URLs whole (tokens in a path included): never
+    // from -v; RUST_LOG may still ask for them.
+    for noisy in ["ureq", "ureq_proto", "rustls"] {
+        b.filter_module(noisy, level.min(log::LevelFilter::Info));
+    }
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }
