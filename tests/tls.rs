@@ -16,6 +16,15 @@ use trackflow::{Config, GrowingIo, Identity, ImmediateConsumer, Properties, Trac
 
 /// An HTTPS server on 127.0.0.1 answering 200 to each whole request; counts them.
 fn https_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> (String, Arc<AtomicUsize>) {
+    https_server_with(cert, key, "")
+}
+
+/// As [`https_server`], answering with `body` (JSON).
+fn https_server_with(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    body: &'static str,
+) -> (String, Arc<AtomicUsize>) {
     let config = support::tls_server_config(cert, key);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -47,7 +56,11 @@ fn https_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> (
             };
             if whole {
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(reply.as_bytes());
                 let _ = tls.flush();
             }
         }
@@ -104,5 +117,47 @@ fn a_private_ca_is_trusted_with_ca_file_and_refused_without() {
         .build();
     assert!(track_through(wrong, &url).is_err());
     assert_eq!(served.load(Ordering::SeqCst), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A private CA for the token endpoint only (the events go to a plain loopback collector):
+/// with the backend's `ca_file`, its tokens are fetched through the same settings; without,
+/// the token endpoint's certificate is refused and nothing is sent.
+#[cfg(feature = "talent")]
+#[test]
+fn the_token_endpoint_is_reached_with_the_backends_ca_file() {
+    use trackflow::auth::google::{MetadataServer, Tokens};
+    use trackflow::{EventOptions, Interaction, InteractionItem, Talent};
+    let (ca_pem, cert, key) = private_ca();
+    let (md, fetched) = https_server_with(cert, key, r#"{"access_token":"ya29.private-ca","expires_in":3600}"#);
+    let collector = support::Collector::start(|_, _| support::Reply::Status(200, vec![], "{}".into()));
+    let dir = support::temp_dir("tls-token");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let send = |transport: HttpTransport| {
+        let talent = Talent::builder("projects/p/tenants/t")
+            .endpoint(collector.url())
+            .tokens(Tokens::new(MetadataServer::new(&md)))
+            .transport(transport)
+            .build()
+            .unwrap();
+        let t = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build().unwrap();
+        let jobs = Interaction::new().items([InteractionItem::new("projects/p/tenants/t/jobs/1")]);
+        t.with(EventOptions::new().interaction(jobs))
+            .track(&Identity::user("u1"), "VIEW", Properties::new())
+    };
+    let err = send(HttpTransport::builder().retry(RetryPolicy::none()).build()).unwrap_err();
+    assert!(matches!(err, trackflow::Error::Credentials(_)), "{err}");
+    assert_eq!((fetched.load(Ordering::SeqCst), collector.requests().len()), (0, 0));
+    let trusted = HttpTransport::builder()
+        .retry(RetryPolicy::none())
+        .ca_file(&ca_file)
+        .unwrap()
+        .build();
+    send(trusted).unwrap();
+    assert_eq!(fetched.load(Ordering::SeqCst), 1);
+    let sent = collector.requests();
+    assert_eq!(sent[0].header("authorization"), Some("Bearer ya29.private-ca"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

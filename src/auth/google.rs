@@ -59,6 +59,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         let _ = cancel;
         self.fetch()
     }
+
+    /// This source fetching through `transport` (a backend's: its CA file, roots and
+    /// timeouts), when it fetches over HTTP with the default transport; `None` otherwise
+    /// (the default). Retail and Talent call it with their own transport when built.
+    fn for_transport(&self, transport: &HttpTransport) -> Option<Arc<dyn TokenSource>> {
+        let _ = transport;
+        None
+    }
 }
 
 /// Default for [`CommandToken::timeout`].
@@ -102,6 +110,29 @@ impl Tokens {
         Tokens {
             source: Arc::new(source),
             cache: Arc::default(),
+        }
+    }
+
+    /// These tokens fetched through `transport` where their source fetches over HTTP with
+    /// the default transport (see [`TokenSource::for_transport`]): what a backend does with
+    /// its own transport, so that its `ca_file`, roots and timeouts apply to its token
+    /// endpoint too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::google::{MetadataServer, Tokens};
+    /// let t = Tokens::new(MetadataServer::new("http://127.0.0.1:9"))
+    ///     .for_transport(&trackflow::transport::HttpTransport::default());
+    /// assert!(format!("{t:?}").contains("MetadataServer"));
+    /// ```
+    pub fn for_transport(&self, transport: &HttpTransport) -> Tokens {
+        match self.source.for_transport(transport) {
+            Some(source) => Tokens {
+                source,
+                cache: Arc::default(),
+            },
+            None => self.clone(),
         }
     }
 
@@ -314,6 +345,8 @@ impl TokenSource for CommandToken {
 pub struct MetadataServer {
     base: String,
     transport: HttpTransport,
+    // Given with `transport`: a backend's does not replace it.
+    own_transport: bool,
 }
 
 impl MetadataServer {
@@ -342,13 +375,37 @@ impl MetadataServer {
         MetadataServer {
             base: base.into().trim_end_matches('/').to_owned(),
             transport: HttpTransport::default(),
+            own_transport: false,
         }
+    }
+
+    /// Fetches through `t` rather than the backend's transport.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let md = trackflow::auth::google::MetadataServer::new("http://127.0.0.1:9")
+    ///     .transport(trackflow::transport::HttpTransport::default());
+    /// ```
+    pub fn transport(mut self, t: HttpTransport) -> Self {
+        self.transport = t;
+        self.own_transport = true;
+        self
     }
 }
 
 impl TokenSource for MetadataServer {
     fn fetch(&self) -> Result<AccessToken> {
         self.fetch_with(&Cancel::default())
+    }
+
+    fn for_transport(&self, transport: &HttpTransport) -> Option<Arc<dyn TokenSource>> {
+        (!self.own_transport).then(|| {
+            Arc::new(MetadataServer {
+                transport: transport.clone(),
+                ..self.clone()
+            }) as Arc<dyn TokenSource>
+        })
     }
 
     fn fetch_with(&self, cancel: &Cancel) -> Result<AccessToken> {
@@ -374,10 +431,12 @@ pub struct ServiceAccountKey {
     client_email: String,
     key_id: Option<String>,
     token_uri: String,
-    key: RsaKeyPair,
+    key: Arc<RsaKeyPair>,
     scopes: String,
     clock: SharedClock,
     transport: HttpTransport,
+    // Given with `transport`: a backend's does not replace it.
+    own_transport: bool,
 }
 
 impl fmt::Debug for ServiceAccountKey {
@@ -474,10 +533,11 @@ impl ServiceAccountKey {
             token_uri: k
                 .token_uri
                 .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
-            key,
+            key: Arc::new(key),
             scopes: CLOUD_PLATFORM_SCOPE.into(),
             clock: crate::clock::system(),
             transport: HttpTransport::default(),
+            own_transport: false,
         })
     }
 
@@ -491,6 +551,21 @@ impl ServiceAccountKey {
     /// ```
     pub fn scopes(mut self, s: impl Into<String>) -> Self {
         self.scopes = s.into();
+        self
+    }
+
+    /// Exchanges the JWT through `t` rather than the backend's transport.
+    ///
+    /// # Examples
+    ///
+    /// ```,no_run
+    /// let key = trackflow::auth::google::ServiceAccountKey::from_file("key.json")?
+    ///     .transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transport(mut self, t: HttpTransport) -> Self {
+        self.transport = t;
+        self.own_transport = true;
         self
     }
 
@@ -539,6 +614,21 @@ impl ServiceAccountKey {
 }
 
 impl TokenSource for ServiceAccountKey {
+    fn for_transport(&self, transport: &HttpTransport) -> Option<Arc<dyn TokenSource>> {
+        (!self.own_transport).then(|| {
+            Arc::new(ServiceAccountKey {
+                client_email: self.client_email.clone(),
+                key_id: self.key_id.clone(),
+                token_uri: self.token_uri.clone(),
+                key: self.key.clone(),
+                scopes: self.scopes.clone(),
+                clock: self.clock.clone(),
+                transport: transport.clone(),
+                own_transport: false,
+            }) as Arc<dyn TokenSource>
+        })
+    }
+
     fn fetch(&self) -> Result<AccessToken> {
         self.fetch_with(&Cancel::default())
     }

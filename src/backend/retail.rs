@@ -257,7 +257,10 @@ impl RetailBuilder {
                 self.inner.parent
             )));
         }
-        Ok(self.inner)
+        let mut retail = self.inner;
+        // Tokens are fetched with this backend's transport settings (CA file, roots, timeouts).
+        retail.tokens = retail.tokens.map(|t| t.for_transport(&retail.transport));
+        Ok(retail)
     }
 }
 

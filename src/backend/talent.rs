@@ -208,7 +208,10 @@ impl TalentBuilder {
                 self.inner.parent, self.inner.version
             )));
         }
-        Ok(self.inner)
+        let mut talent = self.inner;
+        // Tokens are fetched with this backend's transport settings (CA file, roots, timeouts).
+        talent.tokens = talent.tokens.map(|t| t.for_transport(&talent.transport));
+        Ok(talent)
     }
 }
 
