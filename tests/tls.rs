@@ -129,7 +129,11 @@ fn the_token_endpoint_is_reached_with_the_backends_ca_file() {
     use trackflow::auth::google::{MetadataServer, Tokens};
     use trackflow::{EventOptions, Interaction, InteractionItem, Talent};
     let (ca_pem, cert, key) = private_ca();
-    let (md, fetched) = https_server_with(cert, key, r#"{"access_token":"ya29.private-ca","expires_in":3600}"#);
+    let (md, fetched) = https_server_with(
+        cert,
+        key,
+        r#"{"access_token":"ya29.private-ca","expires_in":3600}"#,
+    );
     let collector = support::Collector::start(|_, _| support::Reply::Status(200, vec![], "{}".into()));
     let dir = support::temp_dir("tls-token");
     std::fs::create_dir_all(&dir).unwrap();
@@ -142,14 +146,20 @@ fn the_token_endpoint_is_reached_with_the_backends_ca_file() {
             .transport(transport)
             .build()
             .unwrap();
-        let t = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build().unwrap();
+        let t = Tracker::builder()
+            .consumer(ImmediateConsumer::new(talent))
+            .build()
+            .unwrap();
         let jobs = Interaction::new().items([InteractionItem::new("projects/p/tenants/t/jobs/1")]);
         t.with(EventOptions::new().interaction(jobs))
             .track(&Identity::user("u1"), "VIEW", Properties::new())
     };
     let err = send(HttpTransport::builder().retry(RetryPolicy::none()).build()).unwrap_err();
     assert!(matches!(err, trackflow::Error::Credentials(_)), "{err}");
-    assert_eq!((fetched.load(Ordering::SeqCst), collector.requests().len()), (0, 0));
+    assert_eq!(
+        (fetched.load(Ordering::SeqCst), collector.requests().len()),
+        (0, 0)
+    );
     let trusted = HttpTransport::builder()
         .retry(RetryPolicy::none())
         .ca_file(&ca_file)
@@ -159,5 +169,66 @@ fn the_token_endpoint_is_reached_with_the_backends_ca_file() {
     assert_eq!(fetched.load(Ordering::SeqCst), 1);
     let sent = collector.requests();
     assert_eq!(sent[0].header("authorization"), Some("Bearer ya29.private-ca"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for AWS: a container credentials endpoint behind a private CA is reached with the
+/// Personalize backend's `ca_file`, and refused without it (nothing is sent).
+#[cfg(feature = "personalize")]
+#[test]
+fn aws_credential_calls_go_through_the_backends_ca_file() {
+    use trackflow::auth::aws::DefaultChain;
+    use trackflow::Personalize;
+    let (ca_pem, cert, key) = private_ca();
+    let (endpoint, fetched) = https_server_with(
+        cert,
+        key,
+        r#"{"AccessKeyId":"AKPRIVATECA","SecretAccessKey":"sk","Token":"tk","Expiration":"2099-01-01T00:00:00Z"}"#,
+    );
+    let collector = support::Collector::start(|_, _| support::Reply::Status(200, vec![], "{}".into()));
+    let dir = support::temp_dir("tls-aws");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let full_uri = format!("{endpoint}/creds");
+    let send = |transport: HttpTransport| {
+        let uri = full_uri.clone();
+        let env = move |k: &str| (k == "AWS_CONTAINER_CREDENTIALS_FULL_URI").then(|| uri.clone());
+        let pz = Personalize::builder()
+            .endpoint(collector.url())
+            .region("us-east-1")
+            .credentials_provider(DefaultChain::with_env(env, None))
+            .tracking_id("tracking-1")
+            .transport(transport)
+            .build()
+            .unwrap();
+        let t = Tracker::builder()
+            .consumer(ImmediateConsumer::new(pz))
+            .build()
+            .unwrap();
+        t.track(
+            &Identity::user("u1").with_session("s1"),
+            "view",
+            Properties::new(),
+        )
+    };
+    let err = send(HttpTransport::builder().retry(RetryPolicy::none()).build()).unwrap_err();
+    assert!(matches!(err, trackflow::Error::Credentials(_)), "{err}");
+    assert_eq!(
+        (fetched.load(Ordering::SeqCst), collector.requests().len()),
+        (0, 0)
+    );
+    let trusted = HttpTransport::builder()
+        .retry(RetryPolicy::none())
+        .ca_file(&ca_file)
+        .unwrap()
+        .build();
+    send(trusted).unwrap();
+    assert_eq!(fetched.load(Ordering::SeqCst), 1);
+    let auth = collector.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .to_owned();
+    assert!(auth.contains("Credential=AKPRIVATECA/"), "{auth}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -289,9 +289,12 @@ impl PersonalizeBuilder {
                 Error::Config("personalize: no region: set AWS_REGION or give one with .region()".into())
             })?,
         };
+        let transport = self.transport.unwrap_or_default();
+        // Credential calls go through this backend's transport (CA file, roots, timeouts).
         let credentials = self
             .credentials
-            .unwrap_or_else(|| CachedCredentials::new(DefaultChain::new()));
+            .unwrap_or_else(|| CachedCredentials::new(DefaultChain::new()))
+            .transport(transport.clone());
         let endpoint = self
             .endpoint
             .unwrap_or_else(|| format!("https://personalize-events.{region}.amazonaws.com"))
@@ -328,7 +331,7 @@ impl PersonalizeBuilder {
                 .unwrap_or_else(|| DEFAULT_ACTION_ITEM_TYPE.to_owned()),
             event_id_from_insert_id: self.event_id_from_insert_id.unwrap_or(true),
             clock: self.clock.unwrap_or_else(crate::clock::system),
-            transport: self.transport.unwrap_or_default(),
+            transport,
         })
     }
 }

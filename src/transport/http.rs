@@ -20,6 +20,8 @@ pub enum Method {
     Post,
     /// GET, body ignored.
     Get,
+    /// PUT, with the body (instance metadata's session token).
+    Put,
 }
 
 /// One request as a backend builds it. The body is already encoded. `Debug` masks secret
@@ -365,6 +367,20 @@ impl fmt::Debug for HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request of `method` to `url` with `headers` and `body`, no query.
+    pub(crate) fn owned(method: Method, url: &str, headers: &[(&str, String)], body: &[u8]) -> Self {
+        HttpRequest {
+            method,
+            url: url.to_owned(),
+            query: Vec::new(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     fn new(method: Method, r: &Request<'_>) -> Self {
         let pairs = |v: &[(&str, String)]| v.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         HttpRequest {
@@ -443,6 +459,7 @@ impl HttpClient for UreqClient {
         // The two builders have different types (with and without a body); one helper fills both.
         let mut resp = match req.method {
             Method::Post => prepare(agent.post(&req.url), req, limit).send(&req.body[..]),
+            Method::Put => prepare(agent.put(&req.url), req, limit).send(&req.body[..]),
             Method::Get => prepare(agent.get(&req.url), req, limit).call(),
         }
         .map_err(classify_ureq)?;
@@ -927,6 +944,21 @@ impl HttpTransport {
         }
     }
 
+    /// One attempt of an owned request, within `limit`, on an I/O thread so that `cancel`
+    /// can abandon it: the credential calls, which the credentials cache retries itself.
+    pub(crate) fn send_once(
+        &self,
+        request: HttpRequest,
+        limit: Duration,
+        cancel: &Cancel,
+    ) -> std::result::Result<Response, Verdict> {
+        let client = self.client.clone();
+        match super::pool::run(move || client.send(&request, Some(limit)), cancel) {
+            Some(r) => r,
+            None => Err(Verdict::Permanent(Error::Cancelled)),
+        }
+    }
+
     /// One attempt, carried out on an I/O thread so that `cancel` can abandon it.
     fn once(
         &self,
@@ -1188,6 +1220,7 @@ fn log_request(method: Method, req: &Request<'_>, dry_run: bool) {
         match method {
             Method::Post => "POST",
             Method::Get => "GET",
+            Method::Put => "PUT",
         },
         mask_url(req.url),
         if query.is_empty() { "" } else { "?" },
@@ -1251,4 +1284,34 @@ mod tests {
             proptest::prop_assert!(masked.ends_with("token=***"), "{}", masked);
         }
     }
+}
+
+thread_local! {
+    // The transport of the backend whose credentials are being fetched on this thread.
+    static AUTH_TRANSPORT: std::cell::RefCell<Option<HttpTransport>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a credentials fetch) with `transport` as the one its HTTP calls go through: a
+/// backend's, so that its CA file, roots and timeouts apply to its credential endpoints.
+pub(crate) fn with_auth_transport<T>(transport: Option<&HttpTransport>, f: impl FnOnce() -> T) -> T {
+    let previous = AUTH_TRANSPORT.with(|t| t.replace(transport.cloned()));
+    // Restored also when `f` panics.
+    struct Restore(Option<HttpTransport>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let p = self.0.take();
+            AUTH_TRANSPORT.with(|t| *t.borrow_mut() = p);
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// The transport credential calls on this thread go through: the backend's (see
+/// [`with_auth_transport`]), else one shared default.
+pub(crate) fn auth_transport() -> HttpTransport {
+    static DEFAULT: std::sync::OnceLock<HttpTransport> = std::sync::OnceLock::new();
+    AUTH_TRANSPORT
+        .with(|t| t.borrow().clone())
+        .unwrap_or_else(|| DEFAULT.get_or_init(HttpTransport::default).clone())
 }

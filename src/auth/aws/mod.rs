@@ -258,6 +258,8 @@ impl CredentialsProvider for StaticCredentials {
 pub struct CachedCredentials {
     provider: Arc<dyn CredentialsProvider>,
     cache: Arc<Refreshing<Fetched>>,
+    // The backend's transport, which credential calls go through.
+    transport: Option<crate::transport::HttpTransport>,
 }
 
 /// Credentials as cached: with when to fetch the next ones.
@@ -311,7 +313,23 @@ impl CachedCredentials {
         CachedCredentials {
             provider: Arc::new(provider),
             cache: Arc::default(),
+            transport: None,
         }
+    }
+
+    /// Credential calls (STS, the container endpoint, instance metadata) go through
+    /// `transport`: the backend's own, so that its CA file, roots and timeouts apply to them
+    /// too. Personalize sets it to its transport when built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::auth::aws::{CachedCredentials, DefaultChain};
+    /// let c = CachedCredentials::new(DefaultChain::new()).transport(trackflow::transport::HttpTransport::default());
+    /// ```
+    pub fn transport(mut self, transport: crate::transport::HttpTransport) -> Self {
+        self.transport = Some(transport);
+        self
     }
 
     /// Valid credentials: the cached ones, or fresh ones when those are missing or expire
@@ -334,7 +352,11 @@ impl CachedCredentials {
             cancel,
             Fetched::fresh,
             |f| f.credentials.fresh_for(Duration::from_secs(10)),
-            |cancel| self.provider.fetch(cancel).map(Fetched::new),
+            |cancel| {
+                crate::transport::http::with_auth_transport(self.transport.as_ref(), || {
+                    self.provider.fetch(cancel).map(Fetched::new)
+                })
+            },
         )?;
         Ok(fetched.credentials)
     }

@@ -61,8 +61,9 @@ pub(super) struct Reply {
     pub(super) body: String,
 }
 
-/// One request with a timeout, shortened to `cancel`'s deadline. No retries: the cache
-/// calls again on the next signing.
+/// One request with a timeout, shortened to `cancel`'s deadline, through the transport of
+/// the backend whose credentials these are (its CA file, roots and timeouts; redirects are
+/// not followed). No retries: the cache calls again after its backoff.
 pub(super) fn http(
     method: &str,
     url: &str,
@@ -71,46 +72,39 @@ pub(super) fn http(
     timeout: Duration,
     cancel: &Cancel,
 ) -> Result<Reply> {
+    use crate::transport::{HttpRequest, Method, Verdict};
     if cancel.is_aborted() {
         return Err(Error::Cancelled);
     }
     let limit = cancel.remaining().map_or(timeout, |r| r.min(timeout));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(limit))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let masked = crate::transport::http::mask_url(url);
-    let failed = |e: ureq::Error| {
-        Error::Transport(crate::error::TransportError::from(format!(
-            "{method} {masked}: {}",
-            crate::transport::http::mask_secrets(&e.to_string())
-        )))
-    };
-    let mut resp = match (method, body) {
-        ("GET", _) => headers
-            .iter()
-            .fold(agent.get(url), |rb, (k, v)| rb.header(*k, v.as_str()))
-            .call(),
-        ("PUT", b) => headers
-            .iter()
-            .fold(agent.put(url), |rb, (k, v)| rb.header(*k, v.as_str()))
-            .send(b.unwrap_or_default()),
-        (_, b) => headers
-            .iter()
-            .fold(agent.post(url), |rb, (k, v)| rb.header(*k, v.as_str()))
-            .send(b.unwrap_or_default()),
+    let request = HttpRequest::owned(
+        match method {
+            "GET" => Method::Get,
+            "PUT" => Method::Put,
+            _ => Method::Post,
+        },
+        url,
+        headers,
+        body.unwrap_or_default(),
+    );
+    match crate::transport::http::auth_transport().send_once(request, limit, cancel) {
+        Ok(resp) => {
+            let end = resp.body.len().min(MAX_REPLY as usize);
+            Ok(Reply {
+                status: resp.status,
+                body: String::from_utf8_lossy(&resp.body[..end]).into_owned(),
+            })
+        }
+        Err(Verdict::Permanent(Error::Cancelled)) => Err(Error::Cancelled),
+        Err(Verdict::Success) => Err(Error::Transport("no reply".into())),
+        Err(Verdict::Permanent(e) | Verdict::Retry { error: e, .. }) => {
+            Err(Error::Transport(crate::error::TransportError::from(format!(
+                "{method} {}: {}",
+                crate::transport::http::mask_url(url),
+                crate::transport::http::mask_secrets(&e.to_string())
+            ))))
+        }
     }
-    .map_err(failed)?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_REPLY)
-        .read_to_string()
-        .map_err(failed)?;
-    Ok(Reply { status, body })
 }
 
 /// The JSON the container endpoint, IMDS and `credential_process` answer with.
