@@ -135,6 +135,7 @@ impl<T: Clone> Refreshing<T> {
     }
 
     /// Fetches made so far.
+    #[cfg_attr(not(feature = "personalize"), allow(dead_code))]
     pub(crate) fn fetches(&self) -> u64 {
         self.state.lock().fetches
     }

@@ -368,6 +368,7 @@ impl fmt::Debug for HttpRequest {
 
 impl HttpRequest {
     /// A request of `method` to `url` with `headers` and `body`, no query.
+    #[cfg(feature = "personalize")]
     pub(crate) fn owned(method: Method, url: &str, headers: &[(&str, String)], body: &[u8]) -> Self {
         HttpRequest {
             method,
@@ -946,6 +947,7 @@ impl HttpTransport {
 
     /// One attempt of an owned request, within `limit`, on an I/O thread so that `cancel`
     /// can abandon it: the credential calls, which the credentials cache retries itself.
+    #[cfg(feature = "personalize")]
     pub(crate) fn send_once(
         &self,
         request: HttpRequest,
@@ -1036,6 +1038,7 @@ static SECRET_PARTS: parking_lot::RwLock<Vec<String>> = parking_lot::RwLock::new
 /// Masks `part` from now on wherever trackflow shows a URL or an error (`Debug`, errors,
 /// logs, dead letters): for a URL whose path is itself a secret (a webhook's token). Parts
 /// shorter than 8 bytes are not taken: they would mask ordinary words.
+#[cfg_attr(not(feature = "webhook"), allow(dead_code))]
 pub(crate) fn mark_secret(part: &str) {
     if part.len() >= 8 {
         let mut parts = SECRET_PARTS.write();
@@ -1286,6 +1289,7 @@ mod tests {
     }
 }
 
+#[cfg(feature = "personalize")]
 thread_local! {
     // The transport of the backend whose credentials are being fetched on this thread.
     static AUTH_TRANSPORT: std::cell::RefCell<Option<HttpTransport>> = const { std::cell::RefCell::new(None) };
@@ -1293,6 +1297,7 @@ thread_local! {
 
 /// Runs `f` (a credentials fetch) with `transport` as the one its HTTP calls go through: a
 /// backend's, so that its CA file, roots and timeouts apply to its credential endpoints.
+#[cfg(feature = "personalize")]
 pub(crate) fn with_auth_transport<T>(transport: Option<&HttpTransport>, f: impl FnOnce() -> T) -> T {
     let previous = AUTH_TRANSPORT.with(|t| t.replace(transport.cloned()));
     // Restored also when `f` panics.
@@ -1309,6 +1314,7 @@ pub(crate) fn with_auth_transport<T>(transport: Option<&HttpTransport>, f: impl 
 
 /// The transport credential calls on this thread go through: the backend's (see
 /// [`with_auth_transport`]), else one shared default.
+#[cfg(feature = "personalize")]
 pub(crate) fn auth_transport() -> HttpTransport {
     static DEFAULT: std::sync::OnceLock<HttpTransport> = std::sync::OnceLock::new();
     AUTH_TRANSPORT
