@@ -672,6 +672,11 @@ impl Event {
     /// assert!(big.weight() >= small.weight() + 10_000);
     /// ```
     pub fn weight(&self) -> usize {
+        self.weight_besides_properties() + self.properties.weight()
+    }
+
+    /// [`Event::weight`] less the properties', which validation weighs as it walks them.
+    pub(crate) fn weight_besides_properties(&self) -> usize {
         let id = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
         let kind = match &self.kind {
             EventKind::Track { name } => name.len(),
@@ -684,7 +689,6 @@ impl Event {
             + id(&self.identity.user_id)
             + id(&self.identity.user_key)
             + id(&self.identity.session_id)
-            + self.properties.weight()
             + self.interaction.as_ref().map_or(0, |i| i.weight())
     }
 }

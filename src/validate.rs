@@ -151,8 +151,9 @@ impl Limits {
         // A user_unset's keys carry null by construction: strict mode's rule against nulls
         // is about values, and does not apply to them.
         let unset = matches!(event.kind, EventKind::Profile(ProfileOp::Unset));
-        self.check_props(&event.properties, unset)?;
-        let weight = event.weight();
+        // One walk checks the properties and weighs them: a second would cost as much.
+        let weight = event.weight_besides_properties() + self.check_props(&event.properties, unset)?;
+        debug_assert_eq!(weight, event.weight());
         if weight > self.max_event_bytes {
             return Err(Error::invalid(
                 "event",
@@ -190,59 +191,96 @@ impl Limits {
     /// assert_eq!(err.to_string(), "invalid input: properties: keys must not be empty");
     /// ```
     pub fn check_properties(&self, props: &Properties) -> Result<()> {
-        self.check_props(props, false)
+        self.check_props(props, false).map(drop)
     }
 
-    fn check_props(&self, props: &Properties, nulls_ok: bool) -> Result<()> {
+    /// Checks `props` and returns their weight (as [`Properties::weight`] counts it).
+    fn check_props(&self, props: &Properties, nulls_ok: bool) -> Result<usize> {
         if props.len() > self.max_properties {
             return Err(Error::invalid(
                 "properties",
                 format!("at most {} properties, got {}", self.max_properties, props.len()),
             ));
         }
+        let mut weight = 0;
         for (k, v) in props {
-            if k.is_empty() {
-                return Err(Error::invalid("properties", "keys must not be empty"));
-            }
-            if k.len() > self.max_name_len {
-                return Err(Error::invalid(
-                    format!("properties.{}…", truncate(k, 32)),
-                    format!("key longer than {} bytes", self.max_name_len),
-                ));
-            }
-            if key_has_control(k) {
-                return Err(control_error(&format!("properties.{}", k.escape_debug())));
-            }
-            if self.strict && !is_identifier(k) {
-                return Err(Error::invalid(
-                    format!("properties.{k}"),
-                    "strict mode: key must match [A-Za-z_$#][A-Za-z0-9_$]*",
-                ));
-            }
+            self.check_key(k)?;
             // The path is only built on the slow path: formatting it for every property
             // would cost more than the rest of the call.
             let unset_marker = nulls_ok && matches!(v, Value::Null);
-            if !(unset_marker || self.value_ok(v, 1)) {
-                self.check_value(&mut format!("properties.{k}"), v, 1)?;
-            }
+            let w = if unset_marker {
+                Some(v.weight())
+            } else {
+                self.value_ok(v, 1)
+            };
+            let Some(w) = w else {
+                let mut path = format!("properties.{k}");
+                self.check_value(&mut path, v, 1)?;
+                // check_value finds what value_ok did; this only keeps a slip between the
+                // two from passing a value or panicking.
+                return Err(Error::invalid(path, "not a value this library can send"));
+            };
+            weight += KEY_SLOT + k.len() + w;
+        }
+        Ok(weight)
+    }
+
+    fn check_key(&self, k: &str) -> Result<()> {
+        if k.is_empty() {
+            return Err(Error::invalid("properties", "keys must not be empty"));
+        }
+        if k.len() > self.max_name_len {
+            return Err(Error::invalid(
+                format!("properties.{}…", truncate(k, 32)),
+                format!("key longer than {} bytes", self.max_name_len),
+            ));
+        }
+        if has_control(k) {
+            return Err(control_error(&format!("properties.{}", k.escape_debug())));
+        }
+        if self.strict && !is_identifier(k) {
+            return Err(Error::invalid(
+                format!("properties.{k}"),
+                "strict mode: key must match [A-Za-z_$#][A-Za-z0-9_$]*",
+            ));
         }
         Ok(())
     }
 
-    /// The rules of `check_value`, without building an error.
-    fn value_ok(&self, v: &Value, depth: usize) -> bool {
-        match v {
+    /// The rules of `check_value`, without building an error: the value's weight (as
+    /// [`Value::weight`] counts it) if it keeps them.
+    // Inlined for scalars, which most values are: a call per value, with the registers the
+    // nested case saves, cost more than the checks themselves.
+    #[inline]
+    fn value_ok(&self, v: &Value, depth: usize) -> Option<usize> {
+        let ok = match v {
             Value::Float(f) => f.is_finite(),
             Value::String(s) => s.len() <= self.max_string_len,
             Value::Null => !self.strict,
             Value::Int(i) => !self.strict || i.unsigned_abs() <= (1u64 << 53),
-            Value::List(_) | Value::Object(_) if depth > self.max_depth => false,
-            Value::List(l) => l.len() <= self.max_list_len && l.iter().all(|x| self.value_ok(x, depth + 1)),
-            Value::Object(p) => p
-                .into_iter()
-                .all(|(k, x)| !key_has_control(k) && self.value_ok(x, depth + 1)),
             Value::Bool(_) | Value::Time(_) => true,
+            Value::List(_) | Value::Object(_) => return self.nested_ok(v, depth),
+        };
+        ok.then(|| v.weight())
+    }
+
+    #[inline(never)]
+    fn nested_ok(&self, v: &Value, depth: usize) -> Option<usize> {
+        if depth > self.max_depth {
+            return None;
         }
+        let inner = match v {
+            Value::List(l) if l.len() <= self.max_list_len => l
+                .iter()
+                .try_fold(0, |sum, x| Some(sum + self.value_ok(x, depth + 1)?))?,
+            Value::Object(p) => p.into_iter().try_fold(0, |sum, (k, x)| {
+                (!has_control(k)).then_some(())?;
+                Some(sum + KEY_SLOT + k.len() + self.value_ok(x, depth + 1)?)
+            })?,
+            Value::List(_) => return None,
+            _ => return self.value_ok(v, depth),
+        };
+        Some(VALUE_SLOT + inner)
     }
 
     fn check_value(&self, path: &mut String, v: &Value, depth: usize) -> Result<()> {
@@ -279,7 +317,7 @@ impl Limits {
             Value::Object(p) => {
                 let base = path.len();
                 for (k, x) in p {
-                    if key_has_control(k) {
+                    if has_control(k) {
                         return Err(control_error(&format!("{path}.{}", k.escape_debug())));
                     }
                     path.push('.');
@@ -348,31 +386,38 @@ impl Limits {
 /// Whether `s` holds a control character (NUL, a newline, DEL…): no backend takes one in a
 /// name or key, and some cut the rest of a request at a NUL.
 fn has_control(s: &str) -> bool {
-    // Eight bytes at a time: this runs for every key of every event. A byte below 0x20, or
-    // 0x7f, sets its high bit in one of the two masks (the classic "has a byte less than n"
-    // test; bytes of 0x80 and up are excluded by `!w`).
+    // This runs for every key of every event, so it looks at a word at a time: from four
+    // bytes on, overlapping reads cover every byte (a byte read twice cannot make a clean
+    // word dirty).
+    let b = s.as_bytes();
+    let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) else {
+        return b.iter().any(|&c| c < 0x20 || c == 0x7f);
+    };
+    if b.len() <= 8 {
+        let w = u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32;
+        return word_has_control(w);
+    }
+    let (words, rest) = b.as_chunks::<8>();
+    let last = b.last_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+    words.iter().any(|w| word_has_control(u64::from_le_bytes(*w)))
+        || (!rest.is_empty() && word_has_control(last))
+}
+
+/// Whether any byte of `w` is below 0x20 or is 0x7f: the classic "has a byte less than n"
+/// test, once for the low bytes and once for DEL (xor makes it zero); bytes of 0x80 and up
+/// are excluded by `!w`.
+fn word_has_control(w: u64) -> bool {
     const LOW: u64 = 0x2020_2020_2020_2020;
     const DEL: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let b = s.as_bytes();
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let d = w ^ DEL;
-        if (w.wrapping_sub(LOW) & !w & HIGH) | (d.wrapping_sub(ONES) & !d & HIGH) != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| b < 0x20 || b == 0x7f)
+    let d = w ^ DEL;
+    (w.wrapping_sub(LOW) & !w & HIGH) | (d.wrapping_sub(ONES) & !d & HIGH) != 0
 }
 
-/// [`has_control`] for a property key made at run time (from input: JSON, a map, a string
-/// built by the program). A key borrowed for `'static` is a literal of the program's own
-/// source and is not scanned: this runs for every key of every event.
-fn key_has_control(k: &crate::value::Key) -> bool {
-    matches!(k, std::borrow::Cow::Owned(_)) && has_control(k)
-}
+/// What a key and a value weigh besides their text (see [`Event::weight`]).
+const KEY_SLOT: usize = std::mem::size_of::<crate::value::Key>();
+const VALUE_SLOT: usize = std::mem::size_of::<Value>();
 
 fn control_error(field: &str) -> Error {
     Error::invalid(
@@ -472,15 +517,19 @@ mod tests {
         ] {
             assert!(!has_control(good), "{good:?}");
         }
-        for n in 0..=255u8 {
-            let c = char::from(n);
-            for s in [
-                format!("abcdefgh{c}"),
-                format!("ab{c}defghijkl"),
-                format!("{c}bcdefgh"),
-            ] {
-                assert_eq!(has_control(&s), n < 0x20 || n == 0x7f, "{n} in {s:?}");
+        // Every byte value at every place of every length the word reads split differently.
+        for n in 0..=127u8 {
+            for len in 1..=20 {
+                for at in 0..len {
+                    let mut s = vec![b'k'; len];
+                    s[at] = n;
+                    let s = String::from_utf8(s).unwrap();
+                    assert_eq!(has_control(&s), n < 0x20 || n == 0x7f, "{n} at {at} in {s:?}");
+                }
             }
+        }
+        for c in ['\u{80}', 'é', '\u{7ff}', '中', '\u{10ffff}'] {
+            assert!(!has_control(&format!("key{c}{c}key")), "{c:?}");
         }
     }
 
@@ -598,5 +647,27 @@ mod tests {
             Properties::new().with("deep", v),
         );
         assert!(err(&e, &Limits::default()).contains("nested deeper than 5 levels"));
+    }
+
+    #[test]
+    fn validation_weighs_as_event_weight_does() {
+        let inner = Properties::new()
+            .with("k", vec![1, 2])
+            .with("s", "text")
+            .with("o", Value::Object(Properties::new().with("deeper", "x")));
+        let props = Properties::new()
+            .with("o", Value::Object(inner))
+            .with("l", vec!["a", "bb"])
+            .with("n", Value::Null)
+            .with("f", 1.5)
+            .with("t", Value::Time(1));
+        let unset = Properties::new().with("gone", Value::Null);
+        for e in [
+            ev(EventKind::Track { name: "a".into() }, props),
+            ev(EventKind::Profile(ProfileOp::Unset), unset),
+            ev(EventKind::Track { name: "empty".into() }, Properties::new()),
+        ] {
+            assert_eq!(Limits::default().check_weighed(&e).unwrap(), e.weight());
+        }
     }
 }
