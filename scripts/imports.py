@@ -173,7 +173,7 @@ class Crate:
                 if public and target[: len(mod)] == mod:
                     continue  # a re-export of a child: surface, not a dependency
                 deps.add(self.resolve(target))
-            for p in PATH.findall(self.text[f]):
+            for p in PATH.findall(USE.sub("", self.text[f])):
                 segs = tuple(p.split("::"))
                 if segs[0] in aliases:
                     target = aliases[segs[0]] + segs[1:]

@@ -136,10 +136,12 @@
 mod asyncs;
 pub mod auth;
 pub mod backend;
+mod cancel;
 mod clock;
 pub mod codec;
 pub mod config;
 pub mod consumer;
+pub mod delivery;
 mod disk;
 mod error;
 mod event;
@@ -174,7 +176,7 @@ pub use backend::retail::{RejoinScope, Retail, RetailBuilder};
 pub use backend::talent::{Talent, TalentBuilder, TalentVersion};
 #[cfg(feature = "webhook")]
 pub use backend::webhook::{Webhook, WebhookBuilder, WebhookFormat};
-pub use backend::{Backend, Delivery, Failure, MemoryBackend, Rotation};
+pub use backend::{Backend, MemoryBackend, Rotation};
 pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
 pub use config::{BackendConfig, Config};
 pub use consumer::{
@@ -182,6 +184,7 @@ pub use consumer::{
     DebugConsumer, DebugConsumerBuilder, Durability, ErrorCallback, ImmediateConsumer, Overflow,
     ShutdownReport,
 };
+pub use delivery::{Delivery, Failure};
 pub use error::{Error, Result, TransportError};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
 pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};

@@ -239,5 +239,5 @@ pub struct BackendStats {
     /// The circuit breaker of the consumer's requests (Background consumer; closed for the
     /// others): open while the backend keeps failing, when only a probe per backoff period
     /// goes.
-    pub circuit: crate::transport::CircuitState,
+    pub circuit: crate::delivery::CircuitState,
 }

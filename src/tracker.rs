@@ -884,7 +884,7 @@ impl Tracker {
                 throttled: c.flow().map_or(0, |f| f.throttled_count()),
                 circuit: c
                     .flow()
-                    .map_or(crate::transport::CircuitState::Closed, |f| f.circuit()),
+                    .map_or(crate::delivery::CircuitState::Closed, |f| f.circuit()),
             })
             .collect()
     }

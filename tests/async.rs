@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use trackflow::transport::DeliveryCtx;
+use trackflow::delivery::DeliveryCtx;
 use trackflow::{
     Backend, BackgroundConsumer, Delivery, Error, Event, Identity, MemoryBackend, Properties, Tracker,
 };

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::{Collector, Reply};
 use trackflow::auth::aws::{CachedCredentials, Credentials, CredentialsProvider, DefaultChain};
-use trackflow::transport::Cancel;
+use trackflow::delivery::Cancel;
 use trackflow::{Identity, ImmediateConsumer, Personalize, Properties, Tracker};
 
 fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {

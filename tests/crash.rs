@@ -240,7 +240,7 @@ fn kill_9_rounds(test: &str, durability: &str) {
     let twice = count.values().filter(|c| **c > 1).count();
     // Only batches in flight at a kill arrive twice: up to `max_in_flight` of them, and the
     // store is acknowledged only past the oldest still out.
-    let window = (MAX_BATCH * trackflow::transport::DEFAULT_MAX_IN_FLIGHT) as u64;
+    let window = (MAX_BATCH * trackflow::delivery::DEFAULT_MAX_IN_FLIGHT) as u64;
     assert!(
         twice as u64 <= rounds * window,
         "{twice} events arrived twice over {rounds} kills"

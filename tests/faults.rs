@@ -169,7 +169,7 @@ fn assert_nothing_lost(o: &Outcome, duplicates_allowed: bool) {
     );
     // Queue, the worker's batch, the batches in flight, and each producer's event being
     // handed over (counted as accepted first).
-    let bound = (CAPACITY + (1 + trackflow::transport::DEFAULT_MAX_IN_FLIGHT) * MAX_BATCH + PRODUCERS) as u64;
+    let bound = (CAPACITY + (1 + trackflow::delivery::DEFAULT_MAX_IN_FLIGHT) * MAX_BATCH + PRODUCERS) as u64;
     assert!(
         o.max_pending <= bound,
         "pending reached {} (bound {bound})",
@@ -584,7 +584,7 @@ impl trackflow::Backend for PanicsOnFlush {
     fn check(&self, _: &Event) -> trackflow::Result<()> {
         Ok(())
     }
-    fn deliver(&self, b: &[Event], ctx: &trackflow::transport::DeliveryCtx<'_>) -> trackflow::Delivery {
+    fn deliver(&self, b: &[Event], ctx: &trackflow::delivery::DeliveryCtx<'_>) -> trackflow::Delivery {
         self.0.deliver(b, ctx)
     }
     fn flush(&self) -> trackflow::Result<()> {

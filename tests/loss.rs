@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use support::{spooled_ids, temp_dir, Collector, Hold, Reply, Rng};
-use trackflow::transport::DeliveryCtx;
+use trackflow::delivery::DeliveryCtx;
 use trackflow::{
     Backend, BackgroundConsumer, BufferedConsumer, Consumer, Delivery, Error, Event, GrowingIo, Identity,
     ImmediateConsumer, MemoryBackend, Properties, Spool, Tracker,

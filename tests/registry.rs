@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use trackflow::backend::{BackendSettings, BuildCtx};
 use trackflow::config::SecretString;
-use trackflow::transport::DeliveryCtx;
+use trackflow::delivery::DeliveryCtx;
 use trackflow::{Backend, Config, Delivery, Event, Identity, Properties, Tracker};
 
 /// Lines written, per sink path: what the test backend delivered.

@@ -109,7 +109,7 @@ fn an_axum_service_answers_while_the_collector_stalls_then_every_event_arrives_o
     assert!(!hold.is_released());
     // Held, not answered: the first request of each lane.
     assert!(
-        collector.requests().len() <= trackflow::transport::DEFAULT_MAX_IN_FLIGHT,
+        collector.requests().len() <= trackflow::delivery::DEFAULT_MAX_IN_FLIGHT,
         "the collector answered nothing meanwhile"
     );
     let s = tracker.stats();

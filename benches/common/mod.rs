@@ -8,7 +8,7 @@ pub mod sink;
 use std::hint::black_box;
 use std::time::Duration;
 
-use trackflow::transport::DeliveryCtx;
+use trackflow::delivery::DeliveryCtx;
 use trackflow::{Backend, Delivery, Event, Properties, Value};
 
 /// Accepts and discards: isolates the caller's cost from any I/O.

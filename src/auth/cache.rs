@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 /// The first wait after a failed fetch, doubling with each failure in a row up to
 /// [`FAILED_FETCH_MAX_BACKOFF`].

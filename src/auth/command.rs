@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 /// Runs `program`, killing it when `cancel` fires (its deadline included); its output is
 /// read on helper threads so a chatty command cannot block on a full pipe.

@@ -20,9 +20,10 @@ use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 
 use super::cache::Refreshing;
 use super::Secret;
+use crate::cancel::Cancel;
 use crate::clock::{Clock, SharedClock};
 use crate::error::{Error, Result};
-use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request, Response};
+use crate::transport::{HttpTransport, Request, Response};
 
 /// The scope every Google backend here works with.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -166,7 +167,7 @@ impl Tokens {
     /// ```
     /// use trackflow::auth::google::{StaticToken, Tokens};
     /// let t = Tokens::new(StaticToken::new("ya29.x"));
-    /// assert_eq!(t.bearer_with(&trackflow::transport::Cancel::default())?.expose(), "ya29.x");
+    /// assert_eq!(t.bearer_with(&trackflow::delivery::Cancel::default())?.expose(), "ya29.x");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bearer_with(&self, cancel: &Cancel) -> Result<Secret> {
@@ -653,13 +654,12 @@ impl TokenSource for ServiceAccountKey {
 }
 
 fn call(transport: &HttpTransport, req: &Request<'_>, post: bool, cancel: &Cancel) -> Result<Response> {
-    let ctx = DeliveryCtx::new(cancel);
     // The shared classification: only 2xx is a token reply (the transport refuses redirects).
     let judge = |r: &Response| crate::transport::classify_status(r.status, r.retry_after.as_deref(), &r.body);
     let (r, _) = if post {
-        transport.post(req, &ctx, &judge)
+        transport.post(req, cancel, &judge)
     } else {
-        transport.get(req, &ctx, &judge)
+        transport.get(req, cancel, &judge)
     };
     r
 }

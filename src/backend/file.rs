@@ -20,11 +20,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Backend, Delivery, Rotation};
+use super::{Backend, Rotation};
 use crate::clock::{civil_utc, Clock, SharedClock};
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::DeliveryCtx;
 
 /// Default for [`FileBackendBuilder::max_bytes`]: 128 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::auth::google::Tokens;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::{classify, Response, Verdict};
-use crate::transport::{Cancel, DeliveryCtx, HttpTransport, Request};
+use crate::transport::{classify, HttpTransport, Pacing, Request, Response, Verdict};
 
 /// The query every gapic REST call carries: enums as integers.
 pub(crate) const ALT_QUERY: (&str, &str) = ("$alt", "json;enum-encoding=int");
@@ -127,7 +127,7 @@ impl Call<'_> {
     pub(crate) fn send(
         &self,
         transport: &HttpTransport,
-        ctx: &DeliveryCtx<'_>,
+        ctx: &dyn Pacing,
         tokens: Option<&Tokens>,
         headers: impl Fn() -> Result<Vec<(&'static str, String)>>,
     ) -> (Result<Response>, u32) {

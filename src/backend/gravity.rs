@@ -28,13 +28,15 @@ use parking_lot::Mutex;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::{Backend, Delivery};
+use super::Backend;
 use crate::clock::format_datetime_ms;
 use crate::codec::{gzip, json};
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, ProfileOp};
-use crate::transport::http::mask_url;
-use crate::transport::{classify_status, DeliveryCtx, HttpTransport, Request, Response, Verdict};
+use crate::transport::mask::mask_url;
+use crate::transport::{classify_status, HttpTransport, Request, Response, Verdict};
 use crate::value::{Properties, Value};
 
 /// The SDK's largest batch, and our clamp.
@@ -807,7 +809,7 @@ mod tests {
             .build()
             .unwrap();
         let e = Event::track("a").with_identity(crate::Identity::anonymous("c"));
-        let cancel = crate::transport::Cancel::default();
+        let cancel = crate::delivery::Cancel::default();
         let d = ge.deliver(&[e], &DeliveryCtx::new(&cancel));
         let msg = d.failures[0].error.to_string();
         assert!(!msg.contains("TOPSECRET"), "{msg}");

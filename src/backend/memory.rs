@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Backend, Delivery};
+use super::Backend;
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::Result;
 use crate::event::Event;
-use crate::transport::DeliveryCtx;
 
 /// A backend that stores every delivered event; clones share the store.
 ///

@@ -12,9 +12,9 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::delivery::{Delivery, DeliveryCtx};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::DeliveryCtx;
 
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
@@ -69,77 +69,6 @@ pub use memory::MemoryBackend;
 /// Default for [`Backend::max_batch`].
 pub const DEFAULT_MAX_BATCH: usize = 500;
 
-/// Events that failed for good, by index into the delivered batch, with the reason.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Failure {
-    /// Why.
-    pub error: Error,
-    /// Indices into the batch given to [`Backend::deliver`].
-    pub events: Vec<usize>,
-}
-
-/// The outcome of one [`Backend::deliver`] call. Events not named in a failure were
-/// delivered.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Delivery {
-    /// Requests retried along the way.
-    pub retries: u32,
-    /// What failed for good.
-    pub failures: Vec<Failure>,
-}
-
-impl Delivery {
-    /// Records the outcome of one request carrying the events at `indices`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut d = trackflow::Delivery::default();
-    /// d.record(Err(trackflow::Error::Transport("reset".into())), 2, || vec![0, 1]);
-    /// assert_eq!((d.failed(), d.retries), (2, 2));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn record(&mut self, result: Result<()>, retries: u32, indices: impl FnOnce() -> Vec<usize>) {
-        self.retries += retries;
-        if let Err(error) = result {
-            self.failures.push(Failure {
-                error,
-                events: indices(),
-            });
-        }
-    }
-
-    /// Adds the outcome of another part of the same batch (indices into the same batch).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut d = trackflow::Delivery::default();
-    /// let mut part = trackflow::Delivery::default();
-    /// part.record(Err(trackflow::Error::Transport("reset".into())), 1, || vec![3]);
-    /// d.merge(part);
-    /// assert_eq!((d.failed(), d.retries), (1, 1));
-    /// ```
-    pub fn merge(&mut self, other: Delivery) {
-        self.retries += other.retries;
-        self.failures.extend(other.failures);
-    }
-
-    /// How many events failed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(trackflow::Delivery::default().failed(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn failed(&self) -> usize {
-        self.failures.iter().map(|f| f.events.len()).sum()
-    }
-}
-
 /// A destination with its wire format.
 ///
 /// Implementations are shared by consumers across threads, so `deliver` takes `&self`.
@@ -150,7 +79,7 @@ impl Delivery {
 ///
 /// ```
 /// use trackflow::{Backend, Delivery, Event, Result};
-/// use trackflow::transport::DeliveryCtx;
+/// use trackflow::delivery::DeliveryCtx;
 ///
 /// #[derive(Debug)]
 /// struct Print;

@@ -26,16 +26,18 @@ use std::sync::Arc;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::{Backend, Delivery};
+use super::Backend;
 use crate::auth::aws::{
     CachedCredentials, Credentials, CredentialsProvider, DefaultChain, StaticCredentials,
 };
 use crate::auth::sigv4::{sign, SignInput};
 use crate::clock::{Clock, SharedClock};
 use crate::codec::json;
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, ProfileOp};
-use crate::transport::{classify, DeliveryCtx, HttpTransport, Request, Response, Verdict};
+use crate::transport::{classify, HttpTransport, Request, Response, Verdict};
 use crate::value::{Properties, Value};
 
 /// SigV4 signing name (not the endpoint prefix `personalize-events`).
@@ -80,7 +82,7 @@ pub struct Personalize {
 impl fmt::Debug for Personalize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Personalize")
-            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
+            .field("endpoint", &crate::transport::mask::mask_url(&self.endpoint))
             .field("region", &self.region)
             .field("credentials", &self.credentials)
             .field("tracking_id", &self.tracking_id)

@@ -25,12 +25,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value as Json};
 
 use super::google::{self, Operation, ALT_QUERY};
-use super::{Backend, Delivery};
+use super::Backend;
 use crate::auth::google::Tokens;
 use crate::clock::format_rfc3339_ms;
+use crate::delivery::Delivery;
+use crate::delivery::{Cancel, DeliveryCtx};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{Cancel, DeliveryCtx, HttpTransport};
+use crate::transport::HttpTransport;
 use crate::value::Value;
 
 /// The endpoint of the Retail API.
@@ -94,7 +96,7 @@ pub struct Retail {
 impl fmt::Debug for Retail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retail")
-            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
+            .field("endpoint", &crate::transport::mask::mask_url(&self.endpoint))
             .field("parent", &self.parent)
             .field("tokens", &self.tokens)
             .field("write_async", &self.write_async)
@@ -211,7 +213,7 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let stop = trackflow::transport::Cancel::default();
+    /// let stop = trackflow::delivery::Cancel::default();
     /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").cancel(stop.clone());
     /// stop.cancel(); // e.g. from a signal handler's thread
     /// ```
@@ -331,8 +333,7 @@ impl Retail {
         routing: Option<&str>,
         cancel: &Cancel,
     ) -> Result<crate::transport::Response> {
-        let ctx = DeliveryCtx::new(cancel);
-        let (r, _) = call.send(&self.transport, &ctx, self.tokens.as_ref(), || {
+        let (r, _) = call.send(&self.transport, cancel, self.tokens.as_ref(), || {
             google::headers(
                 self.tokens.as_ref(),
                 self.quota_project.as_deref(),

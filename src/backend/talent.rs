@@ -25,13 +25,15 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::google::{self, ALT_QUERY};
-use super::{Backend, Delivery};
+use super::Backend;
 use crate::auth::google::Tokens;
 use crate::clock::format_rfc3339_ms;
 use crate::codec::json;
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{DeliveryCtx, HttpTransport};
+use crate::transport::HttpTransport;
 use crate::value::Value;
 
 /// The endpoint of the Talent API.
@@ -95,7 +97,7 @@ pub struct Talent {
 impl fmt::Debug for Talent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Talent")
-            .field("endpoint", &crate::transport::http::mask_url(&self.endpoint))
+            .field("endpoint", &crate::transport::mask::mask_url(&self.endpoint))
             .field("parent", &self.parent)
             .field("version", &self.version)
             .field("tokens", &self.tokens)

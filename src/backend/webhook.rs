@@ -27,10 +27,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::hmac;
 
-use super::{Backend, Delivery};
+use super::Backend;
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{classify_status, DeliveryCtx, HttpTransport, Request};
+use crate::transport::{classify_status, HttpTransport, Request};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Trackflow-Signature";
@@ -85,7 +87,7 @@ pub struct Webhook {
 impl fmt::Debug for Webhook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Webhook")
-            .field("url", &crate::transport::http::mask_url(&self.url))
+            .field("url", &crate::transport::mask::mask_url(&self.url))
             .field("format", &self.format)
             .field("gzip", &self.gzip)
             .field(
@@ -224,7 +226,7 @@ impl WebhookBuilder {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(Error::Config(format!(
                 "webhook.url must start with http:// or https://, got {}",
-                crate::transport::http::mask_url(&self.url)
+                crate::transport::mask::mask_url(&self.url)
             )));
         }
         if self.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
@@ -234,7 +236,7 @@ impl WebhookBuilder {
             // Everything after the host: the path and the query.
             let after_scheme = self.url.split_once("://").map_or("", |(_, r)| r);
             if let Some(i) = after_scheme.find('/') {
-                crate::transport::http::mark_secret(&after_scheme[i + 1..]);
+                crate::transport::mask::mark_secret(&after_scheme[i + 1..]);
             }
         }
         for (name, _) in &self.headers {
@@ -456,7 +458,7 @@ impl super::BackendSettings for WebhookSettings {
         // Marked at load, so that the config's own `Debug` masks the path from then on.
         if self.secret_url == Some(true) {
             if let Some((_, path)) = self.url.0.split_once("://").and_then(|(_, r)| r.split_once('/')) {
-                crate::transport::http::mark_secret(path);
+                crate::transport::mask::mark_secret(path);
             }
         }
         Ok(())

@@ -323,13 +323,13 @@ pub struct SecretUrl(pub String);
 
 impl Serialize for SecretUrl {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::transport::http::mask_url(&self.0))
+        s.serialize_str(&crate::transport::mask::mask_url(&self.0))
     }
 }
 
 impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", crate::transport::http::mask_url(&self.0))
+        write!(f, "{:?}", crate::transport::mask::mask_url(&self.0))
     }
 }
 

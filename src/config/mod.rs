@@ -784,12 +784,10 @@ impl ConsumerConfig {
         }
         if self.redelivery_initial_ms.is_some() || self.redelivery_max_ms.is_some() {
             b = b.redelivery(
-                self.redelivery_initial_ms.map_or(
-                    crate::transport::DEFAULT_REDELIVERY_INITIAL,
-                    Duration::from_millis,
-                ),
+                self.redelivery_initial_ms
+                    .map_or(crate::delivery::DEFAULT_REDELIVERY_INITIAL, Duration::from_millis),
                 self.redelivery_max_ms
-                    .map_or(crate::transport::DEFAULT_REDELIVERY_MAX, Duration::from_millis),
+                    .map_or(crate::delivery::DEFAULT_REDELIVERY_MAX, Duration::from_millis),
             );
         }
         if spool.is_some() || !spool_enabled {

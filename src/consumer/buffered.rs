@@ -9,11 +9,11 @@ use parking_lot::Mutex;
 use super::gate::Gate;
 use super::{Reporter, ShutdownReport};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
+use crate::delivery::{Cancel, DeliveryCtx};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::{ReplayReport, Spool};
 use crate::stats::StatsSnapshot;
-use crate::transport::{Cancel, DeliveryCtx};
 use crate::Consumer;
 
 /// Buffers events (thread-safe) and delivers a batch on the thread whose event filled it,

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use super::gate::Gate;
 use super::{ErrorCallback, Reporter, ShutdownReport};
 use crate::backend::Backend;
+use crate::delivery::{Cancel, DeliveryCtx};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::{ReplayReport, Spool};
 use crate::stats::StatsSnapshot;
-use crate::transport::{Cancel, DeliveryCtx};
 use crate::validate::Limits;
 use crate::Consumer;
 

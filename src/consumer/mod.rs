@@ -18,12 +18,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, Delivery, Failure};
+use crate::backend::Backend;
+use crate::delivery::DeliveryCtx;
+use crate::delivery::{Delivery, Failure};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::{ReplayReport, Spool};
 use crate::stats::{Stats, StatsSnapshot};
-use crate::transport::DeliveryCtx;
 
 mod background;
 mod buffered;
@@ -232,7 +233,7 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     /// let c = BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build();
     /// assert_eq!(Consumer::flow(&c).map(|f| f.in_flight()), Some(0));
     /// ```
-    fn flow(&self) -> Option<&crate::transport::Flow> {
+    fn flow(&self) -> Option<&crate::delivery::Flow> {
         None
     }
 }
@@ -271,7 +272,7 @@ macro_rules! forward_consumer {
             fn spilled_bytes(&self) -> u64 {
                 (**self).spilled_bytes()
             }
-            fn flow(&self) -> Option<&crate::transport::Flow> {
+            fn flow(&self) -> Option<&crate::delivery::Flow> {
                 (**self).flow()
             }
             fn interrupt(&self) {
@@ -532,7 +533,7 @@ mod tests {
     #[test]
     fn failure_indices_out_of_range_are_ignored() {
         let batch: Vec<Event> = (0..3).map(|_| Event::track("e")).collect();
-        let cancel = crate::transport::Cancel::default();
+        let cancel = crate::delivery::Cancel::default();
         let ctx = DeliveryCtx::new(&cancel);
         let d = deliver_split(&Confused, &batch, &ctx);
         let reporter = Reporter::default();

@@ -269,7 +269,7 @@ impl Spool {
         );
         let dir = self.dir.join("dead");
         let reason = serde_json::to_vec(&serde_json::json!({
-            "reason": crate::transport::http::mask_secrets(&error.to_string()),
+            "reason": crate::transport::mask::mask_secrets(&error.to_string()),
             "backend": backend,
             "events": events.len(),
         }))

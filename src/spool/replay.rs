@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use super::{encode_lines, keeps, read_events, write_atomic, ReplayReport, Spool};
 use crate::backend::Backend;
+use crate::delivery::{Cancel, DeliveryCtx};
 use crate::disk::{decode_event, encode_event, frame, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::transport::{Cancel, DeliveryCtx};
 
 impl Spool {
     /// Delivers what this spool holds to `backend`, in batches of its `max_batch`: first

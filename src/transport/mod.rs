@@ -10,25 +10,24 @@
 //!                   a request in flight (it runs on an I/O thread, see `pool`)
 //! ```
 
-mod cancel;
-mod circuit;
-mod flow;
+mod builder;
+mod client;
 pub(crate) mod http;
+pub(crate) mod mask;
+mod pacing;
 pub(crate) mod pool;
+mod request;
 pub(crate) mod retry;
-mod turns;
 
-pub use cancel::Cancel;
-pub use circuit::CircuitState;
-pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REDELIVERY_INITIAL, DEFAULT_REDELIVERY_MAX};
-pub use http::{
-    DeliveryCtx, HttpClient, HttpRequest, HttpTransport, HttpTransportBuilder, Method, Request, Response,
-};
+pub use builder::HttpTransportBuilder;
+pub use client::HttpClient;
+pub use http::HttpTransport;
+pub use pacing::{Attempt, Pacing};
+pub use request::{HttpRequest, Method, Request, Response};
 pub use retry::{
     classify, classify_status, parse_retry_after, RetryPolicy, Verdict, DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
 };
-pub(crate) use turns::Turns;
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
-use super::Cancel;
+use crate::cancel::Cancel;
 
 type Job = Box<dyn FnOnce() + Send>;
 

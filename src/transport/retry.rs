@@ -172,6 +172,11 @@ pub(crate) fn is_throttling_code(code: &str) -> bool {
     code.contains("Throttl") || code == "TooManyRequestsException" || code == "RESOURCE_EXHAUSTED"
 }
 
+/// Whether `error` is a service's "too many requests" (see [`is_throttling_code`]).
+pub(crate) fn is_throttling(error: &Error) -> bool {
+    matches!(error, Error::Api { code, .. } if is_throttling_code(code))
+}
+
 /// What a response means for the request that got it.
 #[derive(Debug)]
 pub enum Verdict {
@@ -259,7 +264,7 @@ pub(crate) fn body_excerpt(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(200)]);
     // A collector may echo what it was sent, token included: masked before it is kept
     // anywhere (errors, dead letters, logs).
-    super::http::mask_secrets(s.trim())
+    super::mask::mask_secrets(s.trim())
 }
 
 /// Parses `Retry-After`: delta-seconds, or an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`)

@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cache::Refreshing;
 use super::Secret;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 mod profile;
 mod remote;
@@ -196,7 +196,7 @@ fn status_error(source: &str, status: u16) -> Error {
 ///
 /// ```
 /// use trackflow::auth::aws::{CachedCredentials, Credentials, CredentialsProvider};
-/// use trackflow::transport::Cancel;
+/// use trackflow::delivery::Cancel;
 ///
 /// #[derive(Debug)]
 /// struct Vault;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::remote::{ContainerCredentials, InstanceMetadata, JsonCredentials};
 use super::sts::{self, AssumeRole, WebIdentity};
 use super::{Credentials, CredentialsProvider, Env, StaticCredentials};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 /// How long a `credential_process` may run.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);

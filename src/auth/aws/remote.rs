@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::{Credentials, CredentialsProvider, Env};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 /// How long one metadata request may take (the SDKs use 1 s: off EC2 the address does not
 /// answer, and the chain must move on quickly).
@@ -100,8 +100,8 @@ pub(super) fn http(
         Err(Verdict::Permanent(e) | Verdict::Retry { error: e, .. }) => {
             Err(Error::Transport(crate::error::TransportError::from(format!(
                 "{method} {}: {}",
-                crate::transport::http::mask_url(url),
-                crate::transport::http::mask_secrets(&e.to_string())
+                crate::transport::mask::mask_url(url),
+                crate::transport::mask::mask_secrets(&e.to_string())
             ))))
         }
     }
@@ -182,7 +182,7 @@ impl ContainerCredentials {
                 if !(full.starts_with("https://") || allowed_plain_http(&full)) {
                     return Err(Error::Config(format!(
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI `{}`: plain http is allowed only to loopback or the container agent",
-                        crate::transport::http::mask_url(&full)
+                        crate::transport::mask::mask_url(&full)
                     )));
                 }
                 full

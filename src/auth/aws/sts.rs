@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::remote::{http, HTTP_TIMEOUT};
 use super::{Credentials, CredentialsProvider, Env};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::transport::Cancel;
 
 /// `AWS_ENDPOINT_URL_STS`, else the regional endpoint, else the global one.
 pub(super) fn endpoint(env: &Env<'_>, region: Option<&str>) -> String {

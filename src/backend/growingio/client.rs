@@ -5,12 +5,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{GrowingIoCodec, DEFAULT_PLATFORM, DEFAULT_SDK_VERSION, MAX_BATCH};
-use crate::backend::{Backend, Delivery, DEFAULT_MAX_BATCH};
+use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::clock::{Clock, SharedClock};
 use crate::codec::json;
+use crate::delivery::Delivery;
+use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, ProfileOp};
-use crate::transport::{classify_status, DeliveryCtx, HttpTransport, Request};
+use crate::transport::{classify_status, HttpTransport, Request};
 use crate::value::{Properties, Value};
 
 /// The GrowingIO CDP backend (JSON codec).
@@ -48,7 +50,7 @@ pub struct GrowingIo {
 
 impl std::fmt::Debug for GrowingIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mask = crate::transport::http::mask_url;
+        let mask = crate::transport::mask::mask_url;
         f.debug_struct("GrowingIo")
             .field("collect_url", &mask(&self.collect_url))
             .field("item_url", &mask(&self.item_url))

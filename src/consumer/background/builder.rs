@@ -16,11 +16,11 @@ use super::{
 };
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::consumer::{DiskGate, Reporter};
+use crate::delivery::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
 use crate::disk::Reader;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::Spool;
-use crate::transport::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
 
 /// Default for [`BackgroundConsumerBuilder::queue_capacity`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
@@ -106,8 +106,8 @@ impl BackgroundConsumerBuilder {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             rate_limit: None,
             redelivery: crate::transport::RetryPolicy::default()
-                .initial_backoff(crate::transport::DEFAULT_REDELIVERY_INITIAL)
-                .max_backoff(crate::transport::DEFAULT_REDELIVERY_MAX),
+                .initial_backoff(crate::delivery::DEFAULT_REDELIVERY_INITIAL)
+                .max_backoff(crate::delivery::DEFAULT_REDELIVERY_MAX),
             thread_name: "trackflow-worker".to_owned(),
             spool: SpoolSetting::Default,
         }

@@ -15,9 +15,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::delivery::Acks;
 use crate::event::Event;
 use crate::stats::Stats;
-use crate::transport::http::Acks;
 
 const PENDING: u8 = 0;
 const DELIVERED: u8 = 1;

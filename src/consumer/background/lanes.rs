@@ -24,10 +24,10 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::flight::{InFlight, LiveAcks};
 use super::Shared;
-use crate::backend::{Delivery, Failure};
+use crate::delivery::{Cancel, DeliveryCtx, Flow, Turns};
+use crate::delivery::{Delivery, Failure};
 use crate::error::Error;
 use crate::event::Event;
-use crate::transport::{Cancel, DeliveryCtx, Flow, Turns};
 
 /// A batch on its way to a lane.
 pub(super) struct Job {

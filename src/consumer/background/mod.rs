@@ -35,12 +35,12 @@ use parking_lot::Mutex;
 use super::gate::Gate;
 use super::{DiskGate, Reporter, ShutdownReport, DEFAULT_FLUSH_TIMEOUT, SETTLE_GRACE};
 use crate::backend::Backend;
+use crate::delivery::Cancel;
 use crate::disk::AppendError;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::ReplayReport;
 use crate::stats::{Padded, StatsSnapshot};
-use crate::transport::Cancel;
 use crate::Consumer;
 
 mod builder;
@@ -281,7 +281,7 @@ pub struct BackgroundConsumer {
     capacity: usize,
     gate: Gate,
     cancel: Cancel,
-    flow: crate::transport::Flow,
+    flow: crate::delivery::Flow,
     worker: Mutex<Option<JoinHandle<()>>>,
     done: Receiver<()>,
     spent: Receiver<Event>,
@@ -330,7 +330,7 @@ impl BackgroundConsumer {
     /// // The Memory backend takes one delivery at a time.
     /// assert_eq!(c.flow().max_in_flight(), 1);
     /// ```
-    pub fn flow(&self) -> &crate::transport::Flow {
+    pub fn flow(&self) -> &crate::delivery::Flow {
         &self.flow
     }
 
@@ -810,7 +810,7 @@ impl Consumer for BackgroundConsumer {
         Ok(report)
     }
 
-    fn flow(&self) -> Option<&crate::transport::Flow> {
+    fn flow(&self) -> Option<&crate::delivery::Flow> {
         Some(&self.flow)
     }
 

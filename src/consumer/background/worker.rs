@@ -27,10 +27,10 @@ use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender, TryRecvError
 use super::flight::InFlight;
 use super::lanes::{Done, Job, Lanes};
 use super::{Shared, SPENT_MAX_WEIGHT};
+use crate::delivery::Cancel;
 use crate::disk::{Pos, Reader};
 use crate::event::Event;
 use crate::stats::Stats;
-use crate::transport::Cancel;
 
 /// How long the worker naps while events are flowing but its batch is not full.
 const LINGER: Duration = Duration::from_micros(200);

@@ -20,7 +20,9 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::circuit::{Admit, Circuit, CircuitState};
-use super::{Cancel, RetryPolicy};
+use crate::cancel::Cancel;
+use crate::error::Error;
+use crate::transport::{Response, RetryPolicy, Verdict};
 
 /// Default for [`Flow::new`]'s limit, as the Background consumer uses it.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
@@ -47,7 +49,7 @@ fn default_redelivery() -> RetryPolicy {
 /// # Examples
 ///
 /// ```
-/// use trackflow::transport::{Cancel, Flow};
+/// use trackflow::delivery::{Cancel, Flow};
 /// let flow = Flow::new(2).rate_limit(Some(1000.0));
 /// let cancel = Cancel::default();
 /// let a = flow.acquire(&cancel).expect("a permit");
@@ -104,8 +106,8 @@ impl fmt::Debug for Flow {
 /// # Examples
 ///
 /// ```
-/// let flow = trackflow::transport::Flow::new(1);
-/// let p = flow.acquire(&trackflow::transport::Cancel::default()).unwrap();
+/// let flow = trackflow::delivery::Flow::new(1);
+/// let p = flow.acquire(&trackflow::delivery::Cancel::default()).unwrap();
 /// drop(p);
 /// assert_eq!(flow.in_flight(), 0);
 /// ```
@@ -145,7 +147,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(0).max_in_flight(), 1);
+    /// assert_eq!(trackflow::delivery::Flow::new(0).max_in_flight(), 1);
     /// ```
     pub fn new(max_in_flight: usize) -> Flow {
         let max = max_in_flight.max(1);
@@ -181,7 +183,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// let f = trackflow::transport::Flow::new(8).rate_limit(Some(50.0));
+    /// let f = trackflow::delivery::Flow::new(8).rate_limit(Some(50.0));
     /// assert_eq!(f.rate(), Some(50.0));
     /// ```
     pub fn rate_limit(self, per_second: Option<f64>) -> Flow {
@@ -197,7 +199,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(8).max_in_flight(), 8);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).max_in_flight(), 8);
     /// ```
     pub fn max_in_flight(&self) -> usize {
         self.inner.max
@@ -208,7 +210,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(8).rate(), None);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).rate(), None);
     /// ```
     pub fn rate(&self) -> Option<f64> {
         self.inner.state.lock().spacing.map(|s| 1.0 / s.as_secs_f64())
@@ -219,7 +221,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(8).in_flight(), 0);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).in_flight(), 0);
     /// ```
     pub fn in_flight(&self) -> usize {
         self.inner.state.lock().held
@@ -230,7 +232,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(8).peak(), 0);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).peak(), 0);
     /// ```
     pub fn peak(&self) -> usize {
         self.inner.state.lock().peak
@@ -241,7 +243,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(8).throttled_count(), 0);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).throttled_count(), 0);
     /// ```
     pub fn throttled_count(&self) -> u64 {
         self.inner.state.lock().throttled
@@ -252,7 +254,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// let f = trackflow::transport::Flow::new(8);
+    /// let f = trackflow::delivery::Flow::new(8);
     /// f.throttled(std::time::Duration::ZERO);
     /// assert_eq!(f.limit(), 4);
     /// ```
@@ -266,8 +268,8 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// let f = trackflow::transport::Flow::new(1);
-    /// assert!(f.acquire(&trackflow::transport::Cancel::default()).is_some());
+    /// let f = trackflow::delivery::Flow::new(1);
+    /// assert!(f.acquire(&trackflow::delivery::Cancel::default()).is_some());
     /// ```
     pub fn acquire(&self, cancel: &Cancel) -> Option<Permit> {
         let inner = &self.inner;
@@ -328,9 +330,10 @@ impl Flow {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use trackflow::transport::{Flow, RetryPolicy};
+    /// use trackflow::transport::RetryPolicy;
+    /// use trackflow::delivery::Flow;
     /// let f = Flow::new(4).redelivery(RetryPolicy::default().initial_backoff(Duration::from_millis(10)));
-    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// assert_eq!(f.circuit(), trackflow::delivery::CircuitState::Closed);
     /// ```
     pub fn redelivery(self, policy: RetryPolicy) -> Flow {
         self.inner.state.lock().circuit = Circuit::new(policy.clone());
@@ -361,13 +364,13 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// let f = trackflow::transport::Flow::new(2);
+    /// let f = trackflow::delivery::Flow::new(2);
     /// for _ in 0..5 {
     ///     f.failed();
     /// }
-    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Open);
+    /// assert_eq!(f.circuit(), trackflow::delivery::CircuitState::Open);
     /// f.answered();
-    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// assert_eq!(f.circuit(), trackflow::delivery::CircuitState::Closed);
     /// ```
     pub fn failed(&self) {
         self.inner.state.lock().circuit.failed(Instant::now());
@@ -378,12 +381,39 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// let f = trackflow::transport::Flow::new(2);
+    /// let f = trackflow::delivery::Flow::new(2);
     /// f.answered();
-    /// assert_eq!(f.circuit(), trackflow::transport::CircuitState::Closed);
+    /// assert_eq!(f.circuit(), trackflow::delivery::CircuitState::Closed);
     /// ```
     pub fn answered(&self) {
         self.inner.state.lock().circuit.answered();
+    }
+
+    /// Tells the circuit what an attempt came to: an answer of any kind closes it, a
+    /// transient failure without one (a reset, a timeout) counts towards opening it, and a
+    /// cancelled or throttled attempt says nothing of the collector's health.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::delivery::{CircuitState, Flow};
+    /// use trackflow::transport::Verdict;
+    /// let f = Flow::new(2);
+    /// for _ in 0..5 {
+    ///     f.learn(&Verdict::Retry { error: trackflow::Error::Transport("reset".into()), after: None }, None);
+    /// }
+    /// assert_eq!(f.circuit(), CircuitState::Open);
+    /// ```
+    pub fn learn(&self, verdict: &Verdict, response: Option<&Response>) {
+        let too_many = response.is_some_and(|r| r.status == 429);
+        match verdict {
+            Verdict::Permanent(Error::Cancelled) => {}
+            Verdict::Retry { error, .. } if !too_many && !crate::transport::retry::is_throttling(error) => {
+                self.failed()
+            }
+            _ if response.is_some() => self.answered(),
+            _ => {}
+        }
     }
 
     /// The circuit's state now.
@@ -391,7 +421,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(1).circuit(), trackflow::transport::CircuitState::Closed);
+    /// assert_eq!(trackflow::delivery::Flow::new(1).circuit(), trackflow::delivery::CircuitState::Closed);
     /// ```
     pub fn circuit(&self) -> CircuitState {
         self.inner.state.lock().circuit.state(Instant::now())
@@ -402,7 +432,7 @@ impl Flow {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::transport::Flow::new(1).open_for(), None);
+    /// assert_eq!(trackflow::delivery::Flow::new(1).open_for(), None);
     /// ```
     pub fn open_for(&self) -> Option<Duration> {
         self.inner.state.lock().circuit.open_since().map(|t| t.elapsed())
@@ -435,7 +465,7 @@ impl Flow {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let f = trackflow::transport::Flow::new(2);
+    /// let f = trackflow::delivery::Flow::new(2);
     /// f.throttled(Duration::from_millis(1));
     /// assert_eq!((f.limit(), f.throttled_count()), (1, 1));
     /// ```
@@ -460,7 +490,7 @@ impl Flow {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let f = trackflow::transport::Flow::new(2);
+    /// let f = trackflow::delivery::Flow::new(2);
     /// f.throttled(Duration::ZERO);
     /// f.succeeded();
     /// assert_eq!(f.limit(), 2);

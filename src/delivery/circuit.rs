@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::RetryPolicy;
+use crate::transport::RetryPolicy;
 
 /// Consecutive failed attempts that open the circuit.
 pub(crate) const THRESHOLD: u32 = 5;

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 ///
 /// ```
 /// use std::time::Duration;
-/// let c = trackflow::transport::Cancel::default();
+/// let c = trackflow::delivery::Cancel::default();
 /// c.cancel();
 /// assert!(c.is_cancelled());
 /// assert!(c.sleep(Duration::from_secs(60))); // returns at once
@@ -98,7 +98,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::transport::Cancel::default();
+    /// let c = trackflow::delivery::Cancel::default();
     /// let other = c.clone();
     /// c.cancel();
     /// assert!(other.is_cancelled());
@@ -114,7 +114,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::transport::Cancel::default();
+    /// let c = trackflow::delivery::Cancel::default();
     /// c.stop();
     /// assert!(c.is_cancelled() && !c.is_aborted());
     /// ```
@@ -128,7 +128,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::transport::Cancel::default();
+    /// let c = trackflow::delivery::Cancel::default();
     /// c.cancel();
     /// assert!(c.is_aborted());
     /// ```
@@ -146,7 +146,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// assert!(!trackflow::transport::Cancel::default().is_cancelled());
+    /// assert!(!trackflow::delivery::Cancel::default().is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
         self.shared.stop.is_set() || self.deadline_passed()
@@ -159,7 +159,7 @@ impl Cancel {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// let c = trackflow::transport::Cancel::default();
+    /// let c = trackflow::delivery::Cancel::default();
     /// let soon = c.with_deadline(Instant::now());
     /// assert!(soon.is_cancelled() && !c.is_cancelled());
     /// ```
@@ -175,7 +175,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::transport::Cancel::default().deadline().is_none());
+    /// assert!(trackflow::delivery::Cancel::default().deadline().is_none());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -191,7 +191,7 @@ impl Cancel {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::transport::Cancel::default();
+    /// let c = trackflow::delivery::Cancel::default();
     /// assert!(!c.sleep(std::time::Duration::from_millis(1)));
     /// ```
     pub fn sleep(&self, d: Duration) -> bool {
