@@ -148,6 +148,7 @@ mod event;
 mod guard;
 mod options;
 mod route;
+mod settings;
 pub mod spool;
 mod stats;
 mod text;

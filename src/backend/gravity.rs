@@ -713,7 +713,7 @@ impl Serialize for GeObject<'_> {
 #[non_exhaustive]
 pub struct GravitySettings {
     /// The collect URL with its `?access_token=…` (masked in `Debug`).
-    pub url: crate::config::SecretUrl,
+    pub url: crate::settings::SecretUrl,
     /// Gzip bodies. Defaults to `true`.
     pub compress: Option<bool>,
     /// Events per envelope. Defaults to 20 (at most 200).

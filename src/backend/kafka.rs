@@ -51,11 +51,11 @@ use rdkafka::ClientContext;
 use serde::{Deserialize, Serialize};
 
 use super::Backend;
-use crate::config::SecretString;
 use crate::delivery::Delivery;
 use crate::delivery::DeliveryCtx;
 use crate::error::{Error, Result, TransportError};
 use crate::event::Event;
+use crate::settings::SecretString;
 
 /// Default for [`KafkaBuilder::delivery_timeout`]: librdkafka retries a message this long.
 pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);

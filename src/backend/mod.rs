@@ -39,17 +39,18 @@ pub mod talent;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub mod webhook;
 
-mod builtin;
 #[cfg(feature = "kafka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
+pub(crate) mod kind;
 pub mod registry;
 
 #[cfg(feature = "file")]
 pub use file::{FileBackend, FileBackendBuilder};
 #[cfg(feature = "growingio")]
 pub use growingio::{GrowingIo, GrowingIoBuilder};
-pub use registry::{register, registered_kinds, BackendSettings, BuildCtx};
+pub use kind::{BackendSettings, BuildCtx};
+pub use registry::{register, registered_kinds};
 
 /// When the File backend starts a new file regardless of size (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -514,7 +514,7 @@ pub struct TalentSettings {
     pub quota_project: Option<String>,
     /// Where tokens come from. Defaults to [`GoogleAuth::Default`](crate::config::GoogleAuth::Default).
     #[serde(default)]
-    pub auth: crate::config::GoogleAuth,
+    pub auth: crate::settings::GoogleAuth,
 }
 
 impl super::BackendSettings for TalentSettings {

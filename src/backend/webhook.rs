@@ -435,7 +435,7 @@ impl Backend for Webhook {
 #[non_exhaustive]
 pub struct WebhookSettings {
     /// Where to POST (a token in its query is masked in `Debug`).
-    pub url: crate::config::SecretUrl,
+    pub url: crate::settings::SecretUrl,
     /// The URL's path is a secret (a token in it): masked everywhere. Defaults to `false`.
     pub secret_url: Option<bool>,
     /// `json_array` (default) or `json_lines`.
@@ -444,9 +444,9 @@ pub struct WebhookSettings {
     pub gzip: Option<bool>,
     /// Request headers (values masked in `Debug` and when written back out).
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, crate::config::SecretString>,
+    pub headers: std::collections::BTreeMap<String, crate::settings::SecretString>,
     /// The shared HMAC-SHA256 secret (masked in `Debug` and when written back out).
-    pub secret: Option<crate::config::SecretString>,
+    pub secret: Option<crate::settings::SecretString>,
     /// Events per request. Defaults to 500.
     pub max_batch: Option<usize>,
 }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::TransportConfig;
-use crate::backend::registry::{self, BuildCtx};
+use crate::backend::registry;
+use crate::backend::BuildCtx;
 use crate::error::Result;
+use crate::settings::TransportConfig;
 use crate::Backend;
 
 /// A backend's settings: its `kind` and the rest of its table, which the kind's
@@ -229,7 +230,7 @@ impl BackendConfig {
                 self.kind
             )));
         }
-        registry::parse::<crate::backend::retail::RetailSettings>(&self.settings, "retail")?
+        crate::backend::kind::parse::<crate::backend::retail::RetailSettings>(&self.settings, "retail")?
             .retail(&BuildCtx::new("retail", transport))
     }
 
@@ -276,135 +277,5 @@ impl std::fmt::Debug for BackendConfig {
             .field("kind", &self.kind)
             .field("settings", &Value::Object(self.shown()))
             .finish()
-    }
-}
-
-/// A secret setting (a webhook's shared secret, a header's token): `Debug` and serialization
-/// show `***`.
-///
-/// # Examples
-///
-/// ```
-/// let s = trackflow::config::SecretString("s3cret".into());
-/// assert_eq!(serde_json::to_string(&s)?, r#""***""#);
-/// assert!(!format!("{s:?}").contains("s3cret"));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(pub String);
-
-impl Serialize for SecretString {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
-
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// A URL that carries a secret in its query; `Debug` and serialization mask it (a config
-/// written back out names the key but not its value).
-///
-/// # Examples
-///
-/// ```
-/// let u = trackflow::config::SecretUrl("https://h/c/?access_token=T0KEN".into());
-/// assert_eq!(serde_json::to_string(&u)?, r#""https://h/c/?access_token=***""#);
-/// assert!(!format!("{u:?}").contains("T0KEN"));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretUrl(pub String);
-
-impl Serialize for SecretUrl {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::transport::mask::mask_url(&self.0))
-    }
-}
-
-impl std::fmt::Debug for SecretUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", crate::transport::mask::mask_url(&self.0))
-    }
-}
-
-/// Where a Google backend's bearer tokens come from.
-///
-/// ```toml
-/// auth = { kind = "service_account", key_file = "/etc/keys/tracker.json" }
-/// auth = { kind = "command", program = "gcloud", args = ["auth", "print-access-token"] }
-/// auth = { kind = "env", var = "GOOGLE_ACCESS_TOKEN" }
-/// auth = { kind = "metadata" }
-/// auth = { kind = "anonymous" }
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
-pub enum GoogleAuth {
-    /// The key file named by `GOOGLE_APPLICATION_CREDENTIALS` if set, else the metadata server.
-    #[default]
-    Default,
-    /// No token (no `authorization` header).
-    Anonymous,
-    /// A token in an environment variable.
-    Env {
-        /// The variable.
-        var: String,
-    },
-    /// A token printed by a command.
-    Command {
-        /// The program.
-        program: String,
-        /// Its arguments.
-        #[serde(default)]
-        args: Vec<String>,
-    },
-    /// The GCE/GKE metadata server.
-    Metadata {
-        /// `host[:port]`; defaults to `GCE_METADATA_HOST`, else `metadata.google.internal`.
-        host: Option<String>,
-    },
-    /// A service-account JSON key.
-    ServiceAccount {
-        /// The key file.
-        key_file: PathBuf,
-    },
-}
-
-#[cfg(feature = "google")]
-impl GoogleAuth {
-    /// The token source this describes; `None` for anonymous.
-    ///
-    /// # Errors
-    ///
-    /// [`crate::Error::Config`] for an unreadable key file.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use trackflow::config::GoogleAuth;
-    /// assert!(GoogleAuth::Anonymous.tokens()?.is_none());
-    /// assert!(GoogleAuth::Env { var: "GOOGLE_TOKEN".into() }.tokens()?.is_some());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn tokens(&self) -> Result<Option<crate::auth::google::Tokens>> {
-        use crate::auth::google::{CommandToken, EnvToken, MetadataServer, ServiceAccountKey, Tokens};
-        Ok(Some(match self {
-            GoogleAuth::Anonymous => return Ok(None),
-            GoogleAuth::Default => match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
-                Some(path) => Tokens::new(ServiceAccountKey::from_file(path)?),
-                None => Tokens::new(MetadataServer::from_env()),
-            },
-            GoogleAuth::Env { var } => Tokens::new(EnvToken::new(var)),
-            GoogleAuth::Command { program, args } => Tokens::new(CommandToken::new(program, args)),
-            GoogleAuth::Metadata { host: Some(h) } => Tokens::new(MetadataServer::new(format!("http://{h}"))),
-            GoogleAuth::Metadata { host: None } => Tokens::new(MetadataServer::from_env()),
-            GoogleAuth::ServiceAccount { key_file } => Tokens::new(ServiceAccountKey::from_file(key_file)?),
-        }))
     }
 }
