@@ -128,12 +128,6 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[allow(
-    dead_code,
-    reason = "the queue is wired into the Background consumer in the next step"
-)]
-#[cfg(feature = "tokio")]
-mod asyncs;
 pub mod auth;
 pub mod backend;
 mod cancel;
@@ -145,9 +139,9 @@ pub mod delivery;
 mod disk;
 mod error;
 mod event;
-mod guard;
-mod options;
 mod route;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod settings;
 pub mod spool;
 mod stats;
@@ -157,8 +151,6 @@ pub mod transport;
 pub mod validate;
 mod value;
 
-#[cfg(feature = "tokio")]
-pub use asyncs::blocking_calls_on_runtime;
 #[cfg(feature = "personalize")]
 pub use auth::aws::CredentialsProvider;
 #[cfg(feature = "file")]
@@ -188,13 +180,16 @@ pub use consumer::{
 pub use delivery::{Delivery, Failure};
 pub use error::{Error, Result, TransportError};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
-pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
-pub use options::{EventOptions, WithOptions};
 pub use route::{Route, RouteKind};
+#[cfg(feature = "tokio")]
+pub use runtime::blocking_calls_on_runtime;
 pub use spool::{ReplayReport, Spool};
 pub use stats::{BackendStats, Stats, StatsSnapshot};
 pub use text::Text;
-pub use tracker::{DynamicSuperProperties, Tracker, TrackerBuilder};
+pub use tracker::{
+    DynamicSuperProperties, EventOptions, Tracker, TrackerBuilder, TrackerGuard, WithOptions,
+    DEFAULT_GUARD_TIMEOUT,
+};
 pub use transport::{HttpTransport, RetryPolicy};
 pub use validate::Limits;
 pub use value::{Key, Properties, Value, TIME_KEY};

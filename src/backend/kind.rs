@@ -19,7 +19,7 @@ use crate::transport::HttpTransport;
 /// `route`); `#[serde(deny_unknown_fields)]` makes a misspelt key an error at load. Its
 /// `Serialize` is what a config written back out (and its `Debug`) shows: wrap secrets in
 /// [`SecretString`](crate::config::SecretString) or [`SecretUrl`](crate::config::SecretUrl)
-/// so they show as `***`. See the [module docs](self) for an example.
+/// so they show as `***`. See the [`backend`](crate::backend) module docs for an example.
 pub trait BackendSettings: Serialize + DeserializeOwned + 'static {
     /// The `kind` that selects this backend in a config.
     const KIND: &'static str;

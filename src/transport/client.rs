@@ -14,7 +14,7 @@ const MAX_RESPONSE_BODY: u64 = 1 << 20;
 /// What sends one HTTP request and reads its response: the seam between trackflow's
 /// transport (retries, backoff, deadlines, the judge of each backend) and the wire. The
 /// built-in one is a pooled ureq agent; tests and embedders plug their own with
-/// [`HttpTransportBuilder::client`].
+/// [`HttpTransportBuilder::client`](super::HttpTransportBuilder::client).
 ///
 /// An error is a [`Verdict`]: `Retry` for what may work next time (a reset, a timeout),
 /// `Permanent` for what will not (a malformed URL).

@@ -75,7 +75,7 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// One request, owned, as an [`HttpClient`] sends it (on an I/O thread).
+/// One request, owned, as an [`HttpClient`](super::HttpClient) sends it (on an I/O thread).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct HttpRequest {

@@ -3,7 +3,7 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use crate::tracker::Tracker;
+use super::Tracker;
 
 /// Default deadline of the guard's shutdown.
 pub const DEFAULT_GUARD_TIMEOUT: Duration = Duration::from_secs(2);
@@ -71,7 +71,7 @@ impl Drop for TrackerGuard {
         let shutdown = move || shutdown_logged(&tracker, timeout);
         // On a tokio runtime thread the wait goes to the blocking pool.
         #[cfg(feature = "tokio")]
-        crate::asyncs::off_runtime(shutdown);
+        crate::runtime::off_runtime(shutdown);
         #[cfg(not(feature = "tokio"))]
         shutdown();
     }
@@ -87,5 +87,22 @@ fn shutdown_logged(tracker: &Tracker, timeout: Duration) {
         ),
         Ok(_) => {}
         Err(e) => log::warn!("trackflow: shutdown on drop: {e}"),
+    }
+}
+
+impl Tracker {
+    /// A guard that shuts this tracker down (2 s deadline) when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
+    /// let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// let _guard = tracker.guard();
+    /// // … track for the life of the program; dropping `_guard` flushes and stops.
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn guard(&self) -> TrackerGuard {
+        TrackerGuard::new(self.clone(), DEFAULT_GUARD_TIMEOUT)
     }
 }

@@ -5,10 +5,10 @@
 
 use std::time::SystemTime;
 
+use super::Tracker;
 use crate::clock::InsertId;
 use crate::error::Result;
 use crate::event::{EventKind, Identity, Interaction, ProfileOp};
-use crate::tracker::Tracker;
 use crate::value::{Key, Properties, Value};
 
 /// Options for one call: the event's time, insert id and interaction block. Unset ones are

@@ -1,0 +1,227 @@
+//! How a [`Tracker`] is put together: its consumers (with their routes), super properties,
+//! limits and clock.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::{super_error, DynamicSuperProperties, Inner, Slot, Tracker, MAX_CONSUMERS};
+use crate::clock::{Clock, SharedClock};
+use crate::consumer::Consumer;
+use crate::error::{Error, Result};
+use crate::route::Route;
+use crate::validate::Limits;
+use crate::value::Properties;
+
+impl Tracker {
+    /// A builder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> TrackerBuilder {
+        TrackerBuilder {
+            consumers: Vec::new(),
+            routes: Vec::new(),
+            supers: Properties::new(),
+            dynamic: None,
+            clock: crate::clock::system(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Builder of [`Tracker`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `consumer` (one or more) | none: at least one is required |
+/// | `super_properties` | none |
+/// | `dynamic_super_properties` | none |
+/// | `limits` | [`Limits::default`] |
+/// | `clock` | the system clock |
+pub struct TrackerBuilder {
+    consumers: Vec<Box<dyn Consumer>>,
+    routes: Vec<Route>,
+    supers: Properties,
+    dynamic: Option<DynamicSuperProperties>,
+    clock: SharedClock,
+    limits: Limits,
+}
+
+impl fmt::Debug for TrackerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackerBuilder")
+            .field("consumers", &self.consumers)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackerBuilder {
+    /// Adds a consumer given every event. With several, every event goes to each (fan-out
+    /// to several backends); an event one of them cannot carry still goes to the others, and
+    /// is counted in that one's [`BackendStats::skipped`](crate::BackendStats::skipped). The
+    /// call fails only when no consumer could take the event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build())
+    ///     .build()?;
+    /// assert_eq!(t.consumer_stats().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn consumer(self, c: impl Consumer + 'static) -> Self {
+        self.routed(c, Route::new())
+    }
+
+    /// Adds a consumer given only what `route` admits (see [`Route`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{ImmediateConsumer, MemoryBackend, Route, RouteKind, Tracker};
+    /// let t = Tracker::builder()
+    ///     .routed(ImmediateConsumer::new(MemoryBackend::new()), Route::new().kinds([RouteKind::Track]))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn routed(mut self, c: impl Consumer + 'static, route: Route) -> Self {
+        self.consumers.push(Box::new(c));
+        self.routes.push(route);
+        self
+    }
+    /// Properties added to every track event (the event's own win on a clash).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .super_properties([("app", "shop")])
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn super_properties(mut self, p: impl Into<Properties>) -> Self {
+        self.supers = p.into();
+        self
+    }
+    /// A callback whose properties are added to every track event, evaluated per event
+    /// (after the static ones; the event's own still win). A panic in it is caught and logged,
+    /// and the event goes out without them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .dynamic_super_properties(|| trackflow::Properties::new().with("region", "eu"))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dynamic_super_properties(mut self, f: impl Fn() -> Properties + Send + Sync + 'static) -> Self {
+        self.dynamic = Some(Arc::new(f));
+        self
+    }
+    /// The limits checked at every call. Defaults to [`Limits::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .limits(trackflow::Limits::default())
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.limits = l;
+        self
+    }
+    /// Where event times come from. Defaults to the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = trackflow::Tracker::builder()
+    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    ///     .clock(trackflow::FixedClock(1_700_000_000_000))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clock(mut self, c: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(c);
+        self
+    }
+    /// Builds the tracker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a consumer; [`Error::InvalidInput`] for bad super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trackflow::Tracker::builder().build().is_err(), "a tracker needs a consumer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> Result<Tracker> {
+        if self.consumers.is_empty() {
+            return Err(Error::Config(
+                "no consumer: add one with TrackerBuilder::consumer".into(),
+            ));
+        }
+        if self.consumers.len() > MAX_CONSUMERS {
+            return Err(Error::Config(format!(
+                "{} consumers: at most {MAX_CONSUMERS}",
+                self.consumers.len()
+            )));
+        }
+        self.limits.check_properties(&self.supers).map_err(super_error)?;
+        for c in &self.consumers {
+            c.ready()?;
+        }
+        let slots = slots(&self.consumers, self.routes);
+        Ok(Tracker {
+            inner: Arc::new(Inner {
+                consumers: self.consumers,
+                slots,
+                has_supers: AtomicBool::new(!self.supers.is_empty()),
+                supers: RwLock::new(self.supers),
+                dynamic: self.dynamic,
+                clock: self.clock,
+                limits: self.limits,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Each consumer's slot, labelled by its route or its backend, repeats numbered.
+fn slots(consumers: &[Box<dyn Consumer>], routes: Vec<Route>) -> Vec<Slot> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    consumers
+        .iter()
+        .zip(routes)
+        .map(|(c, route)| {
+            let label = crate::route::numbered(&mut seen, route.label_ref().unwrap_or(c.backend_name()));
+            Slot {
+                admits_all: route.is_all(),
+                route,
+                label,
+                skipped: AtomicU64::new(0),
+                not_routed: AtomicU64::new(0),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,437 @@
+//! The front end: validates each call, stamps time and insert id, merges super properties,
+//! and hands the event to every consumer.
+
+#[cfg(feature = "tokio")]
+mod asyncs;
+mod builder;
+mod calls;
+mod guard;
+mod lifecycle;
+mod options;
+
+pub use builder::TrackerBuilder;
+pub use guard::{TrackerGuard, DEFAULT_GUARD_TIMEOUT};
+pub use options::{EventOptions, WithOptions};
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::clock::{new_insert_id, Clock, SharedClock};
+use crate::consumer::Consumer;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, Identity};
+use crate::route::Route;
+use crate::stats::{BackendStats, StatsSnapshot};
+use crate::validate::Limits;
+use crate::value::Properties;
+
+/// Computes properties to add to every track event, evaluated per event.
+pub type DynamicSuperProperties = Arc<dyn Fn() -> Properties + Send + Sync>;
+
+/// Records what users do and hands it to consumers.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`: share one tracker across threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+///
+/// let memory = MemoryBackend::new();
+/// let tracker = Tracker::builder()
+///     .consumer(BackgroundConsumer::builder(memory.clone()).build())
+///     .super_properties(Properties::new().with("app", "shop"))
+///     .build()?;
+///
+/// let who = Identity::anonymous("device-001").with_user("user-001");
+/// tracker.track(&who, "purchase", Properties::new().with("price", 9.9).with("qty", 2))?;
+/// tracker.user_set(&who, Properties::new().with("plan", "pro"))?;
+/// tracker.user_increment(&who, Properties::new().with("orders", 1))?;
+/// tracker.item_set("book", "item-001", Properties::new().with("title", "Rust"))?;
+///
+/// let report = tracker.shutdown(Duration::from_secs(2))?;
+/// assert_eq!(report.stats.delivered, 4);
+/// assert_eq!(memory.events()[0].properties.get("app"), Some(&"shop".into()));
+/// # Ok::<(), trackflow::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    consumers: Vec<Box<dyn Consumer>>,
+    // One per consumer, same order: what it is given and what it was offered but never took.
+    slots: Vec<Slot>,
+    supers: RwLock<Properties>,
+    // Lets track() skip the lock (a write to a shared cache line) when there are none.
+    has_supers: AtomicBool,
+    dynamic: Option<DynamicSuperProperties>,
+    clock: SharedClock,
+    limits: Limits,
+    closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle: each consumer's drop shuts it down, a bounded wait that must not
+        // fall on an executor thread.
+        #[cfg(feature = "tokio")]
+        if !self.closed.load(Ordering::Acquire) {
+            let consumers = std::mem::take(&mut self.consumers);
+            crate::runtime::off_runtime(move || drop(consumers));
+        }
+    }
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("consumers", &self.inner.consumers)
+            .field("super_properties", &self.inner.supers.read().len())
+            .field("dynamic_super_properties", &self.inner.dynamic.is_some())
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A consumer's place in the fan-out.
+#[derive(Debug)]
+struct Slot {
+    route: Route,
+    admits_all: bool,
+    label: String,
+    skipped: AtomicU64,
+    not_routed: AtomicU64,
+}
+
+/// At most this many consumers: the fan-out marks takers in one `u64`.
+const MAX_CONSUMERS: usize = 64;
+
+impl Tracker {
+    /// Records a custom event `name` done by `who`. For its own time, insert id or
+    /// interaction block, see [`with`](Self::with).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the field and rule; [`Error::Unsupported`] if a
+    /// backend cannot carry it; what the consumer returns (see [`Consumer::consume`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// #[derive(serde::Serialize)]
+    /// struct Purchase { product: String, price: f64 }
+    ///
+    /// let who = Identity::user("user-001");
+    /// tracker.track(&who, "purchase", Properties::new().with("price", 9.9))?;
+    /// tracker.track(&who, "purchase", [("price", 9.9)])?;
+    /// tracker.track(&who, "purchase",
+    ///     Properties::from_serialize(&Purchase { product: "book".into(), price: 9.9 })?)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
+        // The hot path, kept direct: through `WithOptions` it costs ~100 instructions more
+        // (callgrind) for options it does not have.
+        self.dispatch(self.stamp(EventKind::Track { name: name.into() }, who, props.into()))
+    }
+
+    /// Records a prebuilt event: one read from the JSON form, or one with an explicit time,
+    /// insert id or interaction block. A zero `time` (unless `time_given`) and an empty
+    /// `insert_id` are filled in; super properties are merged into track events.
+    ///
+    /// # Errors
+    ///
+    /// As [`track`](Self::track).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker};
+    /// use trackflow::{Event, Identity, Interaction, InteractionItem, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// let e = Event::track("purchase")
+    ///     .with_identity(Identity::user("u1"))
+    ///     .with_time(1_699_999_999_123)
+    ///     .with_properties(Properties::new().with("coupon", "X1"))
+    ///     .with_interaction(Interaction::new().item(InteractionItem::new("sku-1").quantity(1).price(9.9)));
+    /// tracker.record(e)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn record(&self, mut event: Event) -> Result<()> {
+        if event.time == 0 && !event.time_given {
+            event.time = self.inner.clock.now_ms();
+        }
+        if event.insert_id.is_empty() {
+            event.insert_id = new_insert_id();
+        }
+        self.dispatch(event)
+    }
+
+    /// Replaces the static super properties.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `super_properties.…`) if they break the limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Properties};
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// tracker.set_super_properties(Properties::new().with("app_version", "2.1.0"))?;
+    /// assert_eq!(tracker.super_properties().len(), 1);
+    /// tracker.clear_super_properties();
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn set_super_properties(&self, props: impl Into<Properties>) -> Result<()> {
+        let props = props.into();
+        self.inner.limits.check_properties(&props).map_err(super_error)?;
+        let mut supers = self.inner.supers.write();
+        self.inner.has_supers.store(!props.is_empty(), Ordering::Release);
+        *supers = props;
+        Ok(())
+    }
+
+    /// Removes all static super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).super_properties([("a", 1)]).build()?;
+    /// t.clear_super_properties();
+    /// assert!(t.super_properties().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear_super_properties(&self) {
+        let mut supers = self.inner.supers.write();
+        self.inner.has_supers.store(false, Ordering::Release);
+        *supers = Properties::new();
+    }
+
+    /// A copy of the static super properties.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).super_properties([("a", 1)]).build()?;
+    /// assert_eq!(t.super_properties().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn super_properties(&self) -> Properties {
+        self.inner.supers.read().clone()
+    }
+
+    /// Delivers again what the consumers' spools hold (see [`crate::Spool::replay`]): batches
+    /// delivered in full are removed, refused ones move to the dead letters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a spool cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Spool};
+    /// # let dir = std::env::temp_dir().join(format!("trackflow-replay-doc-{}", std::process::id()));
+    /// let tracker = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(MemoryBackend::new()).spool(Spool::open(&dir)?))
+    ///     .build()?;
+    /// let report = tracker.replay_spool()?;
+    /// assert_eq!(report.files, 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn replay_spool(&self) -> Result<crate::spool::ReplayReport> {
+        let mut total = crate::spool::ReplayReport::default();
+        for c in &self.inner.consumers {
+            total = total + c.replay_spool()?;
+        }
+        Ok(total)
+    }
+
+    /// Counters summed over all consumers (with fan-out, an event counts once per consumer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// t.track(&trackflow::Identity::user("u1"), "open", trackflow::Properties::new())?;
+    /// assert_eq!(t.stats().delivered, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner
+            .consumers
+            .iter()
+            .map(|c| c.stats())
+            .fold(StatsSnapshot::default(), |a, b| a + b)
+    }
+
+    /// Counters of each consumer, in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// assert_eq!(t.consumer_stats()[0].accepted, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn consumer_stats(&self) -> Vec<StatsSnapshot> {
+        self.inner.consumers.iter().map(|c| c.stats()).collect()
+    }
+
+    /// Each consumer's counters and gauges, labelled, in the order the consumers were added:
+    /// what a metrics exporter reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Properties, Tracker};
+    /// let t = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// t.track(&Identity::user("u1"), "open", Properties::new())?;
+    /// t.flush()?;
+    /// let s = &t.backend_stats()[0];
+    /// assert_eq!((s.name.as_str(), s.stats.delivered, s.queue_depth), ("memory", 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backend_stats(&self) -> Vec<BackendStats> {
+        let inner = &*self.inner;
+        inner
+            .consumers
+            .iter()
+            .zip(&inner.slots)
+            .map(|(c, slot)| BackendStats {
+                name: slot.label.clone(),
+                backend: c.backend_name(),
+                stats: c.stats(),
+                skipped: slot.skipped.load(Ordering::Relaxed),
+                not_routed: slot.not_routed.load(Ordering::Relaxed),
+                queue_depth: c.queue_depth(),
+                spilled_bytes: c.spilled_bytes(),
+                in_flight: c.flow().map_or(0, |f| f.in_flight() as u64),
+                max_in_flight: c.flow().map_or(1, |f| f.max_in_flight() as u64),
+                throttled: c.flow().map_or(0, |f| f.throttled_count()),
+                circuit: c
+                    .flow()
+                    .map_or(crate::delivery::CircuitState::Closed, |f| f.circuit()),
+            })
+            .collect()
+    }
+
+    pub(crate) fn stamp(&self, kind: EventKind, who: &Identity, properties: Properties) -> Event {
+        Event {
+            kind,
+            time: self.inner.clock.now_ms(),
+            time_given: false,
+            insert_id: new_insert_id(),
+            identity: who.clone(),
+            properties,
+            interaction: None,
+        }
+    }
+
+    pub(crate) fn dispatch(&self, mut event: Event) -> Result<()> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        if let EventKind::Track { .. } = event.kind {
+            self.merge_supers(&mut event);
+        }
+        let weight = inner.limits.check_weighed(&event)?;
+        if let ([only], [slot]) = (&inner.consumers[..], &inner.slots[..]) {
+            if slot.admits_all {
+                if let Err(e) = only.check(&event) {
+                    slot.skipped.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+                return only.consume_weighed(event, weight);
+            }
+        }
+        self.fan_out(event, weight)
+    }
+
+    /// Offers the event to every consumer its route admits; those whose backend cannot carry
+    /// it are skipped (counted), the rest take it. Every taker gets the event even if an
+    /// earlier one refused it (queue full); the first error is returned.
+    fn fan_out(&self, event: Event, weight: usize) -> Result<()> {
+        let inner = &*self.inner;
+        let mut takers = 0u64;
+        let mut refusal = None;
+        for (i, (c, slot)) in inner.consumers.iter().zip(&inner.slots).enumerate() {
+            if !slot.admits_all && !slot.route.admits(&event) {
+                slot.not_routed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match c.check(&event) {
+                Ok(()) => takers |= 1 << i,
+                Err(e) => {
+                    if slot.skipped.fetch_add(1, Ordering::Relaxed) == 0 && inner.consumers.len() > 1 {
+                        log::warn!(
+                            "trackflow: the {} consumer skips events it cannot carry (first: {e}); counted in backend_stats",
+                            slot.label
+                        );
+                    }
+                    refusal.get_or_insert(e);
+                }
+            }
+        }
+        if takers == 0 {
+            return refusal.map_or(Ok(()), Err);
+        }
+        let last = (u64::BITS - 1 - takers.leading_zeros()) as usize;
+        let mut first_err = None;
+        for (i, c) in inner.consumers.iter().enumerate().take(last) {
+            if takers & (1 << i) != 0 {
+                if let Err(e) = c.consume_weighed(event.clone(), weight) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let r = inner.consumers[last].consume_weighed(event, weight);
+        first_err.map_or(r, Err)
+    }
+
+    fn merge_supers(&self, event: &mut Event) {
+        let inner = &*self.inner;
+        let dynamic = inner
+            .dynamic
+            .as_ref()
+            .and_then(|f| match catch_unwind(AssertUnwindSafe(|| f())) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    log::error!(
+                        "trackflow: the dynamic super properties callback panicked; event sent without them"
+                    );
+                    None
+                }
+            });
+        if !inner.has_supers.load(Ordering::Acquire) && dynamic.is_none() {
+            return;
+        }
+        let mut merged = inner.supers.read().clone();
+        if let Some(d) = dynamic {
+            merged.merge(d);
+        }
+        merged.merge(std::mem::take(&mut event.properties));
+        event.properties = merged;
+    }
+}
+
+pub(super) fn super_error(e: Error) -> Error {
+    match e {
+        Error::InvalidInput { field, rule } => Error::InvalidInput {
+            field: format!("super_{field}"),
+            rule,
+        },
+        e => e,
+    }
+}
