@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::credentials::{from_env, Credentials, CredentialsProvider, Env, StaticCredentials};
 use super::remote::{ContainerCredentials, InstanceMetadata, JsonCredentials};
 use super::sts::{self, AssumeRole, WebIdentity};
-use super::{Credentials, CredentialsProvider, Env, StaticCredentials};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
@@ -169,7 +169,7 @@ fn source_keys(p: &Profile) -> Result<Arc<dyn CredentialsProvider>> {
 fn credential_source(env: &Env<'_>, source: &str) -> Result<Arc<dyn CredentialsProvider>> {
     let missing = || Error::Config(format!("AWS credential_source `{source}` is not available here"));
     Ok(match source {
-        "Environment" => Arc::new(StaticCredentials(super::from_env(env).ok_or_else(missing)?)),
+        "Environment" => Arc::new(StaticCredentials(from_env(env).ok_or_else(missing)?)),
         "Ec2InstanceMetadata" => Arc::new(InstanceMetadata::from_env(env).ok_or_else(missing)?),
         "EcsContainer" => Arc::new(ContainerCredentials::from_env(env)?.ok_or_else(missing)?),
         other => {

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{Credentials, CredentialsProvider, Env};
+use super::credentials::{parse_expiration, status_error, Credentials, CredentialsProvider, Env};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
@@ -132,7 +132,7 @@ impl JsonCredentials {
         }
         let mut c = Credentials::new(j.access_key_id, j.secret_access_key, j.token);
         if let Some(e) = j.expiration {
-            c = c.expiring_at(super::parse_expiration(&e, source)?);
+            c = c.expiring_at(parse_expiration(&e, source)?);
         }
         Ok(c)
     }
@@ -215,7 +215,7 @@ impl CredentialsProvider for ContainerCredentials {
             .collect();
         let r = http("GET", &self.url, &headers, None, HTTP_TIMEOUT, cancel)?;
         if r.status != 200 {
-            return Err(super::status_error("container credentials endpoint", r.status));
+            return Err(status_error("container credentials endpoint", r.status));
         }
         JsonCredentials::parse(&r.body, "container credentials endpoint")
     }
@@ -268,7 +268,7 @@ impl InstanceMetadata {
                 );
                 Ok(Vec::new())
             }
-            s => Err(super::status_error("instance metadata token", s)),
+            s => Err(status_error("instance metadata token", s)),
         }
     }
 
@@ -282,7 +282,7 @@ impl InstanceMetadata {
             session_cache::forget(&self.endpoint);
         }
         if r.status != 200 {
-            return Err(super::status_error("instance metadata", r.status));
+            return Err(status_error("instance metadata", r.status));
         }
         Ok(r.body)
     }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use super::credentials::{parse_expiration, Credentials, CredentialsProvider, Env};
 use super::remote::{http, HTTP_TIMEOUT};
-use super::{Credentials, CredentialsProvider, Env};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
@@ -82,7 +82,7 @@ fn parse_reply(status: u16, xml: &str, action: &str) -> Result<Credentials> {
         field("SecretAccessKey")?,
         Some(field("SessionToken")?),
     );
-    Ok(c.expiring_at(super::parse_expiration(&field("Expiration")?, "sts")?))
+    Ok(c.expiring_at(parse_expiration(&field("Expiration")?, "sts")?))
 }
 
 /// A role assumed with a web identity token read from a file at each fetch (the file is

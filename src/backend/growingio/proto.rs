@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 #[cfg(feature = "growingio")]
-use super::client::{write_text, Body};
+use super::wire::{write_text, Body};
 #[cfg(feature = "growingio")]
 use crate::event::{Event, EventKind};
 #[cfg(feature = "growingio")]
