@@ -16,15 +16,13 @@
 //! first (its nonce differs from any cursor's). Nothing is lost either way; a crash can only
 //! make the next tracker read again what was already acknowledged (at least once).
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::cursor::{self, Cursor};
 use super::files::create_new_private;
-use super::queue::{seg_name, stored, Pos};
-use super::reader::Reader;
+use super::format::{seg_name, Pos};
 
 const MAGIC: &[u8; 8] = b"TFFRONT1";
 /// Bytes before the first record of the front segment.
@@ -77,7 +75,7 @@ impl Front {
 }
 
 /// A nonce no cursor holds: time, process and a counter, never 0 and never `old`.
-fn new_nonce(old: u64) -> u64 {
+pub(super) fn new_nonce(old: u64) -> u64 {
     use std::sync::atomic::AtomicU64;
     static N: AtomicU64 = AtomicU64::new(1);
     let t = std::time::SystemTime::now()
@@ -90,95 +88,13 @@ fn new_nonce(old: u64) -> u64 {
         n
     }
 }
-
-/// What a shutdown handed back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Requeued {
-    /// The front holds the records (and what remained of an earlier front).
-    Written,
-    /// Nothing to write; the cursor records the reading position.
-    Nothing,
-    /// `commit` said no: the queue is as it was.
-    Refused,
-}
-
-impl Reader {
-    /// Puts `records` (framed, see [`frame`]) in front of everything unread, in one file
-    /// written in one sequence (written through to the disk first when `sync`), and records
-    /// that reading starts there. `commit` runs just before the file takes its place; false
-    /// leaves the queue as it was. Call it once, when no append can come any more.
-    pub(crate) fn requeue_front(
-        &mut self,
-        records: &[u8],
-        sync: bool,
-        commit: impl FnOnce() -> bool,
-    ) -> io::Result<Requeued> {
-        self.q.seal_for_good()?;
-        let (rest, resume) = match self.front {
-            Some(f) if self.seq == 0 => (self.front_rest()?, f.resume),
-            _ => (Vec::new(), self.position()),
-        };
-        let old_nonce = self.front.map_or(0, |f| f.nonce);
-        if records.is_empty() && rest.is_empty() {
-            if self.seq == 0 {
-                self.leave_front();
-            }
-            self.ack()?;
-            return Ok(Requeued::Nothing);
-        }
-        let front = Front {
-            nonce: new_nonce(old_nonce),
-            resume,
-        };
-        let dir = self.q.dir().to_path_buf();
-        let tmp = dir.join("front.tmp");
-        let _ = fs::remove_file(&tmp);
-        let written = write_file(&tmp, &front, records, &rest, sync);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        if !commit() {
-            let _ = fs::remove_file(&tmp);
-            return Ok(Requeued::Refused);
-        }
-        let path = dir.join(seg_name(0));
-        let old_len = fs::metadata(&path).map_or(0, |m| stored(&m));
-        fs::rename(&tmp, &path)?;
-        if sync {
-            File::open(&dir)?.sync_all()?;
-        }
-        let new_len = fs::metadata(&path).map_or(0, |m| stored(&m));
-        self.q.recount(new_len, old_len);
-        self.front = Some(front);
-        self.file = None;
-        self.seq = 0;
-        self.off = FRONT_HEADER;
-        cursor::write(
-            &mut self.cursor,
-            &dir,
-            Cursor {
-                seq: 0,
-                off: FRONT_HEADER,
-                front: front.nonce,
-            },
-        )?;
-        // What was read before the front was written is in it or settled.
-        self.remove_between(1, resume.seq);
-        Ok(Requeued::Written)
-    }
-
-    /// What the reader has not read of the front segment it is in.
-    fn front_rest(&mut self) -> io::Result<Vec<u8>> {
-        let mut f = File::open(self.q.dir().join(seg_name(0)))?;
-        f.seek(SeekFrom::Start(self.off))?;
-        let mut rest = Vec::new();
-        f.read_to_end(&mut rest)?;
-        Ok(rest)
-    }
-}
-
-fn write_file(path: &Path, front: &Front, records: &[u8], rest: &[u8], sync: bool) -> io::Result<()> {
+pub(super) fn write_file(
+    path: &Path,
+    front: &Front,
+    records: &[u8],
+    rest: &[u8],
+    sync: bool,
+) -> io::Result<()> {
     let mut f = create_new_private(path)?;
     let mut bytes = Vec::with_capacity(FRONT_HEADER as usize + records.len() + rest.len());
     bytes.extend_from_slice(&front.encode());
@@ -190,15 +106,6 @@ fn write_file(path: &Path, front: &Front, records: &[u8], rest: &[u8], sync: boo
     }
     Ok(())
 }
-
-/// Appends `payload` to `out` as one record (length, checksum, payload).
-pub(crate) fn frame(payload: &[u8], out: &mut Vec<u8>) {
-    let len = payload.len() as u32;
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&super::queue::record_crc(len, payload).to_le_bytes());
-    out.extend_from_slice(payload);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

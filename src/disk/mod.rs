@@ -27,14 +27,18 @@
 
 mod cursor;
 pub(crate) mod files;
+mod format;
 mod front;
 mod mapped;
+mod open;
 mod queue;
 mod reader;
 mod record;
+mod requeue;
 
-pub(crate) use front::{frame, Requeued};
+pub(crate) use format::{frame, Pos};
 pub use queue::Damage;
-pub(crate) use queue::{AppendError, DiskQueue, Mode, Pos};
+pub(crate) use queue::{AppendError, DiskQueue, Mode};
 pub(crate) use reader::Reader;
 pub(crate) use record::{decode_event, encode_event};
+pub(crate) use requeue::Requeued;

@@ -8,24 +8,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::cursor;
-use super::files::{create_new_private, create_private_dir, private_options};
-use super::front::{Front, FRONT_HEADER};
+use super::files::create_new_private;
+use super::format::{
+    record_crc, seg_name, Pos, HEADER, MAGIC, MAPPED_SEGMENT_BYTES, MAX_RECORD, RECORD_HEADER, SEGMENT_BYTES,
+    SPARE,
+};
 use super::mapped::Mapped;
-use super::reader::Reader;
-
-pub(super) const MAGIC: &[u8; 8] = b"TFQUEUE1";
-pub(super) const HEADER: u64 = MAGIC.len() as u64;
-pub(super) const RECORD_HEADER: u64 = 8;
-/// A segment is closed and a new one begun past this size.
-pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
-/// The size of a mapped segment, made whole up front: small enough that making one is cheap
-/// and that a drained one goes soon, large enough that it is made once per ~10,000 events.
-pub(crate) const MAPPED_SEGMENT_BYTES: u64 = 4 << 20;
-/// The next mapped segment, made ahead of need by the reader's thread; renamed into place.
-const SPARE: &str = "spare";
-/// The largest record; a length field above it can only be damage.
-pub(crate) const MAX_RECORD: u64 = 64 << 20;
 
 /// Why an append was refused.
 #[derive(Debug)]
@@ -172,59 +160,19 @@ impl std::fmt::Debug for DiskQueue {
             .finish_non_exhaustive()
     }
 }
-
-pub(super) fn seg_name(seq: u64) -> String {
-    format!("{seq:016}.seg")
-}
-
-pub(super) fn parse_seg(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".seg")?;
-    // Names are zero-padded to 16 digits, and grow past that only after 10^16 segments.
-    (digits.len() >= 16 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
-
-pub(super) fn record_crc(len: u32, payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len.to_le_bytes());
-    h.update(payload);
-    h.finalize()
-}
-
 impl DiskQueue {
-    /// Opens (creating, private) the queue in `dir`, holding its lock for as long as the
-    /// queue lives. Segments left by an earlier process are read first.
-    pub(crate) fn open(dir: &Path, budget: u64) -> io::Result<(Arc<DiskQueue>, Reader)> {
-        DiskQueue::open_with(dir, budget, Mode::Buffered)
-    }
-
-    /// As [`open`](Self::open), writing in `mode`.
-    pub(crate) fn open_with(dir: &Path, budget: u64, mode: Mode) -> io::Result<(Arc<DiskQueue>, Reader)> {
-        create_private_dir(dir)?;
-        let lock = private_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join("lock"))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "{} is in use by another tracker (its lock file is held); give each tracker its own directory",
-                        dir.display()
-                    ),
-                ))
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
-        }
-        let mut damage = Damage::default();
-        let (segs, bytes) = scan(dir, &mut damage)?;
-        let start = Start::plan(dir, segs, bytes, &mut damage);
-        let q = Arc::new(DiskQueue {
+    /// A queue on `dir`, holding `lock`, writing its own segments from `next` on, with
+    /// `live_bytes` already on disk.
+    pub(super) fn new(
+        dir: &Path,
+        lock: File,
+        budget: u64,
+        mode: Mode,
+        next: u64,
+        live_bytes: u64,
+        damage: Damage,
+    ) -> DiskQueue {
+        DiskQueue {
             dir: dir.to_path_buf(),
             lock: Mutex::new(Some(lock)),
             closed: AtomicBool::new(false),
@@ -232,21 +180,19 @@ impl DiskQueue {
             writer: Mutex::new(Writer {
                 mode,
                 dir_dirty: false,
-                seq: start.next,
+                seq: next,
                 sink: None,
                 len: HEADER,
                 committed: HEADER,
                 spare: None,
                 retired: Vec::new(),
             }),
-            bytes: AtomicU64::new(start.live_bytes),
+            bytes: AtomicU64::new(live_bytes),
             unread: AtomicU64::new(0),
-            first_own_seq: start.next,
+            first_own_seq: next,
             damage: Mutex::new(damage),
             write_through: AtomicBool::new(false),
-        });
-        let reader = Reader::new(q.clone(), start.at, start.front);
-        Ok((q, reader))
+        }
     }
 
     /// The directory.
@@ -524,147 +470,6 @@ pub(super) fn commit(w: &mut Writer) -> io::Result<()> {
     w.committed = w.len;
     Ok(())
 }
-
-/// The segments in `dir` (sequence, size), oldest first; anything else is noted as foreign.
-fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
-    let mut segs = Vec::new();
-    let mut bytes = 0;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "lock" || name == "cursor" {
-            continue;
-        }
-        if name == SPARE {
-            // Made ahead by an earlier process and never used: it holds no records.
-            let _ = fs::remove_file(entry.path());
-            continue;
-        }
-        match parse_seg(&name) {
-            Some(seq) => {
-                let len = stored(&entry.metadata()?);
-                bytes += len;
-                segs.push((seq, len));
-            }
-            None => {
-                log::warn!(
-                    "trackflow: {} is not a queue segment; left alone",
-                    entry.path().display()
-                );
-                damage.foreign_files.push(entry.path());
-            }
-        }
-    }
-    segs.sort_unstable();
-    Ok((segs, bytes))
-}
-
-/// The bytes a segment takes: a mapped segment left by a dead process keeps its preallocated
-/// length, mostly a hole, so on Unix count the blocks stored instead.
-pub(super) fn stored(m: &fs::Metadata) -> u64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        m.len().min(m.blocks().saturating_mul(512))
-    }
-    #[cfg(not(unix))]
-    {
-        m.len()
-    }
-}
-
-/// Where a record ends: the reading position just past it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Pos {
-    pub(super) seq: u64,
-    pub(super) off: u64,
-}
-
-/// Where a queue opened on a directory starts: which segments are live, where reading
-/// begins, and the first segment this process writes.
-struct Start {
-    live_bytes: u64,
-    at: Pos,
-    front: Option<Front>,
-    next: u64,
-}
-
-impl Start {
-    /// Reads the cursor and the front, and removes what they say was settled: segments
-    /// wholly before the cursor, a front the cursor has read past, and segments a front
-    /// took the place of.
-    fn plan(dir: &Path, segs: Vec<(u64, u64)>, bytes: u64, damage: &mut Damage) -> Start {
-        let cursor = cursor::read(dir);
-        let mut front = segs.first().filter(|(s, _)| *s == 0).and(Front::read(dir));
-        if segs.first().is_some_and(|(s, _)| *s == 0) && front.is_none() {
-            let path = dir.join(seg_name(0));
-            log::warn!("trackflow: {} is not a front segment; left alone", path.display());
-            damage.foreign_files.push(path);
-        }
-        let read_past_front = front.is_some_and(|f| cursor.is_some_and(|c| c.front == f.nonce && c.seq > 0));
-        if read_past_front {
-            front = None;
-        }
-        // Segments below this are settled (or were handed back into the front).
-        let settled_below = match (front, cursor) {
-            (Some(f), _) => f.resume.seq,
-            (None, Some(c)) => c.seq,
-            (None, None) => 0,
-        };
-        let mut live = Vec::new();
-        let mut live_bytes = bytes;
-        for (seq, len) in segs {
-            let foreign_front = seq == 0 && front.is_none() && !read_past_front;
-            if foreign_front {
-                live_bytes -= len;
-            } else if seq < settled_below && (seq > 0 || front.is_none()) {
-                let _ = fs::remove_file(dir.join(seg_name(seq)));
-                live_bytes -= len;
-            } else if seq > 0 {
-                live.push(seq);
-            }
-        }
-        let next = [
-            live.last().map_or(1, |s| s + 1),
-            cursor.map_or(1, |c| c.seq + 1),
-            front.map_or(1, |f| f.resume.seq + 1),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(1);
-        let at = match (front, cursor) {
-            (Some(f), Some(c)) if c.front == f.nonce && c.seq == 0 => Pos {
-                seq: 0,
-                off: c.off.max(FRONT_HEADER),
-            },
-            (Some(_), _) => Pos {
-                seq: 0,
-                off: FRONT_HEADER,
-            },
-            (None, _) => match (live.first(), cursor) {
-                (Some(&first), Some(c)) if c.seq == first => Pos {
-                    seq: first,
-                    off: c.off.max(HEADER),
-                },
-                (Some(&first), _) => Pos {
-                    seq: first,
-                    off: HEADER,
-                },
-                (None, _) => Pos {
-                    seq: next,
-                    off: HEADER,
-                },
-            },
-        };
-        Start {
-            live_bytes,
-            at,
-            front,
-            next,
-        }
-    }
-}
-
 #[cfg(test)]
 #[path = "queue_tests.rs"]
 mod tests;

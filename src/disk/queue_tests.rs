@@ -1,6 +1,8 @@
 //! The disk queue against the damage it must survive.
 
 use super::*;
+use crate::disk::files::create_private_dir;
+use crate::disk::reader::Reader;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tf-disk-{name}-{}", std::process::id()));

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cursor::{self, Cursor};
+use super::format::{parse_seg, record_crc, seg_name, stored, Pos, HEADER, MAGIC, MAX_RECORD, RECORD_HEADER};
 use super::front::{Front, FRONT_HEADER};
-use super::queue::{
-    commit, parse_seg, record_crc, seg_name, stored, DiskQueue, Mode, Pos, HEADER, MAGIC, MAX_RECORD,
-    RECORD_HEADER,
-};
+use super::queue::{commit, DiskQueue, Mode};
 
 /// How long after a failure to make a spare segment the reader tries again.
 const SPARE_RETRY: Duration = Duration::from_secs(1);
