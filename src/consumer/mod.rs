@@ -32,9 +32,10 @@ mod debug;
 mod gate;
 mod immediate;
 
+pub use crate::spool::DEFAULT_MAX_DISK_BYTES;
 pub use background::{
     BackgroundConsumer, BackgroundConsumerBuilder, Durability, Overflow, DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
 };
 pub use buffered::{BufferedConsumer, BufferedConsumerBuilder};
 pub use debug::{DebugConsumer, DebugConsumerBuilder};

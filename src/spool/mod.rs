@@ -48,6 +48,9 @@ mod replay;
 use crate::disk::files::create_private_dir;
 pub(crate) use crate::disk::files::write_atomic;
 pub use crate::disk::Damage as DiskDamage;
+
+/// Default for [`BackgroundConsumerBuilder::max_disk_bytes`](crate::BackgroundConsumerBuilder::max_disk_bytes): 1 GiB.
+pub const DEFAULT_MAX_DISK_BYTES: u64 = 1 << 30;
 use crate::disk::{decode_event, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -240,11 +243,7 @@ impl Spool {
         if let Some(h) = held.as_ref() {
             return Ok(h.queue.clone());
         }
-        let (queue, reader) = DiskQueue::open_with(
-            &self.queue_dir(),
-            crate::consumer::DEFAULT_MAX_DISK_BYTES,
-            Mode::Mapped,
-        )?;
+        let (queue, reader) = DiskQueue::open_with(&self.queue_dir(), DEFAULT_MAX_DISK_BYTES, Mode::Mapped)?;
         *held = Some(Box::new(Held {
             queue: queue.clone(),
             reader: Some(reader),

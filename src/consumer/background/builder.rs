@@ -8,26 +8,28 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded};
 use parking_lot::Mutex;
 
+use super::consumer::BackgroundConsumer;
+use super::flusher::Flusher;
 use super::lanes::Lanes;
+use super::policy::{Durability, Overflow};
+use super::shared::{Shared, SPENT_CAPACITY};
 use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
-use super::{
-    BackgroundConsumer, Durability, Flusher, Gate, Overflow, Shared, DEFAULT_FLUSH_INTERVAL, SPENT_CAPACITY,
-};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
+use crate::consumer::gate::Gate;
 use crate::consumer::{DiskGate, Reporter};
 use crate::delivery::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
 use crate::disk::Reader;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::spool::Spool;
+use crate::spool::{Spool, DEFAULT_MAX_DISK_BYTES};
 
+/// Default for [`BackgroundConsumerBuilder::flush_interval`].
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Default for [`BackgroundConsumerBuilder::queue_capacity`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 /// Default for [`BackgroundConsumerBuilder::max_queue_bytes`]: 32 MiB.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 32 << 20;
-/// Default for [`BackgroundConsumerBuilder::max_disk_bytes`]: 1 GiB.
-pub const DEFAULT_MAX_DISK_BYTES: u64 = 1 << 30;
 /// The longest `flush_interval` taken; a longer one is clamped.
 const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
@@ -512,5 +514,18 @@ impl BackgroundConsumerBuilder {
             hurry: AtomicBool::new(false),
             broken,
         }
+    }
+}
+
+impl BackgroundConsumer {
+    /// A builder delivering to `backend`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// ```
+    pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
+        BackgroundConsumerBuilder::new(backend)
     }
 }

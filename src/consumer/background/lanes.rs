@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::flight::{InFlight, LiveAcks};
-use super::Shared;
+use super::shared::Shared;
 use crate::delivery::{Cancel, DeliveryCtx, Flow, Turns};
 use crate::delivery::{Delivery, Failure};
 use crate::error::Error;

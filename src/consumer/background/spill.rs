@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::spool::Spool;
 
-use super::worker::Queued;
+use super::queued::Queued;
 
 /// How many `<backend>.N` directories a consumer tries when the default one is taken.
 const SLOTS: usize = 16;

@@ -26,7 +26,8 @@ use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender, TryRecvError
 
 use super::flight::InFlight;
 use super::lanes::{Done, Job, Lanes};
-use super::{Shared, SPENT_MAX_WEIGHT};
+use super::queued::{Ctl, Queued};
+use super::shared::{Shared, SPENT_MAX_WEIGHT};
 use crate::delivery::Cancel;
 use crate::disk::{Pos, Reader};
 use crate::event::Event;
@@ -34,21 +35,6 @@ use crate::stats::Stats;
 
 /// How long the worker naps while events are flowing but its batch is not full.
 const LINGER: Duration = Duration::from_micros(200);
-
-pub(super) enum Ctl {
-    /// Deliver everything queued; the reply says whether it all settled.
-    Flush(Sender<bool>),
-    Wake,
-    Shutdown,
-}
-
-/// An event in the memory queue, with its weight (counted against the byte budget) and,
-/// with a journal, where its record ends there.
-pub(super) struct Queued {
-    pub(super) event: Event,
-    pub(super) weight: usize,
-    pub(super) pos: Option<Pos>,
-}
 
 /// What woke a blocked worker.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,0 +1,130 @@
+//! The paths off the memory queue: spilling to disk (the default when it is full), waiting,
+//! dropping, and what happens when no worker will take the event.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::SendTimeoutError;
+
+use super::consumer::{BackgroundConsumer, BLOCK_SLICE};
+use super::queued::{Ctl, Queued};
+use crate::disk::AppendError;
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+impl BackgroundConsumer {
+    /// Appends to the disk queue, or drops (counted) where that cannot be done.
+    pub(super) fn spill(&self, event: Event) -> Result<()> {
+        let stats = &self.shared.reporter.stats;
+        let Some(spill) = &self.shared.spill else {
+            stats.add_spill_unavailable(1);
+            return Err(self.dropped("no spill directory could be used"));
+        };
+        match spill.push(&event) {
+            Ok(began) => {
+                stats.add_spilled(1);
+                if began {
+                    // The worker may be idle with an empty memory queue (an event larger
+                    // than the byte budget): tell it to look at the disk.
+                    let _ = self.ctl.send(Ctl::Wake);
+                }
+                Ok(())
+            }
+            Err(AppendError::Full) => {
+                stats.add_spill_full(1);
+                Err(self.dropped("the disk budget is reached"))
+            }
+            Err(AppendError::Io(e)) => {
+                stats.add_spill_unavailable(1);
+                log::error!("trackflow: cannot spill to {}: {e}", spill.disk.dir().display());
+                Err(self.dropped("the disk queue cannot be written"))
+            }
+        }
+    }
+
+    /// Waits for room in slices, so that a dead worker or a shutdown is noticed.
+    pub(super) fn send_blocking(
+        &self,
+        mut event: Event,
+        weight: usize,
+        limit: Option<Duration>,
+    ) -> Result<()> {
+        let until = limit.map(|d| Instant::now() + d);
+        loop {
+            if self.gate.is_closed() || !self.shared.worker_alive() {
+                // Shutdown is waiting for this producer: hand the event over another way.
+                return self.settle_refused(event);
+            }
+            let slice = until.map_or(BLOCK_SLICE, |u| {
+                u.saturating_duration_since(Instant::now()).min(BLOCK_SLICE)
+            });
+            if self.bytes_fit(weight) {
+                self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+                let q = Queued {
+                    event,
+                    weight,
+                    pos: None,
+                };
+                match self.tx.send_timeout(q, slice) {
+                    Ok(()) => return Ok(()),
+                    Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
+                        self.shared.unqueue(weight);
+                        event = q.event;
+                    }
+                }
+            } else {
+                std::thread::sleep(slice);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return Err(self.dropped("the queue stayed full for the block timeout"));
+            }
+        }
+    }
+
+    /// An accepted event that cannot enter the memory queue any more: to the disk queue if
+    /// there is one, else failed (counted, and told to the callback).
+    pub(super) fn settle_refused(&self, event: Event) -> Result<()> {
+        if let Some(spill) = &self.shared.spill {
+            if spill.push(&event).is_ok() {
+                self.shared.reporter.stats.add_spilled(1);
+                return Ok(());
+            }
+        }
+        let error = if self.shared.worker_alive() {
+            Error::Cancelled
+        } else {
+            Error::WorkerGone
+        };
+        self.shared
+            .reporter
+            .failed_unstored(&error, std::slice::from_ref(&event));
+        Err(error)
+    }
+
+    /// The worker died outside delivery: report it once, and keep in the disk queue what it
+    /// left queued, and `event` if one was being handed over.
+    pub(super) fn worker_gone(&self, event: Option<Event>) -> Error {
+        if self.shared.warn_once(2) {
+            log::error!(
+                "trackflow: the background worker thread stopped; what it had not delivered is kept in the disk queue for the next start"
+            );
+        }
+        self.shared.keep_queued(&Error::WorkerGone);
+        if let Some(e) = event {
+            self.shared.keep(&Error::WorkerGone, std::slice::from_ref(&e));
+        }
+        Error::WorkerGone
+    }
+
+    pub(super) fn dropped(&self, why: &str) -> Error {
+        self.shared.reporter.stats.add_dropped(1);
+        if self.shared.warn_once(1) {
+            log::warn!(
+                "trackflow: queue full ({} events), dropping per {:?}: {why}; further drops are only counted until shutdown",
+                self.capacity,
+                self.overflow
+            );
+        }
+        Error::QueueFull
+    }
+}

@@ -1,0 +1,99 @@
+//! What the consumer (on the callers' threads) and its worker share.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
+
+use super::queued::Queued;
+use super::spill::Spill;
+use crate::backend::Backend;
+use crate::consumer::{DiskGate, Reporter};
+use crate::error::Error;
+use crate::event::Event;
+use crate::stats::Padded;
+
+/// Delivered events waiting to be freed by producer threads.
+pub(super) const SPENT_CAPACITY: usize = 4096;
+/// Larger delivered events are freed by the worker, so the return path holds at most
+/// `SPENT_CAPACITY × SPENT_MAX_WEIGHT` bytes (16 MiB); a typical event weighs about 1 KiB.
+pub(super) const SPENT_MAX_WEIGHT: usize = 4096;
+/// What the consumer and its worker share.
+pub(super) struct Shared {
+    pub(super) backend: Arc<dyn Backend>,
+    pub(super) reporter: Reporter,
+    // The queue's other end, to take what a dead worker left.
+    pub(super) queue: Receiver<Queued>,
+    pub(super) queued_bytes: Padded<AtomicUsize>,
+    pub(super) max_queue_bytes: usize,
+    pub(super) spill: Option<Spill>,
+    pub(super) alive: AtomicBool,
+    // When a shutdown stops waiting for lanes and takes back what they hold.
+    pub(super) hand_back_at: Mutex<Option<Instant>>,
+    // Closed when a shutdown gives up waiting: no write to disk after that.
+    pub(super) disk_gate: Arc<DiskGate>,
+    // Events the worker handed back to the front of the disk queue.
+    pub(super) handed_back: AtomicU64,
+    // Write the hand-back through to the disk (Fsync durability).
+    pub(super) sync_hand_back: bool,
+    // The time of the oldest event out on a lane (ms; 0 when none).
+    pub(super) oldest_ms: AtomicI64,
+    // Bit 0: warned of a drop; bit 1: of a dead worker.
+    pub(super) warned: AtomicUsize,
+}
+
+impl Shared {
+    pub(super) fn worker_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(super) fn unqueue(&self, weight: usize) {
+        if weight > 0 {
+            self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+        }
+    }
+
+    /// Fails what the memory queue holds.
+    /// Keeps what the memory queue holds when no worker will take it: in the disk queue
+    /// (a journal record is there already), for the next tracker; failed where it cannot be.
+    pub(super) fn keep_queued(&self, error: &Error) {
+        let mut weight = 0;
+        let left: Vec<Event> = self
+            .queue
+            .try_iter()
+            .filter_map(|q| {
+                weight += q.weight;
+                q.pos.is_none().then_some(q.event)
+            })
+            .collect();
+        self.unqueue(weight);
+        self.keep(error, &left);
+    }
+
+    /// Appends `events` to the disk queue, left for the next tracker; what cannot be is
+    /// failed with `error` (counted, told).
+    pub(super) fn keep(&self, error: &Error, events: &[Event]) {
+        let mut unkept = Vec::new();
+        for e in events {
+            let kept = self
+                .disk_gate
+                .write(|| self.spill.as_ref().is_some_and(|s| s.push(e).is_ok()));
+            if kept == Some(true) {
+                self.reporter.stats.add_spilled(1);
+            } else {
+                unkept.push(e.clone());
+            }
+        }
+        self.reporter.failed_unstored(error, &unkept);
+    }
+
+    pub(super) fn hand_back_at(&self) -> Option<Instant> {
+        *self.hand_back_at.lock()
+    }
+
+    pub(super) fn warn_once(&self, bit: usize) -> bool {
+        self.warned.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+}
