@@ -1,0 +1,193 @@
+//! Building a [`Gravity`]: its builder and defaults.
+
+use std::fmt;
+
+use parking_lot::Mutex;
+
+use super::client::{ClientId, Gravity};
+use super::{DEFAULT_MAX_BATCH, MAX_BATCH};
+use crate::error::{Error, Result};
+use crate::transport::mask::mask_url;
+use crate::transport::HttpTransport;
+
+/// Builder of [`Gravity`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `compress` (gzip, `Gravity-Content-Compress: gzip`) | `true` |
+/// | `max_batch` (events per envelope) | 20, clamped to 1..=200 |
+/// | `utc_offset_minutes` (how times are written as text) | 0 (UTC) |
+/// | `uuid_from_insert_id` (send the insert id as `#uuid`) | `false` |
+/// | `client_id` (which id first) | [`ClientId::AnonymousFirst`] |
+/// | `debug_mode` (Gravity's debug collector mode) | `false` |
+/// | `transport` | [`HttpTransport::default`] |
+pub struct GravityBuilder {
+    pub(super) url: String,
+    pub(super) compress: bool,
+    pub(super) max_batch: usize,
+    pub(super) utc_offset_minutes: i32,
+    pub(super) uuid_from_insert_id: bool,
+    pub(super) client_id: ClientId,
+    pub(super) debug_mode: bool,
+    pub(super) transport: Option<HttpTransport>,
+}
+
+impl fmt::Debug for GravityBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GravityBuilder")
+            .field("url", &mask_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GravityBuilder {
+    /// Gzip bodies. Defaults to `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").compress(false);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compress(mut self, v: bool) -> Self {
+        self.compress = v;
+        self
+    }
+    /// Most events in one envelope. Defaults to 20; clamped to 1..=200 as the SDK does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").max_batch(100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+    /// The offset from UTC, in minutes, of the wall-clock text Gravity gets for time values
+    /// (`YYYY-mm-dd HH:MM:SS.mmm`). Defaults to 0: UTC.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").utc_offset_minutes(480);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn utc_offset_minutes(mut self, m: i32) -> Self {
+        self.utc_offset_minutes = m;
+        self
+    }
+    /// Send each event's insert id as `#uuid` (unless the event sets one), so the collector can
+    /// drop the duplicates an ambiguous retry may cause. `#uuid` belongs to the envelope, so
+    /// this sends one request per event. Defaults to `false`, as the SDK.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").uuid_from_insert_id(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn uuid_from_insert_id(mut self, v: bool) -> Self {
+        self.uuid_from_insert_id = v;
+        self
+    }
+    /// Which id becomes `client_id` when an identity has both. Defaults to
+    /// [`ClientId::AnonymousFirst`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::backend::gravity::{ClientId, Gravity};
+    /// let b = Gravity::builder("https://h/c/?access_token=t").client_id(ClientId::UserFirst);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn client_id(mut self, c: ClientId) -> Self {
+        self.client_id = c;
+        self
+    }
+    /// Gravity's debug mode, as the SDK's `GEDebugConsumer` sends it: one plain envelope per
+    /// request with `Turbo-Debug-Mode: 1`, which the collector validates and answers in
+    /// detail without storing. For development; a setting of the backend, whichever
+    /// consumer delivers. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::Gravity::builder("https://h/c/?access_token=t").debug_mode(true);
+    /// ```
+    pub fn debug_mode(mut self, on: bool) -> Self {
+        self.debug_mode = on;
+        self
+    }
+    /// The HTTP transport (timeouts, retries). Defaults to [`HttpTransport::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").transport(trackflow::transport::HttpTransport::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transport(mut self, t: HttpTransport) -> Self {
+        self.transport = Some(t);
+        self
+    }
+    /// Builds the backend.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a URL that is not `http://` or `https://`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ge = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").build()?;
+    /// assert!(trackflow::backend::gravity::Gravity::builder("ftp://h").build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> Result<Gravity> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "gravity url `{}`: must start with http:// or https://",
+                mask_url(&self.url)
+            )));
+        }
+        Ok(Gravity {
+            url: self.url,
+            compress: self.compress,
+            max_batch: self.max_batch.clamp(1, MAX_BATCH),
+            utc_offset_minutes: self.utc_offset_minutes,
+            uuid_from_insert_id: self.uuid_from_insert_id,
+            client_id: self.client_id,
+            debug_mode: self.debug_mode,
+            transport: self.transport.unwrap_or_default(),
+            buffers: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+impl Gravity {
+    /// A builder for the collect URL, used verbatim (the access token travels in its query:
+    /// `…/event/collect/?access_token=TOKEN`). trackflow masks the token in its logs, errors
+    /// and `Debug` output. ureq, the HTTP client, logs full URLs only at `trace` level on target
+    /// `ureq`: keep that off in production.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = trackflow::backend::gravity::Gravity::builder("https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(url: impl Into<String>) -> GravityBuilder {
+        GravityBuilder {
+            url: url.into(),
+            compress: true,
+            max_batch: DEFAULT_MAX_BATCH,
+            utc_offset_minutes: 0,
+            uuid_from_insert_id: false,
+            client_id: ClientId::AnonymousFirst,
+            debug_mode: false,
+            transport: None,
+        }
+    }
+}
