@@ -113,38 +113,34 @@ fn registry() -> &'static RwLock<Kinds> {
     })
 }
 
-/// Every built-in kind and the cargo feature it needs, so that a config naming one whose
-/// feature is off says which feature to turn on.
-const FEATURES: &[(&str, &str)] = &[
-    ("file", "file"),
-    ("growingio", "growingio"),
-    ("personalize", "personalize"),
-    ("retail", "retail"),
-    ("talent", "talent"),
-    ("gravity", "gravity"),
-    ("webhook", "webhook"),
-    ("kafka", "kafka"),
-];
+/// The built-in kinds: one line each, `kind` (cargo feature) => its settings type. From this
+/// table come the registry's kinds and, for a config naming a kind whose feature is off, the
+/// feature to turn on.
+macro_rules! builtins {
+    ($($kind:literal ($feature:literal) => $settings:path,)*) => {
+        /// Every built-in kind and the cargo feature it needs.
+        const FEATURES: &[(&str, &str)] = &[$(($kind, $feature)),*];
 
-/// Registers the built-in kinds this build has.
-fn builtins(add: &mut dyn FnMut(&'static str, Arc<dyn Kind>)) {
-    #[cfg(feature = "file")]
-    builtin::<super::file::FileSettings>(add);
-    #[cfg(feature = "growingio")]
-    builtin::<super::growingio::GrowingIoSettings>(add);
-    #[cfg(feature = "personalize")]
-    builtin::<super::personalize::PersonalizeSettings>(add);
-    #[cfg(feature = "retail")]
-    builtin::<super::retail::RetailSettings>(add);
-    #[cfg(feature = "talent")]
-    builtin::<super::talent::TalentSettings>(add);
-    #[cfg(feature = "gravity")]
-    builtin::<super::gravity::GravitySettings>(add);
-    #[cfg(feature = "webhook")]
-    builtin::<super::webhook::WebhookSettings>(add);
-    #[cfg(feature = "kafka")]
-    builtin::<super::kafka::KafkaSettings>(add);
-    let _ = add;
+        /// Registers the built-in kinds this build has.
+        fn builtins(add: &mut dyn FnMut(&'static str, Arc<dyn Kind>)) {
+            $(
+                #[cfg(feature = $feature)]
+                builtin::<$settings>(add);
+            )*
+            let _ = add;
+        }
+    };
+}
+
+builtins! {
+    "file" ("file") => super::file::FileSettings,
+    "growingio" ("growingio") => super::growingio::GrowingIoSettings,
+    "personalize" ("personalize") => super::personalize::PersonalizeSettings,
+    "retail" ("retail") => super::retail::RetailSettings,
+    "talent" ("talent") => super::talent::TalentSettings,
+    "gravity" ("gravity") => super::gravity::GravitySettings,
+    "webhook" ("webhook") => super::webhook::WebhookSettings,
+    "kafka" ("kafka") => super::kafka::KafkaSettings,
 }
 
 /// Adds `S` to the built-in kinds being collected.
