@@ -11,7 +11,7 @@ use trackflow::auth::aws::Credentials;
 use trackflow::auth::sigv4::{sign, SignInput};
 use trackflow::backend::gravity::Gravity;
 use trackflow::backend::personalize::Personalize;
-use trackflow::{new_insert_id, Event, Identity, Interaction, InteractionItem};
+use trackflow::{clock::new_insert_id, Event, Identity, Interaction, InteractionItem};
 
 const BATCH: usize = 500;
 

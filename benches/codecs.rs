@@ -10,7 +10,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::backend::growingio::GrowingIoCodec;
-use trackflow::{new_insert_id, Event, GrowingIo, Identity};
+use trackflow::{clock::new_insert_id, Event, GrowingIo, Identity};
 
 const BATCH: usize = 500;
 const STM: i64 = 1_700_000_000_500;

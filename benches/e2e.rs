@@ -19,7 +19,7 @@ use common::sink::Sink;
 
 use serde::Serialize;
 use trackflow::backend::growingio::GrowingIoCodec;
-use trackflow::{BackgroundConsumer, Durability, GrowingIo, Identity, Spool, Tracker};
+use trackflow::{spool::Spool, BackgroundConsumer, Durability, GrowingIo, Identity, Tracker};
 
 const BATCH: usize = 500;
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use support::kafka::Broker;
-use trackflow::{BackgroundConsumer, Clock, Event, Identity, Kafka, Spool, Tracker};
+use trackflow::{clock::Clock, spool::Spool, BackgroundConsumer, Event, Identity, Kafka, Tracker};
 
 const USERS: u64 = 1_000;
 
@@ -64,7 +64,7 @@ fn raw_run(brokers: &str, topic: &str, events: u64) -> f64 {
         let mut e = Event::track("purchase");
         e.identity = who;
         e.properties = props;
-        e.time = trackflow::SystemClock.now_ms();
+        e.time = trackflow::clock::SystemClock.now_ms();
         payload.clear();
         trackflow::codec::json::write_event(&mut payload, &e).unwrap();
         let key = e.identity.user_id.as_deref().unwrap_or_default();

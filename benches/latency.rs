@@ -22,7 +22,8 @@ use trackflow::backend::gravity::Gravity;
 use trackflow::backend::personalize::Personalize;
 use trackflow::backend::retail::Retail;
 use trackflow::{
-    Backend, BackgroundConsumer, Event, GrowingIo, Identity, Interaction, InteractionItem, Spool, Tracker,
+    spool::Spool, Backend, BackgroundConsumer, Event, GrowingIo, Identity, Interaction, InteractionItem,
+    Tracker,
 };
 
 fn main() {

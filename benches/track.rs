@@ -13,7 +13,8 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use trackflow::{
-    BackgroundConsumer, BufferedConsumer, Durability, Identity, ImmediateConsumer, Overflow, Spool, Tracker,
+    spool::Spool, BackgroundConsumer, BufferedConsumer, Durability, Identity, ImmediateConsumer, Overflow,
+    Tracker,
 };
 
 fn bench(c: &mut Criterion) {

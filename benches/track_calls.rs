@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod common;
 
-use trackflow::{BackgroundConsumer, Durability, Identity, Overflow, Spool, Tracker};
+use trackflow::{spool::Spool, BackgroundConsumer, Durability, Identity, Overflow, Tracker};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use trackflow::{BackgroundConsumer, Identity, Properties, Tracker, Webhook, WebhookFormat};
+use trackflow::{
+    backend::webhook::WebhookFormat, BackgroundConsumer, Identity, Properties, Tracker, Webhook,
+};
 
 fn main() -> trackflow::Result<()> {
     let url = std::env::var("TRACKFLOW_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Clock, FixedClock};
+/// use trackflow::{clock::Clock, clock::FixedClock};
 /// assert_eq!(FixedClock(1700000000500).now_ms(), 1700000000500);
 /// ```
 pub trait Clock: Send + Sync + Debug {
@@ -35,7 +35,7 @@ impl<T: Clock + ?Sized> Clock for Arc<T> {
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Clock, SystemClock};
+/// use trackflow::{clock::Clock, clock::SystemClock};
 /// assert!(SystemClock.now_ms() > 1_600_000_000_000);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,7 +54,7 @@ impl Clock for SystemClock {
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Clock, FixedClock};
+/// use trackflow::{clock::Clock, clock::FixedClock};
 /// let c = FixedClock(42);
 /// assert_eq!(c.now_ms(), c.now_ms());
 /// ```
@@ -72,7 +72,7 @@ impl Clock for FixedClock {
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Clock, ManualClock};
+/// use trackflow::{clock::Clock, clock::ManualClock};
 /// let c = ManualClock::new(1000);
 /// c.advance_ms(500);
 /// assert_eq!(c.now_ms(), 1500);
@@ -86,7 +86,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Clock, ManualClock};
+    /// use trackflow::{clock::Clock, clock::ManualClock};
     /// assert_eq!(ManualClock::new(5).now_ms(), 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -98,7 +98,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Clock, ManualClock};
+    /// use trackflow::{clock::Clock, clock::ManualClock};
     /// let c = ManualClock::new(5);
     /// c.advance_ms(10);
     /// assert_eq!(c.now_ms(), 15);
@@ -112,7 +112,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Clock, ManualClock};
+    /// use trackflow::{clock::Clock, clock::ManualClock};
     /// let c = ManualClock::new(5);
     /// c.set_ms(1);
     /// assert_eq!(c.now_ms(), 1);
@@ -165,9 +165,9 @@ pub(crate) fn random_u64() -> u64 {
 /// # Examples
 ///
 /// ```
-/// let id = trackflow::new_insert_id();
+/// let id = trackflow::clock::new_insert_id();
 /// assert_eq!(id.to_string().len(), 36);
-/// assert_ne!(id, trackflow::new_insert_id());
+/// assert_ne!(id, trackflow::clock::new_insert_id());
 /// ```
 pub fn new_insert_id() -> InsertId {
     let hi = (random_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
@@ -183,7 +183,7 @@ pub fn new_insert_id() -> InsertId {
 /// # Examples
 ///
 /// ```
-/// use trackflow::InsertId;
+/// use trackflow::clock::InsertId;
 /// let id = InsertId::from("order-42");
 /// assert_eq!(id, "order-42");
 /// assert_eq!(serde_json::to_string(&id)?, r#""order-42""#);
@@ -210,7 +210,7 @@ impl InsertId {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::InsertId::default().is_empty());
+    /// assert!(trackflow::clock::InsertId::default().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -222,7 +222,7 @@ impl InsertId {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::new_insert_id().len(), 36);
+    /// assert_eq!(trackflow::clock::new_insert_id().len(), 36);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {

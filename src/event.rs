@@ -660,7 +660,7 @@ impl Interaction {
 
 impl Event {
     /// Approximate bytes this event occupies in memory, nested values included: what the
-    /// queue byte budget and [`Limits::max_event_bytes`](crate::Limits::max_event_bytes)
+    /// queue byte budget and [`Limits::max_event_bytes`](crate::validate::Limits::max_event_bytes)
     /// measure.
     ///
     /// # Examples

@@ -114,6 +114,41 @@
 //! to build it ([`backend::BackendSettings`]) and register its kind once
 //! ([`backend::register`]); see [`backend::registry`].
 //!
+//! # Architecture
+//!
+//! Every event walks one path, and each layer imports only the layers below it (CI checks
+//! that no two files of `src/` import each other, directly or around a circle:
+//! `python3 scripts/imports.py`).
+//!
+//! ```text
+//!  app ─► tracker/      Tracker: validates (validate), stamps time and insert id, fans out
+//!           │           Event, Identity, Properties (event, value): the neutral event
+//!           ▼
+//!         consumer/     WHEN: Immediate │ Buffered │ Background │ Debug
+//!           │           background/: the store — memory queue, disk queue (disk/, spool/),
+//!           │           worker, lanes; an event leaves only when acknowledged or refused
+//!           ▼
+//!         delivery/     the consumer→backend contract: DeliveryCtx (cancel, flow, fan-out,
+//!           │           per-request acknowledgement), Delivery, Flow (in-flight budget,
+//!           │           circuit breaker, turns)
+//!           ▼
+//!         backend/<kind>/   WHERE and in what shape; one folder per backend, files by role:
+//!           │           client (the backend), builder, settings (config), rules (checks at
+//!           │           the call), wire (bytes of a request), requests (deliver, judge)
+//!           ▼
+//!         codec/        HOW the bytes look: json │ snappy │ protobuf │ gzip
+//!           ▼
+//!         transport/    HTTP only: one client, retries, status classification, masking
+//!
+//!  beside them: settings/ (secrets, auth and transport settings, below both config/ and
+//!  the backends), config/ (TOML, the backend registry), auth/ (AWS and Google credentials,
+//!  fetched through the backend's transport), clock, stats
+//! ```
+//!
+//! A new backend is one folder under `backend/`, its `pub mod` line, one line in the
+//! registry's `builtins!` table (and its cargo feature), and its tests. A backend outside the
+//! crate needs no line at all: [`backend::register`].
+//!
 //! # Logging
 //!
 //! trackflow logs through the `log` crate: `error` for events that failed for good with no
@@ -131,7 +166,7 @@
 pub mod auth;
 pub mod backend;
 mod cancel;
-mod clock;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod consumer;
@@ -144,55 +179,45 @@ mod route;
 mod runtime;
 mod settings;
 pub mod spool;
-mod stats;
+pub mod stats;
 mod text;
-mod tracker;
+pub mod tracker;
 pub mod transport;
 pub mod validate;
-mod value;
+pub mod value;
 
-#[cfg(feature = "personalize")]
-pub use auth::aws::CredentialsProvider;
+// The crate root holds what a user touches first: the tracker, identities and properties,
+// the consumers, errors, and the backends. The rest is reached through its module.
 #[cfg(feature = "file")]
-pub use backend::file::{FileBackend, FileBackendBuilder};
+pub use backend::file::FileBackend;
 #[cfg(feature = "gravity")]
-pub use backend::gravity::{ClientId, Gravity, GravityBuilder};
+pub use backend::gravity::Gravity;
 #[cfg(feature = "growingio")]
-pub use backend::growingio::{GrowingIo, GrowingIoBuilder, GrowingIoCodec};
+pub use backend::growingio::GrowingIo;
 #[cfg(feature = "kafka")]
-pub use backend::kafka::{Kafka, KafkaBuilder};
+pub use backend::kafka::Kafka;
 #[cfg(feature = "personalize")]
-pub use backend::personalize::{Personalize, PersonalizeBuilder};
+pub use backend::personalize::Personalize;
 #[cfg(feature = "retail")]
-pub use backend::retail::{RejoinScope, Retail, RetailBuilder};
+pub use backend::retail::Retail;
 #[cfg(feature = "talent")]
-pub use backend::talent::{Talent, TalentBuilder, TalentVersion};
+pub use backend::talent::Talent;
 #[cfg(feature = "webhook")]
-pub use backend::webhook::{Webhook, WebhookBuilder, WebhookFormat};
-pub use backend::{Backend, MemoryBackend, Rotation};
-pub use clock::{new_insert_id, Clock, FixedClock, InsertId, ManualClock, SharedClock, SystemClock};
+pub use backend::webhook::Webhook;
+pub use backend::{Backend, MemoryBackend};
 pub use config::{BackendConfig, Config};
 pub use consumer::{
-    BackgroundConsumer, BackgroundConsumerBuilder, BufferedConsumer, BufferedConsumerBuilder, Consumer,
-    DebugConsumer, DebugConsumerBuilder, Durability, ErrorCallback, ImmediateConsumer, Overflow,
+    BackgroundConsumer, BufferedConsumer, Consumer, DebugConsumer, Durability, ImmediateConsumer, Overflow,
     ShutdownReport,
 };
-pub use delivery::{Delivery, Failure};
 pub use error::{Error, Result, TransportError};
 pub use event::{Event, EventKind, Identity, Interaction, InteractionItem, ProfileOp};
 pub use route::{Route, RouteKind};
 #[cfg(feature = "tokio")]
 pub use runtime::blocking_calls_on_runtime;
-pub use spool::{ReplayReport, Spool};
-pub use stats::{BackendStats, Stats, StatsSnapshot};
-pub use text::Text;
-pub use tracker::{
-    DynamicSuperProperties, EventOptions, Tracker, TrackerBuilder, TrackerGuard, WithOptions,
-    DEFAULT_GUARD_TIMEOUT,
-};
-pub use transport::{HttpTransport, RetryPolicy};
-pub use validate::Limits;
-pub use value::{Key, Properties, Value, TIME_KEY};
+pub use stats::StatsSnapshot;
+pub use tracker::{EventOptions, Tracker, TrackerBuilder, TrackerGuard};
+pub use value::{Properties, Value};
 
 // The README's Rust examples are compiled with the doctests, so they cannot rot.
 #[cfg(doctest)]

@@ -130,7 +130,7 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let s = trackflow::Stats::default();
+    /// let s = trackflow::stats::Stats::default();
     /// assert_eq!(s.snapshot(), trackflow::StatsSnapshot::default());
     /// ```
     pub fn snapshot(&self) -> StatsSnapshot {

@@ -21,7 +21,7 @@ const INLINE: usize = 22;
 /// # Examples
 ///
 /// ```
-/// use trackflow::Text;
+/// use trackflow::value::Text;
 /// let t = Text::from("book");
 /// assert_eq!(&*t, "book");
 /// assert!(t.is_inline());
@@ -42,7 +42,7 @@ impl Text {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::Text::from("book").as_str(), "book");
+    /// assert_eq!(trackflow::value::Text::from("book").as_str(), "book");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn as_str(&self) -> &str {
@@ -59,7 +59,7 @@ impl Text {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::Text::from("book").as_bytes(), b"book");
+    /// assert_eq!(trackflow::value::Text::from("book").as_bytes(), b"book");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
@@ -74,7 +74,7 @@ impl Text {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::Text::from("é").len(), 2);
+    /// assert_eq!(trackflow::value::Text::from("é").len(), 2);
     /// ```
     pub fn len(&self) -> usize {
         self.as_bytes().len()
@@ -85,7 +85,7 @@ impl Text {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::Text::default().is_empty());
+    /// assert!(trackflow::value::Text::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.as_bytes().is_empty()
@@ -96,7 +96,7 @@ impl Text {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::Text::from("short").is_inline());
+    /// assert!(trackflow::value::Text::from("short").is_inline());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_inline(&self) -> bool {

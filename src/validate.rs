@@ -38,7 +38,7 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 /// # Examples
 ///
 /// ```
-/// let mut limits = trackflow::Limits::default();
+/// let mut limits = trackflow::validate::Limits::default();
 /// limits.max_properties = 10;
 /// assert_eq!(limits.max_name_len, trackflow::validate::DEFAULT_MAX_NAME_LEN);
 /// ```
@@ -86,7 +86,7 @@ impl Limits {
     /// # Examples
     ///
     /// ```
-    /// assert!(trackflow::Limits::strict().strict);
+    /// assert!(trackflow::validate::Limits::strict().strict);
     /// ```
     pub fn strict() -> Self {
         Limits {
@@ -104,7 +104,7 @@ impl Limits {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Event, EventKind, Identity, Limits, Value};
+    /// use trackflow::{Event, EventKind, Identity, validate::Limits, Value};
     /// let mut e = Event::new(EventKind::Track { name: "buy".into() });
     /// e.identity = Identity::user("u1");
     /// e.properties.insert("price", f64::NAN);
@@ -187,7 +187,7 @@ impl Limits {
     ///
     /// ```
     /// let p = trackflow::Properties::new().with("", 1);
-    /// let err = trackflow::Limits::default().check_properties(&p).unwrap_err();
+    /// let err = trackflow::validate::Limits::default().check_properties(&p).unwrap_err();
     /// assert_eq!(err.to_string(), "invalid input: properties: keys must not be empty");
     /// ```
     pub fn check_properties(&self, props: &Properties) -> Result<()> {

@@ -20,7 +20,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::text::Text;
+pub use crate::text::Text;
 
 /// The key that marks a time in the JSON form: `{"$time": 1700000000500}`.
 pub const TIME_KEY: &str = "$time";

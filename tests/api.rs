@@ -15,7 +15,7 @@ use std::any::type_name;
 // What the README writes, imported from the root: this file does not compile if one is not.
 type Named = (
     trackflow::BackgroundConsumer,
-    trackflow::BackgroundConsumerBuilder,
+    trackflow::consumer::BackgroundConsumerBuilder,
     trackflow::BufferedConsumer,
     trackflow::Config,
     trackflow::DebugConsumer,
@@ -23,7 +23,7 @@ type Named = (
     trackflow::FileBackend,
     trackflow::Gravity,
     trackflow::GrowingIo,
-    trackflow::HttpTransport,
+    trackflow::transport::HttpTransport,
     trackflow::ImmediateConsumer,
     trackflow::MemoryBackend,
     trackflow::Personalize,
@@ -36,11 +36,11 @@ type Named = (
     trackflow::TrackerBuilder,
     trackflow::Route,
     trackflow::RouteKind,
-    trackflow::BackendStats,
+    trackflow::stats::BackendStats,
     trackflow::Webhook,
     trackflow::Kafka,
     Box<dyn trackflow::Backend>,
-    Box<dyn trackflow::CredentialsProvider>,
+    Box<dyn trackflow::auth::aws::CredentialsProvider>,
 );
 
 /// Backticked words in the README that are not trackflow types: variants, header names,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use trackflow::delivery::DeliveryCtx;
 use trackflow::{
-    Backend, BackgroundConsumer, Delivery, Error, Event, Identity, MemoryBackend, Properties, Tracker,
+    delivery::Delivery, Backend, BackgroundConsumer, Error, Event, Identity, MemoryBackend, Properties,
+    Tracker,
 };
 
 /// Holds every delivery until opened (or cancelled), and says whether one is inside.

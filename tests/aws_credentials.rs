@@ -498,7 +498,7 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
     let f = failed.clone();
     let consumer = trackflow::BackgroundConsumer::builder(backend)
         .redelivery(Duration::from_millis(200), Duration::from_secs(2))
-        .spool(trackflow::Spool::open(&dir).unwrap())
+        .spool(trackflow::spool::Spool::open(&dir).unwrap())
         .on_error(move |_, events| {
             f.fetch_add(events.len(), Ordering::SeqCst);
         })
@@ -517,7 +517,7 @@ fn a_metadata_service_refusing_for_ten_seconds_costs_no_event() {
     assert!(report.completed, "{report:?}");
     assert_eq!((s.delivered, s.failed, report.left), (200, 0, 0), "{report:?}");
     assert_eq!(failed.load(Ordering::SeqCst), 0, "nothing reported failed");
-    let spool = trackflow::Spool::open(&dir).unwrap();
+    let spool = trackflow::spool::Spool::open(&dir).unwrap();
     assert!(spool.dead_files().unwrap().is_empty(), "no dead letter");
     // Backed off between attempts (1 s doubling), not asked per request: 200 events over 20
     // users are 20 requests per delivery, and a per-request fetch would have asked hundreds

@@ -44,7 +44,7 @@ fn run_cmd(args: &[&str], config: &str, lines: &str, with_input: bool) -> (i32, 
 }
 
 fn rand_suffix() -> String {
-    trackflow::new_insert_id().to_string()[..8].to_owned()
+    trackflow::clock::new_insert_id().to_string()[..8].to_owned()
 }
 
 fn gio_config(c: &Collector) -> String {
@@ -213,7 +213,7 @@ fn an_outage_is_kept_in_the_store_and_replay_delivers_it() {
     );
     assert!(stdout.contains("3 events kept in"), "{stdout}");
     assert_eq!(
-        trackflow::Spool::open(&spool)
+        trackflow::spool::Spool::open(&spool)
             .unwrap()
             .queued_events()
             .unwrap()
@@ -236,7 +236,7 @@ fn an_outage_is_kept_in_the_store_and_replay_delivers_it() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(
-        trackflow::Spool::open(&spool)
+        trackflow::spool::Spool::open(&spool)
             .unwrap()
             .queued_events()
             .unwrap()

@@ -330,7 +330,7 @@ fn shutdown_keeps_its_deadline_with_every_lane_held_and_spools_them_all() {
         let consumer = BackgroundConsumer::builder(gio(&c))
             .max_batch(25)
             .max_in_flight(8)
-            .spool(trackflow::Spool::open(&dir).unwrap())
+            .spool(trackflow::spool::Spool::open(&dir).unwrap())
             .build();
         let t = Tracker::builder().consumer(consumer).build().unwrap();
         track_n(&t, 0..1000);

@@ -21,7 +21,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use support::{temp_dir, Collector, Reply, Rng};
 use trackflow::{
-    BackgroundConsumer, Durability, Error, Event, GrowingIo, Identity, Properties, Spool, Tracker,
+    spool::Spool, BackgroundConsumer, Durability, Error, Event, GrowingIo, Identity, Properties, Tracker,
 };
 
 const MAX_BATCH: usize = 50;

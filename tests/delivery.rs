@@ -109,7 +109,7 @@ fn shutdown_returns_within_its_deadline_and_reports_what_was_left() {
     let consumer = BackgroundConsumer::builder(
         GrowingIo::builder(c.url(), "p", "d").build().unwrap(), // default policy: honours 30 s
     )
-    .spool(trackflow::Spool::open(&dir).unwrap())
+    .spool(trackflow::spool::Spool::open(&dir).unwrap())
     .on_error(move |e, events| f.lock().push((e.to_string(), events.len())))
     .build();
     let t = Tracker::builder().consumer(consumer).build().unwrap();
@@ -134,7 +134,7 @@ fn shutdown_returns_within_its_deadline_and_reports_what_was_left() {
     let next = Tracker::builder()
         .consumer(
             BackgroundConsumer::builder(gio(&up))
-                .spool(trackflow::Spool::open(&dir).unwrap())
+                .spool(trackflow::spool::Spool::open(&dir).unwrap())
                 .build(),
         )
         .build()
@@ -155,7 +155,7 @@ fn shutdown_with_a_stalled_collector_gives_up_at_the_deadline() {
     let t = Tracker::builder()
         .consumer(
             BackgroundConsumer::builder(gio(&c))
-                .spool(trackflow::Spool::open(&dir).unwrap())
+                .spool(trackflow::spool::Spool::open(&dir).unwrap())
                 .build(),
         )
         .build()

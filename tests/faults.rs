@@ -16,7 +16,8 @@ use serde_json::Value as Json;
 use support::{Captured, Collector, Reply};
 use trackflow::transport::{HttpTransport, RetryPolicy};
 use trackflow::{
-    BackgroundConsumer, Consumer, Error, Event, GrowingIo, Identity, Overflow, Properties, Spool, Tracker,
+    spool::Spool, BackgroundConsumer, Consumer, Error, Event, GrowingIo, Identity, Overflow, Properties,
+    Tracker,
 };
 
 const PRODUCERS: usize = 2;
@@ -473,7 +474,7 @@ fn small(c: &Collector, overflow: Overflow) -> (Tracker, Arc<BackgroundConsumer>
             .max_in_flight(1)
             .overflow(overflow)
             // Its own store: what a test leaves at its deadline goes nowhere near another's.
-            .spool(trackflow::Spool::open(support::temp_dir("small")).unwrap())
+            .spool(trackflow::spool::Spool::open(support::temp_dir("small")).unwrap())
             .build(),
     );
     (
@@ -584,7 +585,11 @@ impl trackflow::Backend for PanicsOnFlush {
     fn check(&self, _: &Event) -> trackflow::Result<()> {
         Ok(())
     }
-    fn deliver(&self, b: &[Event], ctx: &trackflow::delivery::DeliveryCtx<'_>) -> trackflow::Delivery {
+    fn deliver(
+        &self,
+        b: &[Event],
+        ctx: &trackflow::delivery::DeliveryCtx<'_>,
+    ) -> trackflow::delivery::Delivery {
         self.0.deliver(b, ctx)
     }
     fn flush(&self) -> trackflow::Result<()> {
@@ -600,7 +605,7 @@ fn a_dead_worker_is_detected_and_reported() {
     let dir = support::temp_dir("dead-worker");
     let consumer = BackgroundConsumer::builder(PanicsOnFlush(trackflow::MemoryBackend::new()))
         .flush_interval(Duration::from_secs(60))
-        .spool(trackflow::Spool::open(&dir).unwrap())
+        .spool(trackflow::spool::Spool::open(&dir).unwrap())
         .on_error(move |_, ev| {
             f2.fetch_add(ev.len(), Ordering::SeqCst);
         })

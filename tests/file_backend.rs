@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trackflow::{
-    BufferedConsumer, Event, FileBackend, Identity, ImmediateConsumer, ManualClock, Properties, Rotation,
-    Tracker,
+    backend::Rotation, clock::ManualClock, BufferedConsumer, Event, FileBackend, Identity, ImmediateConsumer,
+    Properties, Tracker,
 };
 
 struct TempDir(PathBuf);

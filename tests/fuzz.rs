@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use trackflow::{
-    Config, Event, EventKind, GrowingIo, Identity, Interaction, InteractionItem, Limits, ProfileOp,
+    validate::Limits, Config, Event, EventKind, GrowingIo, Identity, Interaction, InteractionItem, ProfileOp,
     Properties, Value,
 };
 

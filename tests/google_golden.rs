@@ -17,7 +17,7 @@ use trackflow::auth::google::{MetadataServer, ServiceAccountKey, StaticToken, To
 use trackflow::backend::retail::{Collect, RejoinScope, Retail};
 use trackflow::backend::talent::{Talent, TalentVersion};
 use trackflow::{
-    Error, Event, EventOptions, FixedClock, Identity, ImmediateConsumer, Interaction, InteractionItem,
+    clock::FixedClock, Error, Event, EventOptions, Identity, ImmediateConsumer, Interaction, InteractionItem,
     Properties, Tracker,
 };
 

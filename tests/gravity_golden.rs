@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use support::{golden, golden_headers, gunzip, protocol_headers, Captured, Collector, Reply};
 use trackflow::backend::gravity::{Gravity, LIB, LIB_VERSION};
 use trackflow::{
-    BackgroundConsumer, BufferedConsumer, DebugConsumer, Error, FixedClock, Identity, ImmediateConsumer,
-    Properties, Tracker, Value,
+    clock::FixedClock, BackgroundConsumer, BufferedConsumer, DebugConsumer, Error, Identity,
+    ImmediateConsumer, Properties, Tracker, Value,
 };
 
 const NOW: i64 = 1_700_000_000_500;

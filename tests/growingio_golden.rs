@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::{gio, golden, golden_headers, protocol_headers, Captured, Collector};
 use trackflow::backend::growingio::GrowingIoCodec;
 use trackflow::{
-    BackgroundConsumer, BufferedConsumer, DebugConsumer, Event, FixedClock, GrowingIo, Identity,
+    clock::FixedClock, BackgroundConsumer, BufferedConsumer, DebugConsumer, Event, GrowingIo, Identity,
     ImmediateConsumer, ProfileOp, Properties, Tracker, Value,
 };
 

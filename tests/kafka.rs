@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::kafka::{free_port, read_back, Broker, Forwarder};
 use trackflow::backend::kafka::{Kafka, KafkaCompression};
-use trackflow::{BackgroundConsumer, Identity, Properties, Spool, Tracker};
+use trackflow::{spool::Spool, BackgroundConsumer, Identity, Properties, Tracker};
 
 const PARTITIONS: i32 = 3;
 

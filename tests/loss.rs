@@ -15,8 +15,8 @@ use parking_lot::Mutex;
 use support::{spooled_ids, temp_dir, Collector, Hold, Reply, Rng};
 use trackflow::delivery::DeliveryCtx;
 use trackflow::{
-    Backend, BackgroundConsumer, BufferedConsumer, Consumer, Delivery, Error, Event, GrowingIo, Identity,
-    ImmediateConsumer, MemoryBackend, Properties, Spool, Tracker,
+    delivery::Delivery, spool::Spool, Backend, BackgroundConsumer, BufferedConsumer, Consumer, Error, Event,
+    GrowingIo, Identity, ImmediateConsumer, MemoryBackend, Properties, Tracker,
 };
 
 /// A memory backend that takes its time, so queues fill and spill.

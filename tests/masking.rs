@@ -12,7 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use support::{temp_dir, Collector, Reply};
 use trackflow::{
-    BackgroundConsumer, DebugConsumer, GrowingIo, Identity, Properties, Spool, Tracker, Webhook,
+    spool::Spool, BackgroundConsumer, DebugConsumer, GrowingIo, Identity, Properties, Tracker, Webhook,
 };
 
 const PATH_SECRET: &str = "PATHSECRET0123456789";

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use support::{temp_dir, Collector, Reply};
-use trackflow::{BackgroundConsumer, Event, GrowingIo, Identity, Properties, Spool, Tracker};
+use trackflow::{spool::Spool, BackgroundConsumer, Event, GrowingIo, Identity, Properties, Tracker};
 
 /// The longest redelivery backoff the test sets.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

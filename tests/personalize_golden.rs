@@ -12,8 +12,8 @@ use support::{golden, golden_header, Captured, Collector, Reply};
 use trackflow::auth::aws::Credentials;
 use trackflow::backend::personalize::{Personalize, PersonalizeBuilder};
 use trackflow::{
-    BufferedConsumer, Error, Event, EventOptions, FixedClock, Identity, ImmediateConsumer, Interaction,
-    InteractionItem, Properties, Tracker,
+    clock::FixedClock, BufferedConsumer, Error, Event, EventOptions, Identity, ImmediateConsumer,
+    Interaction, InteractionItem, Properties, Tracker,
 };
 
 /// The port of the captures: SigV4 signs `host:port`.

@@ -21,8 +21,8 @@ use support::{fast_transport, temp_dir, Collector, Reply};
 use trackflow::auth::aws::Credentials;
 use trackflow::auth::google::{StaticToken, Tokens};
 use trackflow::{
-    Backend, BackgroundConsumer, Event, Gravity, GrowingIo, Identity, Interaction, InteractionItem,
-    Personalize, Properties, Retail, Spool, Talent, Tracker, Webhook,
+    spool::Spool, Backend, BackgroundConsumer, Event, Gravity, GrowingIo, Identity, Interaction,
+    InteractionItem, Personalize, Properties, Retail, Talent, Tracker, Webhook,
 };
 
 /// A backend against `url`, and an event it takes.

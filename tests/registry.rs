@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use trackflow::backend::{BackendSettings, BuildCtx};
 use trackflow::config::SecretString;
 use trackflow::delivery::DeliveryCtx;
-use trackflow::{Backend, Config, Delivery, Event, Identity, Properties, Tracker};
+use trackflow::{delivery::Delivery, Backend, Config, Event, Identity, Properties, Tracker};
 
 /// Lines written, per sink path: what the test backend delivered.
 static DELIVERED: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());

@@ -19,7 +19,7 @@ use support::{temp_dir, Collector, Hold, Reply};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use trackflow::transport::HttpTransport;
-use trackflow::{BackgroundConsumer, GrowingIo, Identity, Properties, Spool, Tracker};
+use trackflow::{spool::Spool, BackgroundConsumer, GrowingIo, Identity, Properties, Tracker};
 
 const REQUESTS: usize = 20_000;
 const CLIENTS: usize = 32;

@@ -25,8 +25,8 @@ use support::{fast_transport, listing, temp_dir, BusyDisk, Collector, Hold, Repl
 use trackflow::auth::aws::Credentials;
 use trackflow::auth::google::{StaticToken, Tokens};
 use trackflow::{
-    Backend, BackgroundConsumer, Event, Gravity, GrowingIo, Identity, Interaction, InteractionItem,
-    Personalize, Properties, Retail, Spool, Talent, Tracker, Webhook,
+    spool::Spool, Backend, BackgroundConsumer, Event, Gravity, GrowingIo, Identity, Interaction,
+    InteractionItem, Personalize, Properties, Retail, Talent, Tracker, Webhook,
 };
 
 /// Events accepted before each shutdown.

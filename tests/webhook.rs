@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use support::{fast_transport, gunzip, Collector, Reply};
 use trackflow::backend::webhook::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use trackflow::{BackgroundConsumer, Identity, Properties, Spool, Tracker, Webhook, WebhookFormat};
+use trackflow::{
+    backend::webhook::WebhookFormat, spool::Spool, BackgroundConsumer, Identity, Properties, Tracker, Webhook,
+};
 
 const SECRET: &str = "receiver-and-sender-share-this";
 

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use trackflow::delivery::DeliveryCtx;
-use trackflow::{Backend, Delivery, Event, Properties, Value};
+use trackflow::{delivery::Delivery, Backend, Event, Properties, Value};
 
 /// Accepts and discards: isolates the caller's cost from any I/O.
 #[derive(Debug)]

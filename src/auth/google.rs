@@ -575,7 +575,7 @@ impl ServiceAccountKey {
     /// # Examples
     ///
     /// ```,no_run
-    /// let key = trackflow::auth::google::ServiceAccountKey::from_file("key.json")?.clock(trackflow::FixedClock(1_700_000_000_000));
+    /// let key = trackflow::auth::google::ServiceAccountKey::from_file("key.json")?.clock(trackflow::clock::FixedClock(1_700_000_000_000));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {

@@ -79,7 +79,7 @@ pub const DEFAULT_MAX_BATCH: usize = 500;
 /// A backend that prints events:
 ///
 /// ```
-/// use trackflow::{Backend, Delivery, Event, Result};
+/// use trackflow::{Backend, delivery::Delivery, Event, Result};
 /// use trackflow::delivery::DeliveryCtx;
 ///
 /// #[derive(Debug)]

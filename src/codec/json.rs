@@ -190,7 +190,7 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
     write_utf8_content(out, s.as_bytes(), ascii);
 }
 
-/// [`write_str_content`] from bytes known to be valid UTF-8 (as a [`Text`](crate::Text)'s
+/// [`write_str_content`] from bytes known to be valid UTF-8 (as a [`Text`](crate::value::Text)'s
 /// are), without validating them again.
 ///
 /// # Examples

@@ -263,7 +263,7 @@ pub struct Config {
     pub spool: SpoolConfig,
 }
 
-/// The spool (see [`crate::Spool`]).
+/// The spool (see [`crate::spool::Spool`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -596,7 +596,7 @@ impl Config {
     ///
     /// ```
     /// let cfg = trackflow::Config::from_toml_str("[consumer]\nkind = \"immediate\"\n[backend]\nkind = \"growingio\"\nhost = \"https://c\"\nproject_key = \"p\"\ndata_source_id = \"d\"\n")?;
-    /// let tracker = cfg.tracker_builder()?.clock(trackflow::FixedClock(0)).build()?;
+    /// let tracker = cfg.tracker_builder()?.clock(trackflow::clock::FixedClock(0)).build()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tracker_builder(&self) -> Result<TrackerBuilder> {
@@ -607,8 +607,8 @@ impl Config {
         let mut builder = Tracker::builder().super_properties(self.super_properties.clone());
         for (label, backend, route) in entries {
             let spool = match &self.spool.dir {
-                Some(d) if enabled && several => Some(crate::Spool::open(d.join(&label))?),
-                Some(d) if enabled => Some(crate::Spool::open(d)?),
+                Some(d) if enabled && several => Some(crate::spool::Spool::open(d.join(&label))?),
+                Some(d) if enabled => Some(crate::spool::Spool::open(d)?),
                 _ => None,
             };
             let settings = match self.backends.iter().find(|e| std::ptr::eq(&e.backend, backend)) {

@@ -109,7 +109,7 @@ impl BufferedConsumerBuilder {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-buf-{}", std::process::id()));
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -60,7 +60,7 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).limits(trackflow::Limits::default()).build();
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).limits(trackflow::validate::Limits::default()).build();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn limits(mut self, l: Limits) -> Self {
@@ -86,11 +86,11 @@ impl DebugConsumerBuilder {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-dbg-{}", std::process::id()));
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn spool(self, spool: crate::Spool) -> Self {
+    pub fn spool(self, spool: crate::spool::Spool) -> Self {
         DebugConsumerBuilder {
             inner: self.inner.spool(spool),
         }

@@ -88,7 +88,7 @@ impl ImmediateConsumer {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-imm-{}", std::process::id()));
-    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?);
+    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

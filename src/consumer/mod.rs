@@ -114,7 +114,7 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     /// [`consume`](Self::consume), told the event's [`Event::weight`] (the tracker has it
     /// from validation), so a queue with a byte budget need not compute it again.
     #[doc(hidden)]
-    fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
+    fn consume_with_weight(&self, event: Event, weight: usize) -> Result<()> {
         let _ = weight;
         self.consume(event)
     }
@@ -249,8 +249,8 @@ macro_rules! forward_consumer {
             fn consume(&self, event: Event) -> Result<()> {
                 (**self).consume(event)
             }
-            fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
-                (**self).consume_weighed(event, weight)
+            fn consume_with_weight(&self, event: Event, weight: usize) -> Result<()> {
+                (**self).consume_with_weight(event, weight)
             }
             fn flush(&self, timeout: Duration) -> Result<()> {
                 (**self).flush(timeout)

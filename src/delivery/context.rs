@@ -121,7 +121,7 @@ impl<'a> DeliveryCtx<'a> {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{delivery::{Cancel, DeliveryCtx}, Delivery, Error};
+    /// use trackflow::{delivery::{Cancel, DeliveryCtx}, delivery::Delivery, Error};
     /// let cancel = Cancel::default();
     /// let ctx = DeliveryCtx::new(&cancel);
     /// let mut d = Delivery::default();

@@ -314,7 +314,7 @@ impl Flow {
             probe,
         };
         if let Some(at) = start {
-            // The slot is spent even if cancelled now: the permit goes back as it drops.
+            // The slot is to_free even if cancelled now: the permit goes back as it drops.
             if cancel.sleep(at.saturating_duration_since(Instant::now())) {
                 return None;
             }

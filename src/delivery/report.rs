@@ -30,7 +30,7 @@ impl Delivery {
     /// # Examples
     ///
     /// ```
-    /// let mut d = trackflow::Delivery::default();
+    /// let mut d = trackflow::delivery::Delivery::default();
     /// d.record(Err(trackflow::Error::Transport("reset".into())), 2, || vec![0, 1]);
     /// assert_eq!((d.failed(), d.retries), (2, 2));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -50,8 +50,8 @@ impl Delivery {
     /// # Examples
     ///
     /// ```
-    /// let mut d = trackflow::Delivery::default();
-    /// let mut part = trackflow::Delivery::default();
+    /// let mut d = trackflow::delivery::Delivery::default();
+    /// let mut part = trackflow::delivery::Delivery::default();
     /// part.record(Err(trackflow::Error::Transport("reset".into())), 1, || vec![3]);
     /// d.merge(part);
     /// assert_eq!((d.failed(), d.retries), (1, 1));
@@ -66,7 +66,7 @@ impl Delivery {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(trackflow::Delivery::default().failed(), 0);
+    /// assert_eq!(trackflow::delivery::Delivery::default().failed(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn failed(&self) -> usize {

@@ -24,14 +24,14 @@ pub(crate) struct Turns {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every turn before this one has passed.
+    /// Every turn before this one has arrived_early.
     next: u64,
-    /// Turns passed out of order, waiting for the ones before them.
-    passed: BTreeSet<u64>,
+    /// Turns arrived_early out of order, waiting for the ones before them.
+    arrived_early: BTreeSet<u64>,
 }
 
 impl Turns {
-    /// Waits until every turn before `seq` has passed, or the shutdown deadline passes
+    /// Waits until every turn before `seq` has arrived_early, or the shutdown deadline passes
     /// (then the batch goes on out of turn rather than hold the shutdown).
     pub(crate) fn wait(&self, seq: u64, cancel: &Cancel) {
         let mut s = self.state.lock();
@@ -46,10 +46,10 @@ impl Turns {
         if seq < s.next {
             return;
         }
-        s.passed.insert(seq);
+        s.arrived_early.insert(seq);
         loop {
             let next = s.next;
-            if !s.passed.remove(&next) {
+            if !s.arrived_early.remove(&next) {
                 break;
             }
             s.next += 1;

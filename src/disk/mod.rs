@@ -37,7 +37,7 @@ mod record;
 mod requeue;
 
 pub(crate) use format::{frame, Pos};
-pub use queue::Damage;
+pub use queue::DiskDamage;
 pub(crate) use queue::{AppendError, DiskQueue, Mode};
 pub(crate) use reader::Reader;
 pub(crate) use record::{decode_event, encode_event};

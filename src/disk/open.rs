@@ -10,7 +10,7 @@ use super::cursor;
 use super::files::{create_private_dir, private_options};
 use super::format::{parse_seg, seg_name, stored, Pos, HEADER, SPARE};
 use super::front::{Front, FRONT_HEADER};
-use super::queue::{Damage, DiskQueue, Mode};
+use super::queue::{DiskDamage, DiskQueue, Mode};
 use super::reader::Reader;
 
 impl DiskQueue {
@@ -42,7 +42,7 @@ impl DiskQueue {
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
-        let mut damage = Damage::default();
+        let mut damage = DiskDamage::default();
         let (segs, bytes) = scan(dir, &mut damage)?;
         let start = Start::plan(dir, segs, bytes, &mut damage);
         let q = Arc::new(DiskQueue::new(
@@ -60,7 +60,7 @@ impl DiskQueue {
 }
 
 /// The segments in `dir` (sequence, size), oldest first; anything else is noted as foreign.
-fn scan(dir: &Path, damage: &mut Damage) -> io::Result<(Vec<(u64, u64)>, u64)> {
+fn scan(dir: &Path, damage: &mut DiskDamage) -> io::Result<(Vec<(u64, u64)>, u64)> {
     let mut segs = Vec::new();
     let mut bytes = 0;
     for entry in fs::read_dir(dir)? {
@@ -105,7 +105,7 @@ impl Start {
     /// Reads the cursor and the front, and removes what they say was settled: segments
     /// wholly before the cursor, a front the cursor has read past, and segments a front
     /// took the place of.
-    fn plan(dir: &Path, segs: Vec<(u64, u64)>, bytes: u64, damage: &mut Damage) -> Start {
+    fn plan(dir: &Path, segs: Vec<(u64, u64)>, bytes: u64, damage: &mut DiskDamage) -> Start {
         let cursor = cursor::read(dir);
         let mut front = segs.first().filter(|(s, _)| *s == 0).and(Front::read(dir));
         if segs.first().is_some_and(|(s, _)| *s == 0) && front.is_none() {

@@ -35,7 +35,7 @@ pub(crate) enum AppendError {
 /// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Damage {
+pub struct DiskDamage {
     /// Records cut short at the end of a segment left by an earlier process.
     pub torn_tails: u64,
     /// Regions skipped because a checksum or length did not hold.
@@ -129,7 +129,7 @@ pub(crate) struct DiskQueue {
     pub(super) unread: AtomicU64,
     // Segments below this were written by an earlier process.
     pub(super) first_own_seq: u64,
-    damage: Mutex<Damage>,
+    damage: Mutex<DiskDamage>,
     // Sealed mapped segments are written through to the disk before they are cut (Fsync).
     write_through: AtomicBool,
 }
@@ -170,7 +170,7 @@ impl DiskQueue {
         mode: Mode,
         next: u64,
         live_bytes: u64,
-        damage: Damage,
+        damage: DiskDamage,
     ) -> DiskQueue {
         DiskQueue {
             dir: dir.to_path_buf(),
@@ -267,7 +267,7 @@ impl DiskQueue {
     }
 
     /// What reading has found damaged so far.
-    pub(crate) fn damage(&self) -> Damage {
+    pub(crate) fn damage(&self) -> DiskDamage {
         self.damage.lock().clone()
     }
 
@@ -440,7 +440,7 @@ impl DiskQueue {
         r
     }
 
-    pub(super) fn note(&self, f: impl FnOnce(&mut Damage)) {
+    pub(super) fn note(&self, f: impl FnOnce(&mut DiskDamage)) {
         f(&mut self.damage.lock());
     }
 }

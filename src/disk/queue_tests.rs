@@ -252,7 +252,7 @@ fn a_mapped_segment_left_by_a_dead_process_reads_back_whole() {
         .unwrap();
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
     assert_eq!(read_all(&mut r), payloads(50)[10..].to_vec());
-    assert_eq!(q.damage(), Damage::default(), "unwritten space is not damage");
+    assert_eq!(q.damage(), DiskDamage::default(), "unwritten space is not damage");
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -321,7 +321,7 @@ fn a_mapped_segment_sealed_while_being_read_reads_to_its_end() {
     r.read(1, &mut out, || true, || {}).unwrap();
     r.ack().unwrap();
     assert_eq!(read_all(&mut r).len() + out.len(), 6);
-    assert_eq!(q.damage(), Damage::default());
+    assert_eq!(q.damage(), DiskDamage::default());
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -360,7 +360,7 @@ fn a_spare_left_by_a_dead_process_is_removed_not_reported() {
     let (q, mut r) = DiskQueue::open_with(&dir, u64::MAX, Mode::Mapped).unwrap();
     assert!(!dir.join(SPARE).exists());
     assert!(read_all(&mut r).is_empty());
-    assert_eq!(q.damage(), Damage::default());
+    assert_eq!(q.damage(), DiskDamage::default());
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -383,7 +383,7 @@ fn a_reader_stopped_at_the_writers_end_reads_what_came_before_the_seal() {
         3,
         "two in the sealed segment, one in the next"
     );
-    assert_eq!(q.damage(), Damage::default());
+    assert_eq!(q.damage(), DiskDamage::default());
     drop((q, r));
     fs::remove_dir_all(&dir).unwrap();
 }

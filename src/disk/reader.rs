@@ -16,7 +16,7 @@ use super::queue::{commit, DiskQueue, Mode};
 const SPARE_RETRY: Duration = Duration::from_secs(1);
 
 /// What the bytes at a reading position are.
-enum Got {
+enum ReadOutcome {
     /// In the reader's payload buffer.
     Record,
     End,
@@ -122,7 +122,7 @@ impl Reader {
             }
         };
         let mut n = 0;
-        let mut fresh = false;
+        let mut reread = false;
         while n < max && (self.seq < wseq || (self.seq == wseq && self.off < wlen)) {
             let sealed = self.seq < wseq;
             let Some(end) = self.segment_end(sealed, wlen)? else {
@@ -138,8 +138,8 @@ impl Reader {
                 continue;
             }
             match self.read_record(end)? {
-                Got::Record => {
-                    fresh = false;
+                ReadOutcome::Record => {
+                    reread = false;
                     let recovered = self.seq < self.q.first_own_seq;
                     if !recovered {
                         self.q.unread.fetch_sub(1, Ordering::AcqRel);
@@ -150,15 +150,15 @@ impl Reader {
                 // Zeros or a half-copied record may be a stale read-ahead of a mapped segment
                 // written since (the reader stopped at the writer's end, its buffer holding
                 // what lay beyond): read_record dropped the buffer, so look again once.
-                Got::End | Got::Damage if !fresh => fresh = true,
+                ReadOutcome::End | ReadOutcome::Damage if !reread => reread = true,
                 // The zeros after the last record of a sealed mapped segment.
-                Got::End if sealed => {
-                    fresh = false;
+                ReadOutcome::End if sealed => {
+                    reread = false;
                     self.next_segment();
                 }
-                Got::End => break,
-                Got::Damage => {
-                    fresh = false;
+                ReadOutcome::End => break,
+                ReadOutcome::Damage => {
+                    reread = false;
                     self.skip_damage(end)?;
                 }
             }
@@ -269,12 +269,12 @@ impl Reader {
     }
 
     /// What the bytes at the current offset are.
-    fn read_record(&mut self, end: u64) -> io::Result<Got> {
+    fn read_record(&mut self, end: u64) -> io::Result<ReadOutcome> {
         if self.off + RECORD_HEADER > end {
-            return Ok(Got::Damage);
+            return Ok(ReadOutcome::Damage);
         }
         let Some((f, _)) = self.file.as_mut() else {
-            return Ok(Got::Damage);
+            return Ok(ReadOutcome::Damage);
         };
         let mut head = [0u8; 8];
         match f.read_exact(&mut head) {
@@ -282,20 +282,20 @@ impl Reader {
             // A sealed mapped segment cut to what it holds after its length was looked up.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 f.seek(SeekFrom::Start(self.off))?;
-                return Ok(Got::End);
+                return Ok(ReadOutcome::End);
             }
             Err(e) => return Err(e),
         }
         if head == [0; 8] {
             // No record has a zero checksum over a zero length: this is unwritten space.
             f.seek(SeekFrom::Start(self.off))?;
-            return Ok(Got::End);
+            return Ok(ReadOutcome::End);
         }
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         if len as u64 > MAX_RECORD || self.off + RECORD_HEADER + len as u64 > end {
             f.seek(SeekFrom::Start(self.off))?;
-            return Ok(Got::Damage);
+            return Ok(ReadOutcome::Damage);
         }
         self.payload.resize(len as usize, 0);
         match f.read_exact(&mut self.payload) {
@@ -303,16 +303,16 @@ impl Reader {
             // Cut short by someone else: damage, which skip_damage measures.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 f.seek(SeekFrom::Start(self.off))?;
-                return Ok(Got::Damage);
+                return Ok(ReadOutcome::Damage);
             }
             Err(e) => return Err(e),
         }
         if record_crc(len, &self.payload) != crc {
             f.seek(SeekFrom::Start(self.off))?;
-            return Ok(Got::Damage);
+            return Ok(ReadOutcome::Damage);
         }
         self.off += RECORD_HEADER + len as u64;
-        Ok(Got::Record)
+        Ok(ReadOutcome::Record)
     }
 
     /// At damage: finds the next intact record in this segment, or its end, and counts

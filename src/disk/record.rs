@@ -20,11 +20,11 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::clock::InsertId;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Identity, ProfileOp};
 use crate::text::Text;
 use crate::value::{Key, Properties, Value};
-use crate::InsertId;
 
 /// Keys kept by `Reader::known_key`: at most this many places in a map, this long, and this
 /// many bytes in all for the life of the process, so that no stream of distinct keys can
@@ -385,7 +385,7 @@ mod tests {
             round_trip(&e);
         }
         let mut p = Event::profile(ProfileOp::UniqAppend).with_identity(Identity::user("u"));
-        p.insert_id = crate::new_insert_id();
+        p.insert_id = crate::clock::new_insert_id();
         round_trip(&p);
         round_trip(&Event::item("book", "b1"));
     }

@@ -47,9 +47,9 @@ mod replay;
 
 use crate::disk::files::create_private_dir;
 pub(crate) use crate::disk::files::write_atomic;
-pub use crate::disk::Damage as DiskDamage;
+pub use crate::disk::DiskDamage;
 
-/// Default for [`BackgroundConsumerBuilder::max_disk_bytes`](crate::BackgroundConsumerBuilder::max_disk_bytes): 1 GiB.
+/// Default for [`BackgroundConsumerBuilder::max_disk_bytes`](crate::consumer::BackgroundConsumerBuilder::max_disk_bytes): 1 GiB.
 pub const DEFAULT_MAX_DISK_BYTES: u64 = 1 << 30;
 use crate::disk::{decode_event, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
@@ -60,7 +60,7 @@ use crate::event::Event;
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Error, Event, Identity, Spool};
+/// use trackflow::{Error, Event, Identity, spool::Spool};
 /// # let dir = std::env::temp_dir().join(format!("trackflow-spool-doc-{}", std::process::id()));
 /// let spool = Spool::open(&dir)?;
 /// let e = Event::track("buy").with_identity(Identity::user("u1")).with_time(5);
@@ -133,7 +133,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-{}", std::process::id()));
-    /// let spool = trackflow::Spool::open(&dir)?;
+    /// let spool = trackflow::spool::Spool::open(&dir)?;
     /// assert!(dir.join("dead").is_dir());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -170,7 +170,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-q-{}", std::process::id()));
-    /// assert_eq!(trackflow::Spool::open(&dir)?.queue_dir(), dir.join("queue"));
+    /// assert_eq!(trackflow::spool::Spool::open(&dir)?.queue_dir(), dir.join("queue"));
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -184,7 +184,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-dir-{}", std::process::id()));
-    /// assert_eq!(trackflow::Spool::open(&dir)?.dir(), dir.as_path());
+    /// assert_eq!(trackflow::spool::Spool::open(&dir)?.dir(), dir.as_path());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -205,7 +205,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-w-{}", std::process::id()));
-    /// use trackflow::{Error, Event, Identity, Spool};
+    /// use trackflow::{Error, Event, Identity, spool::Spool};
     /// let spool = Spool::open(&dir)?;
     /// let e = Event::track("buy").with_identity(Identity::user("u1"));
     /// spool.write(&[e], &Error::Status { code: 400, body: "bad".into() }, "growingio")?;
@@ -296,7 +296,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-p-{}", std::process::id()));
-    /// assert!(trackflow::Spool::open(&dir)?.pending_files()?.is_empty());
+    /// assert!(trackflow::spool::Spool::open(&dir)?.pending_files()?.is_empty());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -318,7 +318,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-d-{}", std::process::id()));
-    /// assert!(trackflow::Spool::open(&dir)?.dead_files()?.is_empty());
+    /// assert!(trackflow::spool::Spool::open(&dir)?.dead_files()?.is_empty());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -339,7 +339,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-queued-{}", std::process::id()));
-    /// let spool = trackflow::Spool::open(&dir)?;
+    /// let spool = trackflow::spool::Spool::open(&dir)?;
     /// assert!(spool.queued_events()?.is_empty());
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -35,7 +35,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-r-{}", std::process::id()));
-    /// use trackflow::{Error, Event, Identity, MemoryBackend, Spool};
+    /// use trackflow::{Error, Event, Identity, MemoryBackend, spool::Spool};
     /// let spool = Spool::open(&dir)?;
     /// let e = Event::track("buy").with_identity(Identity::user("u1"));
     /// spool.write(&[e], &Error::Status { code: 400, body: "bad".into() }, "memory")?;
@@ -61,7 +61,7 @@ impl Spool {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-spool-rw-{}", std::process::id()));
-    /// use trackflow::{Error, Event, Identity, MemoryBackend, Spool};
+    /// use trackflow::{Error, Event, Identity, MemoryBackend, spool::Spool};
     /// let spool = Spool::open(&dir)?;
     /// let events = vec![Event::track("buy").with_identity(Identity::user("u1")); 3];
     /// spool.write(&events, &Error::Transport("down".into()), "memory")?;

@@ -68,7 +68,7 @@ impl fmt::Debug for TrackerBuilder {
 impl TrackerBuilder {
     /// Adds a consumer given every event. With several, every event goes to each (fan-out
     /// to several backends); an event one of them cannot carry still goes to the others, and
-    /// is counted in that one's [`BackendStats::skipped`](crate::BackendStats::skipped). The
+    /// is counted in that one's [`BackendStats::skipped`](crate::stats::BackendStats::skipped). The
     /// call fails only when no consumer could take the event.
     ///
     /// # Examples
@@ -140,7 +140,7 @@ impl TrackerBuilder {
     /// ```
     /// let t = trackflow::Tracker::builder()
     ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .limits(trackflow::Limits::default())
+    ///     .limits(trackflow::validate::Limits::default())
     ///     .build()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -155,7 +155,7 @@ impl TrackerBuilder {
     /// ```
     /// let t = trackflow::Tracker::builder()
     ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .clock(trackflow::FixedClock(1_700_000_000_000))
+    ///     .clock(trackflow::clock::FixedClock(1_700_000_000_000))
     ///     .build()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

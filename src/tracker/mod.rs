@@ -229,7 +229,7 @@ impl Tracker {
         self.inner.supers.read().clone()
     }
 
-    /// Delivers again what the consumers' spools hold (see [`crate::Spool::replay`]): batches
+    /// Delivers again what the consumers' spools hold (see [`crate::spool::Spool::replay`]): batches
     /// delivered in full are removed, refused ones move to the dead letters.
     ///
     /// # Errors
@@ -239,7 +239,7 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Spool};
+    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, spool::Spool};
     /// # let dir = std::env::temp_dir().join(format!("trackflow-replay-doc-{}", std::process::id()));
     /// let tracker = Tracker::builder()
     ///     .consumer(ImmediateConsumer::new(MemoryBackend::new()).spool(Spool::open(&dir)?))
@@ -353,7 +353,7 @@ impl Tracker {
                     slot.skipped.fetch_add(1, Ordering::Relaxed);
                     return Err(e);
                 }
-                return only.consume_weighed(event, weight);
+                return only.consume_with_weight(event, weight);
             }
         }
         self.fan_out(event, weight)
@@ -391,12 +391,12 @@ impl Tracker {
         let mut first_err = None;
         for (i, c) in inner.consumers.iter().enumerate().take(last) {
             if takers & (1 << i) != 0 {
-                if let Err(e) = c.consume_weighed(event.clone(), weight) {
+                if let Err(e) = c.consume_with_weight(event.clone(), weight) {
                     first_err.get_or_insert(e);
                 }
             }
         }
-        let r = inner.consumers[last].consume_weighed(event, weight);
+        let r = inner.consumers[last].consume_with_weight(event, weight);
         first_err.map_or(r, Err)
     }
 

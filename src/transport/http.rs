@@ -117,49 +117,16 @@ impl HttpTransport {
         }
         let mut retries = 0;
         loop {
-            if ctx.cancel().is_cancelled() {
-                return (Err(Error::Cancelled), retries);
-            }
-            if ctx.debug() {
-                log_request(method, req, ctx.dry_run());
-            }
-            if ctx.dry_run() {
-                return (
-                    Ok(Response {
-                        status: 200,
-                        ..Response::default()
-                    }),
-                    retries,
-                );
-            }
-            let Some(Attempt {
-                verdict,
-                response: resp,
-            }) = ctx.admit(&mut || match self.once(method, req, ctx.cancel()) {
-                Ok(resp) => Attempt::new(verdict_of(&resp, judge), Some(resp)),
-                Err(e) => Attempt::new(e, None),
-            })
-            else {
-                return (Err(Error::Cancelled), retries);
-            };
-            let too_many = resp.as_ref().is_some_and(|r| r.status == 429);
-            let (error, after) = match verdict {
-                Verdict::Success => return (Ok(resp.unwrap_or_default()), retries),
-                // A 413 tells the size limit was hit; name the size that hit it.
-                Verdict::Permanent(Error::TooLarge { .. }) => {
-                    return (
-                        Err(Error::TooLarge {
-                            bytes: req.body.len(),
-                        }),
-                        retries,
-                    )
-                }
-                Verdict::Permanent(e) => return (Err(e), retries),
-                Verdict::Retry { error, after } => (error, after),
+            let (error, after, too_many) = match self.attempt(method, req, ctx, judge) {
+                Step::Done(r) => return (r, retries),
+                Step::Retry {
+                    error,
+                    after,
+                    too_many,
+                } => (error, after, too_many),
             };
             let wait = self.retry.wait(retries, after);
-            let throttled = too_many || is_throttling(&error);
-            if throttled {
+            if too_many || is_throttling(&error) {
                 // The collector is over its quota for this client, not for this request:
                 // every lane of the consumer waits, and fewer go at once (also when this
                 // request has no retry left).
@@ -177,6 +144,50 @@ impl HttpTransport {
                 return (Err(Error::Cancelled), retries);
             }
             retries += 1;
+        }
+    }
+
+    /// One attempt, admitted by the consumer's flow: what it came to, or what to retry.
+    fn attempt(
+        &self,
+        method: Method,
+        req: &Request<'_>,
+        ctx: &dyn Pacing,
+        judge: &dyn Fn(&Response) -> Verdict,
+    ) -> Step {
+        if ctx.cancel().is_cancelled() {
+            return Step::Done(Err(Error::Cancelled));
+        }
+        if ctx.debug() {
+            log_request(method, req, ctx.dry_run());
+        }
+        if ctx.dry_run() {
+            return Step::Done(Ok(Response {
+                status: 200,
+                ..Response::default()
+            }));
+        }
+        let Some(Attempt { verdict, response }) =
+            ctx.admit(&mut || match self.once(method, req, ctx.cancel()) {
+                Ok(resp) => Attempt::new(verdict_of(&resp, judge), Some(resp)),
+                Err(e) => Attempt::new(e, None),
+            })
+        else {
+            return Step::Done(Err(Error::Cancelled));
+        };
+        let too_many = response.as_ref().is_some_and(|r| r.status == 429);
+        match verdict {
+            Verdict::Success => Step::Done(Ok(response.unwrap_or_default())),
+            // A 413 tells the size limit was hit; name the size that hit it.
+            Verdict::Permanent(Error::TooLarge { .. }) => Step::Done(Err(Error::TooLarge {
+                bytes: req.body.len(),
+            })),
+            Verdict::Permanent(e) => Step::Done(Err(e)),
+            Verdict::Retry { error, after } => Step::Retry {
+                error,
+                after,
+                too_many,
+            },
         }
     }
 
@@ -306,4 +317,16 @@ fn log_request(method: Method, req: &Request<'_>, dry_run: bool) {
         headers.join(", "),
         body
     );
+}
+
+/// What one attempt came to.
+enum Step {
+    /// Final: the response, or the error to report.
+    Done(Result<Response>),
+    /// Worth another try, after `after` if the server said so; `too_many` for a 429.
+    Retry {
+        error: Error,
+        after: Option<std::time::Duration>,
+        too_many: bool,
+    },
 }

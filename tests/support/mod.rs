@@ -413,7 +413,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Insert ids of every event a spool holds: pending and dead files and the disk queue.
 /// The disk queue is locked while its consumer lives: drop the consumer first.
 pub fn spooled_ids(dir: &std::path::Path) -> Vec<String> {
-    let spool = trackflow::Spool::open(dir).unwrap();
+    let spool = trackflow::spool::Spool::open(dir).unwrap();
     // A shutdown that gave up at its deadline leaves the worker to finish its batch; it lets
     // go of the disk queue when it does.
     let until = std::time::Instant::now() + Duration::from_secs(10);

@@ -105,7 +105,7 @@ impl CachedCredentials {
     ///
     /// # Errors
     ///
-    /// What the provider returns; [`Error::Cancelled`] when `cancel` fires first.
+    /// What the provider returns; [`Error::Cancelled`](crate::Error::Cancelled) when `cancel` fires first.
     ///
     /// # Examples
     ///

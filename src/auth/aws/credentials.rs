@@ -104,7 +104,7 @@ pub(super) fn status_error(source: &str, status: u16) -> Error {
 }
 
 /// Where credentials come from. Implement it to plug in your own (a vault, a sidecar); the
-/// signer calls [`CachedCredentials`], which calls `fetch` only when the cached ones are
+/// signer calls [`CachedCredentials`](super::CachedCredentials), which calls `fetch` only when the cached ones are
 /// missing or about to expire.
 ///
 /// # Examples

@@ -3,7 +3,7 @@
 //!
 //! | order | credentials from | refreshed |
 //! |---|---|---|
-//! | 1 | explicit ([`PersonalizeBuilder::credentials`](crate::PersonalizeBuilder::credentials), or your own [`CredentialsProvider`]) | by your provider |
+//! | 1 | explicit ([`PersonalizeBuilder::credentials`](crate::backend::personalize::PersonalizeBuilder::credentials), or your own [`CredentialsProvider`]) | by your provider |
 //! | 2 | `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`) | re-read when they expire |
 //! | 3 | web identity: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` → STS `AssumeRoleWithWebIdentity` (EKS IRSA) | before `Expiration` |
 //! | 4 | profile `AWS_PROFILE` (else `default`) in `AWS_SHARED_CREDENTIALS_FILE` / `~/.aws/credentials` and `AWS_CONFIG_FILE` / `~/.aws/config`: keys, `credential_process`, `role_arn` with `source_profile` or `credential_source` (STS `AssumeRole`), or `web_identity_token_file` | before `Expiration` |

@@ -48,7 +48,7 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").rotation(trackflow::Rotation::Hourly);
+    /// let b = trackflow::FileBackend::builder("events").rotation(trackflow::backend::Rotation::Hourly);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rotation(mut self, r: Rotation) -> Self {
@@ -85,7 +85,7 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").clock(trackflow::FixedClock(1_700_000_000_000));
+    /// let b = trackflow::FileBackend::builder("events").clock(trackflow::clock::FixedClock(1_700_000_000_000));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
@@ -134,7 +134,7 @@ impl FileBackend {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("/var/log/trackflow").rotation(trackflow::Rotation::Daily);
+    /// let b = trackflow::FileBackend::builder("/var/log/trackflow").rotation(trackflow::backend::Rotation::Daily);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(dir: impl AsRef<Path>) -> FileBackendBuilder {

@@ -18,7 +18,7 @@
 //!
 //! Order, with requests in flight side by side: one client's envelopes of a batch go one
 //! after another, and a batch holding a client's profile operations starts only when no
-//! batch in flight holds that client's (its [`Backend::order_key`]), so `user_set` then
+//! batch in flight holds that client's (its [`Backend::order_key`](crate::Backend::order_key)), so `user_set` then
 //! `user_unset` land in that order. Track events carry their own time and may overtake.
 
 mod builder;

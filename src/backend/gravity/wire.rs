@@ -51,7 +51,7 @@ impl Gravity {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it cannot be encoded.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if it cannot be encoded.
     ///
     /// # Examples
     ///

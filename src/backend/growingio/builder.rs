@@ -101,7 +101,7 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").clock(trackflow::FixedClock(1_700_000_000_000));
+    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").clock(trackflow::clock::FixedClock(1_700_000_000_000));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {

@@ -16,7 +16,7 @@
 //! - **No duplicates from retries:** the producer is idempotent by default (which needs
 //!   `acks = "all"`), so librdkafka's own retries never write a message twice.
 //! - **Order:** batches are handed to the producer in the order the consumer handed them out
-//!   ([`DeliveryCtx::in_order`]) and librdkafka keeps a partition's order across its retries,
+//!   ([`DeliveryCtx::in_order`](crate::delivery::DeliveryCtx::in_order)) and librdkafka keeps a partition's order across its retries,
 //!   so per key the topic holds events in tracking order, while up to `max_in_flight`
 //!   batches (8) wait for the broker side by side. A batch that fails and is replayed from
 //!   the spool later arrives late.

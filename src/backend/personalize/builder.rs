@@ -168,7 +168,7 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().clock(trackflow::FixedClock(1_700_000_000_000));
+    /// let b = trackflow::backend::personalize::Personalize::builder().clock(trackflow::clock::FixedClock(1_700_000_000_000));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {

@@ -11,7 +11,7 @@ use super::rules::Op;
 use super::MAX_PER_CALL;
 use crate::codec::json;
 use crate::error::Result;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Interaction};
 use crate::value::{Properties, Value};
 
 impl Personalize {
@@ -32,7 +32,7 @@ impl Personalize {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if a body cannot be encoded.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if a body cannot be encoded.
     ///
     /// # Examples
     ///
@@ -164,83 +164,103 @@ pub(super) struct Record<'a> {
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let (pz, e) = (self.pz, self.e);
-        let props = pz
-            .properties_json(&e.properties)
-            .map_err(serde::ser::Error::custom)?;
-        let i = e.interaction.as_deref();
-        let event_id = pz.event_id_from_insert_id.then(|| e.insert_id.to_string());
+        let fields = Fields {
+            e,
+            i: e.interaction.as_deref(),
+            event_id: pz.event_id_from_insert_id.then(|| e.insert_id.to_string()),
+            props: pz
+                .properties_json(&e.properties)
+                .map_err(serde::ser::Error::custom)?,
+        };
         let mut m = s.serialize_map(None)?;
         match self.op {
-            Op::Events => {
-                if let Some(id) = &event_id {
-                    m.serialize_entry("eventId", id)?;
-                }
-                m.serialize_entry("eventType", e.name().unwrap_or_default())?;
-                if let Some(v) = i.and_then(|i| i.value) {
-                    m.serialize_entry("eventValue", &v)?;
-                }
-                if let Some(item) = i.and_then(|i| i.items.first()) {
-                    m.serialize_entry("itemId", &item.id)?;
-                }
-                if let Some(p) = &props {
-                    m.serialize_entry("properties", p)?;
-                }
-                m.serialize_entry("sentAt", &Seconds(e.time))?;
-                if let Some(r) = i.and_then(|i| i.recommendation_id.as_ref()) {
-                    m.serialize_entry("recommendationId", r)?;
-                }
-                if let Some(imp) = i.map(|i| &i.impressions).filter(|v| !v.is_empty()) {
-                    m.serialize_entry("impression", imp)?;
-                }
-                if let Some(src) = i.and_then(|i| i.attribution_source.as_ref()) {
-                    m.serialize_entry("metricAttribution", &Attribution(src))?;
-                }
-            }
-            Op::ActionInteractions => {
-                m.serialize_entry("actionId", &i.and_then(|i| i.action_id.as_ref()))?;
-                if let Some(u) = &e.identity.user_id {
-                    m.serialize_entry("userId", u)?;
-                }
-                m.serialize_entry("sessionId", &Personalize::session_id(e))?;
-                m.serialize_entry("timestamp", &Seconds(e.time))?;
-                m.serialize_entry("eventType", e.name().unwrap_or_default())?;
-                if let Some(id) = &event_id {
-                    m.serialize_entry("eventId", id)?;
-                }
-                if let Some(r) = i.and_then(|i| i.recommendation_id.as_ref()) {
-                    m.serialize_entry("recommendationId", r)?;
-                }
-                if let Some(imp) = i.map(|i| &i.impressions).filter(|v| !v.is_empty()) {
-                    m.serialize_entry("impression", imp)?;
-                }
-                if let Some(p) = &props {
-                    m.serialize_entry("properties", p)?;
-                }
-            }
+            Op::Events => fields.event(&mut m)?,
+            Op::ActionInteractions => fields.action_interaction(&mut m)?,
             Op::Users => {
                 m.serialize_entry("userId", &e.identity.user_id)?;
-                if let Some(p) = &props {
-                    m.serialize_entry("properties", p)?;
-                }
+                fields.properties(&mut m)?;
             }
             Op::Items | Op::Actions => {
                 let EventKind::Item { item_id, .. } = &e.kind else {
                     return Err(serde::ser::Error::custom("not an item"));
                 };
-                m.serialize_entry(
-                    if self.op == Op::Items {
-                        "itemId"
-                    } else {
-                        "actionId"
-                    },
-                    item_id,
-                )?;
-                if let Some(p) = &props {
-                    m.serialize_entry("properties", p)?;
-                }
+                let key = if self.op == Op::Items {
+                    "itemId"
+                } else {
+                    "actionId"
+                };
+                m.serialize_entry(key, item_id)?;
+                fields.properties(&mut m)?;
             }
         }
         m.end()
+    }
+}
+
+/// What a record's entries are made of.
+struct Fields<'a> {
+    e: &'a Event,
+    i: Option<&'a Interaction>,
+    event_id: Option<String>,
+    props: Option<String>,
+}
+
+impl Fields<'_> {
+    fn properties<M: SerializeMap>(&self, m: &mut M) -> std::result::Result<(), M::Error> {
+        match &self.props {
+            Some(p) => m.serialize_entry("properties", p),
+            None => Ok(()),
+        }
+    }
+
+    /// `recommendationId` and `impression`, which both interaction records carry.
+    fn recommendation<M: SerializeMap>(&self, m: &mut M) -> std::result::Result<(), M::Error> {
+        if let Some(r) = self.i.and_then(|i| i.recommendation_id.as_ref()) {
+            m.serialize_entry("recommendationId", r)?;
+        }
+        match self.i.map(|i| &i.impressions).filter(|v| !v.is_empty()) {
+            Some(imp) => m.serialize_entry("impression", imp),
+            None => Ok(()),
+        }
+    }
+
+    /// A PutEvents event.
+    fn event<M: SerializeMap>(&self, m: &mut M) -> std::result::Result<(), M::Error> {
+        let (e, i) = (self.e, self.i);
+        if let Some(id) = &self.event_id {
+            m.serialize_entry("eventId", id)?;
+        }
+        m.serialize_entry("eventType", e.name().unwrap_or_default())?;
+        if let Some(v) = i.and_then(|i| i.value) {
+            m.serialize_entry("eventValue", &v)?;
+        }
+        if let Some(item) = i.and_then(|i| i.items.first()) {
+            m.serialize_entry("itemId", &item.id)?;
+        }
+        self.properties(m)?;
+        m.serialize_entry("sentAt", &Seconds(e.time))?;
+        self.recommendation(m)?;
+        match i.and_then(|i| i.attribution_source.as_ref()) {
+            Some(src) => m.serialize_entry("metricAttribution", &Attribution(src)),
+            None => Ok(()),
+        }
+    }
+
+    /// A PutActionInteractions record.
+    fn action_interaction<M: SerializeMap>(&self, m: &mut M) -> std::result::Result<(), M::Error> {
+        let (e, i) = (self.e, self.i);
+        m.serialize_entry("actionId", &i.and_then(|i| i.action_id.as_ref()))?;
+        if let Some(u) = &e.identity.user_id {
+            m.serialize_entry("userId", u)?;
+        }
+        m.serialize_entry("sessionId", &Personalize::session_id(e))?;
+        m.serialize_entry("timestamp", &Seconds(e.time))?;
+        m.serialize_entry("eventType", e.name().unwrap_or_default())?;
+        if let Some(id) = &self.event_id {
+            m.serialize_entry("eventId", id)?;
+        }
+        self.recommendation(m)?;
+        self.properties(m)
     }
 }
 

@@ -358,7 +358,7 @@ fn replay(config: &Path, dir: &Path) -> trackflow::Result<bool> {
         if several && !dir.exists() {
             continue;
         }
-        let spool = trackflow::Spool::open(&dir)?;
+        let spool = trackflow::spool::Spool::open(&dir)?;
         let mut last = std::time::Instant::now();
         let r = spool.replay_with(&*backend.build(&cfg.transport)?, |r| {
             if last.elapsed() >= std::time::Duration::from_secs(1) {

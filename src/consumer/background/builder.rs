@@ -12,7 +12,7 @@ use super::consumer::BackgroundConsumer;
 use super::flusher::Flusher;
 use super::lanes::Lanes;
 use super::policy::{Durability, Overflow};
-use super::shared::{Shared, SPENT_CAPACITY};
+use super::shared::{Shared, TO_FREE_CAPACITY};
 use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
@@ -197,7 +197,7 @@ impl BackgroundConsumerBuilder {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-durable-{}", std::process::id()));
-    /// use trackflow::{BackgroundConsumer, Durability, MemoryBackend, Spool};
+    /// use trackflow::{BackgroundConsumer, Durability, MemoryBackend, spool::Spool};
     /// let c = BackgroundConsumer::builder(MemoryBackend::new())
     ///     .durability(Durability::Process)
     ///     .spool(Spool::open(&dir)?)
@@ -297,7 +297,7 @@ impl BackgroundConsumerBuilder {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-{}", std::process::id()));
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::Spool::open(&dir)?).build();
+    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
     /// let quiet = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(None).build();
     /// # drop(c); std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -337,7 +337,7 @@ impl BackgroundConsumerBuilder {
     ///
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-try-{}", std::process::id()));
-    /// use trackflow::{BackgroundConsumer, MemoryBackend, Spool};
+    /// use trackflow::{BackgroundConsumer, MemoryBackend, spool::Spool};
     /// let first = BackgroundConsumer::builder(MemoryBackend::new()).spool(Spool::open(&dir)?).try_build()?;
     /// let second = BackgroundConsumer::builder(MemoryBackend::new()).spool(Spool::open(&dir)?).try_build();
     /// assert!(second.unwrap_err().to_string().contains("in use by another tracker"));
@@ -431,7 +431,7 @@ impl BackgroundConsumerBuilder {
         let (tx, rx) = bounded(self.capacity);
         let (ctl, ctl_rx) = unbounded();
         let (done_tx, done) = bounded::<()>(0);
-        let (spent_tx, spent) = bounded(SPENT_CAPACITY);
+        let (to_free_tx, to_free) = bounded(TO_FREE_CAPACITY);
         let cancel = Cancel::default();
         let gate = Arc::new(DiskGate::default());
         let mut reporter = self.reporter;
@@ -471,8 +471,8 @@ impl BackgroundConsumerBuilder {
             weights: Vec::with_capacity(max_batch),
             reader,
             from_disk: false,
-            passed: None,
-            spent: spent_tx,
+            passed_in_memory: None,
+            to_free: to_free_tx,
             stopping: false,
             _done: done_tx,
         };
@@ -510,7 +510,7 @@ impl BackgroundConsumerBuilder {
             flow,
             worker: Mutex::new(handle),
             done,
-            spent,
+            to_free,
             hurry: AtomicBool::new(false),
             broken,
         }

@@ -67,7 +67,7 @@ pub struct BackgroundConsumer {
     pub(super) flow: crate::delivery::Flow,
     pub(super) worker: Mutex<Option<JoinHandle<()>>>,
     pub(super) done: Receiver<()>,
-    pub(super) spent: Receiver<Event>,
+    pub(super) to_free: Receiver<Event>,
     // Set by an interrupt: a shutdown under way skips to handing back.
     pub(super) hurry: AtomicBool,
     // Why the consumer takes no event (a durability it cannot honour, no worker thread).
@@ -273,10 +273,10 @@ impl Consumer for BackgroundConsumer {
 
     fn consume(&self, event: Event) -> Result<()> {
         let weight = event.weight();
-        self.consume_weighed(event, weight)
+        self.consume_with_weight(event, weight)
     }
 
-    fn consume_weighed(&self, event: Event, weight: usize) -> Result<()> {
+    fn consume_with_weight(&self, event: Event, weight: usize) -> Result<()> {
         if let Some(why) = &self.broken {
             return Err(Error::Config(why.clone()));
         }
@@ -288,7 +288,7 @@ impl Consumer for BackgroundConsumer {
         // thread's cache; freed on the worker, every free and every malloc contend for the
         // same allocator arena lock, which cost 4x the whole call (see BENCHMARKS.md).
         for _ in 0..2 {
-            match self.spent.try_recv() {
+            match self.to_free.try_recv() {
                 Ok(e) => drop(e),
                 Err(_) => break,
             }

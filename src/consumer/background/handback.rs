@@ -66,8 +66,8 @@ impl Worker {
             weight += q.weight;
             if let Some(pos) = q.pos {
                 // A journal record: the reader moves past it, for it goes in front.
-                let n = self.passed.map_or(0, |(_, n)| n);
-                self.passed = Some((pos, n + 1));
+                let n = self.passed_in_memory.map_or(0, |(_, n)| n);
+                self.passed_in_memory = Some((pos, n + 1));
             }
             events.push(q.event);
         }

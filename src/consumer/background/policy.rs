@@ -20,15 +20,15 @@ pub enum Overflow {
     /// Append the event to the disk queue (the default): the caller never waits on the
     /// network, nothing is dropped while the disk budget lasts, and the worker delivers the
     /// spilled events in order as the backend recovers. Past the budget, or without a usable
-    /// spool directory, the event is dropped and counted ([`Error::QueueFull`]).
+    /// spool directory, the event is dropped and counted ([`Error::QueueFull`](crate::Error::QueueFull)).
     #[default]
     Spill,
     /// Wait for room: nothing is dropped, the caller slows to the delivery rate, and waits
     /// as long as the collector does. Not for an async executor's threads.
     Block,
-    /// Wait at most this long, then drop the event and return [`Error::QueueFull`].
+    /// Wait at most this long, then drop the event and return [`Error::QueueFull`](crate::Error::QueueFull).
     BlockTimeout(Duration),
-    /// Drop the event at once and return [`Error::QueueFull`].
+    /// Drop the event at once and return [`Error::QueueFull`](crate::Error::QueueFull).
     DropNewest,
 }
 

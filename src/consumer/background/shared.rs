@@ -16,10 +16,10 @@ use crate::event::Event;
 use crate::stats::Padded;
 
 /// Delivered events waiting to be freed by producer threads.
-pub(super) const SPENT_CAPACITY: usize = 4096;
+pub(super) const TO_FREE_CAPACITY: usize = 4096;
 /// Larger delivered events are freed by the worker, so the return path holds at most
-/// `SPENT_CAPACITY × SPENT_MAX_WEIGHT` bytes (16 MiB); a typical event weighs about 1 KiB.
-pub(super) const SPENT_MAX_WEIGHT: usize = 4096;
+/// `TO_FREE_CAPACITY × TO_FREE_MAX_WEIGHT` bytes (16 MiB); a typical event weighs about 1 KiB.
+pub(super) const TO_FREE_MAX_WEIGHT: usize = 4096;
 /// What the consumer and its worker share.
 pub(super) struct Shared {
     pub(super) backend: Arc<dyn Backend>,

@@ -27,7 +27,7 @@ use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender, TryRecvError
 use super::flight::InFlight;
 use super::lanes::{Done, Job, Lanes};
 use super::queued::{Ctl, Queued};
-use super::shared::{Shared, SPENT_MAX_WEIGHT};
+use super::shared::{Shared, TO_FREE_MAX_WEIGHT};
 use crate::delivery::Cancel;
 use crate::disk::{Pos, Reader};
 use crate::event::Event;
@@ -94,9 +94,9 @@ pub(super) struct Worker {
     pub(super) from_disk: bool,
     // Journal records whose copies came through memory: the reader moves past them before it
     // reads the journal again, and before it acknowledges.
-    pub(super) passed: Option<(Pos, u64)>,
+    pub(super) passed_in_memory: Option<(Pos, u64)>,
     // Delivered events on their way back to producer threads to be freed there.
-    pub(super) spent: Sender<Event>,
+    pub(super) to_free: Sender<Event>,
     pub(super) lanes: Lanes,
     pub(super) flights: Flights,
     // A shutdown came while a flush was waiting for its lanes.
@@ -140,7 +140,7 @@ impl Worker {
                 }
                 continue;
             }
-            self.reap();
+            self.take_returned();
             match self.ctl.try_recv() {
                 Ok(cmd) => {
                     if !self.command(Some(cmd)) {
@@ -206,7 +206,7 @@ impl Worker {
             recv(self.ctl) -> msg => if self.command(msg.ok()) { Woke::Other } else { Woke::Stop },
             recv(done) -> d => {
                 if let Ok(d) = d {
-                    self.landed(d);
+                    self.returned(d);
                 }
                 Woke::Other
             },
@@ -223,7 +223,7 @@ impl Worker {
         select! {
             recv(done) -> d => {
                 if let Ok(d) = d {
-                    self.landed(d);
+                    self.returned(d);
                 }
                 true
             },
@@ -275,7 +275,7 @@ impl Worker {
             let done = self.lanes.done.clone();
             select! {
                 recv(done) -> d => if let Ok(d) = d {
-                    self.landed(d);
+                    self.returned(d);
                 },
                 recv(self.ctl) -> msg => match msg {
                     Ok(Ctl::Flush(r)) => more.push(r),
@@ -297,8 +297,8 @@ impl Worker {
 
     fn push(&mut self, q: Queued) {
         if let Some(pos) = q.pos {
-            let n = self.passed.map_or(0, |(_, n)| n);
-            self.passed = Some((pos, n + 1));
+            let n = self.passed_in_memory.map_or(0, |(_, n)| n);
+            self.passed_in_memory = Some((pos, n + 1));
             self.from_disk = true;
         }
         self.weights.push(q.weight);
@@ -307,7 +307,7 @@ impl Worker {
 
     /// Moves the journal reader past the records whose copies came through memory.
     pub(super) fn pass(&mut self) {
-        if let (Some((pos, n)), Some(r)) = (self.passed.take(), self.reader.as_mut()) {
+        if let (Some((pos, n)), Some(r)) = (self.passed_in_memory.take(), self.reader.as_mut()) {
             r.advance_to(pos, n);
         }
     }
@@ -354,7 +354,7 @@ impl Worker {
                 || rx.is_empty(),
                 |payload, recovered| {
                     read += 1;
-                    adopt(payload, recovered, stats, buf, weights);
+                    take_record(payload, recovered, stats, buf, weights);
                 },
             );
             if let Err(e) = r {
@@ -420,7 +420,7 @@ impl Worker {
                 Duration::from_millis(50)
             };
             match self.lanes.done.recv_timeout(limit.min(Duration::from_millis(50))) {
-                Ok(d) => self.landed(d),
+                Ok(d) => self.returned(d),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -436,7 +436,7 @@ impl Worker {
             .flatten();
         let keys = self.order_keys();
         while self.lanes.is_full() || self.conflicts(&keys) {
-            if !self.land_one() {
+            if !self.wait_for_one_returned() {
                 break;
             }
         }
@@ -502,27 +502,27 @@ impl Worker {
     }
 
     /// Takes in every batch already back from the lanes.
-    fn reap(&mut self) {
+    fn take_returned(&mut self) {
         while let Ok(d) = self.lanes.done.try_recv() {
-            self.landed(d);
+            self.returned(d);
         }
     }
 
     /// Waits for one batch back from the lanes; false when none is out.
-    fn land_one(&mut self) -> bool {
+    fn wait_for_one_returned(&mut self) -> bool {
         if self.lanes.running == 0 {
             return false;
         }
         match self.lanes.done.recv() {
             Ok(d) => {
-                self.landed(d);
+                self.returned(d);
                 true
             }
             Err(_) => false,
         }
     }
 
-    fn landed(&mut self, d: Done) {
+    fn returned(&mut self, d: Done) {
         self.lanes.received();
         self.settle(d);
     }
@@ -547,8 +547,8 @@ impl Worker {
             for (e, w) in events.drain(..).zip(weights.drain(..)) {
                 // Small events go back to be freed by the thread that made them (see
                 // `consume`); the return path is bounded in count and so in bytes.
-                if w <= SPENT_MAX_WEIGHT {
-                    let _ = self.spent.try_send(e);
+                if w <= TO_FREE_MAX_WEIGHT {
+                    let _ = self.to_free.try_send(e);
                 }
             }
             events.clear();
@@ -599,7 +599,13 @@ fn hash_key(k: &str) -> u64 {
 }
 
 /// Takes one record from the disk queue into the batch.
-fn adopt(payload: &[u8], recovered: bool, stats: &Stats, buf: &mut Vec<Event>, weights: &mut Vec<usize>) {
+fn take_record(
+    payload: &[u8],
+    recovered: bool,
+    stats: &Stats,
+    buf: &mut Vec<Event>,
+    weights: &mut Vec<usize>,
+) {
     if recovered {
         stats.add_recovered(1);
     }
