@@ -98,23 +98,7 @@ impl<T: Clone> Refreshing<T> {
         drop(state);
         let guard = Fetching { cache: self };
         let fetched = fetch(cancel);
-        {
-            let mut state = self.state.lock();
-            match &fetched {
-                Ok(v) => {
-                    state.value = Some(v.clone());
-                    state.failed = None;
-                }
-                Err(Error::Cancelled) => {}
-                Err(e) => {
-                    let n = state.failed.as_ref().map_or(1, |(_, n, _)| n + 1);
-                    let backoff = FAILED_FETCH_BACKOFF
-                        .saturating_mul(1 << (n - 1).min(6))
-                        .min(FAILED_FETCH_MAX_BACKOFF);
-                    state.failed = Some((Instant::now() + backoff, n, e.to_string()));
-                }
-            }
-        }
+        self.record(&fetched);
         drop(guard);
         match (fetched, stale) {
             (Err(e), Some(v)) => {
@@ -124,6 +108,26 @@ impl<T: Clone> Refreshing<T> {
                 Ok(v)
             }
             (r, _) => r,
+        }
+    }
+
+    /// Keeps what a fetch brought, or counts its failure and backs off (a cancelled fetch
+    /// is neither).
+    fn record(&self, fetched: &Result<T>) {
+        let mut state = self.state.lock();
+        match fetched {
+            Ok(v) => {
+                state.value = Some(v.clone());
+                state.failed = None;
+            }
+            Err(Error::Cancelled) => {}
+            Err(e) => {
+                let n = state.failed.as_ref().map_or(1, |(_, n, _)| n + 1);
+                let backoff = FAILED_FETCH_BACKOFF
+                    .saturating_mul(1 << (n - 1).min(6))
+                    .min(FAILED_FETCH_MAX_BACKOFF);
+                state.failed = Some((Instant::now() + backoff, n, e.to_string()));
+            }
         }
     }
 

@@ -107,53 +107,12 @@ impl std::fmt::Debug for Signed {
 pub fn sign(creds: &Credentials, r: &SignInput<'_>) -> Signed {
     let amz_date = amz_date(r.time_ms);
     let date = &amz_date[..8];
-
-    let mut headers: Vec<(String, String)> = r
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), collapse(v)))
-        .collect();
-    headers.push(("host".into(), r.host.to_owned()));
-    headers.push(("x-amz-date".into(), amz_date.clone()));
-    // Signed when present, as botocore adds it before signing.
-    if let Some(t) = &creds.session_token {
-        headers.push(("x-amz-security-token".into(), t.expose().to_owned()));
-    }
-    headers.sort();
-    let mut merged: Vec<(String, String)> = Vec::with_capacity(headers.len());
-    for (k, v) in headers {
-        match merged.last_mut() {
-            Some((lk, lv)) if *lk == k => {
-                lv.push(',');
-                lv.push_str(&v);
-            }
-            _ => merged.push((k, v)),
-        }
-    }
-    let signed_headers = merged
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-    let canonical_headers: String = merged.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-
-    let mut query: Vec<(String, String)> = r
-        .query
-        .iter()
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-        .collect();
-    query.sort();
-    let canonical_query = query
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-
+    let (canonical_headers, signed_headers) = canonical_headers(creds, r, &amz_date);
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         r.method,
         uri_encode(&normalize_path(r.path), false),
-        canonical_query,
+        canonical_query(r.query),
         canonical_headers,
         signed_headers,
         hex(&Sha256::digest(r.body))
@@ -174,6 +133,53 @@ pub fn sign(creds: &Credentials, r: &SignInput<'_>) -> Signed {
         security_token: creds.session_token.as_ref().map(|t| t.expose().to_owned()),
         canonical_request,
     }
+}
+
+/// The canonical headers (lowercase names, sorted, repeated names merged with `,`) and the
+/// signed-headers list, with `host`, `x-amz-date` and the session token added.
+fn canonical_headers(creds: &Credentials, r: &SignInput<'_>, amz_date: &str) -> (String, String) {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), collapse(v)))
+        .collect();
+    headers.push(("host".into(), r.host.to_owned()));
+    headers.push(("x-amz-date".into(), amz_date.to_owned()));
+    // Signed when present, as botocore adds it before signing.
+    if let Some(t) = &creds.session_token {
+        headers.push(("x-amz-security-token".into(), t.expose().to_owned()));
+    }
+    headers.sort();
+    let mut merged: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (k, v) in headers {
+        match merged.last_mut() {
+            Some((lk, lv)) if *lk == k => {
+                lv.push(',');
+                lv.push_str(&v);
+            }
+            _ => merged.push((k, v)),
+        }
+    }
+    let signed = merged
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+    (merged.iter().map(|(k, v)| format!("{k}:{v}\n")).collect(), signed)
+}
+
+/// The canonical query string: names and values encoded, pairs sorted.
+fn canonical_query(query: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// `kSigning` of the key chain (exposed for tests against published intermediates).

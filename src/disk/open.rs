@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::cursor;
+use super::cursor::{self, Cursor};
 use super::files::{create_private_dir, private_options};
 use super::format::{parse_seg, seg_name, stored, Pos, HEADER, SPARE};
 use super::front::{Front, FRONT_HEADER};
@@ -144,35 +144,42 @@ impl Start {
         .into_iter()
         .max()
         .unwrap_or(1);
-        let at = match (front, cursor) {
-            (Some(f), Some(c)) if c.front == f.nonce && c.seq == 0 => Pos {
-                seq: 0,
-                off: c.off.max(FRONT_HEADER),
-            },
-            (Some(_), _) => Pos {
-                seq: 0,
-                off: FRONT_HEADER,
-            },
-            (None, _) => match (live.first(), cursor) {
-                (Some(&first), Some(c)) if c.seq == first => Pos {
-                    seq: first,
-                    off: c.off.max(HEADER),
-                },
-                (Some(&first), _) => Pos {
-                    seq: first,
-                    off: HEADER,
-                },
-                (None, _) => Pos {
-                    seq: next,
-                    off: HEADER,
-                },
-            },
-        };
+        let at = start_at(front, cursor, live.first().copied(), next);
         Start {
             live_bytes,
             at,
             front,
             next,
         }
+    }
+}
+
+/// Where reading starts: in the front, at the cursor if it points there; else in the first
+/// live segment, at the cursor if it points there; else at the first segment this process
+/// writes.
+fn start_at(front: Option<Front>, cursor: Option<Cursor>, first_live: Option<u64>, next: u64) -> Pos {
+    match (front, cursor) {
+        (Some(f), Some(c)) if c.front == f.nonce && c.seq == 0 => Pos {
+            seq: 0,
+            off: c.off.max(FRONT_HEADER),
+        },
+        (Some(_), _) => Pos {
+            seq: 0,
+            off: FRONT_HEADER,
+        },
+        (None, _) => match (first_live, cursor) {
+            (Some(first), Some(c)) if c.seq == first => Pos {
+                seq: first,
+                off: c.off.max(HEADER),
+            },
+            (Some(first), _) => Pos {
+                seq: first,
+                off: HEADER,
+            },
+            (None, _) => Pos {
+                seq: next,
+                off: HEADER,
+            },
+        },
     }
 }

@@ -109,17 +109,8 @@ impl Reader {
         caught_up: impl FnOnce(),
         mut each: impl FnMut(&[u8], bool),
     ) -> io::Result<bool> {
-        let (wseq, wlen) = {
-            let mut w = self.q.writer.lock();
-            if self.has_recovered() {
-                (self.q.first_own_seq, HEADER)
-            } else {
-                if !may_read() {
-                    return Ok(false);
-                }
-                commit(&mut w)?;
-                (w.seq, w.committed)
-            }
+        let Some((wseq, wlen)) = self.readable_end(may_read)? else {
+            return Ok(false);
         };
         let mut n = 0;
         let mut reread = false;
@@ -163,14 +154,31 @@ impl Reader {
                 }
             }
         }
-        if n < max {
-            let w = self.q.writer.lock();
-            if self.seq > w.seq || (self.seq == w.seq && self.off >= w.len) {
-                caught_up();
-                return Ok(true);
-            }
+        if n < max && self.at_writer() {
+            caught_up();
+            return Ok(true);
         }
         Ok(false)
+    }
+
+    /// How far reading may go now (segment, offset): what earlier processes left first, then
+    /// what this one appended, committed for reading; `None` when `may_read` says not now.
+    fn readable_end(&mut self, may_read: impl FnOnce() -> bool) -> io::Result<Option<(u64, u64)>> {
+        let mut w = self.q.writer.lock();
+        if self.has_recovered() {
+            return Ok(Some((self.q.first_own_seq, HEADER)));
+        }
+        if !may_read() {
+            return Ok(None);
+        }
+        commit(&mut w)?;
+        Ok(Some((w.seq, w.committed)))
+    }
+
+    /// Whether the reader has read everything appended so far.
+    fn at_writer(&self) -> bool {
+        let w = self.q.writer.lock();
+        self.seq > w.seq || (self.seq == w.seq && self.off >= w.len)
     }
 
     /// Bytes before the first record of segment `seq`.

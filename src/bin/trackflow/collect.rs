@@ -314,13 +314,46 @@ fn guess(r: &Request) -> Protocol {
 /// The body as JSON after undoing what the headers say was done to it, and the steps taken.
 fn decode(r: &Request) -> Result<(Json, Vec<&'static str>), Refused> {
     let mut steps = Vec::new();
-    let mut body = r.body.clone();
+    let body = unwrap_body(r, &mut steps)?;
+    if r.header("content-type").is_some_and(|c| c.contains("protobuf")) {
+        steps.push("protobuf");
+        return Ok((decode_protobuf(&r.path, &body), steps));
+    }
+    if body.is_empty() {
+        return Ok((Json::Null, steps));
+    }
+    if r.header("content-type") == Some("application/x-ndjson") {
+        // JSON lines: each line an event; a line that is not JSON is kept as text.
+        let text = String::from_utf8_lossy(&body);
+        let lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<Json>(l).unwrap_or_else(|_| l.into()))
+            .collect();
+        steps.push("json lines");
+        return Ok((Json::Array(lines), steps));
+    }
+    Ok(match serde_json::from_slice::<Json>(&body) {
+        Ok(v) => {
+            steps.push("json");
+            (v, steps)
+        }
+        Err(_) => {
+            steps.push("text");
+            (String::from_utf8_lossy(&body).into_owned().into(), steps)
+        }
+    })
+}
+
+/// The body with gzip, GrowingIO's XOR crypt and snappy undone, as the headers say.
+fn unwrap_body(r: &Request, steps: &mut Vec<&'static str>) -> Result<Vec<u8>, Refused> {
     let too_large = || {
         Refused(
             413,
             format!("the body decompresses to more than {MAX_DECODED} bytes"),
         )
     };
+    let mut body = r.body.clone();
     let gz =
         r.header("Gravity-Content-Compress") == Some("gzip") || r.header("Content-Encoding") == Some("gzip");
     if gz {
@@ -360,54 +393,31 @@ fn decode(r: &Request) -> Result<(Json, Vec<&'static str>), Refused> {
             Err(_) => steps.push("unsnappy failed"),
         }
     }
-    if r.header("content-type").is_some_and(|c| c.contains("protobuf")) {
-        steps.push("protobuf");
-        return if r.path.ends_with("/item") {
-            let list = ItemDtoList::decode(&body[..]).unwrap_or_default();
-            let values: Vec<Json> = list
-                .values
-                .into_iter()
-                .map(|v| json!({"id": v.id, "key": v.key, "attributes": v.attributes, "data_source_id": v.data_source_id, "project_key": v.project_key}))
-                .collect();
-            Ok((json!({ "values": values }), steps))
-        } else {
-            let list = EventV3List::decode(&body[..]).unwrap_or_default();
-            let values: Vec<Json> = list
-                .values
-                .into_iter()
-                .map(|v| {
-                    json!({"device_id": v.device_id, "user_id": v.user_id, "user_key": v.user_key, "event_type": v.event_type,
-                           "event_name": v.event_name, "timestamp": v.timestamp, "send_time": v.send_time, "attributes": v.attributes,
-                           "platform": v.platform, "sdk_version": v.sdk_version, "data_source_id": v.data_source_id, "project_key": v.project_key})
-                })
-                .collect();
-            Ok((json!({ "values": values }), steps))
-        };
-    }
-    if body.is_empty() {
-        return Ok((Json::Null, steps));
-    }
-    if r.header("content-type") == Some("application/x-ndjson") {
-        // JSON lines: each line an event; a line that is not JSON is kept as text.
-        let text = String::from_utf8_lossy(&body);
-        let lines = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str::<Json>(l).unwrap_or_else(|_| l.into()))
-            .collect();
-        steps.push("json lines");
-        return Ok((Json::Array(lines), steps));
-    }
-    Ok(match serde_json::from_slice::<Json>(&body) {
-        Ok(v) => {
-            steps.push("json");
-            (v, steps)
-        }
-        Err(_) => {
-            steps.push("text");
-            (String::from_utf8_lossy(&body).into_owned().into(), steps)
-        }
-    })
+    Ok(body)
+}
+
+/// A GrowingIO protobuf list (items at `/item`, else events) as JSON.
+fn decode_protobuf(path: &str, body: &[u8]) -> Json {
+    let values: Vec<Json> = if path.ends_with("/item") {
+        ItemDtoList::decode(body)
+            .unwrap_or_default()
+            .values
+            .into_iter()
+            .map(|v| json!({"id": v.id, "key": v.key, "attributes": v.attributes, "data_source_id": v.data_source_id, "project_key": v.project_key}))
+            .collect()
+    } else {
+        EventV3List::decode(body)
+            .unwrap_or_default()
+            .values
+            .into_iter()
+            .map(|v| {
+                json!({"device_id": v.device_id, "user_id": v.user_id, "user_key": v.user_key, "event_type": v.event_type,
+                       "event_name": v.event_name, "timestamp": v.timestamp, "send_time": v.send_time, "attributes": v.attributes,
+                       "platform": v.platform, "sdk_version": v.sdk_version, "data_source_id": v.data_source_id, "project_key": v.project_key})
+            })
+            .collect()
+    };
+    json!({ "values": values })
 }
 
 /// The success reply each client expects.

@@ -208,6 +208,11 @@ fn main() -> ExitCode {
         #[cfg(feature = "retail")]
         Command::Retail { config, command } => retail(&config, command),
     };
+    exit_code(result)
+}
+
+/// 0 when everything went through, 1 when some input was bad or failed, 2 on an error.
+fn exit_code(result: trackflow::Result<bool>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -253,49 +258,7 @@ fn retail(config: &PathBuf, command: RetailCommand) -> trackflow::Result<bool> {
         RetailCommand::Import {
             file,
             errors_gcs_prefix,
-        } => {
-            let (reader, name) = open_input(Some(file))?;
-            let mut bad = 0u64;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            let events = reader.lines().enumerate().filter_map(|(i, line)| {
-                let line = match line {
-                    Ok(l) if l.trim().is_empty() => return None,
-                    Ok(l) => l,
-                    Err(e) => {
-                        bad += 1;
-                        eprintln!("{name}:{}: {e}", i + 1);
-                        return None;
-                    }
-                };
-                match trackflow::codec::exact::from_str::<Event>(&line) {
-                    Ok(mut e) => {
-                        // Import needs an event time: events without one happened now.
-                        if !e.time_given {
-                            e.time = now;
-                        }
-                        Some(e)
-                    }
-                    Err(err) => {
-                        bad += 1;
-                        eprintln!("{name}:{}: not a trackflow event: {err}", i + 1);
-                        None
-                    }
-                }
-            });
-            let p = retail.import(events, errors_gcs_prefix.as_deref(), |p| {
-                eprintln!(
-                    "imported {} events in {} chunks: {} succeeded, {} failed",
-                    p.sent, p.chunks, p.succeeded, p.failed
-                );
-            })?;
-            println!(
-                "{} events imported: {} succeeded, {} failed, {bad} bad lines",
-                p.sent, p.succeeded, p.failed
-            );
-            Ok(bad == 0 && p.failed == 0)
-        }
+        } => retail_import(&retail, file, errors_gcs_prefix.as_deref()),
         RetailCommand::Purge { filter, force } => {
             let op = retail.purge(&filter, force)?;
             println!(
@@ -323,6 +286,57 @@ fn retail(config: &PathBuf, command: RetailCommand) -> trackflow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// `retail import`: the events of `file` (JSON lines), in chunks; `Ok(false)` when a line
+/// was bad or an event failed.
+#[cfg(feature = "retail")]
+fn retail_import(
+    retail: &trackflow::Retail,
+    file: PathBuf,
+    errors_gcs_prefix: Option<&str>,
+) -> trackflow::Result<bool> {
+    let (reader, name) = open_input(Some(file))?;
+    let mut bad = 0u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let events = reader.lines().enumerate().filter_map(|(i, line)| {
+        let line = match line {
+            Ok(l) if l.trim().is_empty() => return None,
+            Ok(l) => l,
+            Err(e) => {
+                bad += 1;
+                eprintln!("{name}:{}: {e}", i + 1);
+                return None;
+            }
+        };
+        match trackflow::codec::exact::from_str::<Event>(&line) {
+            Ok(mut e) => {
+                // Import needs an event time: events without one happened now.
+                if !e.time_given {
+                    e.time = now;
+                }
+                Some(e)
+            }
+            Err(err) => {
+                bad += 1;
+                eprintln!("{name}:{}: not a trackflow event: {err}", i + 1);
+                None
+            }
+        }
+    });
+    let p = retail.import(events, errors_gcs_prefix, |p| {
+        eprintln!(
+            "imported {} events in {} chunks: {} succeeded, {} failed",
+            p.sent, p.chunks, p.succeeded, p.failed
+        );
+    })?;
+    println!(
+        "{} events imported: {} succeeded, {} failed, {bad} bad lines",
+        p.sent, p.succeeded, p.failed
+    );
+    Ok(bad == 0 && p.failed == 0)
 }
 
 /// A buffered reader of `file` (or standard input for `-` or none), and its name for messages.

@@ -1,8 +1,9 @@
 //! The builder of [`BackgroundConsumer`]: settings, defaults, and where the spool lives.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded};
@@ -17,7 +18,7 @@ use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
 use crate::backend::{Backend, DEFAULT_MAX_BATCH};
 use crate::consumer::gate::Gate;
-use crate::consumer::{DiskGate, Reporter};
+use crate::consumer::Reporter;
 use crate::delivery::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
 use crate::disk::Reader;
 use crate::error::{Error, Result};
@@ -423,40 +424,40 @@ impl BackgroundConsumerBuilder {
         }
     }
 
-    fn start(self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
-        let max_batch = self
-            .max_batch
+    /// Events per batch: as set, within what the backend and the memory queue take.
+    fn batch_size(&self) -> usize {
+        self.max_batch
             .clamp(1, self.backend.max_batch().max(1))
-            .min(self.capacity);
+            .min(self.capacity)
+    }
+
+    /// The request budget: `max_in_flight` as the backend allows, the rate limit, redelivery.
+    fn flow_for(&self, backend: &dyn Backend) -> Flow {
+        let width = self
+            .max_in_flight
+            .min(backend.max_in_flight().unwrap_or(usize::MAX));
+        Flow::new(width)
+            .rate_limit(self.rate_limit)
+            .redelivery(self.redelivery.clone())
+    }
+
+    fn start(self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
+        let max_batch = self.batch_size();
+        let flow = self.flow_for(&*self.backend);
         let (tx, rx) = bounded(self.capacity);
         let (ctl, ctl_rx) = unbounded();
         let (done_tx, done) = bounded::<()>(0);
         let (to_free_tx, to_free) = bounded(TO_FREE_CAPACITY);
         let cancel = Cancel::default();
-        let gate = Arc::new(DiskGate::default());
-        let mut reporter = self.reporter;
-        reporter.gate = Some(gate.clone());
-        let shared = Arc::new(Shared {
-            backend: self.backend,
-            reporter,
-            queue: rx.clone(),
-            queued_bytes: Default::default(),
-            max_queue_bytes: self.max_queue_bytes,
+        let sync_hand_back = matches!(self.durability, Durability::Fsync { .. });
+        let shared = Shared::new(
+            self.backend,
+            self.reporter,
+            rx.clone(),
+            self.max_queue_bytes,
             spill,
-            alive: AtomicBool::new(true),
-            hand_back_at: Mutex::new(None),
-            disk_gate: gate,
-            handed_back: AtomicU64::new(0),
-            sync_hand_back: matches!(self.durability, Durability::Fsync { .. }),
-            oldest_ms: AtomicI64::new(0),
-            warned: AtomicUsize::new(0),
-        });
-        let width = self
-            .max_in_flight
-            .min(shared.backend.max_in_flight().unwrap_or(usize::MAX));
-        let flow = Flow::new(width)
-            .rate_limit(self.rate_limit)
-            .redelivery(self.redelivery);
+            sync_hand_back,
+        );
         let worker = Worker {
             lanes: Lanes::new(shared.clone(), cancel.clone(), flow.clone()),
             flights: Default::default(),
@@ -476,27 +477,8 @@ impl BackgroundConsumerBuilder {
             stopping: false,
             _done: done_tx,
         };
-        let spawned = std::thread::Builder::new()
-            .name(self.thread_name)
-            .spawn(move || worker.run());
-        // Where the OS will not start a thread, the consumer refuses events and says why.
-        let (handle, broken) = match spawned {
-            Ok(h) => (Some(h), None),
-            Err(e) => (
-                None,
-                Some(format!(
-                    "the {} consumer's worker thread could not start: {e}",
-                    shared.backend.name()
-                )),
-            ),
-        };
-        let flusher = match self.durability {
-            Durability::Fsync { interval } => shared.spill.as_ref().map(|s| {
-                s.disk.write_through();
-                Flusher::start(s.disk.clone(), interval)
-            }),
-            _ => None,
-        };
+        let (handle, broken) = spawn(self.thread_name, worker, shared.backend.name());
+        let flusher = flusher(self.durability, &shared);
         BackgroundConsumer {
             tx,
             ctl,
@@ -514,6 +496,31 @@ impl BackgroundConsumerBuilder {
             hurry: AtomicBool::new(false),
             broken,
         }
+    }
+}
+
+/// With `Fsync` durability, the thread that writes the journal through.
+fn flusher(durability: Durability, shared: &Shared) -> Option<Flusher> {
+    match durability {
+        Durability::Fsync { interval } => shared.spill.as_ref().map(|s| {
+            s.disk.write_through();
+            Flusher::start(s.disk.clone(), interval)
+        }),
+        _ => None,
+    }
+}
+
+/// Starts the worker on a thread of its own. Where the OS will not start a thread, the
+/// consumer refuses events and says why (the second value).
+fn spawn(name: String, worker: Worker, backend: &str) -> (Option<JoinHandle<()>>, Option<String>) {
+    match std::thread::Builder::new().name(name).spawn(move || worker.run()) {
+        Ok(h) => (Some(h), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "the {backend} consumer's worker thread could not start: {e}"
+            )),
+        ),
     }
 }
 

@@ -45,6 +45,34 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The state of a consumer about to start; `queue` is the memory queue's other end.
+    pub(super) fn new(
+        backend: Arc<dyn Backend>,
+        mut reporter: Reporter,
+        queue: Receiver<Queued>,
+        max_queue_bytes: usize,
+        spill: Option<Spill>,
+        sync_hand_back: bool,
+    ) -> Arc<Shared> {
+        let gate = Arc::new(DiskGate::default());
+        reporter.gate = Some(gate.clone());
+        Arc::new(Shared {
+            backend,
+            reporter,
+            queue,
+            queued_bytes: Default::default(),
+            max_queue_bytes,
+            spill,
+            alive: AtomicBool::new(true),
+            hand_back_at: Mutex::new(None),
+            disk_gate: gate,
+            handed_back: AtomicU64::new(0),
+            sync_hand_back,
+            oldest_ms: AtomicI64::new(0),
+            warned: AtomicUsize::new(0),
+        })
+    }
+
     pub(super) fn worker_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
