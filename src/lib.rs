@@ -40,7 +40,11 @@
 //! tracker
 //!     .with(trackflow::EventOptions::new().time(1_700_000_000_000).insert_id("order-981"))
 //!     .track(&who, "refund", [("amount", 9.9)])?;
-//! # drop(_guard); std::fs::remove_dir_all(&dir)?;
+//! drop(_guard); // delivered: three JSON lines in `dir`
+//! # let mut lines = 0;
+//! # for f in std::fs::read_dir(&dir)? { lines += std::fs::read_to_string(f?.path())?.lines().count(); }
+//! assert_eq!(lines, 3);
+//! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), trackflow::Error>(())
 //! ```
 //!

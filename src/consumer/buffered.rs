@@ -84,7 +84,17 @@ impl BufferedConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).max_batch(100).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BufferedConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BufferedConsumer::builder(memory.clone()).max_batch(100).build();
+    /// for i in 0..150 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// // The first 100 went out when the buffer filled; the rest wait for a flush.
+    /// assert_eq!(memory.events().len(), 100);
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 150);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
@@ -96,7 +106,31 @@ impl BufferedConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # use trackflow::delivery::{Delivery, DeliveryCtx};
+    /// # use trackflow::{Backend, Error, Event};
+    /// # #[derive(Debug)]
+    /// # struct Refuses;
+    /// # impl Backend for Refuses {
+    /// #     fn name(&self) -> &'static str { "refuses" }
+    /// #     fn check(&self, _: &Event) -> trackflow::Result<()> { Ok(()) }
+    /// #     fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+    /// #         let mut d = Delivery::default();
+    /// #         d.record(Err(Error::invalid("properties", "refused")), 0, || (0..batch.len()).collect());
+    /// #         d
+    /// #     }
+    /// # }
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use trackflow::{BufferedConsumer, Consumer, Identity};
+    /// let refused = Arc::new(AtomicUsize::new(0));
+    /// let seen = refused.clone();
+    /// let c = BufferedConsumer::builder(Refuses)
+    ///     .on_error(move |_err, events| { seen.fetch_add(events.len(), Ordering::Relaxed); })
+    ///     .build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// let _ = c.flush(Duration::from_secs(5));
+    /// assert_eq!(refused.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
@@ -108,8 +142,14 @@ impl BufferedConsumerBuilder {
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    /// use trackflow::{BufferedConsumer, Consumer, Event, Identity, MemoryBackend};
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-buf-{}", std::process::id()));
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
+    /// let memory = MemoryBackend::new();
+    /// let c = BufferedConsumer::builder(memory.clone()).spool(trackflow::spool::Spool::open(&dir)?).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -122,7 +162,15 @@ impl BufferedConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BufferedConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BufferedConsumer::builder(memory.clone()).build();
+    /// for i in 0..2 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> BufferedConsumer {
@@ -144,7 +192,15 @@ impl BufferedConsumer {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BufferedConsumer::builder(trackflow::MemoryBackend::new()).max_batch(10).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BufferedConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BufferedConsumer::builder(memory.clone()).max_batch(10).build();
+    /// for i in 0..10 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// // Full at 10: delivered without a flush.
+    /// assert_eq!(memory.events().len(), 10);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> BufferedConsumerBuilder {

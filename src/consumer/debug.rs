@@ -48,7 +48,13 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).dry_run(true).build();
+    /// use std::time::Duration;
+    /// use trackflow::{Consumer, DebugConsumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = DebugConsumer::builder(memory.clone()).dry_run(true).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// // Checked and logged, never sent.
+    /// assert!(memory.events().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn dry_run(mut self, v: bool) -> Self {
@@ -60,7 +66,14 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).limits(trackflow::validate::Limits::default()).build();
+    /// use trackflow::validate::Limits;
+    /// use trackflow::{DebugConsumer, Identity, MemoryBackend};
+    /// let mut limits = Limits::default();
+    /// limits.max_name_len = 4;
+    /// let c = DebugConsumer::builder(MemoryBackend::new()).limits(limits).build();
+    /// let tracker = trackflow::Tracker::builder().consumer(c).build()?;
+    /// assert!(tracker.track(&Identity::user("u1"), "purchase", [("n", 1)]).is_err());
+    /// assert!(tracker.track(&Identity::user("u1"), "buy", [("n", 1)]).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn limits(mut self, l: Limits) -> Self {
@@ -72,7 +85,29 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # use trackflow::delivery::{Delivery, DeliveryCtx};
+    /// # use trackflow::{Backend, Error, Event};
+    /// # #[derive(Debug)]
+    /// # struct Refuses;
+    /// # impl Backend for Refuses {
+    /// #     fn name(&self) -> &'static str { "refuses" }
+    /// #     fn check(&self, _: &Event) -> trackflow::Result<()> { Ok(()) }
+    /// #     fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+    /// #         let mut d = Delivery::default();
+    /// #         d.record(Err(Error::invalid("properties", "refused")), 0, || (0..batch.len()).collect());
+    /// #         d
+    /// #     }
+    /// # }
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use trackflow::{Consumer, DebugConsumer, Identity};
+    /// let refused = Arc::new(AtomicUsize::new(0));
+    /// let seen = refused.clone();
+    /// let c = DebugConsumer::builder(Refuses)
+    ///     .on_error(move |_err, events| { seen.fetch_add(events.len(), Ordering::Relaxed); })
+    ///     .build();
+    /// let _ = c.consume(Event::track("open").with_identity(Identity::user("u1")));
+    /// assert_eq!(refused.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_error(self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
@@ -85,8 +120,12 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
+    /// use trackflow::{Consumer, DebugConsumer, Event, Identity, MemoryBackend};
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-dbg-{}", std::process::id()));
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
+    /// let memory = MemoryBackend::new();
+    /// let c = DebugConsumer::builder(memory.clone()).spool(trackflow::spool::Spool::open(&dir)?).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -100,7 +139,12 @@ impl DebugConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// use std::time::Duration;
+    /// use trackflow::{Consumer, DebugConsumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = DebugConsumer::builder(memory.clone()).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> DebugConsumer {
@@ -114,7 +158,15 @@ impl DebugConsumer {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::DebugConsumer::builder(trackflow::MemoryBackend::new()).dry_run(true).build();
+    /// use std::time::Duration;
+    /// use trackflow::{Consumer, DebugConsumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = DebugConsumer::builder(memory.clone()).dry_run(true).build();
+    /// // An event no backend could take is refused at the call, with the field named.
+    /// let tracker = trackflow::Tracker::builder().consumer(c).build()?;
+    /// let err = tracker.track(&Identity::user("u1"), "view", [("bad key", 1)]).unwrap_err();
+    /// assert!(err.to_string().contains("bad key"), "{err}");
+    /// assert!(memory.events().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> DebugConsumerBuilder {

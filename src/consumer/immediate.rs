@@ -51,7 +51,12 @@ impl ImmediateConsumer {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new());
+    /// use trackflow::{Consumer, Event, Identity, ImmediateConsumer, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = ImmediateConsumer::new(memory.clone());
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// // Delivered on the caller's thread before `consume` returned.
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(backend: impl Backend + 'static) -> Self {
@@ -72,8 +77,28 @@ impl ImmediateConsumer {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())
-    ///     .on_error(|err, events| eprintln!("{} events failed: {err}", events.len()));
+    /// # use trackflow::delivery::{Delivery, DeliveryCtx};
+    /// # use trackflow::{Backend, Error, Event};
+    /// # #[derive(Debug)]
+    /// # struct Refuses;
+    /// # impl Backend for Refuses {
+    /// #     fn name(&self) -> &'static str { "refuses" }
+    /// #     fn check(&self, _: &Event) -> trackflow::Result<()> { Ok(()) }
+    /// #     fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+    /// #         let mut d = Delivery::default();
+    /// #         d.record(Err(Error::invalid("properties", "refused")), 0, || (0..batch.len()).collect());
+    /// #         d
+    /// #     }
+    /// # }
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use trackflow::{Consumer, Identity, ImmediateConsumer};
+    /// let refused = Arc::new(AtomicUsize::new(0));
+    /// let seen = refused.clone();
+    /// let c = ImmediateConsumer::new(Refuses)
+    ///     .on_error(move |_err, events| { seen.fetch_add(events.len(), Ordering::Relaxed); });
+    /// let _ = c.consume(Event::track("open").with_identity(Identity::user("u1")));
+    /// assert_eq!(refused.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
@@ -87,8 +112,12 @@ impl ImmediateConsumer {
     /// # Examples
     ///
     /// ```
+    /// use trackflow::{Consumer, Event, Identity, ImmediateConsumer, MemoryBackend};
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-imm-{}", std::process::id()));
-    /// let c = trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?);
+    /// let memory = MemoryBackend::new();
+    /// let c = ImmediateConsumer::new(memory.clone()).spool(trackflow::spool::Spool::open(&dir)?);
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -218,8 +218,17 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Consumer, ImmediateConsumer, MemoryBackend};
-    /// ImmediateConsumer::new(MemoryBackend::new()).interrupt();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).spool(None).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// c.interrupt();
+    /// // The shutdown after an interrupt does not wait for the network; the books still balance.
+    /// let report = c.shutdown(Duration::from_secs(5))?;
+    /// let s = report.stats;
+    /// assert_eq!(s.accepted, s.delivered + s.failed + s.dropped + report.left);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     fn interrupt(&self) {}
 

@@ -56,8 +56,11 @@ impl Tracker {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), trackflow::Error> {
-    /// # let tracker = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build()).build()?;
+    /// # let memory = trackflow::MemoryBackend::new();
+    /// # let tracker = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(memory.clone()).build()).build()?;
+    /// tracker.track(&trackflow::Identity::user("u1"), "open", [("n", 1)])?;
     /// tracker.flush_timeout_async(std::time::Duration::from_millis(500)).await?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok(())
     /// # }
     /// ```

@@ -21,9 +21,11 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::Tracker::builder()
-    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .build()?;
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> TrackerBuilder {
@@ -90,10 +92,16 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{ImmediateConsumer, MemoryBackend, Route, RouteKind, Tracker};
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Route, RouteKind, Tracker};
+    /// let tracks = MemoryBackend::new();
+    /// let everything = MemoryBackend::new();
     /// let t = Tracker::builder()
-    ///     .routed(ImmediateConsumer::new(MemoryBackend::new()), Route::new().kinds([RouteKind::Track]))
+    ///     .routed(ImmediateConsumer::new(tracks.clone()), Route::new().kinds([RouteKind::Track]))
+    ///     .consumer(ImmediateConsumer::new(everything.clone()))
     ///     .build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// t.user_set(&Identity::user("u1"), [("plan", "pro")])?;
+    /// assert_eq!((tracks.events().len(), everything.events().len()), (1, 2));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn routed(mut self, c: impl Consumer + 'static, route: Route) -> Self {
@@ -106,10 +114,14 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::Tracker::builder()
-    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(memory.clone()))
     ///     .super_properties([("app", "shop")])
     ///     .build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// assert_eq!(memory.events()[0].properties.get("app").and_then(|v| v.as_str()), Some("shop"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn super_properties(mut self, p: impl Into<Properties>) -> Self {
@@ -123,10 +135,14 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::Tracker::builder()
-    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .dynamic_super_properties(|| trackflow::Properties::new().with("region", "eu"))
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Properties, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(memory.clone()))
+    ///     .dynamic_super_properties(|| Properties::new().with("region", "eu"))
     ///     .build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// assert_eq!(memory.events()[0].properties.get("region").and_then(|v| v.as_str()), Some("eu"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn dynamic_super_properties(mut self, f: impl Fn() -> Properties + Send + Sync + 'static) -> Self {
@@ -138,10 +154,15 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::Tracker::builder()
-    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .limits(trackflow::validate::Limits::default())
+    /// use trackflow::validate::Limits;
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let mut limits = Limits::default();
+    /// limits.max_properties = 1;
+    /// let t = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(MemoryBackend::new()))
+    ///     .limits(limits)
     ///     .build()?;
+    /// assert!(t.track(&Identity::user("u1"), "open", [("a", 1), ("b", 2)]).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn limits(mut self, l: Limits) -> Self {
@@ -153,10 +174,14 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::Tracker::builder()
-    ///     .consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new()))
-    ///     .clock(trackflow::clock::FixedClock(1_700_000_000_000))
+    /// use trackflow::{clock::FixedClock, Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder()
+    ///     .consumer(ImmediateConsumer::new(memory.clone()))
+    ///     .clock(FixedClock(1_700_000_000_000))
     ///     .build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// assert_eq!(memory.events()[0].time, 1_700_000_000_000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {

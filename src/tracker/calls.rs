@@ -40,9 +40,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_set(&Identity::user("u1"), [("plan", "pro")])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Set)));
+    /// assert!(e.properties.get("plan").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -58,9 +62,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_set_once(&Identity::user("u1"), [("first_seen", "2023-11-14")])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::SetOnce)));
+    /// assert!(e.properties.get("first_seen").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set_once(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -96,9 +104,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_max(&Identity::user("u1"), [("best_score", 97)])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Max)));
+    /// assert!(e.properties.get("best_score").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_max(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -114,9 +126,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_min(&Identity::user("u1"), [("fastest_ms", 812)])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Min)));
+    /// assert!(e.properties.get("fastest_ms").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_min(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -132,9 +148,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_append(&Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Append)));
+    /// assert!(e.properties.get("tags").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -150,9 +170,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_uniq_append(&Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::UniqAppend)));
+    /// assert!(e.properties.get("tags").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_uniq_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -168,9 +192,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_unset(&Identity::user("u1"), ["coupon", "trial_end"])?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Unset)));
+    /// assert!(e.properties.get("coupon").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_unset<K: Into<crate::value::Key>>(
@@ -190,9 +218,12 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.user_delete(&Identity::user("u1"))?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Profile(ProfileOp::Delete)));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_delete(&self, who: &Identity) -> Result<()> {
@@ -208,9 +239,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # use trackflow::{EventKind, ImmediateConsumer, MemoryBackend, ProfileOp, Tracker, Identity, Properties};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// tracker.item_set("book", "item-001", Properties::new().with("title", "Rust").with("price", 42))?;
+    /// let e = &memory.events()[0];
+    /// assert!(matches!(e.kind, EventKind::Item { .. }));
+    /// assert!(e.properties.get("title").is_some());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn item_set(&self, item_type: &str, item_id: &str, props: impl Into<Properties>) -> Result<()> {

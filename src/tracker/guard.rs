@@ -45,8 +45,14 @@ impl TrackerGuard {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build()).build()?;
-    /// let _guard = t.guard().timeout(std::time::Duration::from_secs(5));
+    /// # use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Tracker};
+    /// # let memory = MemoryBackend::new();
+    /// # let t = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+    /// let guard = t.guard().timeout(std::time::Duration::from_secs(5));
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// drop(guard); // flushes, within 5 s, and stops
+    /// assert_eq!(memory.events().len(), 1);
+    /// assert!(t.track(&Identity::user("u1"), "late", [("n", 1)]).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
@@ -96,10 +102,15 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
-    /// let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
-    /// let _guard = tracker.guard();
-    /// // … track for the life of the program; dropping `_guard` flushes and stops.
+    /// # use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Tracker};
+    /// # let memory = MemoryBackend::new();
+    /// let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+    /// {
+    ///     let _guard = tracker.guard();
+    ///     // … track for the life of the program; dropping `_guard` flushes and stops.
+    ///     tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// }
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn guard(&self) -> TrackerGuard {

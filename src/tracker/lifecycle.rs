@@ -18,9 +18,13 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
-    /// # let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).build()).build()?;
+    /// # use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Tracker};
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
     /// tracker.flush()?;
+    /// // When flush returns, what was tracked before it has been delivered.
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn flush(&self) -> Result<()> {
@@ -37,8 +41,12 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build()).build()?;
+    /// # use trackflow::{BackgroundConsumer, Identity, MemoryBackend, Tracker};
+    /// # let memory = MemoryBackend::new();
+    /// # let t = Tracker::builder().consumer(BackgroundConsumer::builder(memory.clone()).build()).build()?;
+    /// t.track(&Identity::user("u1"), "open", [("n", 1)])?;
     /// t.flush_timeout(std::time::Duration::from_millis(500))?;
+    /// assert_eq!(memory.events().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {

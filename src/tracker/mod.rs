@@ -126,7 +126,8 @@ impl Tracker {
     ///
     /// ```
     /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker, Identity, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// #[derive(serde::Serialize)]
     /// struct Purchase { product: String, price: f64 }
     ///
@@ -135,6 +136,11 @@ impl Tracker {
     /// tracker.track(&who, "purchase", [("price", 9.9)])?;
     /// tracker.track(&who, "purchase",
     ///     Properties::from_serialize(&Purchase { product: "book".into(), price: 9.9 })?)?;
+    /// // Three ways to give properties, one event each.
+    /// let events = memory.events();
+    /// assert_eq!(events.len(), 3);
+    /// assert!(events.iter().all(|e| e.name() == Some("purchase")));
+    /// assert_eq!(events[2].properties.get("product").and_then(|v| v.as_str()), Some("book"));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
@@ -156,13 +162,18 @@ impl Tracker {
     /// ```
     /// # use trackflow::{ImmediateConsumer, MemoryBackend, Tracker};
     /// use trackflow::{Event, Identity, Interaction, InteractionItem, Properties};
-    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// # let memory = MemoryBackend::new();
+    /// # let tracker = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// let e = Event::track("purchase")
     ///     .with_identity(Identity::user("u1"))
     ///     .with_time(1_699_999_999_123)
     ///     .with_properties(Properties::new().with("coupon", "X1"))
     ///     .with_interaction(Interaction::new().item(InteractionItem::new("sku-1").quantity(1).price(9.9)));
     /// tracker.record(e)?;
+    /// let got = &memory.events()[0];
+    /// // The event's own time is kept; an insert id is added.
+    /// assert_eq!(got.time, 1_699_999_999_123);
+    /// assert!(!got.insert_id.to_string().is_empty());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn record(&self, mut event: Event) -> Result<()> {

@@ -64,8 +64,12 @@ impl EventOptions {
     /// # Examples
     ///
     /// ```
-    /// let o = trackflow::EventOptions::new().time(1_700_000_000_000);
-    /// # let _ = o;
+    /// use trackflow::{EventOptions, Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
+    /// t.with(EventOptions::new().time(1_700_000_000_000)).track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// assert_eq!(memory.events()[0].time, 1_700_000_000_000);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn time(mut self, ms: i64) -> Self {
         self.time = Some(ms);
@@ -97,8 +101,16 @@ impl EventOptions {
     /// # Examples
     ///
     /// ```
-    /// let o = trackflow::EventOptions::new().insert_id("order-981");
-    /// # let _ = o;
+    /// use trackflow::{EventOptions, Identity, ImmediateConsumer, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
+    /// // The same order reported twice carries the same id, so the backend counts it once.
+    /// for _ in 0..2 {
+    ///     t.with(EventOptions::new().insert_id("order-981")).track(&Identity::user("u1"), "purchase", [("n", 1)])?;
+    /// }
+    /// let ids: Vec<String> = memory.events().iter().map(|e| e.insert_id.to_string()).collect();
+    /// assert_eq!(ids, ["order-981", "order-981"]);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn insert_id(mut self, id: impl Into<InsertId>) -> Self {
         self.insert_id = Some(id.into());
@@ -111,9 +123,13 @@ impl EventOptions {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{EventOptions, Interaction, InteractionItem};
+    /// use trackflow::{EventOptions, Identity, ImmediateConsumer, Interaction, InteractionItem, MemoryBackend, Tracker};
+    /// let memory = MemoryBackend::new();
+    /// let t = Tracker::builder().consumer(ImmediateConsumer::new(memory.clone())).build()?;
     /// let o = EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("sku-1")));
-    /// # let _ = o;
+    /// t.with(o).track(&Identity::user("u1"), "view", [("n", 1)])?;
+    /// assert_eq!(memory.events()[0].interaction.as_ref().unwrap().items[0].id, "sku-1");
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn interaction(mut self, i: Interaction) -> Self {
         self.interaction = Some(Box::new(i));
@@ -174,8 +190,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().insert_id("o-1")).track(&trackflow::Identity::user("u1"), "purchase", [("price", 9.9)])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Track { .. }));
+    /// assert_eq!(e.insert_id.to_string(), "o-1");
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn track(&self, who: &Identity, name: &str, props: impl Into<Properties>) -> Result<()> {
@@ -191,8 +211,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_set(&trackflow::Identity::user("u1"), [("plan", "pro")])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Set)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -208,8 +232,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_set_once(&trackflow::Identity::user("u1"), [("first", "web")])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::SetOnce)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_set_once(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -225,8 +253,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().insert_id("inc-1")).user_increment(&trackflow::Identity::user("u1"), [("orders", 1)])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Increment)));
+    /// assert_eq!(e.insert_id.to_string(), "inc-1");
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_increment(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -242,8 +274,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_max(&trackflow::Identity::user("u1"), [("best", 97)])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Max)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_max(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -259,8 +295,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_min(&trackflow::Identity::user("u1"), [("fastest", 812)])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Min)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_min(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -276,8 +316,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_append(&trackflow::Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Append)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -293,8 +337,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_uniq_append(&trackflow::Identity::user("u1"), [("tags", vec!["vip"])])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::UniqAppend)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_uniq_append(&self, who: &Identity, props: impl Into<Properties>) -> Result<()> {
@@ -311,8 +359,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).user_unset(&trackflow::Identity::user("u1"), ["coupon"])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Unset)));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_unset<K: Into<Key>>(&self, who: &Identity, keys: impl IntoIterator<Item = K>) -> Result<()> {
@@ -329,8 +381,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().insert_id("del-1")).user_delete(&trackflow::Identity::user("u1"))?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Profile(trackflow::ProfileOp::Delete)));
+    /// assert_eq!(e.insert_id.to_string(), "del-1");
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn user_delete(&self, who: &Identity) -> Result<()> {
@@ -346,8 +402,12 @@ impl<'a> WithOptions<'a> {
     /// # Examples
     ///
     /// ```
-    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(trackflow::MemoryBackend::new())).build()?;
+    /// # let m = trackflow::MemoryBackend::new();
+    /// # let t = trackflow::Tracker::builder().consumer(trackflow::ImmediateConsumer::new(m.clone())).build()?;
     /// t.with(trackflow::EventOptions::new().time(1)).item_set("book", "b-1", [("title", "Rust")])?;
+    /// let e = &m.events()[0];
+    /// assert!(matches!(e.kind, trackflow::EventKind::Item { .. }));
+    /// assert_eq!(e.time, 1);
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn item_set(&self, item_type: &str, item_id: &str, props: impl Into<Properties>) -> Result<()> {

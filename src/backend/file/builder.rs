@@ -36,7 +36,17 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").prefix("app");
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-prefix-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).prefix("app").clock(trackflow::clock::FixedClock(1_700_000_000_000)).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// assert_eq!(names, ["app-2023-11-14.jsonl"]);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prefix(mut self, p: impl Into<String>) -> Self {
@@ -48,7 +58,17 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").rotation(trackflow::backend::Rotation::Hourly);
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-rot-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).rotation(trackflow::backend::Rotation::Hourly).clock(trackflow::clock::FixedClock(1_700_000_000_000)).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// assert_eq!(names, ["events-2023-11-14T22.jsonl"]);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rotation(mut self, r: Rotation) -> Self {
@@ -61,7 +81,18 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").max_bytes(64 << 20);
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-max-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).max_bytes(200).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// // A file is rolled once it is past 200 bytes: the next events go to `events-….1.jsonl`.
+    /// assert!(names.len() >= 2, "{names:?}");
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_bytes(mut self, n: u64) -> Self {
@@ -73,7 +104,18 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").sync_on_flush(false);
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-sync-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).sync_on_flush(true).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// c.flush(std::time::Duration::from_secs(1))?; // written through to the disk
+    /// assert_eq!(names.len(), 1);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sync_on_flush(mut self, v: bool) -> Self {
@@ -85,7 +127,18 @@ impl FileBackendBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("events").clock(trackflow::clock::FixedClock(1_700_000_000_000));
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-clock-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).clock(trackflow::clock::FixedClock(1_700_000_000_000)).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// // The clock names the period a file belongs to.
+    /// assert_eq!(names, ["events-2023-11-14.jsonl"]);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
@@ -134,7 +187,19 @@ impl FileBackend {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::FileBackend::builder("/var/log/trackflow").rotation(trackflow::backend::Rotation::Daily);
+    /// use trackflow::{Consumer, Event, FileBackend, Identity, ImmediateConsumer};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-new-{}", std::process::id()));
+    /// let files = FileBackend::builder(&dir).rotation(trackflow::backend::Rotation::Daily).build()?;
+    /// let c = ImmediateConsumer::new(files);
+    /// for i in 0..2 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))).with_time(1_700_000_000_000))?;
+    /// }
+    /// let mut names: Vec<String> = std::fs::read_dir(&dir)?.map(|f| Ok(f?.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>()?;
+    /// names.sort();
+    /// assert_eq!(names.len(), 1);
+    /// let text = std::fs::read_to_string(dir.join(&names[0]))?;
+    /// assert_eq!(text.lines().count(), 2);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(dir: impl AsRef<Path>) -> FileBackendBuilder {

@@ -46,7 +46,14 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").compress(false);
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::{Event, Identity};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").compress(false).build()?;
+    /// let e = Event::track("buy").with_identity(Identity::anonymous("c1")).with_time(0);
+    /// let mut out = Vec::new();
+    /// ge.encode_envelope(&[&e], &mut out)?;
+    /// // Without compression the body is the JSON itself, not gzip.
+    /// assert!(out.starts_with(b"{"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn compress(mut self, v: bool) -> Self {
@@ -58,7 +65,12 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").max_batch(100);
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::Backend;
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").max_batch(100).build()?;
+    /// // Consumers cut batches to this; past the SDK's 200 it is clamped.
+    /// assert_eq!(ge.max_batch(), 100);
+    /// assert_eq!(Gravity::builder("https://h/c/?access_token=t").max_batch(1000).build()?.max_batch(), 200);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
@@ -71,7 +83,15 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").utc_offset_minutes(480);
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::{Event, Identity};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").compress(false).utc_offset_minutes(480).build()?;
+    /// let e = Event::track("buy").with_identity(Identity::anonymous("c1")).with_properties(trackflow::Properties::new().with("at", trackflow::Value::Time(0)));
+    /// let mut out = Vec::new();
+    /// ge.encode_envelope(&[&e], &mut out)?;
+    /// let text = String::from_utf8(out)?;
+    /// // Time values as Beijing wall-clock text.
+    /// assert!(text.contains("1970-01-01 08:00:00.000"), "{text}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn utc_offset_minutes(mut self, m: i32) -> Self {
@@ -85,7 +105,14 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").uuid_from_insert_id(true);
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::{Event, Identity};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").compress(false).uuid_from_insert_id(true).build()?;
+    /// let e = Event::track("buy").with_identity(Identity::anonymous("c1")).with_time(0);
+    /// let mut out = Vec::new();
+    /// ge.encode_envelope(&[&e], &mut out)?;
+    /// let text = String::from_utf8(out)?;
+    /// assert!(text.contains(&format!(r##""#uuid": "{}""##, e.insert_id)), "{text}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn uuid_from_insert_id(mut self, v: bool) -> Self {
@@ -99,7 +126,12 @@ impl GravityBuilder {
     ///
     /// ```
     /// use trackflow::backend::gravity::{ClientId, Gravity};
-    /// let b = Gravity::builder("https://h/c/?access_token=t").client_id(ClientId::UserFirst);
+    /// use trackflow::{Event, Identity};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").compress(false).client_id(ClientId::UserFirst).build()?;
+    /// let e = Event::track("buy").with_identity(Identity::anonymous("device-1").with_user("user-1"));
+    /// let mut out = Vec::new();
+    /// ge.encode_envelope(&[&e], &mut out)?;
+    /// assert!(out.starts_with(br#"{"client_id": "user-1""#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn client_id(mut self, c: ClientId) -> Self {
@@ -114,7 +146,26 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::Gravity::builder("https://h/c/?access_token=t").debug_mode(true);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"code": 0}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::{Consumer, Event, Identity, ImmediateConsumer};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").debug_mode(true).transport(transport).build()?;
+    /// ImmediateConsumer::new(ge).consume(Event::track("buy").with_identity(Identity::anonymous("c1")))?;
+    /// let r = &sent()[0];
+    /// assert!(r.headers.iter().any(|(k, v)| k == "Turbo-Debug-Mode" && v == "1"), "{:?}", r.headers);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn debug_mode(mut self, on: bool) -> Self {
         self.debug_mode = on;
@@ -125,7 +176,26 @@ impl GravityBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://h/c/?access_token=t").transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"code": 0}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::gravity::Gravity;
+    /// use trackflow::{Consumer, Event, Identity, ImmediateConsumer};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").transport(transport).build()?;
+    /// ImmediateConsumer::new(ge).consume(Event::track("buy").with_identity(Identity::anonymous("c1")))?;
+    /// let r = &sent()[0];
+    /// // Requests go through the transport given (here one that records them).
+    /// assert!(r.url.starts_with("https://h/c/"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
@@ -175,7 +245,9 @@ impl Gravity {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::gravity::Gravity::builder("https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN");
+    /// let ge = trackflow::Gravity::builder("https://backend.gravity-engine.com/event_center/api/v1/event/collect/?access_token=TOKEN").build()?;
+    /// // The token travels in the URL and never shows.
+    /// assert!(!format!("{ge:?}").contains("TOKEN"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(url: impl Into<String>) -> GravityBuilder {

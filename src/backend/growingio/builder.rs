@@ -41,7 +41,12 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").platform("java");
+    /// use trackflow::{Event, GrowingIo, Identity};
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d").platform("java").build()?;
+    /// let mut out = Vec::new();
+    /// gio.encode_events(&[Event::track("open").with_identity(Identity::anonymous("d1"))], 5, &mut out)?;
+    /// let body = String::from_utf8(out)?;
+    /// assert!(body.contains(r#""platform":"java""#), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn platform(mut self, v: impl Into<String>) -> Self {
@@ -53,7 +58,12 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").sdk_version("2.0.0");
+    /// use trackflow::{Event, GrowingIo, Identity};
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d").sdk_version("2.0.0").build()?;
+    /// let mut out = Vec::new();
+    /// gio.encode_events(&[Event::track("open").with_identity(Identity::anonymous("d1"))], 5, &mut out)?;
+    /// let body = String::from_utf8(out)?;
+    /// assert!(body.contains(r#""sdkVersion":"2.0.0""#), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sdk_version(mut self, v: impl Into<String>) -> Self {
@@ -65,7 +75,12 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").max_batch(100);
+    /// use trackflow::{Backend, GrowingIo};
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d").max_batch(100).build()?;
+    /// // Consumers cut batches to what the backend takes; past the SDK's 2000 it is clamped.
+    /// assert_eq!(gio.max_batch(), 100);
+    /// let big = GrowingIo::builder("https://collector.example.com", "p", "d").max_batch(10_000).build()?;
+    /// assert_eq!(big.max_batch(), 2000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
@@ -77,7 +92,12 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").codec(trackflow::backend::growingio::GrowingIoCodec::Json);
+    /// use trackflow::{Event, GrowingIo, Identity};
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d").codec(trackflow::backend::growingio::GrowingIoCodec::Json).build()?;
+    /// let mut out = Vec::new();
+    /// gio.encode_events(&[Event::track("open").with_identity(Identity::anonymous("d1"))], 5, &mut out)?;
+    /// let body = String::from_utf8(out)?;
+    /// assert!(body.starts_with(r#"[{"eventType":"CUSTOM""#), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn codec(mut self, c: GrowingIoCodec) -> Self {
@@ -89,7 +109,24 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::{Consumer, Event, GrowingIo, Identity, ImmediateConsumer};
+    /// // Requests go through the transport given (here one that records them).
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d").transport(transport).build()?;
+    /// ImmediateConsumer::new(gio).consume(Event::track("open").with_identity(Identity::anonymous("d1")))?;
+    /// assert_eq!(sent()[0].url, "https://collector.example.com/v3/projects/p/collect");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
@@ -101,7 +138,27 @@ impl GrowingIoBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "p", "d").clock(trackflow::clock::FixedClock(1_700_000_000_000));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::{clock::FixedClock, Consumer, Event, GrowingIo, Identity, ImmediateConsumer};
+    /// let gio = GrowingIo::builder("https://collector.example.com", "p", "d")
+    ///     .clock(FixedClock(1_700_000_000_000))
+    ///     .transport(transport)
+    ///     .build()?;
+    /// ImmediateConsumer::new(gio).consume(Event::track("open").with_identity(Identity::anonymous("d1")))?;
+    /// // The clock stamps `stm`, the send time the collector reads.
+    /// assert!(sent()[0].query.contains(&("stm".to_owned(), "1700000000000".to_owned())));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
@@ -168,7 +225,9 @@ impl GrowingIo {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::GrowingIo::builder("https://collector.example.com", "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7");
+    /// let gio = trackflow::GrowingIo::builder("https://collector.example.com", "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7").build()?;
+    /// assert_eq!(gio.collect_url(), "https://collector.example.com/v3/projects/bcc3b6e0b6d7a1b2/collect");
+    /// assert_eq!(gio.item_url(), "https://collector.example.com/projects/bcc3b6e0b6d7a1b2/collect/item");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(

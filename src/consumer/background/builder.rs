@@ -121,7 +121,16 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).queue_capacity(1000).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).queue_capacity(1000).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n.max(1);
@@ -134,7 +143,16 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_queue_bytes(8 << 20).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).max_queue_bytes(8 << 20).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn max_queue_bytes(mut self, n: usize) -> Self {
         self.max_queue_bytes = n;
@@ -146,7 +164,18 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_batch(100).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).max_batch(100).spool(None).build();
+    /// for i in 0..250 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 250);
+    /// // 250 events went out in batches of at most 100.
+    /// assert_eq!(c.stats().delivered, 250);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
@@ -158,7 +187,18 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).flush_interval(std::time::Duration::from_millis(200)).build();
+    /// use std::time::{Duration, Instant};
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).flush_interval(Duration::from_millis(50)).spool(None).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// // No flush: the batch goes out by itself once the interval has passed.
+    /// let start = Instant::now();
+    /// while memory.events().is_empty() && start.elapsed() < Duration::from_secs(5) {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(memory.events().len(), 1);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.interval = d.clamp(Duration::from_millis(1), MAX_FLUSH_INTERVAL);
@@ -169,7 +209,17 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).overflow(trackflow::Overflow::DropNewest).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).overflow(trackflow::Overflow::DropNewest).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// assert_eq!(c.stats().dropped, 0);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
@@ -182,7 +232,19 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_disk_bytes(256 << 20).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-disk-{}", std::process::id()));
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone())
+    ///     .max_disk_bytes(256 << 20)
+    ///     .spool(trackflow::spool::Spool::open(&dir)?)
+    ///     .build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 1);
+    /// # drop(c); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_disk_bytes(mut self, n: u64) -> Self {
         self.max_disk_bytes = n;
@@ -225,7 +287,18 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).max_in_flight(32).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).max_in_flight(32).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// // The Memory backend takes one delivery at a time, whatever the consumer allows.
+    /// assert_eq!(c.flow().max_in_flight(), 1);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
@@ -240,7 +313,16 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).rate_limit(200.0).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).rate_limit(200.0).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn rate_limit(mut self, requests_per_second: f64) -> Self {
         self.rate_limit = Some(requests_per_second);
@@ -257,9 +339,15 @@ impl BackgroundConsumerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new())
-    ///     .redelivery(Duration::from_millis(200), Duration::from_secs(30))
-    ///     .build();
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).redelivery(Duration::from_millis(200), Duration::from_secs(30)).spool(None).build();
+    /// for i in 0..3 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 3);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn redelivery(mut self, initial: Duration, max: Duration) -> Self {
         self.redelivery = crate::transport::RetryPolicy::default()
@@ -272,7 +360,10 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).thread_name("tracker").build();
+    /// use trackflow::{BackgroundConsumer, Consumer, MemoryBackend};
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new()).thread_name("tracker").spool(None).build();
+    /// // The worker thread carries the name (in a debugger, in `top -H`); the consumer runs.
+    /// assert!(c.ready().is_ok());
     /// ```
     pub fn thread_name(mut self, n: impl Into<String>) -> Self {
         self.thread_name = n.into();
@@ -284,7 +375,33 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).on_error(|err, events| eprintln!("{} events failed: {err}", events.len())).build();
+    /// # use trackflow::delivery::{Delivery, DeliveryCtx};
+    /// # use trackflow::{Backend, Error, Event};
+    /// # #[derive(Debug)]
+    /// # struct Refuses;
+    /// # impl Backend for Refuses {
+    /// #     fn name(&self) -> &'static str { "refuses" }
+    /// #     fn check(&self, _: &Event) -> trackflow::Result<()> { Ok(()) }
+    /// #     fn deliver(&self, batch: &[Event], _: &DeliveryCtx<'_>) -> Delivery {
+    /// #         let mut d = Delivery::default();
+    /// #         d.record(Err(Error::invalid("properties", "refused")), 0, || (0..batch.len()).collect());
+    /// #         d
+    /// #     }
+    /// # }
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Identity};
+    /// let refused = Arc::new(AtomicUsize::new(0));
+    /// let seen = refused.clone();
+    /// let c = BackgroundConsumer::builder(Refuses)
+    ///     .on_error(move |_err, events| { seen.fetch_add(events.len(), Ordering::Relaxed); })
+    ///     .spool(None)
+    ///     .build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(refused.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn on_error(mut self, f: impl Fn(&Error, &[Event]) + Send + Sync + 'static) -> Self {
         self.reporter = self.reporter.with_error_callback(Arc::new(f));
@@ -297,10 +414,18 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
     /// # let dir = std::env::temp_dir().join(format!("tf-doc-bg-{}", std::process::id()));
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(trackflow::spool::Spool::open(&dir)?).build();
-    /// let quiet = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).spool(None).build();
-    /// # drop(c); std::fs::remove_dir_all(&dir)?;
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).spool(trackflow::spool::Spool::open(&dir)?).build();
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// let report = c.shutdown(Duration::from_secs(5))?;
+    /// // Delivered: nothing left in the spool for the next start.
+    /// assert_eq!((memory.events().len(), report.left), (1, 0));
+    /// let quiet = BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build();
+    /// assert_eq!(quiet.spilled_bytes(), 0);
+    /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spool(mut self, spool: impl Into<Option<Spool>>) -> Self {
@@ -319,7 +444,16 @@ impl BackgroundConsumerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).spool(None).build();
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 1);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn build(mut self) -> BackgroundConsumer {
         // Lenient: `open_spool` falls back to none rather than fail.
@@ -530,7 +664,16 @@ impl BackgroundConsumer {
     /// # Examples
     ///
     /// ```
-    /// let c = trackflow::BackgroundConsumer::builder(trackflow::MemoryBackend::new()).build();
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let memory = MemoryBackend::new();
+    /// let c = BackgroundConsumer::builder(memory.clone()).spool(None).build();
+    /// for i in 0..1 {
+    ///     c.consume(Event::track("open").with_identity(Identity::user(format!("u{i}"))))?;
+    /// }
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(memory.events().len(), 1);
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder::new(backend)
