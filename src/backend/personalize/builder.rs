@@ -45,7 +45,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().region("eu-west-1");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("t").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert_eq!(r.url, "https://personalize-events.us-east-1.amazonaws.com/events");
+    /// assert!(r.headers.iter().find(|(k, _)| k == "Authorization").map(|(_, v)| v.as_str()).unwrap_or_default().contains("/us-east-1/personalize/aws4_request"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn region(mut self, r: impl Into<String>) -> Self {
@@ -57,7 +79,30 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().credentials(trackflow::auth::aws::Credentials::new("AKID", "SECRET", None));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("t").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// // Signed with the key id given; the secret never shows.
+    /// assert!(r.headers.iter().find(|(k, _)| k == "Authorization").map(|(_, v)| v.as_str()).unwrap_or_default().contains("Credential=AKID/"));
+    /// assert!(!format!("{r:?}").contains("SECRET"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn credentials(mut self, c: Credentials) -> Self {
@@ -71,8 +116,16 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::auth::aws::DefaultChain;
-    /// let b = trackflow::Personalize::builder().credentials_provider(DefaultChain::new());
+    /// use trackflow::auth::aws::{Credentials, StaticCredentials};
+    /// use trackflow::backend::personalize::Personalize;
+    /// // Any provider: a vault, a sidecar; here fixed keys. The AWS chain is the default.
+    /// let p = Personalize::builder()
+    ///     .region("us-east-1")
+    ///     .credentials_provider(StaticCredentials(Credentials::new("AKID", "SECRET", None)))
+    ///     .tracking_id("t")
+    ///     .build()?;
+    /// assert!(!format!("{p:?}").contains("SECRET"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn credentials_provider(mut self, p: impl CredentialsProvider + 'static) -> Self {
         self.credentials = Some(CachedCredentials::new(p));
@@ -83,7 +136,28 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().endpoint("http://127.0.0.1:8080");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).endpoint("http://127.0.0.1:8080").tracking_id("t").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert_eq!(r.url, "http://127.0.0.1:8080/events");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
@@ -95,7 +169,28 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().tracking_id("tracking-0001");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("tracking-0001").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert!(body.contains(r#""trackingId": "tracking-0001""#), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tracking_id(mut self, id: impl Into<String>) -> Self {
@@ -107,7 +202,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().users_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/USERS");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).users_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/USERS").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.user_set(&Identity::user("u1"), [("plan", "pro")])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert_eq!(r.url, "https://personalize-events.us-east-1.amazonaws.com/users");
+    /// assert!(body.contains("dataset/g/USERS"), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn users_dataset_arn(mut self, arn: impl Into<String>) -> Self {
@@ -119,7 +236,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().items_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ITEMS");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).items_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ITEMS").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.item_set("book", "b-1", [("genre", "sf")])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert_eq!(r.url, "https://personalize-events.us-east-1.amazonaws.com/items");
+    /// assert!(body.contains("dataset/g/ITEMS"), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn items_dataset_arn(mut self, arn: impl Into<String>) -> Self {
@@ -131,7 +270,28 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().actions_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ACTIONS");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).actions_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ACTIONS").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.item_set("action", "a-1", [("name", "upgrade")])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// assert_eq!(r.url, "https://personalize-events.us-east-1.amazonaws.com/actions");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn actions_dataset_arn(mut self, arn: impl Into<String>) -> Self {
@@ -143,7 +303,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().action_item_type("offer");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).actions_dataset_arn("arn:aws:personalize:us-east-1:123456789012:dataset/g/ACTIONS").action_item_type("offer").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.item_set("offer", "o-1", [("name", "free month")])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// // Items of this type are actions.
+    /// assert_eq!(r.url, "https://personalize-events.us-east-1.amazonaws.com/actions");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn action_item_type(mut self, t: impl Into<String>) -> Self {
@@ -156,7 +338,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().event_id_from_insert_id(false);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("t").event_id_from_insert_id(false).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// // Personalize makes up the event id itself.
+    /// assert!(!body.contains("eventId"), "{body}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn event_id_from_insert_id(mut self, v: bool) -> Self {
@@ -168,7 +372,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().clock(trackflow::clock::FixedClock(1_700_000_000_000));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("t").clock(trackflow::clock::FixedClock(1_700_000_000_000)).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// // The clock is the signing time.
+    /// assert_eq!(r.headers.iter().find(|(k, _)| k == "X-Amz-Date").map(|(_, v)| v.as_str()).unwrap_or_default(), "20231114T221320Z");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
@@ -180,7 +406,29 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let p = Personalize::builder().region("us-east-1").credentials(Credentials::new("AKID", "SECRET", None)).tracking_id("t").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(p)).build()?;
+    /// tracker.track(&Identity::user("u1").with_session("s1"), "click", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let body = String::from_utf8(r.body.clone())?;
+    /// // Requests go through the transport given (here one that records them).
+    /// assert!(r.url.ends_with("/events"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
@@ -199,11 +447,17 @@ impl PersonalizeBuilder {
     /// # Examples
     ///
     /// ```
-    /// let p = trackflow::backend::personalize::Personalize::builder()
+    /// use trackflow::auth::aws::Credentials;
+    /// use trackflow::backend::personalize::Personalize;
+    /// let p = Personalize::builder()
     ///     .region("us-east-1")
-    ///     .credentials(trackflow::auth::aws::Credentials::new("AKID", "SECRET", None))
+    ///     .credentials(Credentials::new("AKID", "SECRET", None))
     ///     .tracking_id("t")
     ///     .build()?;
+    /// assert_eq!(p.endpoint(), "https://personalize-events.us-east-1.amazonaws.com");
+    /// // A dataset ARN that cannot be one is refused when built, naming the setting.
+    /// let bad = Personalize::builder().region("us-east-1").users_dataset_arn("users").build();
+    /// assert!(bad.unwrap_err().to_string().contains("users"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> Result<Personalize> {
@@ -266,7 +520,12 @@ impl Personalize {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::personalize::Personalize::builder().region("us-east-1");
+    /// use trackflow::auth::aws::Credentials;
+    /// let p = trackflow::backend::personalize::Personalize::builder()
+    ///     .region("us-east-1")
+    ///     .credentials(Credentials::new("AKID", "SECRET", None))
+    ///     .build()?;
+    /// assert_eq!(p.endpoint(), "https://personalize-events.us-east-1.amazonaws.com");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> PersonalizeBuilder {

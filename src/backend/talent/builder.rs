@@ -26,7 +26,29 @@ impl TalentBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").endpoint("http://127.0.0.1:8080");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::talent::{Talent, TalentVersion};
+    /// use trackflow::{Identity, ImmediateConsumer, Interaction, InteractionItem, Tracker};
+    /// let talent = Talent::builder("projects/p/tenants/t").endpoint("http://127.0.0.1:8080").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build()?;
+    /// let opts = trackflow::EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("job-1")));
+    /// tracker.with(opts).track(&Identity::anonymous("v1"), "view", [("event_notes", "from search")])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, TalentVersion::V4);
+    /// assert_eq!(r.url, "http://127.0.0.1:8080/v4/projects/p/tenants/t/clientEvents");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
@@ -38,7 +60,30 @@ impl TalentBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").version(trackflow::backend::talent::TalentVersion::V4);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::talent::{Talent, TalentVersion};
+    /// use trackflow::{Identity, ImmediateConsumer, Interaction, InteractionItem, Tracker};
+    /// let talent = Talent::builder("projects/p/tenants/t").version(TalentVersion::V4).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build()?;
+    /// let opts = trackflow::EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("job-1")));
+    /// tracker.with(opts).track(&Identity::anonymous("v1"), "view", [("event_notes", "from search")])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, TalentVersion::V4);
+    /// assert!(r.url.contains("/v4/"));
+    /// assert!(String::from_utf8(r.body.clone())?.contains("projects/p/tenants/t/jobs/job-1"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn version(mut self, v: TalentVersion) -> Self {
@@ -50,7 +95,29 @@ impl TalentBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").tokens(trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x")));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::talent::{Talent, TalentVersion};
+    /// use trackflow::{Identity, ImmediateConsumer, Interaction, InteractionItem, Tracker};
+    /// let talent = Talent::builder("projects/p/tenants/t").tokens(trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"))).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build()?;
+    /// let opts = trackflow::EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("job-1")));
+    /// tracker.with(opts).track(&Identity::anonymous("v1"), "view", [("event_notes", "from search")])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, TalentVersion::V4);
+    /// assert_eq!(header("authorization").as_deref(), Some("Bearer ya29.x"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tokens(mut self, t: Tokens) -> Self {
@@ -62,7 +129,29 @@ impl TalentBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").quota_project("billing-project");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::talent::{Talent, TalentVersion};
+    /// use trackflow::{Identity, ImmediateConsumer, Interaction, InteractionItem, Tracker};
+    /// let talent = Talent::builder("projects/p/tenants/t").quota_project("billing-project").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build()?;
+    /// let opts = trackflow::EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("job-1")));
+    /// tracker.with(opts).track(&Identity::anonymous("v1"), "view", [("event_notes", "from search")])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, TalentVersion::V4);
+    /// assert_eq!(header("x-goog-user-project").as_deref(), Some("billing-project"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn quota_project(mut self, p: impl Into<String>) -> Self {
@@ -74,7 +163,30 @@ impl TalentBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::talent::{Talent, TalentVersion};
+    /// use trackflow::{Identity, ImmediateConsumer, Interaction, InteractionItem, Tracker};
+    /// let talent = Talent::builder("projects/p/tenants/t").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(talent)).build()?;
+    /// let opts = trackflow::EventOptions::new().interaction(Interaction::new().item(InteractionItem::new("job-1")));
+    /// tracker.with(opts).track(&Identity::anonymous("v1"), "view", [("event_notes", "from search")])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, TalentVersion::V4);
+    /// // Requests go through the transport given (here one that records them).
+    /// assert!(r.url.ends_with("/clientEvents"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
@@ -92,6 +204,9 @@ impl TalentBuilder {
     ///
     /// ```
     /// let t = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").build()?;
+    /// assert_eq!(t.version(), trackflow::backend::talent::TalentVersion::V4);
+    /// // A parent that is not `projects/*/tenants/*` (v4) is refused when built.
+    /// assert!(trackflow::backend::talent::Talent::builder("tenants/t").build().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> Result<Talent> {
@@ -124,7 +239,8 @@ impl Talent {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::talent::Talent::builder("projects/p/tenants/t");
+    /// let t = trackflow::backend::talent::Talent::builder("projects/p/tenants/t").build()?;
+    /// assert_eq!(trackflow::Backend::name(&t), "talent");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(parent: impl Into<String>) -> TalentBuilder {

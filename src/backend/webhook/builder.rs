@@ -35,8 +35,30 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
     /// use trackflow::backend::webhook::{Webhook, WebhookFormat};
-    /// let b = Webhook::builder("https://h/in").format(WebhookFormat::JsonLines);
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let hook = Webhook::builder("https://h/in").format(WebhookFormat::JsonLines).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(hook)).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, WebhookFormat::JsonArray);
+    /// // One JSON object per line, no array around them.
+    /// assert!(r.body.starts_with(b"{") && r.body.ends_with(b"\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn format(mut self, f: WebhookFormat) -> Self {
         self.format = f;
@@ -47,7 +69,30 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::webhook::Webhook::builder("https://h/in").gzip(true);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::webhook::{Webhook, WebhookFormat};
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let hook = Webhook::builder("https://h/in").gzip(true).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(hook)).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, WebhookFormat::JsonArray);
+    /// assert_eq!(header("content-encoding").as_deref(), Some("gzip"));
+    /// assert!(r.body.starts_with(&[0x1f, 0x8b]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn gzip(mut self, on: bool) -> Self {
         self.gzip = on;
@@ -58,7 +103,29 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::webhook::Webhook::builder("https://h/in").header("X-Team", "growth");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::webhook::{Webhook, WebhookFormat};
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let hook = Webhook::builder("https://h/in").header("X-Team", "growth").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(hook)).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, WebhookFormat::JsonArray);
+    /// assert_eq!(header("X-Team").as_deref(), Some("growth"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -69,7 +136,31 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::webhook::Webhook::builder("https://h/in").secret("s3cret");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::webhook::{Webhook, WebhookFormat};
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let hook = Webhook::builder("https://h/in").secret("s3cret").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(hook)).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, WebhookFormat::JsonArray);
+    /// let (ts, sig) = (header("X-Trackflow-Timestamp").unwrap(), header("X-Trackflow-Signature").unwrap());
+    /// // What a receiver checks:
+    /// assert!(trackflow::backend::webhook::verify("s3cret", &ts, &r.body, &sig));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(crate::auth::Secret::new(secret));
@@ -80,7 +171,12 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::webhook::Webhook::builder("https://h/in").max_batch(100);
+    /// use trackflow::backend::webhook::Webhook;
+    /// use trackflow::Backend;
+    /// let hook = Webhook::builder("https://h/in").max_batch(100).build()?;
+    /// // Consumers cut batches to what the backend takes.
+    /// assert_eq!(hook.max_batch(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
@@ -91,8 +187,30 @@ impl WebhookBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::webhook::Webhook::builder("https://h/in")
-    ///     .transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::webhook::{Webhook, WebhookFormat};
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let hook = Webhook::builder("https://h/in").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(hook)).build()?;
+    /// tracker.track(&Identity::user("u1"), "open", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = (&header, WebhookFormat::JsonArray);
+    /// // Requests go through the transport given (here one that records them).
+    /// assert_eq!(r.url, "https://h/in");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
         self.transport = Some(t);
@@ -179,7 +297,10 @@ impl Webhook {
     ///
     /// ```
     /// let hook = trackflow::backend::webhook::Webhook::builder("http://127.0.0.1:9/in").build()?;
-    /// # Ok::<(), trackflow::Error>(())
+    /// assert_eq!(trackflow::Backend::name(&hook), "webhook");
+    /// // A URL that is not http(s) is refused when built.
+    /// assert!(trackflow::backend::webhook::Webhook::builder("ftp://h/in").build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(url: impl Into<String>) -> WebhookBuilder {
         WebhookBuilder {
