@@ -41,6 +41,7 @@ impl KafkaBuilder {
     /// ```
     /// use trackflow::backend::kafka::{Kafka, KafkaCompression};
     /// let k = Kafka::builder("127.0.0.1:9092", "events").compression(KafkaCompression::Zstd).build()?;
+    /// assert!(format!("{k:?}").contains("compression=zstd"));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn compression(mut self, c: KafkaCompression) -> Self {
@@ -71,7 +72,11 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events").idempotent(true).build()?;
+    /// use trackflow::backend::kafka::{Kafka, KafkaAcks};
+    /// let k = Kafka::builder("127.0.0.1:9092", "events").idempotent(true).build()?;
+    /// assert!(format!("{k:?}").contains("acks=all idempotent=true"));
+    /// // Idempotence needs every replica's acknowledgement: acks=1 with it is refused.
+    /// assert!(Kafka::builder("127.0.0.1:9092", "events").acks(KafkaAcks::Leader).build().is_err());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn idempotent(mut self, on: bool) -> Self {
@@ -86,9 +91,15 @@ impl KafkaBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events")
-    ///     .delivery_timeout(Duration::from_secs(30))
-    ///     .build()?;
+    /// use trackflow::backend::kafka::Kafka;
+    /// let k = Kafka::builder("127.0.0.1:9092", "events").delivery_timeout(Duration::from_secs(30)).build();
+    /// assert!(k.is_ok());
+    /// // librdkafka needs the delivery timeout to cover the linger.
+    /// let bad = Kafka::builder("127.0.0.1:9092", "events")
+    ///     .linger(Duration::from_secs(60))
+    ///     .delivery_timeout(Duration::from_secs(1))
+    ///     .build();
+    /// assert!(bad.is_err());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn delivery_timeout(mut self, d: Duration) -> Self {
@@ -102,9 +113,10 @@ impl KafkaBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events")
-    ///     .linger(Duration::from_millis(20))
-    ///     .build()?;
+    /// use trackflow::backend::kafka::Kafka;
+    /// assert!(Kafka::builder("127.0.0.1:9092", "events").linger(Duration::from_millis(20)).build().is_ok());
+    /// // Past librdkafka's 900 s, refused when built.
+    /// assert!(Kafka::builder("127.0.0.1:9092", "events").linger(Duration::from_secs(3600)).build().is_err());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn linger(mut self, d: Duration) -> Self {
@@ -117,7 +129,9 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events").client_id("checkout").build()?;
+    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events").client_id("checkout").build();
+    /// // The id brokers log and quota by.
+    /// assert!(k.is_ok());
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
@@ -130,7 +144,13 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events").tls_ca_file("/etc/ssl/certs/ca-certificates.crt");
+    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events")
+    ///     .tls_ca_file("/etc/ssl/certs/ca-certificates.crt")
+    ///     .build();
+    /// # if let Ok(k) = &k {
+    /// assert!(format!("{k:?}").contains(" ssl "));
+    /// # }
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn tls_ca_file(mut self, path: impl Into<String>) -> Self {
         self.tls.get_or_insert_with(KafkaTls::default).ca_file = Some(path.into());
@@ -142,7 +162,12 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events").tls_client_cert("/etc/kafka/me.pem", "/etc/kafka/me.key");
+    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events")
+    ///     .tls_client_cert("/no/such/me.pem", "/no/such/me.key")
+    ///     .build();
+    /// // The files are read when the producer is made: missing ones fail the build.
+    /// let err = k.unwrap_err().to_string();
+    /// assert!(err.contains("ssl") || err.contains("certificate"), "{err}");
     /// ```
     pub fn tls_client_cert(mut self, cert: impl Into<String>, key: impl Into<String>) -> Self {
         let tls = self.tls.get_or_insert_with(KafkaTls::default);
@@ -169,7 +194,9 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events").sasl_scram_sha_512("tracker", "pw").build()?;
+    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9093", "events").sasl_scram_sha_512("tracker", "pw-123").build()?;
+    /// let shown = format!("{k:?}");
+    /// assert!(shown.contains("sasl=SCRAM-SHA-512:tracker") && !shown.contains("pw-123"));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn sasl_scram_sha_512(self, username: impl Into<String>, password: impl Into<String>) -> Self {
@@ -182,7 +209,8 @@ impl KafkaBuilder {
     ///
     /// ```
     /// use trackflow::backend::kafka::{Kafka, SaslMechanism};
-    /// let k = Kafka::builder("127.0.0.1:9093", "events").sasl(SaslMechanism::ScramSha256, "tracker", "pw").build()?;
+    /// let k = Kafka::builder("127.0.0.1:9093", "events").sasl(SaslMechanism::ScramSha256, "tracker", "pw-123").build()?;
+    /// assert!(format!("{k:?}").contains("sasl=SCRAM-SHA-256:tracker"));
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn sasl(
@@ -205,9 +233,11 @@ impl KafkaBuilder {
     /// # Examples
     ///
     /// ```
-    /// let k = trackflow::backend::kafka::Kafka::builder("127.0.0.1:9092", "events")
-    ///     .property("batch.size", "262144")
-    ///     .build()?;
+    /// use trackflow::backend::kafka::Kafka;
+    /// assert!(Kafka::builder("127.0.0.1:9092", "events").property("batch.size", "262144").build().is_ok());
+    /// // librdkafka checks each property when the producer is made; a bad one is named.
+    /// let err = Kafka::builder("127.0.0.1:9092", "events").property("batch.size", "lots").build().unwrap_err();
+    /// assert!(err.to_string().contains("batch.size"), "{err}");
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {

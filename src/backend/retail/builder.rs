@@ -32,7 +32,28 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").endpoint("http://127.0.0.1:8080");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").endpoint("http://127.0.0.1:8080").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(retail)).build()?;
+    /// tracker.track(&Identity::anonymous("v1"), "home-page-view", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = &header;
+    /// assert_eq!(r.url, "http://127.0.0.1:8080/v2/projects/1/locations/global/catalogs/c/userEvents:write");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
@@ -44,7 +65,28 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").tokens(trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x")));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").tokens(trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"))).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(retail)).build()?;
+    /// tracker.track(&Identity::anonymous("v1"), "home-page-view", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = &header;
+    /// assert_eq!(header("authorization").as_deref(), Some("Bearer ya29.x"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tokens(mut self, t: Tokens) -> Self {
@@ -56,7 +98,28 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").quota_project("billing-project");
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").quota_project("billing-project").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(retail)).build()?;
+    /// tracker.track(&Identity::anonymous("v1"), "home-page-view", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = &header;
+    /// assert_eq!(header("x-goog-user-project").as_deref(), Some("billing-project"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn quota_project(mut self, p: impl Into<String>) -> Self {
@@ -68,7 +131,28 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").write_async(true);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").write_async(true).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(retail)).build()?;
+    /// tracker.track(&Identity::anonymous("v1"), "home-page-view", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = &header;
+    /// assert!(r.query.contains(&("writeAsync".to_owned(), "true".to_owned())));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_async(mut self, v: bool) -> Self {
@@ -80,7 +164,26 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").import_chunk(1000);
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"name": "operations/1", "done": true}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Event, Identity};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").import_chunk(2).transport(transport).build()?;
+    /// let events = (0..5).map(|i| Event::track("home-page-view").with_identity(Identity::anonymous("v1")).with_time(i));
+    /// retail.import(events, None, |_| {})?;
+    /// // Five events in chunks of two: three import requests.
+    /// assert_eq!(sent().len(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn import_chunk(mut self, n: usize) -> Self {
@@ -92,7 +195,29 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").operation_deadline(std::time::Duration::from_secs(60));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"name": "operations/1"}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use std::time::Duration;
+    /// use trackflow::backend::retail::Retail;
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c")
+    ///     .operation_deadline(Duration::from_millis(200))
+    ///     .poll_interval(Duration::from_millis(20))
+    ///     .transport(transport)
+    ///     .build()?;
+    /// // An operation that never finishes: polled every 20 ms, given up after 200 ms.
+    /// assert!(retail.purge("*", true).is_err());
+    /// assert!(sent().len() > 2, "{} requests", sent().len());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn operation_deadline(mut self, d: Duration) -> Self {
@@ -104,7 +229,29 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").poll_interval(std::time::Duration::from_secs(2));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"name": "operations/1"}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use std::time::Duration;
+    /// use trackflow::backend::retail::Retail;
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c")
+    ///     .operation_deadline(Duration::from_millis(200))
+    ///     .poll_interval(Duration::from_millis(20))
+    ///     .transport(transport)
+    ///     .build()?;
+    /// // An operation that never finishes: polled every 20 ms, given up after 200 ms.
+    /// assert!(retail.purge("*", true).is_err());
+    /// assert!(sent().len() > 2, "{} requests", sent().len());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn poll_interval(mut self, d: Duration) -> Self {
@@ -118,9 +265,26 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
     /// let stop = trackflow::delivery::Cancel::default();
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").cancel(stop.clone());
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").cancel(stop.clone()).transport(transport).build()?;
     /// stop.cancel(); // e.g. from a signal handler's thread
+    /// assert!(retail.purge("*", true).is_err());
+    /// assert!(sent().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(mut self, c: Cancel) -> Self {
         self.inner.cancel = c;
@@ -131,7 +295,29 @@ impl RetailBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/1/locations/global/catalogs/c").transport(trackflow::transport::HttpTransport::default());
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: b"{}".to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
+    /// use trackflow::backend::retail::Retail;
+    /// use trackflow::{Identity, ImmediateConsumer, Tracker};
+    /// let retail = Retail::builder("projects/1/locations/global/catalogs/c").transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(ImmediateConsumer::new(retail)).build()?;
+    /// tracker.track(&Identity::anonymous("v1"), "home-page-view", [("n", 1)])?;
+    /// let r = &sent()[0];
+    /// let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    /// # let _ = &header;
+    /// // Requests go through the transport given (here one that records them).
+    /// assert!(r.url.ends_with("userEvents:write"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(mut self, t: HttpTransport) -> Self {
@@ -177,7 +363,10 @@ impl Retail {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::backend::retail::Retail::builder("projects/123/locations/global/catalogs/default_catalog");
+    /// let r = trackflow::backend::retail::Retail::builder("projects/123/locations/global/catalogs/default_catalog").build()?;
+    /// assert_eq!(trackflow::Backend::name(&r), "retail");
+    /// // A parent that is not a catalog path is refused when built.
+    /// assert!(trackflow::backend::retail::Retail::builder("catalogs/c").build().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(parent: impl Into<String>) -> RetailBuilder {
