@@ -24,8 +24,10 @@ use crate::event::{Event, EventKind, ProfileOp};
 /// # Examples
 ///
 /// ```
-/// use trackflow::{Route, RouteKind};
+/// use trackflow::{Event, Route, RouteKind};
 /// let profiles_only = Route::new().kinds([RouteKind::User]);
+/// assert!(profiles_only.admits(&Event::profile(trackflow::ProfileOp::Set)));
+/// assert!(!profiles_only.admits(&Event::track("open")));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,8 +148,10 @@ impl Route {
     /// # Examples
     ///
     /// ```
-    /// use trackflow::{Route, RouteKind};
+    /// use trackflow::{Event, Route, RouteKind};
     /// let r = Route::new().kinds([RouteKind::Track, RouteKind::ItemSet]);
+    /// assert!(r.admits(&Event::track("open")) && r.admits(&Event::item("book", "b-1")));
+    /// assert!(!r.admits(&Event::profile(trackflow::ProfileOp::Set)));
     /// ```
     pub fn kinds(mut self, kinds: impl IntoIterator<Item = RouteKind>) -> Route {
         self.kinds = Some(kinds.into_iter().fold(0, |m, k| m | k.bits()));
@@ -159,7 +163,10 @@ impl Route {
     /// # Examples
     ///
     /// ```
-    /// let r = trackflow::Route::new().names(["purchase", "refund"]);
+    /// use trackflow::{Event, Route};
+    /// let r = Route::new().names(["purchase", "refund"]);
+    /// assert!(r.admits(&Event::track("refund")));
+    /// assert!(!r.admits(&Event::track("open")));
     /// ```
     pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Route {
         self.names = Some(names.into_iter().map(Into::into).collect());
@@ -171,7 +178,10 @@ impl Route {
     /// # Examples
     ///
     /// ```
-    /// let r = trackflow::Route::new().except(["heartbeat"]);
+    /// use trackflow::{Event, Route};
+    /// let r = Route::new().except(["heartbeat"]);
+    /// assert!(!r.admits(&Event::track("heartbeat")));
+    /// assert!(r.admits(&Event::track("open")));
     /// ```
     pub fn except<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Route {
         self.except = names.into_iter().map(Into::into).collect();

@@ -74,7 +74,11 @@ impl BackendConfig {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::config::BackendConfig::file("./events");
+    /// # let dir = std::env::temp_dir().join(format!("tf-doc-cfg-{}", std::process::id()));
+    /// let b = trackflow::config::BackendConfig::file(&dir);
+    /// assert_eq!(b.build(&Default::default())?.name(), "file");
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn file(dir: impl Into<PathBuf>) -> Self {
         Self::new("file", json!({ "dir": dir.into() }))
@@ -86,6 +90,12 @@ impl BackendConfig {
     ///
     /// ```
     /// let b = trackflow::config::BackendConfig::growingio("https://collector.example.com", "key", "ds");
+    /// let backend = b.build(&Default::default())?;
+    /// assert_eq!(backend.name(), "growingio");
+    /// // A setting the backend does not have is an error at load, naming it.
+    /// let typo = trackflow::config::BackendConfig::growingio("https://c", "k", "d").set("codek", "json");
+    /// assert!(typo.build(&Default::default()).unwrap_err().to_string().contains("codek"));
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn growingio(host: &str, project_key: &str, data_source_id: &str) -> Self {
         let s = json!({"host": host, "project_key": project_key, "data_source_id": data_source_id});
@@ -97,7 +107,10 @@ impl BackendConfig {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::config::BackendConfig::personalize().set("tracking_id", "tracking-1");
+    /// let b = trackflow::config::BackendConfig::personalize().set("region", "eu-west-1").set("tracking_id", "tracking-1");
+    /// let backend = b.build(&Default::default())?;
+    /// assert_eq!(backend.name(), "personalize");
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn personalize() -> Self {
         Self::new("personalize", json!({}))
@@ -108,7 +121,10 @@ impl BackendConfig {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::config::BackendConfig::retail("projects/1/locations/global/catalogs/default_catalog");
+    /// let b = trackflow::config::BackendConfig::retail("projects/1/locations/global/catalogs/default_catalog").set("auth", serde_json::json!({"kind": "anonymous"}));
+    /// let backend = b.build(&Default::default())?;
+    /// assert_eq!(backend.name(), "retail");
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn retail(parent: &str) -> Self {
         Self::new("retail", json!({ "parent": parent }))
@@ -119,7 +135,10 @@ impl BackendConfig {
     /// # Examples
     ///
     /// ```
-    /// let b = trackflow::config::BackendConfig::talent("projects/p/tenants/t");
+    /// let b = trackflow::config::BackendConfig::talent("projects/p/tenants/t").set("auth", serde_json::json!({"kind": "anonymous"}));
+    /// let backend = b.build(&Default::default())?;
+    /// assert_eq!(backend.name(), "talent");
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn talent(parent: &str) -> Self {
         Self::new("talent", json!({ "parent": parent }))
@@ -131,6 +150,10 @@ impl BackendConfig {
     ///
     /// ```
     /// let b = trackflow::config::BackendConfig::gravity("https://h/collect/?access_token=t");
+    /// let backend = b.build(&Default::default())?;
+    /// assert_eq!(backend.name(), "gravity");
+    /// assert!(!format!("{b:?}").contains("access_token=t"));
+    /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn gravity(url: &str) -> Self {
         Self::new("gravity", json!({ "url": url }))

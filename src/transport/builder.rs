@@ -53,7 +53,20 @@ impl HttpTransport {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().read_timeout(std::time::Duration::from_secs(3)).build();
+    /// use std::time::{Duration, Instant};
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let judge = |r: &trackflow::transport::Response| classify_status(r.status, r.retry_after.as_deref(), &r.body);
+    /// // A collector on loopback that takes the connection and never answers.
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let url = format!("http://{}/collect", listener.local_addr()?);
+    /// let t = HttpTransport::builder().read_timeout(Duration::from_millis(200)).retry(RetryPolicy::none()).build();
+    /// let start = Instant::now();
+    /// let (result, _) = t.post(&Request { url: &url, query: &[], headers: &[], body: b"[]" }, &ctx, &judge);
+    /// assert!(result.is_err());
+    /// assert!(start.elapsed() < Duration::from_secs(5), "gave up after the read timeout");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> HttpTransportBuilder {
@@ -79,7 +92,17 @@ impl HttpTransportBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().connect_timeout(std::time::Duration::from_secs(2)).build();
+    /// use std::time::{Duration, Instant};
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let t = HttpTransport::builder().connect_timeout(Duration::from_secs(2)).retry(RetryPolicy::none()).build();
+    /// // Nothing listens on port 1: refused at once, well within the connect timeout.
+    /// let start = Instant::now();
+    /// let (result, _) = t.post(&Request { url: "http://127.0.0.1:1/c", query: &[], headers: &[], body: b"[]" }, &ctx,
+    ///     &|r| classify_status(r.status, r.retry_after.as_deref(), &r.body));
+    /// assert!(result.is_err() && start.elapsed() < Duration::from_secs(2));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Self {
@@ -91,7 +114,20 @@ impl HttpTransportBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().read_timeout(std::time::Duration::from_secs(5)).build();
+    /// use std::time::{Duration, Instant};
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let judge = |r: &trackflow::transport::Response| classify_status(r.status, r.retry_after.as_deref(), &r.body);
+    /// // A collector on loopback that takes the connection and never answers.
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let url = format!("http://{}/collect", listener.local_addr()?);
+    /// let t = HttpTransport::builder().read_timeout(Duration::from_millis(200)).retry(RetryPolicy::none()).build();
+    /// let start = Instant::now();
+    /// let (result, _) = t.post(&Request { url: &url, query: &[], headers: &[], body: b"[]" }, &ctx, &judge);
+    /// assert!(result.is_err());
+    /// assert!(start.elapsed() < Duration::from_secs(5), "gave up after the read timeout");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
@@ -103,7 +139,27 @@ impl HttpTransportBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().retry(trackflow::transport::RetryPolicy::none()).build();
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Unavailable(Arc<Mutex<usize>>);
+    /// # impl HttpClient for Unavailable {
+    /// #     fn send(&self, _: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         *self.0.lock().unwrap() += 1;
+    /// #         Ok(Response { status: 503, ..Response::default() })
+    /// #     }
+    /// # }
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let judge = |r: &trackflow::transport::Response| classify_status(r.status, r.retry_after.as_deref(), &r.body);
+    /// let collector = Unavailable::default();
+    /// let t = HttpTransport::builder().client(collector.clone()).retry(RetryPolicy::none()).build();
+    /// let (result, retries) = t.post(&Request { url: "http://collector/c", query: &[], headers: &[], body: b"[]" }, &ctx, &judge);
+    /// // A 503 is worth a retry, but this policy allows none: one request, then the error.
+    /// assert!(result.is_err());
+    /// assert_eq!((retries, *collector.0.lock().unwrap()), (0, 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn retry(mut self, p: RetryPolicy) -> Self {
@@ -116,7 +172,15 @@ impl HttpTransportBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().max_body_bytes(1 << 20).build();
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let judge = |r: &trackflow::transport::Response| classify_status(r.status, r.retry_after.as_deref(), &r.body);
+    /// let t = HttpTransport::builder().max_body_bytes(16).build();
+    /// // Refused before anything is sent, naming the size.
+    /// let (result, _) = t.post(&Request { url: "http://127.0.0.1:1/c", query: &[], headers: &[], body: &[b' '; 64] }, &ctx, &judge);
+    /// assert!(matches!(result, Err(trackflow::Error::TooLarge { bytes: 64 })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_body_bytes(mut self, n: usize) -> Self {
@@ -204,6 +268,14 @@ impl HttpTransportBuilder {
     ///     }
     /// }
     /// let t = HttpTransport::builder().client(Accepting).build();
+    /// # use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// # use trackflow::transport::{classify_status, Request};
+    /// # let cancel = Cancel::default();
+    /// let req = Request { url: "https://collector.example.com/c", query: &[], headers: &[], body: b"[]" };
+    /// let (result, _) = t.post(&req, &DeliveryCtx::new(&cancel), &|r| classify_status(r.status, None, &r.body));
+    /// // No network: the client answered.
+    /// assert_eq!(result?.status, 200);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn client(mut self, client: impl HttpClient + 'static) -> Self {
         self.client = Some(std::sync::Arc::new(client));
@@ -229,7 +301,16 @@ impl HttpTransportBuilder {
     /// # Examples
     ///
     /// ```
-    /// let t = trackflow::transport::HttpTransport::builder().build();
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let judge = |r: &trackflow::transport::Response| classify_status(r.status, r.retry_after.as_deref(), &r.body);
+    /// let t = HttpTransport::builder().retry(RetryPolicy::none()).build();
+    /// // Nothing listens on port 1: the error says so, and no retry was made.
+    /// let (result, retries) = t.post(&Request { url: "http://127.0.0.1:1/c", query: &[], headers: &[], body: b"[]" }, &ctx, &judge);
+    /// assert!(result.is_err());
+    /// assert_eq!(retries, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> HttpTransport {
