@@ -141,6 +141,7 @@ impl TransportError {
     /// ```
     /// let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
     /// let t = trackflow::TransportError::with_source("read timed out", io);
+    /// assert_eq!(t.to_string(), "read timed out");
     /// ```
     pub fn with_source(
         message: impl Into<String>,

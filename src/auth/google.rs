@@ -105,6 +105,8 @@ impl Tokens {
     ///
     /// ```
     /// let t = trackflow::auth::google::Tokens::new(trackflow::auth::google::StaticToken::new("ya29.x"));
+    /// assert_eq!(t.bearer()?.expose(), "ya29.x");
+    /// assert!(!format!("{t:?}").contains("ya29"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
@@ -236,6 +238,11 @@ impl EnvToken {
     ///
     /// ```
     /// let t = trackflow::auth::google::EnvToken::new("GOOGLE_ACCESS_TOKEN");
+    /// use trackflow::auth::google::TokenSource;
+    /// // Unset here: the error names the variable, never a token.
+    /// let err = trackflow::auth::google::EnvToken::new("TRACKFLOW_DOC_NO_SUCH_TOKEN").fetch().unwrap_err();
+    /// assert!(err.to_string().contains("TRACKFLOW_DOC_NO_SUCH_TOKEN"), "{err}");
+    /// # let _ = t;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(var: impl Into<String>) -> Self {
@@ -277,6 +284,13 @@ impl CommandToken {
     ///
     /// ```
     /// let t = trackflow::auth::google::CommandToken::new("gcloud", ["auth", "print-access-token"]);
+    /// # #[cfg(unix)] {
+    /// use trackflow::auth::google::TokenSource;
+    /// // The program's standard output, trimmed, is the token.
+    /// let echo = trackflow::auth::google::CommandToken::new("echo", ["ya29.from-a-command"]);
+    /// assert_eq!(echo.fetch()?.token.expose(), "ya29.from-a-command");
+    /// # }
+    /// # let _ = t;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {

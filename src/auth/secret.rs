@@ -21,6 +21,8 @@ impl Secret {
     ///
     /// ```
     /// let s = trackflow::auth::Secret::new("k");
+    /// assert_eq!(s.expose(), "k");
+    /// assert_eq!(format!("{s:?}"), "Secret(***)");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(s: impl Into<String>) -> Self {

@@ -566,6 +566,7 @@ impl Config {
     /// ```
     /// let cfg = trackflow::Config::from_toml_str("[backend]\nkind = \"retail\"\nparent = \"projects/1/locations/global/catalogs/c\"\nauth = { kind = \"anonymous\" }\n")?;
     /// let retail = cfg.retail()?;
+    /// assert_eq!(trackflow::Backend::name(&retail), "retail");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "retail")]
@@ -764,6 +765,11 @@ impl Tracker {
     ///     "backend": {"kind": "file", "dir": dir}
     /// })).unwrap();
     /// let tracker = trackflow::Tracker::from_config(&cfg)?;
+    /// tracker.track(&trackflow::Identity::user("u1"), "open", [("n", 1)])?;
+    /// tracker.shutdown(std::time::Duration::from_secs(5))?;
+    /// # let mut lines = 0;
+    /// # for f in std::fs::read_dir(&dir)? { let f = f?.path(); if f.extension().is_some_and(|x| x == "jsonl") { lines += std::fs::read_to_string(f)?.lines().count(); } }
+    /// assert_eq!(lines, 1);
     /// # drop(tracker); std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), trackflow::Error>(())
     /// ```

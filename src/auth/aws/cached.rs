@@ -76,6 +76,8 @@ impl CachedCredentials {
     ///
     /// ```
     /// let c = trackflow::auth::aws::CachedCredentials::new(trackflow::auth::aws::DefaultChain::new());
+    /// // Nothing is fetched until a request is signed.
+    /// assert_eq!(c.fetches(), 0);
     /// ```
     pub fn new(provider: impl CredentialsProvider + 'static) -> Self {
         CachedCredentials {
@@ -94,6 +96,7 @@ impl CachedCredentials {
     /// ```
     /// use trackflow::auth::aws::{CachedCredentials, DefaultChain};
     /// let c = CachedCredentials::new(DefaultChain::new()).transport(trackflow::transport::HttpTransport::default());
+    /// assert_eq!(c.fetches(), 0);
     /// ```
     pub fn transport(mut self, transport: crate::transport::HttpTransport) -> Self {
         self.transport = Some(transport);

@@ -112,6 +112,8 @@ impl DefaultChain {
     ///
     /// ```
     /// let chain = trackflow::auth::aws::DefaultChain::new();
+    /// // Nothing is looked up until credentials are asked for.
+    /// assert!(format!("{chain:?}").contains("DefaultChain"));
     /// ```
     pub fn new() -> Self {
         DefaultChain::with_env(|k| std::env::var(k).ok(), home())
@@ -123,6 +125,12 @@ impl DefaultChain {
     ///
     /// ```
     /// let chain = trackflow::auth::aws::DefaultChain::with_env(|_| None, None);
+    /// use trackflow::auth::aws::CredentialsProvider;
+    /// // An empty environment, no home, instance metadata off: the error says where it looked.
+    /// let off = trackflow::auth::aws::DefaultChain::with_env(|k| (k == "AWS_EC2_METADATA_DISABLED").then(|| "true".to_owned()), None);
+    /// let err = off.fetch(&Default::default()).unwrap_err();
+    /// assert!(err.to_string().contains("no AWS credentials"), "{err}");
+    /// # let _ = chain;
     /// ```
     pub fn with_env(
         env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,

@@ -15,6 +15,11 @@ use crate::transport::HttpTransport;
 /// ```
 /// use trackflow::backend::gravity::{ClientId, Gravity};
 /// let ge = Gravity::builder("https://h/c/?access_token=t").client_id(ClientId::UserFirst).build()?;
+/// let e = trackflow::Event::track("buy").with_identity(trackflow::Identity::anonymous("d1").with_user("u1"));
+/// let mut out = Vec::new();
+/// ge.encode_envelope(&[&e], &mut out)?;
+/// # let _ = out;
+/// assert_eq!(trackflow::Backend::order_key(&ge, &trackflow::Event::profile(trackflow::ProfileOp::Set).with_identity(trackflow::Identity::anonymous("d1").with_user("u1"))), Some("u1"));
 /// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

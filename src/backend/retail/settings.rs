@@ -13,6 +13,7 @@ use crate::error::Result;
 /// let cfg = BackendConfig::retail("projects/1/locations/global/catalogs/c")
 ///     .set("auth", serde_json::json!({"kind": "anonymous"}));
 /// let retail = cfg.build_retail(&TransportConfig::default())?;
+/// assert_eq!(trackflow::Backend::name(&retail), "retail");
 /// # Ok::<(), trackflow::Error>(())
 /// ```
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
