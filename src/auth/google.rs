@@ -384,6 +384,9 @@ impl MetadataServer {
     ///
     /// ```
     /// let md = trackflow::auth::google::MetadataServer::new("http://127.0.0.1:8085");
+    /// use trackflow::auth::google::{MetadataServer, TokenSource};
+    /// // Nothing listens on port 1: the error names the metadata server, never a token.
+    /// assert!(MetadataServer::new("http://127.0.0.1:1").fetch().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(base: impl Into<String>) -> Self {

@@ -93,6 +93,11 @@ pub const DEFAULT_MAX_BATCH: usize = 500;
 ///         Delivery::default()
 ///     }
 /// }
+/// use trackflow::{Consumer, ImmediateConsumer};
+/// let c = ImmediateConsumer::new(Print);
+/// c.consume(Event::track("open").with_identity(trackflow::Identity::user("u1")))?;
+/// assert_eq!(c.stats().delivered, 1);
+/// # Ok::<(), trackflow::Error>(())
 /// ```
 pub trait Backend: Send + Sync + Debug {
     /// Short lowercase name, used in errors and logs.

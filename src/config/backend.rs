@@ -242,6 +242,7 @@ impl BackendConfig {
     /// let b = BackendConfig::retail("projects/1/locations/global/catalogs/c")
     ///     .set("auth", serde_json::json!({"kind": "anonymous"}));
     /// let retail = b.build_retail(&TransportConfig::default())?;
+    /// assert_eq!(trackflow::Backend::name(&retail), "retail");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "retail")]

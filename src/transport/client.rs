@@ -32,6 +32,14 @@ const MAX_RESPONSE_BODY: u64 = 1 << 20;
 ///         Ok(Response { status: 503, ..Response::default() })
 ///     }
 /// }
+/// # use trackflow::delivery::{Cancel, DeliveryCtx};
+/// # use trackflow::transport::{classify_status, HttpTransport, Request, RetryPolicy};
+/// let t = HttpTransport::builder().client(Maintenance).retry(RetryPolicy::none()).build();
+/// # let cancel = Cancel::default();
+/// let req = Request { url: "https://collector.example.com/c", query: &[], headers: &[], body: b"[]" };
+/// let (result, _) = t.post(&req, &DeliveryCtx::new(&cancel), &|r| classify_status(r.status, None, &r.body));
+/// // A 503 is transient: the events wait and go again.
+/// assert!(result.unwrap_err().is_transient());
 /// ```
 pub trait HttpClient: Send + Sync + fmt::Debug {
     /// Sends `request`, giving up after `timeout` when one is given (what is left of a
