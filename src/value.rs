@@ -140,10 +140,10 @@ impl Value {
             serde_json::Value::String(s) => Value::String(s.into()),
             serde_json::Value::Array(a) => Value::List(a.into_iter().map(Value::from_json).collect()),
             serde_json::Value::Object(m) => {
-                if m.len() == 1 {
-                    if let Some(t) = m.get(TIME_KEY).and_then(|t| t.as_i64()) {
-                        return Value::Time(t);
-                    }
+                if m.len() == 1
+                    && let Some(t) = m.get(TIME_KEY).and_then(|t| t.as_i64())
+                {
+                    return Value::Time(t);
                 }
                 Value::Object(m.into_iter().map(|(k, v)| (k, Value::from_json(v))).collect())
             }
@@ -315,10 +315,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Value, A::Error> {
         let props = PropertiesVisitor.visit_map(map)?;
-        if props.len() == 1 && props.0[0].0 == TIME_KEY {
-            if let Value::Int(t) = props.0[0].1 {
-                return Ok(Value::Time(t));
-            }
+        if props.len() == 1
+            && props.0[0].0 == TIME_KEY
+            && let Value::Int(t) = props.0[0].1
+        {
+            return Ok(Value::Time(t));
         }
         Ok(Value::Object(props))
     }

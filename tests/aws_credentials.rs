@@ -16,7 +16,7 @@ use trackflow::auth::aws::{CachedCredentials, Credentials, CredentialsProvider, 
 use trackflow::delivery::Cancel;
 use trackflow::{Identity, ImmediateConsumer, Personalize, Properties, Tracker};
 
-fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static + use<> {
     let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     move |k| m.get(k).cloned()
 }

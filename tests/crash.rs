@@ -152,8 +152,8 @@ fn run_child(
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     reader.join().unwrap();
-    let got = seen.lock().clone();
-    got
+
+    seen.lock().clone()
 }
 
 #[test]

@@ -380,7 +380,8 @@ fn tls_with_a_private_ca_is_verified() {
 fn configured_from_toml_with_secrets_masked() {
     let broker = Broker::start();
     broker.create_topic("events-toml", PARTITIONS as u32);
-    std::env::set_var("TF_KAFKA_TEST_SECRET", "pr1vate-value");
+    // Set once, for this test only; no other thread reads or writes the variable.
+    unsafe { std::env::set_var("TF_KAFKA_TEST_SECRET", "pr1vate-value") };
     let cfg = trackflow::Config::from_toml_str(&format!(
         r#"
         [spool]

@@ -100,7 +100,8 @@ fn register() {
 #[test]
 fn a_backend_registered_from_outside_the_crate_is_used_from_toml() {
     register();
-    std::env::set_var("TF_AUDIT_TOKEN", "audit-t0ken-value");
+    // Set once, for this test only; no other thread reads or writes the variable.
+    unsafe { std::env::set_var("TF_AUDIT_TOKEN", "audit-t0ken-value") };
     let cfg = Config::from_toml_str(
         r#"
         [spool]

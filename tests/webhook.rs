@@ -198,7 +198,8 @@ fn bad_settings_are_refused_with_the_field_named_and_secrets_never_shown() {
 #[test]
 fn from_toml_with_the_secret_from_the_environment_and_masked_when_written_back() {
     let c = verifying_receiver();
-    std::env::set_var("TF_TEST_WEBHOOK_SECRET", SECRET);
+    // Set once, for this test only; no other thread reads or writes the variable.
+    unsafe { std::env::set_var("TF_TEST_WEBHOOK_SECRET", SECRET) };
     let text = format!(
         "[consumer]\nkind = \"immediate\"\n\n[backend]\nkind = \"webhook\"\nurl = \"{}/hook\"\nformat = \"json_lines\"\ngzip = true\nsecret = \"${{TF_TEST_WEBHOOK_SECRET}}\"\nheaders = {{ X-Team = \"growth\" }}\n\n[transport]\nmax_retries = 0\n\n[spool]\nenabled = false\n",
         c.url()

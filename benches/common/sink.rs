@@ -133,10 +133,10 @@ fn content_length(r: &mut impl BufRead, line: &mut String) -> Option<usize> {
         if l.is_empty() {
             return Some(len);
         }
-        if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
-            }
+        if let Some((k, v)) = l.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap_or(0);
         }
     }
 }

@@ -381,15 +381,14 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// std::env::set_var("EVENTS_DIR", "/var/lib/app/events");
     /// let cfg = trackflow::Config::from_toml_str(r#"
     ///     [backend]
     ///     kind = "file"
-    ///     dir = "${EVENTS_DIR}"
+    ///     dir = "${HOME}/events"
     /// "#)?;
     /// let backend = cfg.backend.as_ref().unwrap();
-    /// assert_eq!(backend.settings["dir"], "/var/lib/app/events");
-    /// # Ok::<(), trackflow::Error>(())
+    /// assert_eq!(backend.settings["dir"], format!("{}/events", std::env::var("HOME")?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "toml")]
     #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]

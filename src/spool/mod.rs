@@ -275,10 +275,10 @@ impl Spool {
         .map_err(|e| Error::Io(e.into()))?;
         let body = encode_lines(events)?;
         let bytes = (reason.len() + body.len()) as u64;
-        if let Some(q) = self.budget() {
-            if !q.reserve(bytes) {
-                return Err(Error::QueueFull);
-            }
+        if let Some(q) = self.budget()
+            && !q.reserve(bytes)
+        {
+            return Err(Error::QueueFull);
         }
         write_atomic(&dir, &format!("{name}.reason.json"), &reason, false)?;
         Ok(write_atomic(&dir, &format!("{name}.jsonl"), &body, false)?)

@@ -176,10 +176,10 @@ impl Spool {
     /// Puts back a reader taken from the spool's held queue (one opened for the replay just
     /// closes).
     fn give_back(&self, queue: Arc<DiskQueue>, reader: Reader) {
-        if let Some(h) = self.queue.lock().as_mut() {
-            if Arc::ptr_eq(&h.queue, &queue) {
-                h.reader = Some(reader);
-            }
+        if let Some(h) = self.queue.lock().as_mut()
+            && Arc::ptr_eq(&h.queue, &queue)
+        {
+            h.reader = Some(reader);
         }
     }
 

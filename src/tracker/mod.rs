@@ -358,14 +358,14 @@ impl Tracker {
             self.merge_supers(&mut event);
         }
         let weight = inner.limits.check_weighed(&event)?;
-        if let ([only], [slot]) = (&inner.consumers[..], &inner.slots[..]) {
-            if slot.admits_all {
-                if let Err(e) = only.check(&event) {
-                    slot.skipped.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-                return only.consume_with_weight(event, weight);
+        if let ([only], [slot]) = (&inner.consumers[..], &inner.slots[..])
+            && slot.admits_all
+        {
+            if let Err(e) = only.check(&event) {
+                slot.skipped.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
             }
+            return only.consume_with_weight(event, weight);
         }
         self.fan_out(event, weight)
     }
@@ -401,10 +401,10 @@ impl Tracker {
         let last = (u64::BITS - 1 - takers.leading_zeros()) as usize;
         let mut first_err = None;
         for (i, c) in inner.consumers.iter().enumerate().take(last) {
-            if takers & (1 << i) != 0 {
-                if let Err(e) = c.consume_with_weight(event.clone(), weight) {
-                    first_err.get_or_insert(e);
-                }
+            if takers & (1 << i) != 0
+                && let Err(e) = c.consume_with_weight(event.clone(), weight)
+            {
+                first_err.get_or_insert(e);
             }
         }
         let r = inner.consumers[last].consume_with_weight(event, weight);

@@ -244,12 +244,12 @@ pub(super) fn ini_section(text: &str, profile: &str, is_config: bool) -> Option<
             current = Some(hit);
             continue;
         }
-        if current == Some(true) {
-            if let Some((k, v)) = line.split_once('=') {
-                found
-                    .get_or_insert_with(Vec::new)
-                    .push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-            }
+        if current == Some(true)
+            && let Some((k, v)) = line.split_once('=')
+        {
+            found
+                .get_or_insert_with(Vec::new)
+                .push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
     found

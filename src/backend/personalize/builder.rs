@@ -488,12 +488,12 @@ impl PersonalizeBuilder {
                 check_arn(name, arn)?;
             }
         }
-        if let Some(t) = &self.tracking_id {
-            if t.is_empty() || t.len() > 256 {
-                return Err(Error::Config(
-                    "personalize tracking_id: 1 to 256 characters".into(),
-                ));
-            }
+        if let Some(t) = &self.tracking_id
+            && (t.is_empty() || t.len() > 256)
+        {
+            return Err(Error::Config(
+                "personalize tracking_id: 1 to 256 characters".into(),
+            ));
         }
         Ok(Personalize {
             endpoint,

@@ -43,10 +43,10 @@ impl crate::backend::kind::BackendSettings for WebhookSettings {
 
     fn check(&self, _: &str, _: &crate::Route) -> Result<()> {
         // Marked at load, so that the config's own `Debug` masks the path from then on.
-        if self.secret_url == Some(true) {
-            if let Some((_, path)) = self.url.0.split_once("://").and_then(|(_, r)| r.split_once('/')) {
-                crate::transport::mask::mark_secret(path);
-            }
+        if self.secret_url == Some(true)
+            && let Some((_, path)) = self.url.0.split_once("://").and_then(|(_, r)| r.split_once('/'))
+        {
+            crate::transport::mask::mark_secret(path);
         }
         Ok(())
     }

@@ -25,10 +25,10 @@ impl Worker {
     pub(super) fn hand_back(&mut self) {
         let events = self.take_back();
         if events.is_empty() {
-            if let Some(r) = self.reader.as_mut() {
-                if let Some(Err(e)) = self.shared.disk_gate.write(|| r.ack()) {
-                    log::error!("trackflow: cannot record progress in the disk queue: {e}");
-                }
+            if let Some(r) = self.reader.as_mut()
+                && let Some(Err(e)) = self.shared.disk_gate.write(|| r.ack())
+            {
+                log::error!("trackflow: cannot record progress in the disk queue: {e}");
             }
             return;
         }

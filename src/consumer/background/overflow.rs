@@ -84,11 +84,11 @@ impl BackgroundConsumer {
     /// An accepted event that cannot enter the memory queue any more: to the disk queue if
     /// there is one, else failed (counted, and told to the callback).
     pub(super) fn settle_refused(&self, event: Event) -> Result<()> {
-        if let Some(spill) = &self.shared.spill {
-            if spill.push(&event).is_ok() {
-                self.shared.reporter.stats.add_spilled(1);
-                return Ok(());
-            }
+        if let Some(spill) = &self.shared.spill
+            && spill.push(&event).is_ok()
+        {
+            self.shared.reporter.stats.add_spilled(1);
+            return Ok(());
         }
         let error = if self.shared.worker_alive() {
             Error::Cancelled

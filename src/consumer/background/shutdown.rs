@@ -47,10 +47,8 @@ impl BackgroundConsumer {
         if let Some(f) = &self.flusher {
             f.finish();
         }
-        if finished {
-            if let Some(h) = self.worker.lock().take() {
-                let _ = h.join();
-            }
+        if finished && let Some(h) = self.worker.lock().take() {
+            let _ = h.join();
         }
         // A producer still inside the gate (a deadline too short to wait for it) hands its
         // event over after the worker's last look; producers that raced a dead worker too.

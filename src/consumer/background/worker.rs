@@ -569,10 +569,10 @@ impl Worker {
                 mark = Some(m);
             }
         }
-        if let (Some(m), Some(r)) = (mark, self.reader.as_mut()) {
-            if let Err(e) = r.ack_to(m) {
-                log::error!("trackflow: cannot record progress in the disk queue: {e}");
-            }
+        if let (Some(m), Some(r)) = (mark, self.reader.as_mut())
+            && let Err(e) = r.ack_to(m)
+        {
+            log::error!("trackflow: cannot record progress in the disk queue: {e}");
         }
     }
 
