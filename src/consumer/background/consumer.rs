@@ -240,6 +240,8 @@ impl BackgroundConsumer {
         }
     }
 
+    // One call site, on every track(): kept in the caller, as before the file split.
+    #[inline(always)]
     fn spill_or_queue(&self, event: Event, weight: usize) -> Result<()> {
         let spilling = self.shared.spill.as_ref().is_some_and(Spill::is_spilling);
         let event = if spilling {
