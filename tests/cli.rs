@@ -735,3 +735,49 @@ fn the_cli_logs_warnings_by_default() {
     let env = run(&["-q"], Some("trackflow=debug"));
     assert!(env.contains("wait to be sent again"), "RUST_LOG decides: {env}");
 }
+
+/// The newcomer's run (issue 27): 100,000 events over 100 users to Gravity and File from one
+/// TOML, at the defaults, within the default deadline: nothing left, both have every event.
+#[test]
+fn gravity_and_file_at_the_defaults_take_100k_events_over_100_users() {
+    let c = Collector::start(|_, _| Reply::Status(200, vec![], r#"{"code": 0}"#.into()));
+    let files = temp_dir().join("files");
+    let config = format!(
+        "[[backends]]\nkind = \"gravity\"\nurl = \"{}/collect/?access_token=t\"\n\n[[backends]]\nkind = \"file\"\ndir = \"{}\"\n",
+        c.url(),
+        files.display()
+    );
+    let input: String = (0..100_000)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"track\",\"event\":\"buy\",\"user_id\":\"u{}\",\"properties\":{{\"n\":{i}}}}}\n",
+                i % 100
+            )
+        })
+        .collect();
+    let (code, stdout, stderr) = run(&config, &input);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let at_gravity: usize = c
+        .requests()
+        .iter()
+        .map(|r| {
+            let body = support::gunzip(&r.body);
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            v["event_list"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(at_gravity, 100_000, "{stdout}");
+    // A batch of 500 over 100 users: envelopes of about 5 events. Before, Gravity's 20 per
+    // envelope cut the batch to 20 events over 20 users: one event per request.
+    assert!(
+        c.requests().len() <= 100_000 / 4,
+        "{} requests",
+        c.requests().len()
+    );
+    let mut in_files = 0;
+    for f in std::fs::read_dir(&files).unwrap().flatten() {
+        in_files += std::fs::read_to_string(f.path()).unwrap().lines().count();
+    }
+    assert_eq!(in_files, 100_000);
+    let _ = std::fs::remove_dir_all(files.parent().unwrap());
+}

@@ -67,8 +67,14 @@ pub enum Rotation {
 }
 pub use memory::MemoryBackend;
 
-/// Default for [`Backend::max_batch`].
+/// Default for [`Backend::max_batch`], and the consumers' batch size.
 pub const DEFAULT_MAX_BATCH: usize = 500;
+
+/// [`Backend::max_batch`] of the backends that split a delivery into requests of their own
+/// (Gravity one client per envelope, Personalize one user and session per call, Retail and
+/// Talent one event per request): it bounds one delivery's work, not a request, so the
+/// consumer's batch is never cut to a request's size.
+pub const MAX_DELIVERY: usize = 10_000;
 
 /// A destination with its wire format.
 ///
@@ -103,7 +109,10 @@ pub trait Backend: Send + Sync + Debug {
     /// Short lowercase name, used in errors and logs.
     fn name(&self) -> &'static str;
 
-    /// The most events one `deliver` call should carry; consumers clamp their batch size to it.
+    /// The most events one `deliver` call should carry; consumers clamp their batch size to
+    /// it. A delivery is not a request: a backend splits it into requests by its own rules, so
+    /// one whose requests are small (a user, a client, an event) returns [`MAX_DELIVERY`] and
+    /// lets the consumer's batch stand.
     fn max_batch(&self) -> usize {
         DEFAULT_MAX_BATCH
     }

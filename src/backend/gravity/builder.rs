@@ -60,17 +60,37 @@ impl GravityBuilder {
         self.compress = v;
         self
     }
-    /// Most events in one envelope. Defaults to 20; clamped to 1..=200 as the SDK does.
+    /// Most events in one envelope (one request). Defaults to 20; clamped to 1..=200 as the
+    /// SDK does. It does not cut the consumer's batch: a delivery is split into envelopes, one
+    /// client each, sent side by side.
     ///
     /// # Examples
     ///
     /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # use trackflow::transport::{HttpClient, HttpRequest, HttpTransport, Response, Verdict};
+    /// # #[derive(Debug, Default, Clone)]
+    /// # struct Capture(Arc<Mutex<Vec<HttpRequest>>>);
+    /// # impl HttpClient for Capture {
+    /// #     fn send(&self, r: &HttpRequest, _: Option<std::time::Duration>) -> Result<Response, Verdict> {
+    /// #         self.0.lock().unwrap().push(r.clone());
+    /// #         Ok(Response { status: 200, body: br#"{"code": 0}"#.to_vec(), ..Response::default() })
+    /// #     }
+    /// # }
+    /// # let capture = Capture::default();
+    /// # let transport = HttpTransport::builder().client(capture.clone()).build();
+    /// # let sent = || capture.0.lock().unwrap().clone();
     /// use trackflow::backend::gravity::Gravity;
-    /// use trackflow::Backend;
-    /// let ge = Gravity::builder("https://h/c/?access_token=t").max_batch(100).build()?;
-    /// // Consumers cut batches to this; past the SDK's 200 it is clamped.
-    /// assert_eq!(ge.max_batch(), 100);
-    /// assert_eq!(Gravity::builder("https://h/c/?access_token=t").max_batch(1000).build()?.max_batch(), 200);
+    /// use trackflow::{Event, Identity, ImmediateConsumer, Tracker};
+    /// let ge = Gravity::builder("https://h/c/?access_token=t").max_batch(100).transport(transport).build()?;
+    /// let tracker = Tracker::builder().consumer(trackflow::BufferedConsumer::builder(ge).max_batch(500).build()).build()?;
+    /// for i in 0..250 {
+    ///     tracker.track(&Identity::anonymous("c1"), "buy", [("n", i)])?;
+    /// }
+    /// tracker.flush()?;
+    /// // One delivery of 250 events for one client: envelopes of at most 100.
+    /// assert_eq!(sent().len(), 3);
+    /// # let _ = (Event::track("x"), ImmediateConsumer::new(trackflow::MemoryBackend::new()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {

@@ -108,7 +108,8 @@ impl Backend for Gravity {
     }
 
     fn max_batch(&self) -> usize {
-        self.max_batch
+        // A delivery is split into envelopes of `max_batch` events, one client each.
+        crate::backend::MAX_DELIVERY
     }
 
     fn check(&self, event: &Event) -> Result<()> {

@@ -117,8 +117,8 @@ impl Backend for Personalize {
     }
 
     fn max_batch(&self) -> usize {
-        // Larger batches are split into calls of ten; a few hundred keeps each delivery short.
-        500
+        // A delivery is split into calls of ten, one user and session each.
+        crate::backend::MAX_DELIVERY
     }
 
     fn check(&self, e: &Event) -> Result<()> {

@@ -17,8 +17,8 @@ impl Backend for Retail {
     }
 
     fn max_batch(&self) -> usize {
-        // One request per event: small batches keep a delivery short.
-        50
+        // One request per event, side by side within the flow.
+        crate::backend::MAX_DELIVERY
     }
 
     fn check(&self, event: &Event) -> Result<()> {
