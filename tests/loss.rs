@@ -159,7 +159,17 @@ fn audit(
     for id in &calls.refused {
         assert!(!found.contains(id), "refused {id} arrived");
     }
-    assert_eq!(stats.delivered as usize, delivered.len(), "{stats:?}");
+    // At a deadline the worker takes back what a lane still holds; a request already on its
+    // way may land all the same. Those events are then at the collector and on disk for the
+    // next tracker (at least once), counted as left, never as neither.
+    let on_disk: HashSet<&String> = spooled.iter().collect();
+    let landed_anyway = delivered.len().saturating_sub(stats.delivered as usize);
+    let also_on_disk = delivered.iter().filter(|id| on_disk.contains(id)).count();
+    assert!(delivered.len() >= stats.delivered as usize, "{stats:?}");
+    assert!(
+        landed_anyway <= also_on_disk,
+        "{landed_anyway} delivered beyond the count, {also_on_disk} of the delivered also on disk: {stats:?}"
+    );
 }
 
 /// Producers race a shutdown at a random moment, through memory and disk queues.
