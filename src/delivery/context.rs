@@ -252,6 +252,21 @@ impl<'a> DeliveryCtx<'a> {
 
 // The transport paces each request of a delivery by the consumer's flow: an attempt waits
 // for a permit, and tells the flow's circuit what it came to before letting the permit go.
+/// What an attempt says of the collector's load: `Some(true)` pushed back (no answer in time,
+/// a reset, a 5xx or 408), `Some(false)` answered in its own time, `None` nothing (cancelled,
+/// or throttled, which `throttled` handles).
+fn load_signal(done: &crate::transport::Attempt) -> Option<bool> {
+    use crate::transport::Verdict;
+    let status = done.response.as_ref().map(|r| r.status);
+    match &done.verdict {
+        Verdict::Permanent(crate::Error::Cancelled) => None,
+        _ if status == Some(429) => None,
+        Verdict::Retry { error, .. } if crate::transport::retry::is_throttling(error) => None,
+        Verdict::Retry { .. } => Some(true),
+        _ => Some(false),
+    }
+}
+
 impl Pacing for DeliveryCtx<'_> {
     fn cancel(&self) -> &Cancel {
         self.cancel
@@ -270,9 +285,13 @@ impl Pacing for DeliveryCtx<'_> {
             return Some(attempt());
         };
         let permit = flow.acquire(self.cancel)?;
+        let (load, started) = (flow.held(), std::time::Instant::now());
         let done = attempt();
         // Before the permit goes, so that a probe's outcome is the one the circuit sees.
         flow.learn(&done.verdict, done.response.as_ref());
+        if let Some(pushback) = load_signal(&done) {
+            flow.observe(started.elapsed(), pushback, load);
+        }
         drop(permit);
         if matches!(done.verdict, crate::transport::Verdict::Success) {
             flow.succeeded();

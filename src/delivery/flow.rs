@@ -19,13 +19,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
+use super::adaptive::{Adaptive, Outcome};
 use super::circuit::{Admit, Circuit, CircuitState};
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::transport::{Response, RetryPolicy, Verdict};
 
-/// Default for [`Flow::new`]'s limit, as the Background consumer uses it.
+/// Default for [`Flow::new`]'s ceiling, as the Background consumer uses it: the limit of
+/// requests in flight adapts between 1 and this.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Where the limit starts: low, raised as answers come back in their usual time.
+const INITIAL_LIMIT: usize = 2;
 
 /// Default first wait before delivering again what failed for a transient reason.
 pub const DEFAULT_REDELIVERY_INITIAL: Duration = Duration::from_secs(1);
@@ -75,11 +80,11 @@ struct Inner {
 }
 
 struct State {
-    limit: usize,
+    // The limit of requests in flight, learned from the answers (delivery/adaptive.rs).
+    adaptive: Adaptive,
     // Tokens in existence: in the channel or held by a request in flight.
     tokens: usize,
     held: usize,
-    successes: usize,
     paused_until: Option<Instant>,
     next_start: Option<Instant>,
     // The shortest time between two starts, from the rate limit.
@@ -94,7 +99,7 @@ impl fmt::Debug for Flow {
         let s = self.inner.state.lock();
         f.debug_struct("Flow")
             .field("max_in_flight", &self.inner.max)
-            .field("limit", &s.limit)
+            .field("limit", &s.adaptive.limit())
             .field("in_flight", &s.held)
             .field("spacing", &s.spacing)
             .finish()
@@ -133,7 +138,7 @@ impl Drop for Permit {
             s.circuit.probe_abandoned();
         }
         // Past a lowered limit the token is retired instead of given back.
-        if s.tokens > s.limit {
+        if s.tokens > s.adaptive.limit() {
             s.tokens -= 1;
         } else {
             let _ = self.flow.give.try_send(());
@@ -152,7 +157,7 @@ impl Flow {
     pub fn new(max_in_flight: usize) -> Flow {
         let max = max_in_flight.max(1);
         let (give, take) = bounded(max);
-        for _ in 0..max {
+        for _ in 0..INITIAL_LIMIT.min(max) {
             let _ = give.try_send(());
         }
         Flow {
@@ -161,10 +166,9 @@ impl Flow {
                 give,
                 take,
                 state: Mutex::new(State {
-                    limit: max,
-                    tokens: max,
+                    adaptive: Adaptive::new(INITIAL_LIMIT, max),
+                    tokens: INITIAL_LIMIT.min(max),
                     held: 0,
-                    successes: 0,
                     paused_until: None,
                     next_start: None,
                     spacing: None,
@@ -249,17 +253,58 @@ impl Flow {
         self.inner.state.lock().throttled
     }
 
-    /// The concurrency allowed now: `max_in_flight`, or less after throttling.
+    /// The requests allowed in flight now: learned from the answers (see
+    /// `delivery/adaptive.rs`), between 1 and `max_in_flight`; halved by a throttling reply.
     ///
     /// # Examples
     ///
     /// ```
     /// let f = trackflow::delivery::Flow::new(8);
+    /// // It starts low and rises as answers come back in their usual time.
+    /// assert_eq!(f.limit(), 2);
     /// f.throttled(std::time::Duration::ZERO);
-    /// assert_eq!(f.limit(), 4);
+    /// assert_eq!(f.limit(), 1);
     /// ```
     pub fn limit(&self) -> usize {
-        self.inner.state.lock().limit
+        self.inner.state.lock().adaptive.limit()
+    }
+
+    /// The mean response time of the last window of answers, as the limit was learned from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trackflow::delivery::Flow::new(4).rtt(), None);
+    /// ```
+    pub fn rtt(&self) -> Option<Duration> {
+        self.inner.state.lock().adaptive.rtt()
+    }
+
+    /// One attempt's answer: how long it took and what it says of the collector's load, with
+    /// how many requests were in flight when it started. Moves the limit at each window's end.
+    pub(crate) fn observe(&self, rtt: Duration, pushback: bool, in_flight: usize) {
+        let outcome = if pushback {
+            Outcome::Pushback
+        } else {
+            Outcome::Answered
+        };
+        let mut s = self.inner.state.lock();
+        if s.adaptive.observe(rtt, outcome, in_flight).is_some() {
+            self.fit_tokens(&mut s);
+        }
+    }
+
+    /// Brings the tokens in existence to the limit: new ones now, retired ones from the
+    /// channel now and from requests in flight as they end.
+    fn fit_tokens(&self, s: &mut State) {
+        let limit = s.adaptive.limit();
+        while s.tokens < limit {
+            s.tokens += 1;
+            let _ = self.inner.give.try_send(());
+        }
+        while s.tokens > limit && self.inner.take.try_recv().is_ok() {
+            s.tokens -= 1;
+        }
     }
 
     /// Waits for the pause, a place in flight and a start slot; `None` once `cancel` is
@@ -474,42 +519,28 @@ impl Flow {
         s.throttled += 1;
         let until = Instant::now() + wait;
         s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
-        s.limit = (s.limit / 2).max(1);
-        s.successes = 0;
-        // Tokens sitting in the channel past the new limit are retired now, the rest as
-        // their requests end.
-        while s.tokens > s.limit && self.inner.take.try_recv().is_ok() {
-            s.tokens -= 1;
-        }
+        let half = s.adaptive.limit() / 2;
+        s.adaptive.set_limit(half);
+        self.fit_tokens(&mut s);
     }
 
-    /// A request succeeded: after `limit` of them in a row, the concurrency grows by one,
-    /// back up to `max_in_flight`.
+    /// A request succeeded: the circuit closes. (The limit learns from every answer, in
+    /// [`observe`](Self::observe).)
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
     /// let f = trackflow::delivery::Flow::new(2);
-    /// f.throttled(Duration::ZERO);
     /// f.succeeded();
-    /// assert_eq!(f.limit(), 2);
+    /// assert_eq!(f.circuit(), trackflow::delivery::CircuitState::Closed);
     /// ```
     pub fn succeeded(&self) {
-        let mut s = self.inner.state.lock();
-        s.circuit.answered();
-        if s.limit >= self.inner.max {
-            return;
-        }
-        s.successes += 1;
-        if s.successes >= s.limit {
-            s.successes = 0;
-            s.limit += 1;
-            if s.tokens < s.limit {
-                s.tokens += 1;
-                let _ = self.inner.give.try_send(());
-            }
-        }
+        self.inner.state.lock().circuit.answered();
+    }
+
+    /// Requests in flight now, for an answer's record of the load it met.
+    pub(crate) fn held(&self) -> usize {
+        self.inner.state.lock().held
     }
 }
 
@@ -542,9 +573,21 @@ mod tests {
     }
 
     #[test]
-    fn throttling_lowers_the_limit_and_successes_restore_it() {
+    fn throttling_halves_the_limit_and_steady_answers_raise_it_to_the_ceiling() {
         let flow = Flow::new(8);
         let cancel = Cancel::default();
+        // Answers in their usual time with the limit reached: one more per window.
+        let steady = |flow: &Flow, windows: usize| {
+            for _ in 0..windows {
+                let limit = flow.limit();
+                for _ in 0..limit {
+                    flow.observe(Duration::from_millis(5), false, limit);
+                }
+            }
+        };
+        assert_eq!(flow.limit(), INITIAL_LIMIT);
+        steady(&flow, 10);
+        assert_eq!(flow.limit(), 8);
         let held: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
         flow.throttled(Duration::ZERO);
         flow.throttled(Duration::ZERO);
@@ -554,9 +597,7 @@ mod tests {
         let c = cancel.with_deadline(Instant::now() + Duration::from_millis(50));
         assert!(flow.acquire(&c).is_none(), "a third is over the lowered limit");
         drop(two);
-        for _ in 0..100 {
-            flow.succeeded();
-        }
+        steady(&flow, 10);
         assert_eq!(flow.limit(), 8);
         let all: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
         assert_eq!(all.len(), 8);

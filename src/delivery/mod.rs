@@ -22,6 +22,7 @@
 //! Nothing here knows HTTP: the transport asks for the budget through its own
 //! [`Pacing`](crate::transport::Pacing) trait, which [`DeliveryCtx`] implements.
 
+mod adaptive;
 mod circuit;
 mod context;
 mod flow;
