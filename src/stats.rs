@@ -232,8 +232,15 @@ pub struct BackendStats {
     pub spilled_bytes: u64,
     /// Requests in flight now (Background consumer; 0 for the others).
     pub in_flight: u64,
-    /// The most requests it sends at once (Background consumer; 1 for the others).
+    /// The most requests it sends at once (Background consumer; 1 for the others): the
+    /// ceiling of `limit`.
     pub max_in_flight: u64,
+    /// The requests it allows in flight now, as learned from the collector's answers
+    /// (Background consumer; 1 for the others).
+    pub limit: u64,
+    /// The mean response time of its last window of answers, in ms (Background consumer,
+    /// once answers came; 0 otherwise).
+    pub rtt_ms: u64,
     /// Throttling replies (429, AWS `ThrottlingException`) that slowed the consumer down.
     pub throttled: u64,
     /// The circuit breaker of the consumer's requests (Background consumer; closed for the

@@ -32,6 +32,8 @@ pub(crate) enum Outcome {
 /// The limit and what it is learned from.
 #[derive(Debug, Clone)]
 pub(crate) struct Adaptive {
+    // A fixed limit (`max_in_flight` set by the user) only grows back after throttling.
+    fixed: bool,
     ceiling: usize,
     limit: usize,
     // The window so far.
@@ -49,6 +51,7 @@ impl Adaptive {
     pub(crate) fn new(initial: usize, ceiling: usize) -> Adaptive {
         let ceiling = ceiling.max(1);
         Adaptive {
+            fixed: false,
             ceiling,
             limit: initial.clamp(1, ceiling),
             answers: 0,
@@ -60,8 +63,21 @@ impl Adaptive {
         }
     }
 
+    /// A limit of `limit`, lowered only by throttling (which halves it) and raised back by
+    /// answers in their usual time.
+    pub(crate) fn fixed(limit: usize) -> Adaptive {
+        Adaptive {
+            fixed: true,
+            ..Adaptive::new(limit, limit)
+        }
+    }
+
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    pub(crate) fn ceiling(&self) -> usize {
+        self.ceiling
     }
 
     /// The mean response time of the last window.
@@ -89,9 +105,9 @@ impl Adaptive {
         let secs = mean.as_secs_f64();
         let slow = self.baseline.is_some_and(|b| secs > b * TOLERANCE);
         let old = self.limit;
-        if self.pushed_back || slow {
+        if (self.pushed_back || slow) && !self.fixed {
             self.limit = ((self.limit as f64 * DECREASE) as usize).clamp(1, self.ceiling);
-        } else if self.reached {
+        } else if self.reached || (self.fixed && !self.pushed_back) {
             self.limit = (self.limit + 1).min(self.ceiling);
         }
         if !self.pushed_back {

@@ -147,17 +147,37 @@ impl Drop for Permit {
 }
 
 impl Flow {
-    /// A budget of `max_in_flight` requests at once (at least 1), without a rate limit.
+    /// A budget of `max_in_flight` requests at once (at least 1), without a rate limit: a
+    /// fixed limit, halved by a throttling reply and raised back by answers.
     ///
     /// # Examples
     ///
     /// ```
     /// assert_eq!(trackflow::delivery::Flow::new(0).max_in_flight(), 1);
+    /// assert_eq!(trackflow::delivery::Flow::new(8).limit(), 8);
     /// ```
     pub fn new(max_in_flight: usize) -> Flow {
         let max = max_in_flight.max(1);
+        Flow::with(Adaptive::fixed(max))
+    }
+
+    /// A budget that finds the collector's limit by itself: it starts at 2 requests in flight
+    /// and moves between 1 and `ceiling` as the answers come (see `delivery/adaptive.rs`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = trackflow::delivery::Flow::adaptive(64);
+    /// assert_eq!((f.limit(), f.max_in_flight()), (2, 64));
+    /// ```
+    pub fn adaptive(ceiling: usize) -> Flow {
+        Flow::with(Adaptive::new(INITIAL_LIMIT, ceiling.max(1)))
+    }
+
+    fn with(adaptive: Adaptive) -> Flow {
+        let (max, limit) = (adaptive.ceiling(), adaptive.limit());
         let (give, take) = bounded(max);
-        for _ in 0..INITIAL_LIMIT.min(max) {
+        for _ in 0..limit {
             let _ = give.try_send(());
         }
         Flow {
@@ -166,8 +186,8 @@ impl Flow {
                 give,
                 take,
                 state: Mutex::new(State {
-                    adaptive: Adaptive::new(INITIAL_LIMIT, max),
-                    tokens: INITIAL_LIMIT.min(max),
+                    adaptive,
+                    tokens: limit,
                     held: 0,
                     paused_until: None,
                     next_start: None,
@@ -260,10 +280,8 @@ impl Flow {
     ///
     /// ```
     /// let f = trackflow::delivery::Flow::new(8);
-    /// // It starts low and rises as answers come back in their usual time.
-    /// assert_eq!(f.limit(), 2);
     /// f.throttled(std::time::Duration::ZERO);
-    /// assert_eq!(f.limit(), 1);
+    /// assert_eq!(f.limit(), 4);
     /// ```
     pub fn limit(&self) -> usize {
         self.inner.state.lock().adaptive.limit()
@@ -524,8 +542,8 @@ impl Flow {
         self.fit_tokens(&mut s);
     }
 
-    /// A request succeeded: the circuit closes. (The limit learns from every answer, in
-    /// [`observe`](Self::observe).)
+    /// A request succeeded: the circuit closes. (The limit learns from every answer's
+    /// response time, measured around each admitted attempt.)
     ///
     /// # Examples
     ///
@@ -574,7 +592,7 @@ mod tests {
 
     #[test]
     fn throttling_halves_the_limit_and_steady_answers_raise_it_to_the_ceiling() {
-        let flow = Flow::new(8);
+        let flow = Flow::adaptive(8);
         let cancel = Cancel::default();
         // Answers in their usual time with the limit reached: one more per window.
         let steady = |flow: &Flow, windows: usize| {

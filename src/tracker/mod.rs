@@ -329,6 +329,8 @@ impl Tracker {
                 spilled_bytes: c.spilled_bytes(),
                 in_flight: c.flow().map_or(0, |f| f.in_flight() as u64),
                 max_in_flight: c.flow().map_or(1, |f| f.max_in_flight() as u64),
+                limit: c.flow().map_or(1, |f| f.limit() as u64),
+                rtt_ms: c.flow().and_then(|f| f.rtt()).map_or(0, |d| d.as_millis() as u64),
                 throttled: c.flow().map_or(0, |f| f.throttled_count()),
                 circuit: c
                     .flow()

@@ -55,7 +55,7 @@ enum SpoolSetting {
 /// | `overflow` | [`Overflow::Spill`] |
 /// | `max_disk_bytes` | 1 GiB |
 /// | `durability` | [`Durability::Memory`] |
-/// | `max_in_flight` | 8 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), or fewer where the backend needs (File, Memory: 1) |
+/// | `max_in_flight` | adaptive: from 2 up to 8 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), learned from the answers; fewer where the backend needs (File, Memory: 1) |
 /// | `rate_limit` | none (requests per second) |
 /// | `redelivery` | 1 s doubling to 5 min: the wait before what failed for a transient reason goes again |
 /// | `spool` | the default state directory (see [`crate::spool`]) |
@@ -70,7 +70,8 @@ pub struct BackgroundConsumerBuilder {
     overflow: Overflow,
     max_disk_bytes: u64,
     durability: Durability,
-    max_in_flight: usize,
+    // Set: a fixed limit. Unset: adaptive, up to DEFAULT_MAX_IN_FLIGHT.
+    max_in_flight: Option<usize>,
     rate_limit: Option<f64>,
     redelivery: crate::transport::RetryPolicy,
     thread_name: String,
@@ -106,7 +107,7 @@ impl BackgroundConsumerBuilder {
             overflow: Overflow::default(),
             max_disk_bytes: DEFAULT_MAX_DISK_BYTES,
             durability: Durability::Memory,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_in_flight: None,
             rate_limit: None,
             redelivery: crate::transport::RetryPolicy::default()
                 .initial_backoff(crate::delivery::DEFAULT_REDELIVERY_INITIAL)
@@ -275,8 +276,9 @@ impl BackgroundConsumerBuilder {
     }
     /// Requests in flight at once: batches go out side by side on lanes, and a backend
     /// that makes several requests per batch (Personalize, Retail, Talent, Gravity with
-    /// several clients) makes them side by side, all within this bound. Defaults to 8; at
-    /// least 1, and at most what the backend takes
+    /// several clients) makes them side by side, all within this bound. Set, the limit is
+    /// fixed at `n` (lowered only by throttling); unset, it adapts to the collector between 1
+    /// and 8 (see [`Flow::adaptive`]). At least 1, and at most what the backend takes
     /// ([`Backend::max_in_flight`](crate::Backend::max_in_flight)).
     ///
     /// Order: events of one batch keep their order within a request, and a backend that
@@ -301,7 +303,7 @@ impl BackgroundConsumerBuilder {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.max(1);
+        self.max_in_flight = Some(n.max(1));
         self
     }
     /// At most this many requests start per second (retries included), evenly spaced, to
@@ -567,11 +569,12 @@ impl BackgroundConsumerBuilder {
 
     /// The request budget: `max_in_flight` as the backend allows, the rate limit, redelivery.
     fn flow_for(&self, backend: &dyn Backend) -> Flow {
-        let width = self
-            .max_in_flight
-            .min(backend.max_in_flight().unwrap_or(usize::MAX));
-        Flow::new(width)
-            .rate_limit(self.rate_limit)
+        let cap = backend.max_in_flight().unwrap_or(usize::MAX);
+        let flow = match self.max_in_flight {
+            Some(n) => Flow::new(n.min(cap)),
+            None => Flow::adaptive(DEFAULT_MAX_IN_FLIGHT.min(cap)),
+        };
+        flow.rate_limit(self.rate_limit)
             .redelivery(self.redelivery.clone())
     }
 
