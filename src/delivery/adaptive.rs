@@ -7,6 +7,7 @@
 //!
 //! ```text
 //!  answers ─► window of `limit` ─► mean RTT ≤ baseline × 1.5, limit reached ─► limit + 1
+//!                               │   (× 2 until the first window that went badly)
 //!                               └► mean RTT > baseline × 1.5, or pushed back ─► limit × 0.9
 //!  baseline: moving average of the windows' means
 //! ```
@@ -34,6 +35,9 @@ pub(crate) enum Outcome {
 pub(crate) struct Adaptive {
     // A fixed limit (`max_in_flight` set by the user) only grows back after throttling.
     fixed: bool,
+    // Until the first window that went badly the limit doubles (TCP's slow start), so a
+    // collector that keeps up is reached in a few round trips, not one per step.
+    slow_start: bool,
     ceiling: usize,
     limit: usize,
     // The window so far.
@@ -52,6 +56,7 @@ impl Adaptive {
         let ceiling = ceiling.max(1);
         Adaptive {
             fixed: false,
+            slow_start: true,
             ceiling,
             limit: initial.clamp(1, ceiling),
             answers: 0,
@@ -88,6 +93,7 @@ impl Adaptive {
     /// The limit, set from outside (a throttling reply halves it); the window starts over.
     pub(crate) fn set_limit(&mut self, limit: usize) {
         self.limit = limit.clamp(1, self.ceiling);
+        self.slow_start = false;
         self.reset_window();
     }
 
@@ -107,8 +113,10 @@ impl Adaptive {
         let old = self.limit;
         if (self.pushed_back || slow) && !self.fixed {
             self.limit = ((self.limit as f64 * DECREASE) as usize).clamp(1, self.ceiling);
+            self.slow_start = false;
         } else if self.reached || (self.fixed && !self.pushed_back) {
-            self.limit = (self.limit + 1).min(self.ceiling);
+            let step = if self.slow_start { self.limit } else { 1 };
+            self.limit = (self.limit + step).min(self.ceiling);
         }
         if !self.pushed_back {
             self.baseline = Some(match self.baseline {
@@ -151,9 +159,14 @@ mod tests {
     #[test]
     fn steady_response_times_raise_the_limit_to_the_ceiling() {
         let mut a = Adaptive::new(1, 16);
-        let limits = run(&mut a, Duration::from_millis(50), Outcome::Answered, 20);
-        assert_eq!(&limits[..5], &[2, 3, 4, 5, 6]);
-        assert_eq!(a.limit(), 16);
+        // Doubling until the ceiling: nothing went badly.
+        let limits = run(&mut a, Duration::from_millis(50), Outcome::Answered, 5);
+        assert_eq!(limits, [2, 4, 8, 16, 16]);
+        // After a bad window, one more per window.
+        run(&mut a, Duration::from_millis(50), Outcome::Pushback, 1);
+        assert_eq!(a.limit(), 14);
+        let limits = run(&mut a, Duration::from_millis(50), Outcome::Answered, 3);
+        assert_eq!(limits, [15, 16, 16]);
     }
 
     #[test]

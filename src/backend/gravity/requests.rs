@@ -15,6 +15,51 @@ use crate::event::{Event, EventKind};
 use crate::transport::{classify_status, Request, Response, Verdict};
 
 impl Gravity {
+    /// The requests of a delivery, as jobs that go side by side, each sending its envelopes
+    /// in order: one envelope per client and preset values (the SDK merged them all under the
+    /// first, crediting every event to one user), of at most `per_request` events. A client's
+    /// profile operations are one job, so they land in the order they were accepted; track
+    /// events carry their own time, so each of their envelopes is a job of its own.
+    fn jobs<'b>(&self, batch: &'b [Event], per_request: usize) -> Vec<Vec<Vec<usize>>> {
+        // Each group: the profile job it belongs to (none for track events), and its events.
+        let mut groups: Vec<(Option<usize>, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(String, bool), usize> = HashMap::new();
+        let mut profiles: Vec<Vec<usize>> = Vec::new();
+        let mut client_index: HashMap<&'b str, usize> = HashMap::new();
+        for (i, e) in batch.iter().enumerate() {
+            let profile = matches!(e.kind, EventKind::Profile(_));
+            let g = *index.entry((self.envelope_key(e), profile)).or_insert_with(|| {
+                let job = profile.then(|| {
+                    *client_index.entry(self.client_id(e)).or_insert_with(|| {
+                        profiles.push(Vec::new());
+                        profiles.len() - 1
+                    })
+                });
+                if let Some(c) = job {
+                    profiles[c].push(groups.len());
+                }
+                groups.push((job, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(i);
+        }
+        let chunks = |g: usize| groups[g].1.chunks(per_request).map(<[usize]>::to_vec);
+        // In order of first appearance.
+        let mut jobs: Vec<Vec<Vec<usize>>> = Vec::new();
+        let mut placed = vec![false; profiles.len()];
+        for (g, (job, _)) in groups.iter().enumerate() {
+            match *job {
+                Some(c) if !placed[c] => {
+                    placed[c] = true;
+                    jobs.push(profiles[c].iter().flat_map(|&g| chunks(g)).collect());
+                }
+                Some(_) => {}
+                None => jobs.extend(chunks(g).map(|c| vec![c])),
+            }
+        }
+        jobs
+    }
+
     pub(super) fn send(&self, group: &[&Event], ctx: &DeliveryCtx<'_>) -> (Result<()>, u32) {
         let (mut text, mut zipped) = self.buffers.lock().pop().unwrap_or_default();
         text.clear();
@@ -124,30 +169,11 @@ impl Backend for Gravity {
 
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
         let mut d = Delivery::default();
-        // One envelope per client and preset values, in order of first appearance: the SDK
-        // merged them all under the first, crediting every event to one user.
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        // A client's envelopes go one after another (its profile operations stay in
-        // order); different clients' side by side.
-        let mut clients: Vec<Vec<usize>> = Vec::new();
-        let mut client_index: HashMap<&str, usize> = HashMap::new();
-        for (i, e) in batch.iter().enumerate() {
-            let g = *index.entry(self.envelope_key(e)).or_insert_with(|| {
-                groups.push(Vec::new());
-                let c = *client_index.entry(self.client_id(e)).or_insert_with(|| {
-                    clients.push(Vec::new());
-                    clients.len() - 1
-                });
-                clients[c].push(groups.len() - 1);
-                groups.len() - 1
-            });
-            groups[g].push(i);
-        }
         let per_request = if self.debug_mode { 1 } else { self.max_batch };
-        let outcomes = ctx.fan_out(clients.len(), |c| {
+        let jobs = self.jobs(batch, per_request);
+        let outcomes = ctx.fan_out(jobs.len(), |j| {
             let mut d = Delivery::default();
-            for chunk in clients[c].iter().flat_map(|&g| groups[g].chunks(per_request)) {
+            for chunk in &jobs[j] {
                 let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
                 let (r, retries) = self.send(&events, ctx);
                 ctx.record(&mut d, r, retries, chunk);
