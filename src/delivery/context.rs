@@ -248,6 +248,34 @@ impl<'a> DeliveryCtx<'a> {
         results.sort_unstable_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
     }
+
+    /// As [`fan_out`](Self::fan_out), for jobs that each send requests and record them with
+    /// [`record`](Self::record) into the `Delivery` they are given: the jobs' deliveries,
+    /// merged. The form every backend with several requests per batch uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::delivery::{Cancel, DeliveryCtx};
+    /// let cancel = Cancel::default();
+    /// let ctx = DeliveryCtx::new(&cancel);
+    /// let d = ctx.deliver_each(3, |i, d| {
+    ///     let r = if i == 1 { Err(trackflow::Error::invalid("x", "refused")) } else { Ok(()) };
+    ///     ctx.record(d, r, 0, &[i]);
+    /// });
+    /// assert_eq!(d.failed(), 1);
+    /// ```
+    pub fn deliver_each(&self, n: usize, job: impl Fn(usize, &mut Delivery) + Sync) -> Delivery {
+        let mut d = Delivery::default();
+        for one in self.fan_out(n, |i| {
+            let mut one = Delivery::default();
+            job(i, &mut one);
+            one
+        }) {
+            d.merge(one);
+        }
+        d
+    }
 }
 
 // The transport paces each request of a delivery by the consumer's flow: an attempt waits

@@ -168,22 +168,15 @@ impl Backend for Gravity {
     }
 
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        let mut d = Delivery::default();
         let per_request = if self.debug_mode { 1 } else { self.max_batch };
         let jobs = self.jobs(batch, per_request);
-        let outcomes = ctx.fan_out(jobs.len(), |j| {
-            let mut d = Delivery::default();
+        ctx.deliver_each(jobs.len(), |j, d| {
             for chunk in &jobs[j] {
                 let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
                 let (r, retries) = self.send(&events, ctx);
-                ctx.record(&mut d, r, retries, chunk);
+                ctx.record(d, r, retries, chunk);
             }
-            d
-        });
-        for o in outcomes {
-            d.merge(o);
-        }
-        d
+        })
     }
 }
 

@@ -154,7 +154,7 @@ impl Backend for Personalize {
             .collect();
         // Calls are independent (each record carries its own time): side by side within
         // the flow.
-        let outcomes = ctx.fan_out(calls.len(), |c| {
+        d.merge(ctx.deliver_each(calls.len(), |c, one| {
             let (op, chunk) = calls[c];
             let events: Vec<&Event> = chunk.iter().map(|&i| &batch[i]).collect();
             let (r, retries) = match self.body(op, &events) {
@@ -162,13 +162,8 @@ impl Backend for Personalize {
                 Err(e) => (Err(e), 0),
             };
             // Acknowledged as it ends: the store lets it go without waiting for the batch.
-            let mut one = Delivery::default();
-            ctx.record(&mut one, r, retries, chunk);
-            one
-        });
-        for o in outcomes {
-            d.merge(o);
-        }
+            ctx.record(one, r, retries, chunk);
+        }));
         d
     }
 }

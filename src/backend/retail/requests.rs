@@ -26,7 +26,6 @@ impl Backend for Retail {
     }
 
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        let mut d = Delivery::default();
         let url = self.url("write");
         let mut query = Vec::with_capacity(2);
         if self.write_async {
@@ -43,7 +42,7 @@ impl Backend for Retail {
             )
         };
         // One request per event: independent, so side by side within the flow.
-        let outcomes = ctx.fan_out(batch.len(), |i| {
+        ctx.deliver_each(batch.len(), |i, d| {
             let body = serde_json::to_vec_pretty(&user_event(&batch[i])).unwrap_or_default();
             let call = google::Call {
                 get: false,
@@ -53,13 +52,7 @@ impl Backend for Retail {
             };
             let (r, retries) = call.send(&self.transport, ctx, self.tokens.as_ref(), headers);
             // Acknowledged as it ends: the store lets it go without waiting for the batch.
-            let mut one = Delivery::default();
-            ctx.record(&mut one, r.map(drop), retries, &[i]);
-            one
-        });
-        for o in outcomes {
-            d.merge(o);
-        }
-        d
+            ctx.record(d, r.map(drop), retries, &[i]);
+        })
     }
 }

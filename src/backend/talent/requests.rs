@@ -65,7 +65,6 @@ impl Backend for Talent {
     }
 
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        let mut d = Delivery::default();
         let (url, query, routing) = self.endpoint_of_version();
         let headers = || {
             let mut h = google::headers(
@@ -81,7 +80,7 @@ impl Backend for Talent {
             Ok(h)
         };
         // One request per event: independent, so side by side within the flow.
-        let outcomes = ctx.fan_out(batch.len(), |i| {
+        ctx.deliver_each(batch.len(), |i, d| {
             let (r, retries) = match self.body(&batch[i]) {
                 Ok(body) => {
                     let call = google::Call {
@@ -95,13 +94,7 @@ impl Backend for Talent {
                 Err(err) => (Err(err), 0),
             };
             // Acknowledged as it ends: the store lets it go without waiting for the batch.
-            let mut one = Delivery::default();
-            ctx.record(&mut one, r.map(drop), retries, &[i]);
-            one
-        });
-        for o in outcomes {
-            d.merge(o);
-        }
-        d
+            ctx.record(d, r.map(drop), retries, &[i]);
+        })
     }
 }
