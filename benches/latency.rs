@@ -5,7 +5,10 @@
 //! request / RTT`, the sink's own count of what arrived, and `track()`'s mean and max.
 //!
 //! `cargo bench --bench latency --all-features` (`-- --delay-ms 50 --in-flight 1,8,32
-//! --backends growingio,gravity,personalize,retail --seconds 3`).
+//! --backends growingio,gravity,personalize,retail --seconds 3`). Workloads of many users:
+//! `--users 10000` (Personalize: sessions of 1–3 events, each of its own user among 10,000)
+//! and `--clients 1000` (Gravity: events of 1,000 clients in random order, one in ten a
+//! profile `set`); the bound then counts the events per request the sink saw.
 //!
 //! The sink is this binary again (see `common::sink`): it counts events as each protocol marks
 //! them, so a lost or doubled event shows as a mismatch.
@@ -45,6 +48,10 @@ fn main() {
         .map(|w| w.parse().unwrap())
         .collect();
     let backends = opt("--backends", "growingio,gravity,personalize,retail");
+    let workload = Workload {
+        users: opt("--users", "0").parse().unwrap(),
+        clients: opt("--clients", "0").parse().unwrap(),
+    };
     let sink = Sink::start(Duration::from_millis(delay_ms));
     println!(
         "sink: {}, {delay_ms} ms per reply, in another process; 1 producer; standard event",
@@ -56,17 +63,27 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for backend in backends.split(',') {
         for &w in &widths {
-            run(backend, w, delay_ms, seconds, &sink);
+            run(backend, w, delay_ms, seconds, &sink, workload);
         }
     }
 }
 
-fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
+/// Many users (Personalize) or clients (Gravity) instead of the default workload; 0: default.
+#[derive(Clone, Copy)]
+struct Workload {
+    users: usize,
+    clients: usize,
+}
+
+fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink, w: Workload) {
     let url = &sink.url;
     // Events per request: a whole batch where the workload fills one request (GrowingIO,
-    // Gravity's one client), one where each event is a request of its own.
+    // Gravity's one client), one where each event is a request of its own; a first guess
+    // for many users, corrected by what the sink saw.
     let per = match backend {
         "growingio" => make(backend, url).max_batch(),
+        "gravity" if w.clients > 0 => 2,
+        "personalize" if w.users > 0 => 2,
         // Its envelope holds 20 events of one client (a delivery takes more: issue 27).
         "gravity" => trackflow::backend::gravity::DEFAULT_MAX_BATCH,
         _ => 1,
@@ -82,7 +99,7 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
     let bound = (width * per) as f64 / rtt;
     // Enough for `seconds` at the bound, in whole requests.
     let n = ((bound * seconds) as usize).clamp(per * width * 2, 1_200_000) / per * per;
-    let before = sink.stats().0;
+    let before = sink.counts();
     let dir = std::env::temp_dir().join(format!("tf-latency-{}-{backend}-{width}", std::process::id()));
     let builder = BackgroundConsumer::builder(make(backend, url));
     let builder = if adaptive {
@@ -105,7 +122,7 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
     let (mut total, mut max) = (Duration::ZERO, Duration::ZERO);
     for i in 0..n {
         let t = Instant::now();
-        tracker.record(event(backend, i)).unwrap();
+        tracker.record(event(backend, i, w)).unwrap();
         let took = t.elapsed();
         total += took;
         max = max.max(took);
@@ -118,8 +135,17 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink) {
         (n as u64, 0, 0),
         "{backend} at {width}: {s:?}"
     );
-    let counted = sink.stats().0 - before;
+    let after = sink.counts();
+    let counted = after.events - before.events;
+    let requests = (after.requests - before.requests).max(1);
     let rate = n as f64 / took.as_secs_f64();
+    // The bound by the events per request the sink saw (where a workload sets it).
+    let per_seen = counted as f64 / requests as f64;
+    let bound = if w.users + w.clients > 0 {
+        width as f64 * per_seen / rtt
+    } else {
+        bound
+    };
     println!(
         "| {backend} | {width} | {n} | {:.2} s | {:.0} | {:.0} | {:.0}% | {counted}{} | {:.2} µs | {:.1} ms |",
         took.as_secs_f64(),
@@ -162,12 +188,21 @@ fn make(backend: &str, url: &str) -> Box<dyn Backend> {
     }
 }
 
-/// The standard event. Gravity's envelope holds one client, so its workload is one client
-/// (a server-side importer); Personalize's and Retail's are distinct users, one per event.
-fn event(backend: &str, i: usize) -> Event {
+/// The standard event. Gravity's envelope holds one client, so its default workload is one
+/// client (a server-side importer); Personalize's and Retail's are distinct users, one per
+/// event.
+fn event(backend: &str, i: usize, w: Workload) -> Event {
     let props = common::standard_properties(i as u64);
+    if backend == "gravity" && w.clients > 0 {
+        return many_clients(i, w.clients).with_properties(props);
+    }
     let who = match backend {
         "gravity" => Identity::anonymous("client-1"),
+        "personalize" if w.users > 0 => {
+            // Sessions of 1, 2 and 3 events in turn: 3 sessions every 6 events.
+            let k = i / 6 * 3 + [0, 1, 1, 2, 2, 2][i % 6];
+            Identity::user(format!("user-{}", k % w.users)).with_session(format!("s-{k}"))
+        }
         "personalize" => Identity::user(format!("user-{i}")).with_session(format!("s-{i}")),
         "retail" => Identity::anonymous(format!("visitor-{i}")),
         _ => Identity::user(format!("user-{}", i % 1000)),
@@ -183,4 +218,19 @@ fn event(backend: &str, i: usize) -> Event {
     } else {
         e
     }
+}
+
+/// Event `i` of `clients` clients in random order, one in ten a profile `set`.
+fn many_clients(i: usize, clients: usize) -> Event {
+    // A fixed mix (splitmix64) so every run sends the same sequence.
+    let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let client = Identity::anonymous(format!("client-{}", (x ^ (x >> 31)) % clients as u64));
+    let e = if i % 10 == 9 {
+        Event::profile(trackflow::ProfileOp::Set)
+    } else {
+        Event::track("purchase")
+    };
+    e.with_identity(client)
 }

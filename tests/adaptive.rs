@@ -10,27 +10,31 @@ use std::thread;
 use std::time::Duration;
 
 use support::{Collector, Reply};
-use trackflow::{BackgroundConsumer, Consumer, Event, GrowingIo, Identity};
+use trackflow::{Backend, BackgroundConsumer, Consumer, Event, GrowingIo, Identity};
 
-/// A collector answering after `delay` ms, or 429 while `throttle` is set.
+/// A collector answering after `delay` ms (Gravity's success body, which the others ignore),
+/// or 429 while `throttle` is set.
 fn collector(delay: Arc<AtomicU64>, throttle: Arc<AtomicBool>) -> Collector {
     Collector::start(move |_, _| {
         thread::sleep(Duration::from_millis(delay.load(Ordering::Relaxed)));
         if throttle.load(Ordering::Relaxed) {
             Reply::status(429)
         } else {
-            Reply::ok()
+            Reply::Status(200, vec![], r#"{"code": 0}"#.into())
         }
     })
 }
 
 /// Tracks without pause until `stop`, so that batches are always waiting for a request.
-fn produce(consumer: Arc<BackgroundConsumer>, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+fn produce(
+    consumer: Arc<BackgroundConsumer>,
+    stop: Arc<AtomicBool>,
+    event: fn(u64) -> Event,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut i = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let e = Event::track("open").with_identity(Identity::anonymous(format!("d{}", i % 50)));
-            if consumer.consume(e).is_err() {
+            if consumer.consume(event(i)).is_err() {
                 thread::sleep(Duration::from_millis(1));
             }
             i += 1;
@@ -41,9 +45,9 @@ fn produce(consumer: Arc<BackgroundConsumer>, stop: Arc<AtomicBool>) -> thread::
 /// The limit after each of the next `n` requests the collector answers.
 fn trajectory(c: &Collector, consumer: &BackgroundConsumer, n: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(n);
-    let mut seen = c.requests().len();
+    let mut seen = c.count();
     while out.len() < n {
-        let now = c.requests().len();
+        let now = c.count();
         if now > seen {
             seen = now;
             out.push(BackgroundConsumer::flow(consumer).limit());
@@ -54,24 +58,70 @@ fn trajectory(c: &Collector, consumer: &BackgroundConsumer, n: usize) -> Vec<usi
     out
 }
 
+/// One batch, one request (GrowingIO).
 #[test]
-fn the_limit_rises_under_a_fast_collector_and_falls_when_it_slows_or_throttles() {
+fn one_request_per_batch_the_limit_rises_and_falls_by_the_answers() {
+    the_limit_follows_the_collector(
+        |url| {
+            let gio = GrowingIo::builder(url, "p", "d").max_batch(5);
+            Box::new(gio.transport(support::fast_transport()).build().unwrap())
+        },
+        |i| Event::track("open").with_identity(Identity::anonymous(format!("d{}", i % 50))),
+    );
+}
+
+/// One request per client: the batch's requests fan out, within the same limit.
+#[cfg(feature = "gravity")]
+#[test]
+fn one_request_per_client_the_limit_rises_and_falls_by_the_answers() {
+    use trackflow::backend::gravity::Gravity;
+    the_limit_follows_the_collector(
+        |url| {
+            let g = Gravity::builder(format!("{url}/collect/?access_token=t")).compress(false);
+            Box::new(g.transport(support::fast_transport()).build().unwrap())
+        },
+        |i| Event::track("open").with_identity(Identity::anonymous(format!("c{}", i % 500))),
+    );
+}
+
+/// One request per user's session (Personalize).
+#[cfg(feature = "personalize")]
+#[test]
+fn one_request_per_user_the_limit_rises_and_falls_by_the_answers() {
+    use trackflow::auth::aws::Credentials;
+    use trackflow::backend::personalize::Personalize;
+    use trackflow::{Interaction, InteractionItem};
+    the_limit_follows_the_collector(
+        |url| {
+            let p = Personalize::builder()
+                .region("us-east-1")
+                .endpoint(url)
+                .credentials(Credentials::new("AKID", "SECRET", None))
+                .tracking_id("t");
+            Box::new(p.transport(support::fast_transport()).build().unwrap())
+        },
+        |i| {
+            let who = Identity::user(format!("u{}", i % 500)).with_session(format!("s{}", i % 500));
+            let item = Interaction::new().item(InteractionItem::new("sku-1"));
+            Event::track("buy").with_identity(who).with_interaction(item)
+        },
+    );
+}
+
+fn the_limit_follows_the_collector(backend: fn(&str) -> Box<dyn Backend>, event: fn(u64) -> Event) {
     let (delay, throttle) = (Arc::new(AtomicU64::new(10)), Arc::new(AtomicBool::new(false)));
     let c = collector(delay.clone(), throttle.clone());
-    let gio = GrowingIo::builder(c.url(), "p", "d")
-        .max_batch(5)
-        .transport(support::fast_transport())
-        .build()
-        .unwrap();
     let consumer = Arc::new(
-        BackgroundConsumer::builder(gio)
+        BackgroundConsumer::builder(backend(&c.url()))
+            .max_batch(5)
+            .in_flight_ceiling(16)
             .flush_interval(Duration::from_millis(1))
             .spool(None)
             .build(),
     );
     assert_eq!(BackgroundConsumer::flow(&consumer).limit(), 2, "it starts low");
     let stop = Arc::new(AtomicBool::new(false));
-    let producer = produce(consumer.clone(), stop.clone());
+    let producer = produce(consumer.clone(), stop.clone(), event);
 
     let rising = trajectory(&c, &consumer, 300);
     let top = *rising.iter().max().unwrap();
@@ -86,11 +136,21 @@ fn the_limit_rises_under_a_fast_collector_and_falls_when_it_slows_or_throttles()
     let slowed = trajectory(&c, &consumer, 60);
     assert!(slowed.iter().any(|&l| l < top), "{slowed:?}");
 
-    // "Too many": halved at each throttling reply, down to one.
+    // "Too many": a tenth fewer at the first throttling reply, again after each limit's
+    // worth of them, and the limit never rises while they last.
     delay.store(1, Ordering::Relaxed);
+    let before = BackgroundConsumer::flow(&consumer).limit();
     throttle.store(true, Ordering::Relaxed);
-    let throttled = trajectory(&c, &consumer, 12);
-    assert!(throttled.iter().any(|&l| l <= 2), "{throttled:?}");
+    let throttled = trajectory(&c, &consumer, 3 * before);
+    assert!(
+        throttled[..3].iter().any(|&l| l < before),
+        "{before} → {throttled:?}"
+    );
+    assert!(throttled.windows(2).all(|w| w[1] <= w[0]), "{throttled:?}");
+    assert!(
+        *throttled.last().unwrap() < before * 9 / 10,
+        "{before} → {throttled:?}"
+    );
 
     stop.store(true, Ordering::Relaxed);
     throttle.store(false, Ordering::Relaxed);

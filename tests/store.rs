@@ -408,7 +408,9 @@ fn a_backlog_drain_crossing_into_new_records_strands_nothing() {
 
     // Interrupted: a slow collector and deadlines that end the drain at different points.
     let slow = Collector::start(|_, _| Reply::Stall(Duration::from_millis(5), 200));
-    let mut left = leave(&store, 1, 2_000, trackflow::Durability::Memory).left;
+    // What the store holds: each tracker reads as far as its deadline lets it (two lanes
+    // at first, more as the limit grows), delivers some, and leaves the rest on disk.
+    let mut on_disk = leave(&store, 1, 2_000, trackflow::Durability::Memory).left;
     for (step, ms) in [30u64, 60, 90, 120, 200, 400].into_iter().enumerate() {
         let t = Tracker::builder()
             .consumer(gio_consumer(&slow.url(), &store, trackflow::Durability::Memory))
@@ -416,24 +418,31 @@ fn a_backlog_drain_crossing_into_new_records_strands_nothing() {
             .unwrap();
         let report = t.shutdown(Duration::from_millis(ms)).unwrap();
         let s = report.stats;
-        assert_eq!(
-            s.recovered, left,
-            "step {step}: what was left is what comes back: {report:?}"
+        assert!(
+            s.recovered <= on_disk,
+            "step {step}: read no more than was there: {report:?}"
         );
         assert_eq!(
             s.accepted,
             s.delivered + s.failed + s.dropped + report.left,
             "step {step}"
         );
-        assert_eq!(report.completed, report.left == 0, "step {step}: {report:?}");
-        left = report.left;
+        on_disk -= s.delivered + s.failed + s.dropped;
+        assert_eq!(
+            report.completed,
+            on_disk == 0,
+            "step {step}: completed only with nothing on disk: {report:?}"
+        );
     }
     let t = Tracker::builder()
         .consumer(gio_consumer(&up.url(), &store, trackflow::Durability::Memory))
         .build()
         .unwrap();
     let report = t.shutdown(Duration::from_secs(30)).unwrap();
-    assert!(report.completed && report.stats.recovered == left, "{report:?}");
+    assert!(
+        report.completed && report.stats.recovered == on_disk,
+        "{on_disk}: {report:?}"
+    );
     let mut seen = arrived(&slow);
     for (k, v) in arrived(&up) {
         *seen.entry(k).or_insert(0) += v;

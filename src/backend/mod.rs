@@ -117,6 +117,20 @@ pub trait Backend: Send + Sync + Debug {
         DEFAULT_MAX_BATCH
     }
 
+    /// The batch a consumer takes when its `max_batch` is not set: [`DEFAULT_MAX_BATCH`]
+    /// unless the backend's requests need wider batches to keep many in flight (Gravity,
+    /// whose batches wait for each other while they share a client's profile operations).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::Backend;
+    /// assert_eq!(trackflow::MemoryBackend::new().default_batch(), trackflow::backend::DEFAULT_MAX_BATCH);
+    /// ```
+    fn default_batch(&self) -> usize {
+        DEFAULT_MAX_BATCH
+    }
+
     /// The most deliveries this backend takes at once from one consumer, when it needs
     /// fewer than the consumer's `max_in_flight`. `None` (the default): the consumer's. The
     /// File and Memory backends say 1, so lines keep their order.
@@ -210,6 +224,9 @@ macro_rules! forward_backend {
             }
             fn max_batch(&self) -> usize {
                 (**self).max_batch()
+            }
+            fn default_batch(&self) -> usize {
+                (**self).default_batch()
             }
             fn max_in_flight(&self) -> Option<usize> {
                 (**self).max_in_flight()

@@ -13,7 +13,8 @@
 //! max_disk_bytes = 1073741824  # the spill's (and journal's) disk budget
 //! durability = "memory"      # memory | process | fsync (process, fsync: a journal in the spool)
 //! fsync_interval_ms = 100    # with durability = "fsync"
-//! max_in_flight = 8          # requests at once (fewer where the backend needs: file 1)
+//! in_flight_ceiling = 128    # requests at once: adaptive from 2 up to this (file: 1)
+//! # max_in_flight = 8        # or fixed at this
 //! rate_limit = 100.0         # requests per second; unset: none
 //! redelivery_initial_ms = 1000  # first wait before sending again what failed for a
 //! redelivery_max_ms = 300000    # transient reason; doubling up to this (and the circuit's)
@@ -347,8 +348,12 @@ pub struct ConsumerConfig {
     pub flush_interval_ms: Option<u64>,
     /// Overflow policy (background).
     pub overflow: Option<OverflowKind>,
-    /// Requests in flight at once (background). Defaults to 8; at least 1.
+    /// Requests in flight at once, fixed (background). Unset: adaptive, from 2 up to
+    /// `in_flight_ceiling`; at least 1.
     pub max_in_flight: Option<usize>,
+    /// The most requests in flight the adaptive limit may reach (background). Defaults to
+    /// 128; at least 1.
+    pub in_flight_ceiling: Option<usize>,
     /// Requests started per second, at most (background). Defaults to none; a positive
     /// number.
     pub rate_limit: Option<f64>,
@@ -682,6 +687,11 @@ impl ConsumerConfig {
                 "consumer.max_in_flight must be at least 1".into(),
             ));
         }
+        if self.in_flight_ceiling == Some(0) {
+            return Err(crate::Error::Config(
+                "consumer.in_flight_ceiling must be at least 1".into(),
+            ));
+        }
         match self.rate_limit {
             Some(r) if !(r.is_finite() && r > 0.0) => Err(crate::Error::Config(format!(
                 "consumer.rate_limit must be a positive number of requests per second, got {r}"
@@ -703,6 +713,9 @@ impl ConsumerConfig {
         self.check()?;
         if let Some(n) = self.max_in_flight {
             b = b.max_in_flight(n);
+        }
+        if let Some(n) = self.in_flight_ceiling {
+            b = b.in_flight_ceiling(n);
         }
         if let Some(r) = self.rate_limit {
             b = b.rate_limit(r);

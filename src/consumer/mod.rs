@@ -371,7 +371,12 @@ impl Reporter {
     /// Replays the spool's dead letters only (a live consumer delivers its queue itself).
     pub(crate) fn replay_dead(&self, backend: &dyn Backend) -> Result<ReplayReport> {
         match &self.spool {
-            Some(s) => s.replay_dead(backend, ReplayReport::default(), &mut |_| {}),
+            Some(s) => s.replay_dead(
+                backend,
+                &crate::spool::replay_flow(backend),
+                ReplayReport::default(),
+                &mut |_| {},
+            ),
             None => Ok(ReplayReport::default()),
         }
     }

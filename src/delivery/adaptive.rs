@@ -20,6 +20,8 @@ const TOLERANCE: f64 = 1.5;
 const DECREASE: f64 = 0.9;
 /// Weight of a new window's mean in the baseline.
 const BASELINE_WEIGHT: f64 = 0.3;
+/// Windows the limit rests at its plateau before it probes one step past it.
+const PROBE_EVERY: usize = 20;
 
 /// What an answer says about the collector's load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,14 @@ pub(crate) struct Adaptive {
     // Seconds; `None` until the first window closes.
     baseline: Option<f64>,
     last_mean: Option<Duration>,
+    // The limit at which the collector last pushed back, until a probe passes it.
+    plateau: Option<usize>,
+    // Windows at the plateau since the last probe.
+    resting: usize,
+    // The next increase past the plateau (grows by one per window).
+    step: usize,
+    // Answers since the limit was last cut.
+    since_cut: usize,
 }
 
 impl Adaptive {
@@ -65,6 +75,10 @@ impl Adaptive {
             pushed_back: false,
             baseline: None,
             last_mean: None,
+            plateau: None,
+            resting: 0,
+            step: 1,
+            since_cut: usize::MAX,
         }
     }
 
@@ -79,6 +93,10 @@ impl Adaptive {
 
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.fixed
     }
 
     pub(crate) fn ceiling(&self) -> usize {
@@ -100,6 +118,16 @@ impl Adaptive {
     /// One answer: its response time, what it says, and how many requests were in flight
     /// when it started. Returns the new limit when the window closed and the limit moved.
     pub(crate) fn observe(&mut self, rtt: Duration, outcome: Outcome, in_flight: usize) -> Option<usize> {
+        let old = self.limit;
+        self.since_cut = self.since_cut.saturating_add(1);
+        if outcome == Outcome::Pushback && !self.fixed {
+            // At once, but once per window: the answers to requests that started before the
+            // last cut say nothing new.
+            if self.since_cut > self.limit {
+                self.cut();
+            }
+            return (self.limit != old).then_some(self.limit);
+        }
         self.answers += 1;
         self.rtt_sum += rtt;
         self.reached |= in_flight >= self.limit;
@@ -109,24 +137,58 @@ impl Adaptive {
         }
         let mean = self.rtt_sum / self.answers as u32;
         let secs = mean.as_secs_f64();
-        let slow = self.baseline.is_some_and(|b| secs > b * TOLERANCE);
-        let old = self.limit;
-        if (self.pushed_back || slow) && !self.fixed {
-            self.limit = ((self.limit as f64 * DECREASE) as usize).clamp(1, self.ceiling);
-            self.slow_start = false;
-        } else if self.reached || (self.fixed && !self.pushed_back) {
-            let step = if self.slow_start { self.limit } else { 1 };
-            self.limit = (self.limit + step).min(self.ceiling);
+        if self.baseline.is_some_and(|b| secs > b * TOLERANCE) && !self.fixed {
+            self.cut();
+        } else if self.fixed {
+            // Only throttling lowers a fixed limit; answers in their time raise it back.
+            if !self.pushed_back {
+                self.limit = (self.limit + 1).min(self.ceiling);
+            }
+        } else if self.reached {
+            self.limit = (self.limit + self.increase()).min(self.ceiling);
         }
-        if !self.pushed_back {
-            self.baseline = Some(match self.baseline {
-                Some(b) => b + BASELINE_WEIGHT * (secs - b),
-                None => secs,
-            });
-        }
+        self.baseline = Some(match self.baseline {
+            Some(b) => b + BASELINE_WEIGHT * (secs - b),
+            None => secs,
+        });
         self.last_mean = Some(mean);
         self.reset_window();
         (self.limit != old).then_some(self.limit)
+    }
+
+    /// A tenth fewer; where it was is the plateau; a new window starts.
+    fn cut(&mut self) {
+        self.plateau = Some(self.limit);
+        self.limit = ((self.limit as f64 * DECREASE) as usize).clamp(1, self.ceiling);
+        self.slow_start = false;
+        self.step = 1;
+        self.since_cut = 0;
+        self.reset_window();
+    }
+
+    /// How much a window that went well adds: see the module's diagram.
+    fn increase(&mut self) -> usize {
+        if self.slow_start {
+            return self.limit;
+        }
+        match self.plateau {
+            Some(p) if self.limit + 1 < p => 1,
+            Some(_) => {
+                self.resting += 1;
+                if self.resting < PROBE_EVERY {
+                    return 0;
+                }
+                // The probe: if its window goes well, the plateau was lifted.
+                self.resting = 0;
+                self.plateau = None;
+                1
+            }
+            None => {
+                let step = self.step;
+                self.step += 1;
+                step
+            }
+        }
     }
 
     fn reset_window(&mut self) {
@@ -162,11 +224,36 @@ mod tests {
         // Doubling until the ceiling: nothing went badly.
         let limits = run(&mut a, Duration::from_millis(50), Outcome::Answered, 5);
         assert_eq!(limits, [2, 4, 8, 16, 16]);
-        // After a bad window, one more per window.
+        // After a bad window, one more per window up to just under where it went badly;
+        // there it rests, and probes one step past it every PROBE_EVERY windows.
         run(&mut a, Duration::from_millis(50), Outcome::Pushback, 1);
         assert_eq!(a.limit(), 14);
-        let limits = run(&mut a, Duration::from_millis(50), Outcome::Answered, 3);
-        assert_eq!(limits, [15, 16, 16]);
+        let limits = run(
+            &mut a,
+            Duration::from_millis(50),
+            Outcome::Answered,
+            1 + PROBE_EVERY,
+        );
+        assert_eq!(limits[0], 15);
+        assert!(limits[1..PROBE_EVERY].iter().all(|&l| l == 15), "{limits:?}");
+        assert_eq!(limits[PROBE_EVERY], 16);
+    }
+
+    #[test]
+    fn a_plateau_that_a_probe_passes_is_gone_and_growth_speeds_up() {
+        let mut a = Adaptive::new(20, 200);
+        run(&mut a, Duration::from_millis(50), Outcome::Pushback, 1);
+        assert_eq!(a.limit(), 18);
+        // Up to 19, a rest, the probe to 20 (the plateau); then 21, 23, 26, 30: the quota
+        // was lifted.
+        let limits = run(
+            &mut a,
+            Duration::from_millis(50),
+            Outcome::Answered,
+            1 + PROBE_EVERY + 4,
+        );
+        assert_eq!(limits[PROBE_EVERY], 20, "{limits:?}");
+        assert_eq!(limits[PROBE_EVERY + 1..], [21, 23, 26, 30]);
     }
 
     #[test]
@@ -191,7 +278,12 @@ mod tests {
         let limits = run(&mut a, Duration::from_millis(5), Outcome::Pushback, 40);
         assert_eq!(*limits.last().unwrap(), 1);
         assert!(limits.iter().all(|&l| (1..=8).contains(&l)));
-        let back = run(&mut a, Duration::from_millis(5), Outcome::Answered, 20);
+        let back = run(
+            &mut a,
+            Duration::from_millis(5),
+            Outcome::Answered,
+            PROBE_EVERY + 10,
+        );
         assert_eq!(*back.last().unwrap(), 8);
     }
 

@@ -205,9 +205,11 @@ impl<'a> DeliveryCtx<'a> {
         self
     }
 
-    /// Runs `job(0..n)` side by side, as many at once as the flow allows in flight (one
-    /// at a time without a flow), and returns the results in index order. For the
-    /// independent requests of one batch; the flow still bounds the requests themselves.
+    /// Runs `job(0..n)` side by side, as many at once as the flow's limit of requests in
+    /// flight allows now (one at a time without a flow), and returns the results in index
+    /// order. For the independent requests of one batch: helper threads join as the limit
+    /// grows, each taking a place in the flow's thread budget (its ceiling, shared with the
+    /// consumer's lanes); the flow still bounds the requests themselves.
     ///
     /// # Examples
     ///
@@ -217,36 +219,10 @@ impl<'a> DeliveryCtx<'a> {
     /// assert_eq!(ctx.fan_out(3, |i| i + 1), vec![1, 2, 3]);
     /// ```
     pub fn fan_out<T: Send>(&self, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-        let width = self.flow.map_or(1, |f| f.max_in_flight()).min(n);
-        if width <= 1 {
-            return (0..n).map(job).collect();
+        match self.flow {
+            Some(flow) if n > 1 => super::fan::run(flow, n, &job),
+            _ => (0..n).map(job).collect(),
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results = parking_lot::Mutex::new(Vec::with_capacity(n));
-        let work = || {
-            let mut mine = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                mine.push((i, job(i)));
-            }
-            results.lock().extend(mine);
-        };
-        std::thread::scope(|scope| {
-            for _ in 1..width {
-                // A helper that cannot start leaves its share to the others (this thread
-                // is one of them).
-                let _ = std::thread::Builder::new()
-                    .name("trackflow-fan".into())
-                    .spawn_scoped(scope, work);
-            }
-            work();
-        });
-        let mut results = results.into_inner();
-        results.sort_unstable_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, r)| r).collect()
     }
 
     /// As [`fan_out`](Self::fan_out), for jobs that each send requests and record them with
@@ -280,19 +256,25 @@ impl<'a> DeliveryCtx<'a> {
 
 // The transport paces each request of a delivery by the consumer's flow: an attempt waits
 // for a permit, and tells the flow's circuit what it came to before letting the permit go.
-/// What an attempt says of the collector's load: `Some(true)` pushed back (no answer in time,
-/// a reset, a 5xx or 408), `Some(false)` answered in its own time, `None` nothing (cancelled,
-/// or throttled, which `throttled` handles).
+/// What an attempt says of the collector's load: `Some(true)` pushed back (throttled, no
+/// answer in time, a reset, a 5xx or 408), `Some(false)` answered in its own time, `None`
+/// nothing (cancelled).
 fn load_signal(done: &crate::transport::Attempt) -> Option<bool> {
     use crate::transport::Verdict;
     let status = done.response.as_ref().map(|r| r.status);
     match &done.verdict {
         Verdict::Permanent(crate::Error::Cancelled) => None,
-        _ if status == Some(429) => None,
-        Verdict::Retry { error, .. } if crate::transport::retry::is_throttling(error) => None,
+        _ if status == Some(429) => Some(true),
         Verdict::Retry { .. } => Some(true),
         _ => Some(false),
     }
+}
+
+/// Whether the collector refused an attempt as over its quota (429, `ThrottlingException`).
+fn is_throttled(done: &crate::transport::Attempt) -> bool {
+    use crate::transport::Verdict;
+    done.response.as_ref().is_some_and(|r| r.status == 429)
+        || matches!(&done.verdict, Verdict::Retry { error, .. } if crate::transport::retry::is_throttling(error))
 }
 
 impl Pacing for DeliveryCtx<'_> {
@@ -319,6 +301,13 @@ impl Pacing for DeliveryCtx<'_> {
         flow.learn(&done.verdict, done.response.as_ref());
         if let Some(pushback) = load_signal(&done) {
             flow.observe(started.elapsed(), pushback, load);
+        }
+        if is_throttled(&done) {
+            // A refusal comes back at once: let go of its place at once and the next request
+            // meets the same quota, and the next, a storm of refusals. Held for the time an
+            // answer usually takes, the place sends at the rate the limit means.
+            let usual = flow.rtt().unwrap_or_default();
+            self.cancel.sleep(usual.saturating_sub(started.elapsed()));
         }
         drop(permit);
         if matches!(done.verdict, crate::transport::Verdict::Success) {

@@ -4,9 +4,10 @@
 //! ```text
 //!  lane / fan-out thread ──acquire()──► paused? wait ─► token (≤ limit in flight) ─► rate slot
 //!        │                                                    ▲
-//!        └─ attempt ─► 429 / Throttling ──throttled(wait)─────┤ pause all; limit halves
-//!                   └─ success ─────────succeeded()───────────┘ limit grows back by one
-//!                                                               per `limit` successes
+//!        └─ attempt ─► 429 / Throttling ──throttled(wait)─────┤ pause all for a wait the
+//!                   │                                         │ collector named
+//!                   └─ every answer ────observe(rtt)──────────┘ limit learned per window
+//!                                                               (delivery/adaptive.rs)
 //! ```
 //!
 //! Every wait honours the consumer's [`Cancel`]: at a shutdown no new attempt starts. No lock
@@ -21,13 +22,14 @@ use parking_lot::Mutex;
 
 use super::adaptive::{Adaptive, Outcome};
 use super::circuit::{Admit, Circuit, CircuitState};
+use super::threads::{ThreadSlot, Threads};
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::transport::{Response, RetryPolicy, Verdict};
 
 /// Default for [`Flow::new`]'s ceiling, as the Background consumer uses it: the limit of
 /// requests in flight adapts between 1 and this.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
 
 /// Where the limit starts: low, raised as answers come back in their usual time.
 const INITIAL_LIMIT: usize = 2;
@@ -48,8 +50,10 @@ fn default_redelivery() -> RetryPolicy {
 /// (HTTP 429, or AWS's `ThrottlingException`). Cloning shares the budget.
 ///
 /// The transport takes a permit for each attempt (a retry is an attempt), so the limits
-/// count what reaches the collector. A throttling reply also halves the concurrency (down to
-/// one); it grows back by one after as many successes as the current limit.
+/// count what reaches the collector. A [`Flow::new`] limit is fixed but for throttling, which
+/// halves it (down to one) until answers raise it back; a [`Flow::adaptive`] one is learned
+/// from every answer's time and pushback (throttling included). Lanes and the helpers a
+/// batch fans out to take their threads from one budget of `max_in_flight`.
 ///
 /// # Examples
 ///
@@ -77,6 +81,8 @@ struct Inner {
     take: Receiver<()>,
     state: Mutex<State>,
     redelivery: Mutex<RetryPolicy>,
+    // The threads carrying requests (lanes and their helpers), at most `max` at once.
+    threads: Arc<Threads>,
 }
 
 struct State {
@@ -101,6 +107,7 @@ impl fmt::Debug for Flow {
             .field("max_in_flight", &self.inner.max)
             .field("limit", &s.adaptive.limit())
             .field("in_flight", &s.held)
+            .field("threads", &self.inner.threads.busy())
             .field("spacing", &s.spacing)
             .finish()
     }
@@ -197,6 +204,7 @@ impl Flow {
                     circuit: Circuit::new(default_redelivery()),
                 }),
                 redelivery: Mutex::new(default_redelivery()),
+                threads: Threads::new(max),
             }),
         }
     }
@@ -227,6 +235,18 @@ impl Flow {
     /// ```
     pub fn max_in_flight(&self) -> usize {
         self.inner.max
+    }
+
+    /// A place for one more thread carrying this flow's requests, if its budget (the
+    /// ceiling) has one.
+    pub(crate) fn thread_slot(&self) -> Option<ThreadSlot> {
+        self.inner.threads.slot()
+    }
+
+    /// Threads carrying this flow's requests now (lanes busy and their helpers).
+    #[cfg(test)]
+    pub(crate) fn threads_busy(&self) -> usize {
+        self.inner.threads.busy()
     }
 
     /// The rate limit, in requests per second.
@@ -521,8 +541,10 @@ impl Flow {
         }
     }
 
-    /// The collector asked to slow down: every request waits `wait` before its next start,
-    /// and the concurrency halves (down to one).
+    /// The collector asked to slow down: every request waits `wait` (the wait the collector
+    /// named, zero if none) before its next start. A fixed limit halves (down to one); an
+    /// adaptive one is cut by a tenth at the end of the window the answer falls in, once per
+    /// window, so a quota is followed closely rather than undershot by half.
     ///
     /// # Examples
     ///
@@ -535,11 +557,17 @@ impl Flow {
     pub fn throttled(&self, wait: Duration) {
         let mut s = self.inner.state.lock();
         s.throttled += 1;
-        let until = Instant::now() + wait;
-        s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
-        let half = s.adaptive.limit() / 2;
-        s.adaptive.set_limit(half);
-        self.fit_tokens(&mut s);
+        if !wait.is_zero() {
+            let until = Instant::now() + wait;
+            s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
+        }
+        // An adaptive limit learns of it from the answer (a pushback: a tenth fewer at the
+        // window's end); a fixed one is halved at once.
+        if s.adaptive.is_fixed() {
+            let half = s.adaptive.limit() / 2;
+            s.adaptive.set_limit(half);
+            self.fit_tokens(&mut s);
+        }
     }
 
     /// A request succeeded: the circuit closes. (The limit learns from every answer's
@@ -590,22 +618,20 @@ mod tests {
         assert_eq!(flow.in_flight(), 0);
     }
 
-    #[test]
-    fn throttling_halves_the_limit_and_steady_answers_raise_it_to_the_ceiling() {
-        let flow = Flow::adaptive(8);
-        let cancel = Cancel::default();
-        // Answers in their usual time with the limit reached: one more per window.
-        let steady = |flow: &Flow, windows: usize| {
-            for _ in 0..windows {
-                let limit = flow.limit();
-                for _ in 0..limit {
-                    flow.observe(Duration::from_millis(5), false, limit);
-                }
+    /// Answers in their usual time with the limit reached: the limit grows per window.
+    fn steady(flow: &Flow, windows: usize) {
+        for _ in 0..windows {
+            let limit = flow.limit();
+            for _ in 0..limit {
+                flow.observe(Duration::from_millis(5), false, limit);
             }
-        };
-        assert_eq!(flow.limit(), INITIAL_LIMIT);
-        steady(&flow, 10);
-        assert_eq!(flow.limit(), 8);
+        }
+    }
+
+    #[test]
+    fn throttling_halves_a_fixed_limit_and_steady_answers_raise_it_back() {
+        let flow = Flow::new(8);
+        let cancel = Cancel::default();
         let held: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
         flow.throttled(Duration::ZERO);
         flow.throttled(Duration::ZERO);
@@ -619,6 +645,32 @@ mod tests {
         assert_eq!(flow.limit(), 8);
         let all: Vec<_> = (0..8).map(|_| flow.acquire(&cancel).unwrap()).collect();
         assert_eq!(all.len(), 8);
+    }
+
+    #[test]
+    fn throttled_answers_cut_an_adaptive_limit_by_a_tenth_at_once_and_once_per_window() {
+        let flow = Flow::adaptive(40);
+        assert_eq!(flow.limit(), INITIAL_LIMIT);
+        steady(&flow, 10);
+        assert_eq!(flow.limit(), 40);
+        // The first throttled answer cuts at once; the answers to requests that started
+        // before the cut do not cut again; one after them does.
+        let throttled = |n: usize| {
+            for _ in 0..n {
+                flow.throttled(Duration::ZERO);
+                flow.observe(Duration::from_millis(1), true, 40);
+            }
+        };
+        throttled(1);
+        assert_eq!(flow.limit(), 36);
+        throttled(36);
+        assert_eq!((flow.limit(), flow.throttled_count()), (36, 37));
+        throttled(1);
+        assert_eq!(flow.limit(), 32);
+        // Without a wait named by the collector, nothing pauses.
+        let t = Instant::now();
+        drop(flow.acquire(&Cancel::default()).unwrap());
+        assert!(t.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

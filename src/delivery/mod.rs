@@ -14,6 +14,8 @@
 //! - **Flow**: the request budget one consumer shares among its batches to one backend: how
 //!   many requests are in flight, a pause when the collector throttles, and the circuit that
 //!   stops sending while it is down.
+//! - **Threads**: the lanes and the helpers a batch fans out to share one budget, the flow's
+//!   ceiling; a batch grows its helpers as the flow's limit grows.
 //! - **Turns**: the order in which batches handed out side by side may *start* their
 //!   requests, for a backend that keeps order (Kafka).
 //! - **Acknowledgement**: a request's events are let go by the consumer's store the moment
@@ -25,8 +27,10 @@
 mod adaptive;
 mod circuit;
 mod context;
+mod fan;
 mod flow;
 mod report;
+mod threads;
 mod turns;
 
 pub use crate::cancel::Cancel;
@@ -35,4 +39,5 @@ pub(crate) use context::Acks;
 pub use context::DeliveryCtx;
 pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REDELIVERY_INITIAL, DEFAULT_REDELIVERY_MAX};
 pub use report::{Delivery, Failure};
+pub(crate) use threads::ThreadSlot;
 pub(crate) use turns::Turns;

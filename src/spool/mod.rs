@@ -44,6 +44,7 @@ use serde::Serialize;
 
 mod location;
 mod replay;
+pub(crate) use replay::replay_flow;
 
 use crate::disk::files::create_private_dir;
 pub(crate) use crate::disk::files::write_atomic;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::{encode_lines, keeps, read_events, write_atomic, ReplayReport, Spool};
 use crate::backend::Backend;
-use crate::delivery::{Cancel, DeliveryCtx};
+use crate::delivery::{Cancel, DeliveryCtx, Flow, DEFAULT_MAX_IN_FLIGHT};
 use crate::disk::{decode_event, encode_event, frame, AppendError, DiskQueue, Mode, Reader};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -76,8 +76,9 @@ impl Spool {
         backend: &dyn Backend,
         mut progress: impl FnMut(&ReplayReport),
     ) -> Result<ReplayReport> {
-        let mut report = self.replay_queue(backend, &mut progress)?;
-        report = self.replay_dead(backend, report, &mut progress)?;
+        let flow = replay_flow(backend);
+        let mut report = self.replay_queue(backend, &flow, &mut progress)?;
+        report = self.replay_dead(backend, &flow, report, &mut progress)?;
         Ok(report)
     }
 
@@ -85,6 +86,7 @@ impl Spool {
     pub(crate) fn replay_dead(
         &self,
         backend: &dyn Backend,
+        flow: &Flow,
         mut report: ReplayReport,
         progress: &mut dyn FnMut(&ReplayReport),
     ) -> Result<ReplayReport> {
@@ -92,8 +94,8 @@ impl Spool {
             report.files += 1;
             let events = read_events(&path)?;
             let mut again: Vec<Event> = Vec::new();
-            for chunk in events.chunks(backend.max_batch().max(1)) {
-                let (delivered, failed) = deliver(backend, chunk);
+            for chunk in events.chunks(replay_batch(backend)) {
+                let (delivered, failed) = deliver(backend, flow, chunk);
                 report.delivered += delivered;
                 for (error, evs) in failed {
                     if keeps(&error) {
@@ -144,6 +146,7 @@ impl Spool {
     fn replay_queue(
         &self,
         backend: &dyn Backend,
+        flow: &Flow,
         progress: &mut dyn FnMut(&ReplayReport),
     ) -> Result<ReplayReport> {
         let report = ReplayReport::default();
@@ -154,7 +157,7 @@ impl Spool {
             // A live tracker drains it itself.
             return Ok(report);
         };
-        let r = self.replay_from(backend, &queue, &mut reader, progress);
+        let r = self.replay_from(backend, flow, &queue, &mut reader, progress);
         self.give_back(queue, reader);
         r
     }
@@ -186,6 +189,7 @@ impl Spool {
     fn replay_from(
         &self,
         backend: &dyn Backend,
+        flow: &Flow,
         queue: &DiskQueue,
         reader: &mut Reader,
         progress: &mut dyn FnMut(&ReplayReport),
@@ -194,14 +198,14 @@ impl Spool {
         self.migrate_pending(queue)?;
         loop {
             let mut records = Vec::new();
-            let done = reader.read(backend.max_batch().max(1), &mut records, || true, || {})?;
+            let done = reader.read(replay_batch(backend), &mut records, || true, || {})?;
             let chunk: Vec<Event> = records
                 .iter()
                 .filter_map(|r| decode_event(&r.payload).ok())
                 .collect();
             if !chunk.is_empty() {
                 report.files += u64::from(report.files == 0);
-                if !self.replay_chunk(backend, &chunk, reader, &mut report)? {
+                if !self.replay_chunk(backend, flow, &chunk, reader, &mut report)? {
                     progress(&report);
                     return Ok(report);
                 }
@@ -219,11 +223,12 @@ impl Spool {
     fn replay_chunk(
         &self,
         backend: &dyn Backend,
+        flow: &Flow,
         chunk: &[Event],
         reader: &mut Reader,
         report: &mut ReplayReport,
     ) -> Result<bool> {
-        let (delivered, failed) = deliver(backend, chunk);
+        let (delivered, failed) = deliver(backend, flow, chunk);
         report.delivered += delivered;
         let mut back = Vec::new();
         for (error, evs) in failed {
@@ -296,9 +301,22 @@ fn keep_rest(path: &std::path::Path, rest: &[Event]) -> Result<()> {
 
 /// Delivers `chunk` (splitting what is too large); returns how many were delivered and what
 /// failed, grouped by reason.
-fn deliver(backend: &dyn Backend, chunk: &[Event]) -> (u64, Vec<(Error, Vec<Event>)>) {
+/// A replay's request budget: adaptive, as a Background consumer's by default, within what
+/// the backend takes (the File backend: one at a time).
+pub(crate) fn replay_flow(backend: &dyn Backend) -> Flow {
+    let ceiling = backend.max_in_flight().unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    Flow::adaptive(ceiling.min(DEFAULT_MAX_IN_FLIGHT))
+}
+
+/// Events per delivery in a replay: a consumer's default batch for this backend (a
+/// backend's per-delivery maximum can be 10,000 where its requests are small).
+fn replay_batch(backend: &dyn Backend) -> usize {
+    backend.default_batch().min(backend.max_batch()).max(1)
+}
+
+fn deliver(backend: &dyn Backend, flow: &Flow, chunk: &[Event]) -> (u64, Vec<(Error, Vec<Event>)>) {
     let cancel = Cancel::default();
-    let ctx = DeliveryCtx::new(&cancel);
+    let ctx = DeliveryCtx::new(&cancel).with_flow(flow);
     let d = crate::consumer::deliver_split(backend, chunk, &ctx);
     let mut failed_at = vec![false; chunk.len()];
     let mut failed = Vec::new();

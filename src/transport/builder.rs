@@ -6,6 +6,10 @@ use super::client::UreqClient;
 use super::{HttpClient, HttpTransport, RetryPolicy, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::error::{Error, Result};
 
+/// Idle connections kept per host: as many as a consumer's requests in flight may reach by
+/// default (`delivery::DEFAULT_MAX_IN_FLIGHT`), so each answer's connection serves the next.
+const IDLE_PER_HOST: usize = 128;
+
 /// Builder of [`HttpTransport`].
 ///
 /// | setting | default |
@@ -338,6 +342,10 @@ impl HttpTransportBuilder {
             // A client following a 301/302/303 resends a POST as a body-less GET; the
             // judge refuses redirects instead (see `verdict_of`).
             .max_redirects(0)
+            // ureq keeps 3 idle connections per host by default: with more requests in flight
+            // than that, every answer would close one and the next request open another.
+            .max_idle_connections_per_host(IDLE_PER_HOST)
+            .max_idle_connections(IDLE_PER_HOST * 2)
             .user_agent(concat!("trackflow/", env!("CARGO_PKG_VERSION")))
             .build();
         let client: std::sync::Arc<dyn HttpClient> = match self.client {

@@ -128,9 +128,9 @@ impl HttpTransport {
             let wait = self.retry.wait(retries, after);
             if too_many || is_throttling(&error) {
                 // The collector is over its quota for this client, not for this request:
-                // every lane of the consumer waits, and fewer go at once (also when this
-                // request has no retry left).
-                ctx.throttled(wait);
+                // fewer go at once, and where it named a wait every lane waits it (also when
+                // this request has no retry left).
+                ctx.throttled(after.unwrap_or_default());
             }
             if retries >= self.retry.max_retries {
                 return (Err(error), retries);

@@ -162,6 +162,11 @@ impl Collector {
         format!("http://{}", self.addr)
     }
 
+    /// How many requests arrived so far (cheap: no copy of what they carried).
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().len()
+    }
+
     pub fn requests(&self) -> Vec<Captured> {
         self.state.requests.lock().clone()
     }

@@ -36,6 +36,9 @@ pub use settings::GravitySettings;
 pub const MAX_BATCH: usize = 200;
 /// Default for [`GravityBuilder::max_batch`] (the SDK's default `batch`).
 pub const DEFAULT_MAX_BATCH: usize = 20;
+/// The events a consumer's delivery takes for Gravity when its `max_batch` is not set
+/// ([`Backend::default_batch`](crate::Backend::default_batch)).
+pub const DEFAULT_CONSUMER_BATCH: usize = 5_000;
 /// What trackflow sends as `$lib` and in `GE-Integration-Type`.
 pub const LIB: &str = "trackflow";
 /// What trackflow sends as `$lib_version` and in `GE-Integration-Version`.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::client::Gravity;
 use super::wire::Envelope;
-use super::{LIB, LIB_VERSION};
+use super::{DEFAULT_CONSUMER_BATCH, LIB, LIB_VERSION};
 use crate::backend::Backend;
 use crate::codec::{gzip, json};
 use crate::delivery::Delivery;
@@ -155,6 +155,13 @@ impl Backend for Gravity {
     fn max_batch(&self) -> usize {
         // A delivery is split into envelopes of `max_batch` events, one client each.
         crate::backend::MAX_DELIVERY
+    }
+
+    fn default_batch(&self) -> usize {
+        // A batch holding a client's profile operations waits for the batch before it that
+        // holds the same client's, so with many clients batches go one at a time: the width
+        // comes from the clients within one batch.
+        DEFAULT_CONSUMER_BATCH
     }
 
     fn check(&self, event: &Event) -> Result<()> {

@@ -16,7 +16,7 @@ use super::policy::{Durability, Overflow};
 use super::shared::{Shared, TO_FREE_CAPACITY};
 use super::spill::{self, Spill};
 use super::worker::{AliveGuard, Worker};
-use crate::backend::{Backend, DEFAULT_MAX_BATCH};
+use crate::backend::Backend;
 use crate::consumer::gate::Gate;
 use crate::consumer::Reporter;
 use crate::delivery::{Cancel, Flow, DEFAULT_MAX_IN_FLIGHT};
@@ -50,12 +50,12 @@ enum SpoolSetting {
 /// |---|---|
 /// | `queue_capacity` | 10 000 events |
 /// | `max_queue_bytes` | 32 MiB (as [`Event::weight`] measures) |
-/// | `max_batch` | 500, clamped to the backend's maximum and the queue capacity |
+/// | `max_batch` | 500 (Gravity 5,000: its batches wait on each other while they share a client's profile), clamped to the backend's maximum and the queue capacity |
 /// | `flush_interval` | 1 s |
 /// | `overflow` | [`Overflow::Spill`] |
 /// | `max_disk_bytes` | 1 GiB |
 /// | `durability` | [`Durability::Memory`] |
-/// | `max_in_flight` | adaptive: from 2 up to 8 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), learned from the answers; fewer where the backend needs (File, Memory: 1) |
+/// | `max_in_flight` | adaptive: from 2 up to 128 requests at once ([`DEFAULT_MAX_IN_FLIGHT`]), learned from the answers; fewer where the backend needs (File, Memory: 1) |
 /// | `rate_limit` | none (requests per second) |
 /// | `redelivery` | 1 s doubling to 5 min: the wait before what failed for a transient reason goes again |
 /// | `spool` | the default state directory (see [`crate::spool`]) |
@@ -65,13 +65,16 @@ pub struct BackgroundConsumerBuilder {
     backend: Arc<dyn Backend>,
     capacity: usize,
     max_queue_bytes: usize,
-    max_batch: usize,
+    // Unset: the backend's default.
+    max_batch: Option<usize>,
     interval: Duration,
     overflow: Overflow,
     max_disk_bytes: u64,
     durability: Durability,
     // Set: a fixed limit. Unset: adaptive, up to DEFAULT_MAX_IN_FLIGHT.
     max_in_flight: Option<usize>,
+    // The adaptive limit's ceiling, where `max_in_flight` is unset.
+    ceiling: usize,
     rate_limit: Option<f64>,
     redelivery: crate::transport::RetryPolicy,
     thread_name: String,
@@ -90,6 +93,7 @@ impl fmt::Debug for BackgroundConsumerBuilder {
             .field("max_disk_bytes", &self.max_disk_bytes)
             .field("durability", &self.durability)
             .field("max_in_flight", &self.max_in_flight)
+            .field("ceiling", &self.ceiling)
             .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
@@ -102,12 +106,13 @@ impl BackgroundConsumerBuilder {
             backend: Arc::new(backend),
             capacity: DEFAULT_QUEUE_CAPACITY,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
-            max_batch: DEFAULT_MAX_BATCH,
+            max_batch: None,
             interval: DEFAULT_FLUSH_INTERVAL,
             overflow: Overflow::default(),
             max_disk_bytes: DEFAULT_MAX_DISK_BYTES,
             durability: Durability::Memory,
             max_in_flight: None,
+            ceiling: DEFAULT_MAX_IN_FLIGHT,
             rate_limit: None,
             redelivery: crate::transport::RetryPolicy::default()
                 .initial_backoff(crate::delivery::DEFAULT_REDELIVERY_INITIAL)
@@ -179,7 +184,7 @@ impl BackgroundConsumerBuilder {
     /// # Ok::<(), trackflow::Error>(())
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
-        self.max_batch = n;
+        self.max_batch = Some(n);
         self
     }
     /// Longest time the oldest event of a batch waits for the batch to fill. Defaults to 1 s;
@@ -278,7 +283,8 @@ impl BackgroundConsumerBuilder {
     /// that makes several requests per batch (Personalize, Retail, Talent, Gravity with
     /// several clients) makes them side by side, all within this bound. Set, the limit is
     /// fixed at `n` (lowered only by throttling); unset, it adapts to the collector between 1
-    /// and 8 (see [`Flow::adaptive`]). At least 1, and at most what the backend takes
+    /// and [`in_flight_ceiling`](Self::in_flight_ceiling), 128 by default (see
+    /// [`Flow::adaptive`]). At least 1, and at most what the backend takes
     /// ([`Backend::max_in_flight`](crate::Backend::max_in_flight)).
     ///
     /// Order: events of one batch keep their order within a request, and a backend that
@@ -304,6 +310,25 @@ impl BackgroundConsumerBuilder {
     /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = Some(n.max(1));
+        self
+    }
+
+    /// The most requests in flight the adaptive limit may reach (at least 1; default
+    /// [`DEFAULT_MAX_IN_FLIGHT`], 128): it starts at 2 and follows the collector's answers
+    /// up to here. The threads carrying requests (lanes and their helpers) stay within it
+    /// too. Ignored where [`max_in_flight`](Self::max_in_flight) fixes the limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, GrowingIo};
+    /// let gio = GrowingIo::builder("http://127.0.0.1:9", "p", "d").build()?;
+    /// let c = BackgroundConsumer::builder(gio).in_flight_ceiling(16).spool(None).build();
+    /// assert_eq!((c.flow().limit(), c.flow().max_in_flight()), (2, 16));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn in_flight_ceiling(mut self, n: usize) -> Self {
+        self.ceiling = n.max(1);
         self
     }
     /// At most this many requests start per second (retries included), evenly spaced, to
@@ -563,6 +588,7 @@ impl BackgroundConsumerBuilder {
     /// Events per batch: as set, within what the backend and the memory queue take.
     fn batch_size(&self) -> usize {
         self.max_batch
+            .unwrap_or_else(|| self.backend.default_batch())
             .clamp(1, self.backend.max_batch().max(1))
             .min(self.capacity)
     }
@@ -572,7 +598,7 @@ impl BackgroundConsumerBuilder {
         let cap = backend.max_in_flight().unwrap_or(usize::MAX);
         let flow = match self.max_in_flight {
             Some(n) => Flow::new(n.min(cap)),
-            None => Flow::adaptive(DEFAULT_MAX_IN_FLIGHT.min(cap)),
+            None => Flow::adaptive(self.ceiling.min(cap)),
         };
         flow.rate_limit(self.rate_limit)
             .redelivery(self.redelivery.clone())
@@ -596,7 +622,13 @@ impl BackgroundConsumerBuilder {
             sync_hand_back,
         );
         let worker = Worker {
-            lanes: Lanes::new(shared.clone(), cancel.clone(), flow.clone()),
+            // As many events out on lanes as the queue holds, or four batches if more.
+            lanes: Lanes::new(
+                shared.clone(),
+                cancel.clone(),
+                flow.clone(),
+                self.capacity.max(4 * max_batch),
+            ),
             flights: Default::default(),
             _alive: AliveGuard(shared.clone()),
             shared: shared.clone(),

@@ -24,7 +24,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::flight::{InFlight, LiveAcks};
 use super::shared::Shared;
-use crate::delivery::{Cancel, DeliveryCtx, Flow, Turns};
+use crate::delivery::{Cancel, DeliveryCtx, Flow, ThreadSlot, Turns};
 use crate::delivery::{Delivery, Failure};
 use crate::error::Error;
 use crate::event::Event;
@@ -33,6 +33,12 @@ use crate::event::Event;
 pub(super) struct Job {
     pub(super) seq: u64,
     pub(super) flight: Arc<InFlight>,
+}
+
+/// A job and its place in the flow's thread budget, given back when the lane is done.
+struct Carried {
+    job: Job,
+    slot: Option<ThreadSlot>,
 }
 
 /// A batch back from a lane: settled, or stopped by the shutdown deadline with events
@@ -55,17 +61,22 @@ pub(super) struct Runner {
 pub(super) struct Lanes {
     pub(super) runner: Runner,
     width: usize,
-    jobs: Option<Sender<Job>>,
-    jobs_rx: Receiver<Job>,
+    jobs: Option<Sender<Carried>>,
+    jobs_rx: Receiver<Carried>,
+    // The thread budget's slot for the next job, taken when `is_full` said there was room.
+    slot: Option<ThreadSlot>,
     done_tx: Sender<Done>,
     pub(super) done: Receiver<Done>,
     threads: usize,
-    // Jobs sent whose Done has not been received.
+    // Jobs sent whose Done has not been received, and the events they carry.
     pub(super) running: usize,
+    events: usize,
+    // The most events out on lanes at once: memory stays bounded whatever the limit.
+    max_events: usize,
 }
 
 impl Lanes {
-    pub(super) fn new(shared: Arc<Shared>, cancel: Cancel, flow: Flow) -> Lanes {
+    pub(super) fn new(shared: Arc<Shared>, cancel: Cancel, flow: Flow, max_events: usize) -> Lanes {
         let (jobs, jobs_rx) = unbounded();
         let (done_tx, done) = unbounded();
         Lanes {
@@ -78,38 +89,56 @@ impl Lanes {
             },
             jobs: Some(jobs),
             jobs_rx,
+            slot: None,
             done_tx,
             done,
             threads: 0,
             running: 0,
+            events: 0,
+            max_events,
         }
     }
 
-    pub(super) fn is_full(&self) -> bool {
-        self.running >= self.width
+    /// Whether no lane may take a batch now: as many run as the flow's limit of requests in
+    /// flight (each carries at least one), they carry the most events allowed out at once,
+    /// or the thread budget is spent by their helpers. One lane may always run.
+    pub(super) fn is_full(&mut self) -> bool {
+        if self.slot.is_some() || self.running == 0 {
+            return false;
+        }
+        let flow = &self.runner.flow;
+        if self.running >= self.width.min(flow.limit()) || self.events >= self.max_events {
+            return true;
+        }
+        self.slot = flow.thread_slot();
+        self.slot.is_none()
     }
 
     /// Hands a batch to an idle lane, starting one if none is idle. Where no lane can start,
     /// delivers it here and returns it at once.
     pub(super) fn start(&mut self, job: Job) -> Option<Done> {
+        let slot = self.slot.take().or_else(|| self.runner.flow.thread_slot());
         // Where lanes exist but none could start, the job waits for one of them.
         if self.running >= self.threads && !self.spawn() && self.threads == 0 {
             return Some(self.runner.run(job));
         }
         let jobs = self.jobs.as_ref()?;
-        match jobs.send(job) {
+        let events = job.flight.events.len();
+        match jobs.send(Carried { job, slot }) {
             Ok(()) => {
                 self.running += 1;
+                self.events += events;
                 None
             }
             // The receiving end is ours: cannot happen, but the batch must not vanish.
-            Err(e) => Some(self.runner.run(e.into_inner())),
+            Err(e) => Some(self.runner.run(e.into_inner().job)),
         }
     }
 
     /// Takes one finished batch back.
-    pub(super) fn received(&mut self) {
+    pub(super) fn received(&mut self, done: &Done) {
         self.running = self.running.saturating_sub(1);
+        self.events = self.events.saturating_sub(done.flight.events.len());
     }
 
     fn spawn(&mut self) -> bool {
@@ -118,8 +147,11 @@ impl Lanes {
         let started = std::thread::Builder::new()
             .name("trackflow-lane".into())
             .spawn(move || {
-                for job in jobs {
-                    if done.send(runner.run(job)).is_err() {
+                for carried in jobs {
+                    let finished = runner.run(carried.job);
+                    // The slot goes back before the worker hears the lane is free.
+                    drop(carried.slot);
+                    if done.send(finished).is_err() {
                         return;
                     }
                 }

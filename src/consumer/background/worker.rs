@@ -523,7 +523,7 @@ impl Worker {
     }
 
     fn returned(&mut self, d: Done) {
-        self.lanes.received();
+        self.lanes.received(&d);
         self.settle(d);
     }
 
