@@ -7,7 +7,8 @@
 //! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
 //! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
 //! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills; with
-//! `E2E_QUEUE=1` nearly everything spills).
+//! `E2E_QUEUE=1` nearly everything spills; with `E2E_OVERFLOW=block` producers wait for room
+//! instead of spilling).
 
 mod common;
 
@@ -77,6 +78,10 @@ fn durable_run(
         builder = builder
             .queue_capacity(events as usize)
             .max_queue_bytes(usize::MAX);
+    }
+    if std::env::var("E2E_OVERFLOW").is_ok_and(|v| v == "block") {
+        // The producers wait for room instead of spilling: the figure the spill is held to.
+        builder = builder.overflow(trackflow::Overflow::Block);
     }
     if let Some(n) = std::env::var("E2E_QUEUE").ok().and_then(|v| v.parse().ok()) {
         // A small queue: nearly every event goes through the spill (a figure of its cost

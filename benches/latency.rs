@@ -103,7 +103,11 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink, w:
     let dir = std::env::temp_dir().join(format!("tf-latency-{}-{backend}-{width}", std::process::id()));
     let builder = BackgroundConsumer::builder(make(backend, url));
     let builder = if adaptive {
-        builder
+        // `LATENCY_CEILING=N`: the adaptive limit's ceiling instead of the default.
+        match std::env::var("LATENCY_CEILING").ok().and_then(|v| v.parse().ok()) {
+            Some(c) => builder.in_flight_ceiling(c),
+            None => builder,
+        }
     } else {
         builder.max_in_flight(width)
     };
@@ -127,7 +131,9 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink, w:
         total += took;
         max = max.max(took);
     }
+    let limit = tracker.backend_stats().first().map_or(0, |b| b.limit);
     let report = tracker.shutdown(Duration::from_secs(600)).unwrap();
+    eprintln!("{backend}: the limit at the end: {limit}");
     let took = start.elapsed();
     let s = report.stats;
     assert_eq!(
