@@ -178,6 +178,7 @@ pub mod delivery;
 mod disk;
 mod error;
 mod event;
+pub mod observe;
 mod route;
 #[cfg(feature = "tokio")]
 mod runtime;

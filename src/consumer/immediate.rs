@@ -107,6 +107,29 @@ impl ImmediateConsumer {
         self
     }
 
+    /// Calls `f` with the backend's name and the events each delivery got acknowledged,
+    /// every delivered event once (see
+    /// [`BackgroundConsumerBuilder::on_delivered`](crate::consumer::BackgroundConsumerBuilder::on_delivered)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use trackflow::{Consumer, Event, Identity, ImmediateConsumer, MemoryBackend};
+    /// let n = Arc::new(AtomicUsize::new(0));
+    /// let seen = n.clone();
+    /// let c = ImmediateConsumer::new(MemoryBackend::new())
+    ///     .on_delivered(move |_, events| { seen.fetch_add(events.len(), Ordering::Relaxed); });
+    /// c.consume(Event::track("open").with_identity(Identity::user("u1")))?;
+    /// assert_eq!(n.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn on_delivered(mut self, f: impl Fn(&str, &[Event]) + Send + Sync + 'static) -> Self {
+        self.reporter = self.reporter.with_delivered_callback(std::sync::Arc::new(f));
+        self
+    }
+
     /// Writes events that fail for good to `spool` (see [`Spool`]). Defaults to none.
     ///
     /// # Examples

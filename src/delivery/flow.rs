@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 
 use super::adaptive::{Adaptive, Outcome};
 use super::circuit::{Admit, Circuit, CircuitState};
+use super::condition::Condition;
 use super::threads::{ThreadSlot, Threads};
 use crate::cancel::Cancel;
 use crate::error::Error;
@@ -83,6 +84,8 @@ struct Inner {
     redelivery: Mutex<RetryPolicy>,
     // The threads carrying requests (lanes and their helpers), at most `max` at once.
     threads: Arc<Threads>,
+    #[cfg(feature = "metrics")]
+    instruments: Arc<crate::observe::metrics::Instruments>,
 }
 
 struct State {
@@ -98,6 +101,7 @@ struct State {
     throttled: u64,
     peak: usize,
     circuit: Circuit,
+    condition: Condition,
 }
 
 impl fmt::Debug for Flow {
@@ -202,9 +206,12 @@ impl Flow {
                     throttled: 0,
                     peak: 0,
                     circuit: Circuit::new(default_redelivery()),
+                    condition: Condition::default(),
                 }),
                 redelivery: Mutex::new(default_redelivery()),
                 threads: Threads::new(max),
+                #[cfg(feature = "metrics")]
+                instruments: Arc::default(),
             }),
         }
     }
@@ -321,6 +328,8 @@ impl Flow {
     /// One attempt's answer: how long it took and what it says of the collector's load, with
     /// how many requests were in flight when it started. Moves the limit at each window's end.
     pub(crate) fn observe(&self, rtt: Duration, pushback: bool, in_flight: usize) {
+        #[cfg(feature = "metrics")]
+        self.inner.instruments.latency(rtt);
         let outcome = if pushback {
             Outcome::Pushback
         } else {
@@ -489,14 +498,39 @@ impl Flow {
     /// ```
     pub fn learn(&self, verdict: &Verdict, response: Option<&Response>) {
         let too_many = response.is_some_and(|r| r.status == 429);
+        let mut s = self.inner.state.lock();
         match verdict {
             Verdict::Permanent(Error::Cancelled) => {}
-            Verdict::Retry { error, .. } if !too_many && !crate::transport::retry::is_throttling(error) => {
-                self.failed()
+            Verdict::Retry { error, .. } if too_many || crate::transport::retry::is_throttling(error) => {
+                s.condition.throttled();
+                s.circuit.answered();
             }
-            _ if response.is_some() => self.answered(),
-            _ => {}
+            Verdict::Retry { error, .. } => {
+                s.condition.transient(error);
+                s.circuit.failed(Instant::now());
+            }
+            Verdict::Permanent(error) => {
+                s.condition.refused(error);
+                if response.is_some() {
+                    s.circuit.answered();
+                }
+            }
+            Verdict::Success => {
+                s.condition.succeeded();
+                s.circuit.answered();
+            }
         }
+    }
+
+    /// The consumer's histograms (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn instruments(&self) -> &Arc<crate::observe::metrics::Instruments> {
+        &self.inner.instruments
+    }
+
+    /// What the requests have lately come to, for a health verdict.
+    pub(crate) fn condition(&self) -> Condition {
+        self.inner.state.lock().condition.clone()
     }
 
     /// The circuit's state now.

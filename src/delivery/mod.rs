@@ -26,6 +26,7 @@
 
 mod adaptive;
 mod circuit;
+mod condition;
 mod context;
 mod fan;
 mod flow;
@@ -35,6 +36,7 @@ mod turns;
 
 pub use crate::cancel::Cancel;
 pub use circuit::CircuitState;
+pub(crate) use condition::Condition;
 pub(crate) use context::Acks;
 pub use context::DeliveryCtx;
 pub use flow::{Flow, Permit, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REDELIVERY_INITIAL, DEFAULT_REDELIVERY_MAX};

@@ -217,7 +217,7 @@ impl TrackerBuilder {
             c.ready()?;
         }
         let slots = slots(&self.consumers, self.routes);
-        Ok(Tracker {
+        let tracker = Tracker {
             inner: Arc::new(Inner {
                 consumers: self.consumers,
                 slots,
@@ -228,7 +228,10 @@ impl TrackerBuilder {
                 limits: self.limits,
                 closed: AtomicBool::new(false),
             }),
-        })
+        };
+        #[cfg(feature = "metrics")]
+        tracker.start_publisher();
+        Ok(tracker)
     }
 }
 

@@ -339,6 +339,95 @@ impl Tracker {
             .collect()
     }
 
+    /// Each backend's health and the worst of them: down while its circuit is open, degraded
+    /// while its requests fail for a transient reason, the collector throttles, or events
+    /// wait on disk; healthy otherwise. What a load balancer's or orchestrator's health
+    /// check asks (the axum example serves it at `/health`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{BackgroundConsumer, MemoryBackend, Tracker};
+    /// use trackflow::observe::Status;
+    /// let t = Tracker::builder().consumer(BackgroundConsumer::builder(MemoryBackend::new()).spool(None).build()).build()?;
+    /// let h = t.health();
+    /// assert_eq!(h.status, Status::Healthy);
+    /// assert_eq!((h.backends[0].backlog, h.backends[0].last_error.as_deref()), (0, None));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn health(&self) -> crate::observe::Health {
+        use crate::observe::health::{judge, Signs};
+        let inner = &*self.inner;
+        let backends = inner
+            .consumers
+            .iter()
+            .zip(&inner.slots)
+            .map(|(c, slot)| {
+                let stats = c.stats();
+                let flow = c.flow();
+                let signs = Signs {
+                    circuit: flow.map_or(crate::delivery::CircuitState::Closed, |f| f.circuit()),
+                    open_for: flow.and_then(|f| f.open_for()),
+                    condition: flow.map(|f| f.condition()),
+                    on_disk: stats.disk_events,
+                    backlog: stats.pending(),
+                };
+                judge(slot.label.clone(), c.backend_name(), signs)
+            })
+            .collect();
+        crate::observe::Health::of(backends)
+    }
+
+    /// Publishes once now and then every second from a thread of its own, until the tracker
+    /// is shut down or its last handle dropped.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn start_publisher(&self) {
+        self.publish_metrics();
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("trackflow-metrics".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                Tracker { inner }.publish_metrics();
+            });
+        if let Err(e) = spawned {
+            log::warn!("trackflow: no metrics publisher thread ({e}); call publish_metrics() yourself");
+        }
+    }
+
+    /// Publishes every counter and gauge through the `metrics` facade now (feature
+    /// `metrics`; see [`observe::METRICS`](crate::observe::METRICS)). A publisher thread does
+    /// it every second by itself; call this right before rendering a scrape for figures of
+    /// this instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackflow::{Identity, ImmediateConsumer, MemoryBackend, Properties, Tracker};
+    /// let t = Tracker::builder().consumer(ImmediateConsumer::new(MemoryBackend::new())).build()?;
+    /// t.track(&Identity::user("u1"), "open", Properties::new())?;
+    /// let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    /// let scrape = recorder.handle();
+    /// metrics::with_local_recorder(&recorder, || t.publish_metrics());
+    /// assert!(scrape.render().contains(r#"trackflow_events_delivered_total{backend="memory"} 1"#));
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        crate::observe::metrics::describe();
+        let instruments: Vec<_> = self
+            .inner
+            .consumers
+            .iter()
+            .map(|c| c.flow().map(|f| &**f.instruments()))
+            .collect();
+        crate::observe::metrics::publish(&self.backend_stats(), &self.health(), &instruments);
+    }
+
     pub(crate) fn stamp(&self, kind: EventKind, who: &Identity, properties: Properties) -> Event {
         Event {
             kind,

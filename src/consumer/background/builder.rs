@@ -434,6 +434,37 @@ impl BackgroundConsumerBuilder {
         self.reporter = self.reporter.with_error_callback(Arc::new(f));
         self
     }
+
+    /// Calls `f` with the backend's name and the events of each request its collector
+    /// acknowledged (2xx, or the backend's own success), as each request completes: every
+    /// delivered event once, never one that was not delivered. For an audit trail; it runs
+    /// on the delivering thread, so it should be quick. Unset, nothing is collected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use trackflow::{BackgroundConsumer, Consumer, Event, Identity, MemoryBackend};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let c = BackgroundConsumer::builder(MemoryBackend::new())
+    ///     .on_delivered(move |backend, events| {
+    ///         log.lock().unwrap().extend(events.iter().map(|e| format!("{backend}:{}", e.insert_id)));
+    ///     })
+    ///     .spool(None)
+    ///     .build();
+    /// let e = Event::track("open").with_identity(Identity::user("u1"));
+    /// let id = e.insert_id.to_string();
+    /// c.consume(e)?;
+    /// c.flush(Duration::from_secs(5))?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![format!("memory:{id}")]);
+    /// # Ok::<(), trackflow::Error>(())
+    /// ```
+    pub fn on_delivered(mut self, f: impl Fn(&str, &[Event]) + Send + Sync + 'static) -> Self {
+        self.reporter = self.reporter.with_delivered_callback(Arc::new(f));
+        self
+    }
     /// Where failed batches (`pending/`, `dead/`) and the overflow spill (`queue/`) are kept.
     /// Defaults to this process's state directory (see [`crate::spool`]); `None` keeps none:
     /// failures are only reported, and [`Overflow::Spill`] drops what does not fit.
@@ -604,9 +635,13 @@ impl BackgroundConsumerBuilder {
             .redelivery(self.redelivery.clone())
     }
 
-    fn start(self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
+    fn start(mut self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
         let max_batch = self.batch_size();
         let flow = self.flow_for(&*self.backend);
+        #[cfg(feature = "metrics")]
+        {
+            self.reporter.instruments = Some(flow.instruments().clone());
+        }
         let (tx, rx) = bounded(self.capacity);
         let (ctl, ctl_rx) = unbounded();
         let (done_tx, done) = bounded::<()>(0);

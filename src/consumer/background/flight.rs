@@ -15,9 +15,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::consumer::Reporter;
 use crate::delivery::Acks;
 use crate::event::Event;
-use crate::stats::Stats;
 
 const PENDING: u8 = 0;
 const DELIVERED: u8 = 1;
@@ -67,6 +67,21 @@ impl InFlight {
         events.into_iter().filter(|&i| self.settle(i, DELIVERED)).count() as u64
     }
 
+    /// Marks `events` delivered, counts those still pending and tells the reporter of them.
+    pub(super) fn acknowledge(&self, events: impl IntoIterator<Item = usize>, reporter: &Reporter) {
+        if !reporter.watches_deliveries() {
+            reporter.stats.add_delivered(self.delivered(events));
+            return;
+        }
+        let moved: Vec<&Event> = events
+            .into_iter()
+            .filter(|&i| self.settle(i, DELIVERED))
+            .filter_map(|i| self.events.get(i))
+            .collect();
+        reporter.stats.add_delivered(moved.len() as u64);
+        reporter.acknowledged(&moved);
+    }
+
     /// Marks `i` refused for good; false when it had already left `Pending`.
     pub(super) fn dead(&self, i: usize) -> bool {
         self.settle(i, DEAD)
@@ -101,7 +116,7 @@ impl InFlight {
 pub(super) struct LiveAcks<'a> {
     pub(super) flight: &'a InFlight,
     pub(super) map: Option<&'a [usize]>,
-    pub(super) stats: &'a Stats,
+    pub(super) reporter: &'a Reporter,
 }
 
 impl std::fmt::Debug for LiveAcks<'_> {
@@ -112,13 +127,11 @@ impl std::fmt::Debug for LiveAcks<'_> {
 
 impl Acks for LiveAcks<'_> {
     fn delivered(&self, events: &[usize]) {
-        let n = match self.map {
-            Some(map) => self
-                .flight
-                .delivered(events.iter().filter_map(|&i| map.get(i).copied())),
-            None => self.flight.delivered(events.iter().copied()),
-        };
-        self.stats.add_delivered(n);
+        let (flight, reporter) = (self.flight, self.reporter);
+        match self.map {
+            Some(map) => flight.acknowledge(events.iter().filter_map(|&i| map.get(i).copied()), reporter),
+            None => flight.acknowledge(events.iter().copied(), reporter),
+        }
     }
 }
 

@@ -237,8 +237,12 @@ impl Runner {
             part = pending.iter().map(|&i| flight.events[i].clone()).collect();
             (&part[..], Some(pending))
         };
-        let stats = &self.shared.reporter.stats;
-        let acks = LiveAcks { flight, map, stats };
+        let reporter = &self.shared.reporter;
+        let acks = LiveAcks {
+            flight,
+            map,
+            reporter,
+        };
         let ctx = DeliveryCtx::new(&self.cancel)
             .with_flow(&self.flow)
             .with_turn(&self.turns, seq)
@@ -290,7 +294,7 @@ impl Runner {
         }
         let to_batch = |i: usize| map.map_or(Some(i), |m| m.get(i).copied());
         let ok = (0..n).filter(|&i| !failed[i]).filter_map(to_batch);
-        stats.add_delivered(flight.delivered(ok));
+        flight.acknowledge(ok, &self.shared.reporter);
         again
     }
 
