@@ -1,12 +1,19 @@
-//! An axum (tokio) service that tracks from its request handlers and shuts the tracker down
-//! on SIGTERM.
+//! An axum (tokio) service that tracks from its request handlers, answers `/health` from
+//! `Tracker::health()` and `/metrics` in Prometheus text (trackflow's metrics through the
+//! `metrics` facade, rendered by `metrics-exporter-prometheus`), and shuts the tracker down on
+//! SIGTERM.
 //!
 //! ```text
 //! cargo run --features cli -- collect --backend growingio &
 //! cargo run --example axum_service --features tokio                 # serves on 127.0.0.1:3000; Ctrl-C or SIGTERM stops it
 //! curl -X POST 'http://127.0.0.1:3000/buy?user=u1&product=book'
+//! curl http://127.0.0.1:3000/health                                   # 200 healthy/degraded, 503 down
+//! curl http://127.0.0.1:3000/metrics                                  # trackflow_events_delivered_total{backend="growingio"} …
 //! cargo run --example axum_service --features tokio -- --self-test  # serves, calls itself, SIGTERMs itself
 //! ```
+//!
+//! `TRACKFLOW_URL` is the collector (default `http://127.0.0.1:8080`), `TRACKFLOW_LISTEN` the
+//! address to serve on (default `127.0.0.1:3000`).
 //!
 //! `track()` on the Background consumer only hands the event to a queue: it never does network
 //! I/O, so handlers call it directly on the executor. The waits (flush, shutdown) are the
@@ -21,15 +28,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::routing::post;
+use axum::http::{header, StatusCode};
+use axum::routing::{get, post};
 use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use trackflow::{BackgroundConsumer, GrowingIo, Identity, Properties, Tracker};
 
-async fn buy(State(tracker): State<Arc<Tracker>>, Query(q): Query<HashMap<String, String>>) -> StatusCode {
+/// What the handlers share.
+#[derive(Clone)]
+struct App {
+    tracker: Arc<Tracker>,
+    prometheus: PrometheusHandle,
+}
+
+async fn buy(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> StatusCode {
+    let tracker = &app.tracker;
     let who = Identity::user(q.get("user").map_or("anonymous", String::as_str));
     let props = Properties::new().with("product", q.get("product").cloned().unwrap_or_default());
     match tracker.track(&who, "purchase", props) {
@@ -40,6 +56,38 @@ async fn buy(State(tracker): State<Arc<Tracker>>, Query(q): Query<HashMap<String
             StatusCode::ACCEPTED
         }
     }
+}
+
+/// 200 while every backend delivers (healthy or degraded), 503 when one is down: what a load
+/// balancer or an orchestrator's probe reads; the body says why.
+async fn health(State(app): State<App>) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    let h = app.tracker.health();
+    let code = if h.status == trackflow::observe::Status::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_string(&h).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], body)
+}
+
+/// The Prometheus text of trackflow's metrics, as of this instant.
+async fn metrics(State(app): State<App>) -> ([(header::HeaderName, &'static str); 1], String) {
+    app.tracker.publish_metrics();
+    app.prometheus.run_upkeep();
+    let text = app.prometheus.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// The recorder every `metrics` call in the process goes to, with histogram buckets from 5 ms
+/// to 5 min.
+fn install_prometheus() -> Result<PrometheusHandle, Box<dyn std::error::Error>> {
+    let buckets = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    ];
+    Ok(PrometheusBuilder::new()
+        .set_buckets(&buckets)?
+        .install_recorder()?)
 }
 
 async fn call_self(addr: std::net::SocketAddr, i: u32) -> std::io::Result<()> {
@@ -60,17 +108,27 @@ async fn call_self(addr: std::net::SocketAddr, i: u32) -> std::io::Result<()> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let self_test = std::env::args().any(|a| a == "--self-test");
     let url = std::env::var("TRACKFLOW_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    // Before the tracker, so that its first figures go to it.
+    let prometheus = install_prometheus()?;
     // The defaults: Spill, and the spool in this process's private state directory.
     let consumer = BackgroundConsumer::builder(GrowingIo::builder(url, "p", "d").build()?).build();
     let tracker = Arc::new(Tracker::builder().consumer(consumer).build()?);
 
-    let app = Router::new().route("/buy", post(buy)).with_state(tracker.clone());
-    let listener = TcpListener::bind(if self_test {
-        "127.0.0.1:0"
-    } else {
-        "127.0.0.1:3000"
-    })
-    .await?;
+    let state = App {
+        tracker: tracker.clone(),
+        prometheus,
+    };
+    let app = Router::new()
+        .route("/buy", post(buy))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    let listen = match std::env::var("TRACKFLOW_LISTEN") {
+        Ok(a) => a,
+        Err(_) if self_test => "127.0.0.1:0".into(),
+        Err(_) => "127.0.0.1:3000".into(),
+    };
+    let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     println!("serving on http://{addr}");
 
