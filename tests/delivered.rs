@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{Collector, Reply};
-use trackflow::{Backend, BackgroundConsumer, Event, Identity, Properties, Tracker};
+use trackflow::{Backend, BackgroundConsumer, Identity, Properties, Tracker};
 
 /// 503, a closed connection, or 200, by arrival number; a request carrying `n = 13` is
 /// refused for good (400).
