@@ -36,7 +36,7 @@ mod reader;
 mod record;
 mod requeue;
 
-pub(crate) use format::{frame, Pos};
+pub(crate) use format::{frame, stored, Pos};
 pub use queue::DiskDamage;
 pub(crate) use queue::{AppendError, DiskQueue, Mode};
 pub(crate) use reader::Reader;

@@ -44,7 +44,9 @@ use serde::Serialize;
 
 mod location;
 mod replay;
+mod status;
 pub(crate) use replay::replay_flow;
+pub use status::{store_status, stores_status, DeadLetters, StoreStatus};
 
 use crate::disk::files::create_private_dir;
 pub(crate) use crate::disk::files::write_atomic;
@@ -75,7 +77,6 @@ use crate::event::Event;
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
-    seq: AtomicU64,
     // The store's open disk queue: dead letters count against its budget, and transient
     // failures go into it. A Background consumer's (its worker reads it), or opened here for
     // the first failure to keep (with its reader, for `replay`).
@@ -144,7 +145,6 @@ impl Spool {
         create_private_dir(&dir.join("dead"))?;
         Ok(Spool {
             dir,
-            seq: AtomicU64::new(0),
             queue: Mutex::new(None),
         })
     }
@@ -262,10 +262,14 @@ impl Spool {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
+        // One sequence for the whole process: two spools on one directory (a tracker
+        // restarted within the millisecond, `Spool::open` twice) must not pick one name, and
+        // the second write replace the first's dead letters.
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "{ms}-{}-{}",
             std::process::id(),
-            self.seq.fetch_add(1, Ordering::Relaxed)
+            SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let dir = self.dir.join("dead");
         let reason = serde_json::to_vec(&serde_json::json!({
@@ -413,7 +417,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
     Ok(out)
 }
 
-fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {

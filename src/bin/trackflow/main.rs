@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod collect;
 mod send;
+mod status;
 use trackflow::{Config, Event};
 
 #[derive(Parser, Debug)]
@@ -116,6 +117,16 @@ enum Command {
         /// The spool directory.
         dir: PathBuf,
     },
+    /// What a store holds: per backend directory, the backlog (events, bytes, the oldest
+    /// event's age), dead letters by reason, and whether a process holds it. Exits 1 when a
+    /// store holds a backlog or dead letters.
+    Status {
+        /// A store, or a state directory with one store per backend.
+        dir: PathBuf,
+        /// One JSON document, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Google Cloud Retail admin calls, with the `retail` backend of the config.
     #[cfg(feature = "retail")]
     Retail {
@@ -185,6 +196,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Replay { config, dir } => replay(&config, &dir),
+        Command::Status { dir, json } => status::print(&dir, json),
         Command::Collect {
             port,
             backend,
