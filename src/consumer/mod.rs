@@ -10,7 +10,7 @@
 //!                                   Backend
 //! ```
 //!
-//! Every consumer counts what happens to each event in its [`Stats`] and hands
+//! Every consumer counts what happens to each event in its [`Stats`](crate::stats::Stats) and hands
 //! batches that fail for good to its error callback, so nothing is lost without a count.
 
 use std::fmt;
@@ -142,7 +142,7 @@ pub trait Consumer: Send + Sync + fmt::Debug {
     /// The counters.
     fn stats(&self) -> StatsSnapshot;
 
-    /// Delivers again what this consumer's spool holds (see [`Spool::replay`]). Defaults to
+    /// Delivers again what this consumer's spool holds (see [`Spool::replay`](crate::spool::Spool::replay)). Defaults to
     /// nothing, for consumers without a spool.
     ///
     /// # Errors

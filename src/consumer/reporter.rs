@@ -21,7 +21,7 @@ pub(crate) struct Reporter {
     on_delivered: Option<DeliveredCallback>,
     // The delivery-delay histogram (feature `metrics`), shared with the consumer's flow.
     #[cfg(feature = "metrics")]
-    pub(crate) instruments: Option<Arc<crate::observe::metrics::Instruments>>,
+    instruments: Option<Arc<crate::observe::metrics::Instruments>>,
     pub(crate) spool: Option<Arc<Spool>>,
     backend: &'static str,
     // Spool writes stop when the consumer's shutdown has given up waiting.
@@ -42,6 +42,13 @@ impl fmt::Debug for Reporter {
 impl Reporter {
     pub(crate) fn with_error_callback(mut self, f: ErrorCallback) -> Self {
         self.on_error = Some(f);
+        self
+    }
+
+    /// Records each acknowledged event's delay in the consumer's histogram.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_instruments(mut self, i: Arc<crate::observe::metrics::Instruments>) -> Self {
+        self.instruments = Some(i);
         self
     }
 

@@ -635,13 +635,10 @@ impl BackgroundConsumerBuilder {
             .redelivery(self.redelivery.clone())
     }
 
-    fn start(mut self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
+    fn start(self, spill: Option<Spill>, reader: Option<Reader>) -> BackgroundConsumer {
         let max_batch = self.batch_size();
         let flow = self.flow_for(&*self.backend);
-        #[cfg(feature = "metrics")]
-        {
-            self.reporter.instruments = Some(flow.instruments().clone());
-        }
+        let reporter = with_histograms(self.reporter, &flow);
         let (tx, rx) = bounded(self.capacity);
         let (ctl, ctl_rx) = unbounded();
         let (done_tx, done) = bounded::<()>(0);
@@ -650,20 +647,17 @@ impl BackgroundConsumerBuilder {
         let sync_hand_back = matches!(self.durability, Durability::Fsync { .. });
         let shared = Shared::new(
             self.backend,
-            self.reporter,
+            reporter,
             rx.clone(),
             self.max_queue_bytes,
             spill,
             sync_hand_back,
         );
+        // As many events out on lanes as the queue holds, or four batches if more.
+        let most = self.capacity.max(4 * max_batch);
+        let lanes = Lanes::new(shared.clone(), cancel.clone(), flow.clone(), most);
         let worker = Worker {
-            // As many events out on lanes as the queue holds, or four batches if more.
-            lanes: Lanes::new(
-                shared.clone(),
-                cancel.clone(),
-                flow.clone(),
-                self.capacity.max(4 * max_batch),
-            ),
+            lanes,
             flights: Default::default(),
             _alive: AliveGuard(shared.clone()),
             shared: shared.clone(),
@@ -747,5 +741,16 @@ impl BackgroundConsumer {
     /// ```
     pub fn builder(backend: impl Backend + 'static) -> BackgroundConsumerBuilder {
         BackgroundConsumerBuilder::new(backend)
+    }
+}
+
+/// The reporter, recording delivery delays in the flow's histograms (feature `metrics`).
+fn with_histograms(reporter: Reporter, flow: &Flow) -> Reporter {
+    #[cfg(feature = "metrics")]
+    return reporter.with_instruments(flow.instruments().clone());
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = flow;
+        reporter
     }
 }
