@@ -179,6 +179,8 @@ mod disk;
 mod error;
 mod event;
 pub mod observe;
+#[cfg(feature = "kafka")]
+pub mod relay;
 mod route;
 #[cfg(feature = "tokio")]
 mod runtime;

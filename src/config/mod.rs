@@ -134,9 +134,13 @@ use crate::{Backend, Tracker, TrackerBuilder};
 mod backend;
 #[cfg(feature = "toml")]
 mod env;
+#[cfg(feature = "kafka")]
+mod relay;
 
 pub use crate::settings::{GoogleAuth, SecretString, SecretUrl, TransportConfig};
 pub use backend::BackendConfig;
+#[cfg(feature = "kafka")]
+pub(crate) use relay::RelayHooks;
 
 /// One entry of `[[backends]]`: a backend's settings (`kind` and the rest, as in
 /// `[backend]`), with an optional name and route.
@@ -262,6 +266,10 @@ pub struct Config {
     /// Where batches that cannot be delivered are kept.
     #[serde(default)]
     pub spool: SpoolConfig,
+    /// What a relay reads (`trackflow relay`): the Kafka topics and the consumer group.
+    #[cfg(feature = "kafka")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::relay::SourceSettings>,
 }
 
 /// The spool (see [`crate::spool::Spool`]).
@@ -519,7 +527,7 @@ impl Config {
 
     /// The consumer settings of entry `e`: the `[consumer]` table, with the entry's own
     /// `consumer = { … }` over it.
-    fn consumer_for(&self, e: &BackendEntry) -> Result<ConsumerConfig> {
+    pub(crate) fn consumer_for(&self, e: &BackendEntry) -> Result<ConsumerConfig> {
         let Some(over) = &e.consumer else {
             return Ok(self.consumer.clone());
         };
@@ -706,6 +714,17 @@ impl ConsumerConfig {
         spool: Option<Spool>,
         spool_enabled: bool,
     ) -> Result<BackgroundConsumer> {
+        self.background_builder(backend, spool, spool_enabled)?
+            .try_build()
+    }
+
+    /// A Background consumer's builder with these settings.
+    pub(crate) fn background_builder(
+        &self,
+        backend: Box<dyn Backend>,
+        spool: Option<Spool>,
+        spool_enabled: bool,
+    ) -> Result<crate::consumer::BackgroundConsumerBuilder> {
         let mut b = BackgroundConsumer::builder(backend);
         if let Some(n) = self.max_batch {
             b = b.max_batch(n);
@@ -758,7 +777,7 @@ impl ConsumerConfig {
                 Overflow::BlockTimeout(Duration::from_millis(self.block_timeout_ms.unwrap_or(100)))
             }
         });
-        b.try_build()
+        Ok(b)
     }
 }
 

@@ -465,15 +465,23 @@ impl Tracker {
     /// it are skipped (counted), the rest take it. Every taker gets the event even if an
     /// earlier one refused it (queue full); the first error is returned.
     fn fan_out(&self, event: Event, weight: usize) -> Result<()> {
+        let takers = self.takers_of(&event)?;
+        self.give(event, weight, takers)
+    }
+
+    /// The consumers that take `event` (a bit per consumer, in the order added): those its
+    /// route admits and whose backend can carry it; the others are counted (not routed,
+    /// skipped). With none, the first skipping consumer's reason.
+    fn takers_of(&self, event: &Event) -> Result<u64> {
         let inner = &*self.inner;
         let mut takers = 0u64;
         let mut refusal = None;
         for (i, (c, slot)) in inner.consumers.iter().zip(&inner.slots).enumerate() {
-            if !slot.admits_all && !slot.route.admits(&event) {
+            if !slot.admits_all && !slot.route.admits(event) {
                 slot.not_routed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            match c.check(&event) {
+            match c.check(event) {
                 Ok(()) => takers |= 1 << i,
                 Err(e) => {
                     if slot.skipped.fetch_add(1, Ordering::Relaxed) == 0 && inner.consumers.len() > 1 {
@@ -487,7 +495,16 @@ impl Tracker {
             }
         }
         if takers == 0 {
-            return refusal.map_or(Ok(()), Err);
+            return refusal.map_or(Ok(0), Err);
+        }
+        Ok(takers)
+    }
+
+    /// Hands `event` to the consumers of `takers`; the first error.
+    fn give(&self, event: Event, weight: usize, takers: u64) -> Result<()> {
+        let inner = &*self.inner;
+        if takers == 0 {
+            return Ok(());
         }
         let last = (u64::BITS - 1 - takers.leading_zeros()) as usize;
         let mut first_err = None;
@@ -500,6 +517,28 @@ impl Tracker {
         }
         let r = inner.consumers[last].consume_with_weight(event, weight);
         first_err.map_or(r, Err)
+    }
+
+    /// For the relay, in two steps so that it can note who owes an acknowledgement before
+    /// any can come: the event's weight and its takers (super properties merged, limits and
+    /// routes applied, as `record` does)…
+    #[cfg(feature = "kafka")]
+    pub(crate) fn offer(&self, event: &mut Event) -> Result<(usize, u64)> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyShutdown);
+        }
+        if let EventKind::Track { .. } = event.kind {
+            self.merge_supers(event);
+        }
+        let weight = inner.limits.check_weighed(event)?;
+        Ok((weight, self.takers_of(event)?))
+    }
+
+    /// …then the hand-over to those takers.
+    #[cfg(feature = "kafka")]
+    pub(crate) fn hand_over(&self, event: Event, weight: usize, takers: u64) -> Result<()> {
+        self.give(event, weight, takers)
     }
 
     fn merge_supers(&self, event: &mut Event) {

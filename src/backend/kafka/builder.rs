@@ -320,16 +320,8 @@ impl KafkaBuilder {
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().to_string(),
             )
-            .set("linger.ms", self.linger.as_millis().to_string())
-            .set("security.protocol", self.security_protocol());
-        if let Some(tls) = &self.tls {
-            tls.apply(&mut c);
-        }
-        if let Some(sasl) = &self.sasl {
-            c.set("sasl.mechanisms", sasl.mechanism.name())
-                .set("sasl.username", &sasl.username)
-                .set("sasl.password", &sasl.password.0);
-        }
+            .set("linger.ms", self.linger.as_millis().to_string());
+        super::security::apply_security(&mut c, self.tls.as_ref(), self.sasl.as_ref());
         for (k, v) in &self.properties {
             c.set(k, &v.0);
         }
@@ -337,15 +329,9 @@ impl KafkaBuilder {
     }
 
     /// `text` with every secret setting's value masked: librdkafka quotes a value it refuses.
-    pub(super) fn redact(&self, mut text: String) -> String {
-        let sasl = self.sasl.iter().map(|s| &s.password);
-        let key = self.tls.iter().filter_map(|t| t.key_password.as_ref());
-        for secret in sasl.chain(key).chain(self.properties.values()) {
-            if !secret.0.is_empty() {
-                text = text.replace(&secret.0, "***");
-            }
-        }
-        text
+    pub(super) fn redact(&self, text: String) -> String {
+        let props = self.properties.values();
+        super::security::redact(text, self.tls.as_ref(), self.sasl.as_ref(), props)
     }
 
     pub(super) fn security_protocol(&self) -> &'static str {

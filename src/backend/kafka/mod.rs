@@ -50,6 +50,7 @@ use std::time::Duration;
 pub use builder::KafkaBuilder;
 pub use client::Kafka;
 pub use options::{KafkaAcks, KafkaCompression};
+pub(crate) use security::{apply_security, redact};
 pub use security::{KafkaSasl, KafkaTls, SaslMechanism};
 pub use settings::KafkaSettings;
 

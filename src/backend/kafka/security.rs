@@ -63,8 +63,44 @@ pub struct KafkaTls {
     pub key_password: Option<SecretString>,
 }
 
+/// Sets the security protocol, TLS and SASL of a client (producer or the relay's consumer).
+pub(crate) fn apply_security(c: &mut ClientConfig, tls: Option<&KafkaTls>, sasl: Option<&KafkaSasl>) {
+    let protocol = match (tls.is_some(), sasl.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    c.set("security.protocol", protocol);
+    if let Some(tls) = tls {
+        tls.apply(c);
+    }
+    if let Some(sasl) = sasl {
+        c.set("sasl.mechanisms", sasl.mechanism.name())
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", &sasl.password.0);
+    }
+}
+
+/// `text` with every secret of these settings masked: librdkafka quotes a value it refuses.
+pub(crate) fn redact<'a>(
+    mut text: String,
+    tls: Option<&'a KafkaTls>,
+    sasl: Option<&'a KafkaSasl>,
+    properties: impl Iterator<Item = &'a SecretString>,
+) -> String {
+    let sasl = sasl.map(|s| &s.password);
+    let key = tls.and_then(|t| t.key_password.as_ref());
+    for secret in sasl.into_iter().chain(key).chain(properties) {
+        if !secret.0.is_empty() {
+            text = text.replace(&secret.0, "***");
+        }
+    }
+    text
+}
+
 impl KafkaTls {
-    pub(super) fn apply(&self, c: &mut ClientConfig) {
+    fn apply(&self, c: &mut ClientConfig) {
         let props = [
             ("ssl.ca.location", self.ca_file.as_ref()),
             ("ssl.certificate.location", self.cert_file.as_ref()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod collect;
+mod relay;
 mod send;
 mod status;
 use trackflow::{Config, Event};
@@ -117,6 +118,17 @@ enum Command {
         /// The spool directory.
         dir: PathBuf,
     },
+    /// Read the Kafka backend's topic in a consumer group and deliver every event to the
+    /// config's backends (`[source]`: brokers, topics, group_id), committing only what they
+    /// acknowledged; run more relays in the group to scale. SIGTERM or Ctrl-C stops.
+    Relay {
+        /// The TOML configuration: `[source]` and the backends.
+        #[arg(long, short, default_value = "relay.toml")]
+        config: PathBuf,
+        /// Seconds the sinks get to finish at the end.
+        #[arg(long, default_value_t = 30)]
+        deadline: u64,
+    },
     /// What a store holds: per backend directory, the backlog (events, bytes, the oldest
     /// event's age), dead letters by reason, and whether a process holds it. Exits 1 when a
     /// store holds a backlog or dead letters.
@@ -197,6 +209,7 @@ fn main() -> ExitCode {
         }
         Command::Replay { config, dir } => replay(&config, &dir),
         Command::Status { dir, json } => status::print(&dir, json),
+        Command::Relay { config, deadline } => relay::run(&config, deadline),
         Command::Collect {
             port,
             backend,
