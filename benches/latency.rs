@@ -33,14 +33,7 @@ fn main() {
     if common::sink::serve_if_child() {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| default.to_owned())
-    };
+    let opt = common::opt;
     let delay_ms: u64 = opt("--delay-ms", "50").parse().unwrap();
     let seconds: f64 = opt("--seconds", "3").parse().unwrap();
     let widths: Vec<usize> = opt("--in-flight", "1,8,32")

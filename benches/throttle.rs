@@ -22,14 +22,7 @@ fn main() {
     if common::sink::serve_if_child() {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| default.to_owned())
-    };
+    let opt = common::opt;
     let quota: u64 = opt("--quota", "400").parse().unwrap();
     let seconds: usize = opt("--seconds", "15").parse().unwrap();
     let sink = Sink::start(Duration::from_millis(50));

@@ -5,6 +5,16 @@
 
 pub mod sink;
 
+/// The value after `--name` on the command line, else `default`.
+pub fn opt(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
 use std::hint::black_box;
 use std::time::Duration;
 
