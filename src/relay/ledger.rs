@@ -183,10 +183,17 @@ mod tests {
         (Arc::from("t"), p)
     }
 
+    /// An event with an insert id of its own, as every message the relay reads has.
+    fn event() -> Event {
+        let mut e = Event::track("e");
+        e.insert_id = crate::clock::new_insert_id();
+        e
+    }
+
     #[test]
     fn commits_stop_at_the_first_offset_a_sink_still_owes() {
         let l = Ledger::default();
-        let events: Vec<Event> = (0..4).map(|_| Event::track("e")).collect();
+        let events: Vec<Event> = (0..4).map(|_| event()).collect();
         for (o, e) in events.iter().enumerate() {
             l.taken(&key(0), 10 + o as i64, &e.insert_id, 0b11);
         }
@@ -205,7 +212,7 @@ mod tests {
     #[test]
     fn a_twice_written_event_is_acknowledged_oldest_first_and_forgotten_partitions_drop_out() {
         let l = Ledger::default();
-        let e = Event::track("e");
+        let e = event();
         l.taken(&key(1), 5, &e.insert_id, 0b1);
         l.taken(&key(1), 9, &e.insert_id, 0b1);
         l.acknowledged(0, std::slice::from_ref(&e));
