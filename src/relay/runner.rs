@@ -124,11 +124,12 @@ impl Relay {
     pub fn run(&self, stop: &AtomicBool, deadline: Duration) -> Result<ShutdownReport> {
         let interval = self.source.commit_interval();
         let (mut committed_at, mut looked_at) = (Instant::now(), Instant::now() - LAG_EVERY);
+        let mut last_error = Quiet::default();
         while !stop.load(Ordering::Acquire) {
             self.backpressure();
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => self.take(&m),
-                Some(Err(e)) => log::warn!("trackflow relay: {}", self.source.redact(e.to_string())),
+                Some(Err(e)) => last_error.warn(self.source.redact(e.to_string())),
                 None => {}
             }
             if committed_at.elapsed() >= interval {
@@ -279,6 +280,26 @@ impl Relay {
             let _ = self.consumer.poll(Duration::from_millis(50));
         }
         self.tracker.shutdown(deadline)
+    }
+}
+
+/// Logs an error when it changes, and the same one at most every 30 s: a broker that stays
+/// unreachable answers every poll with it.
+#[derive(Default)]
+struct Quiet {
+    last: Option<(String, Instant)>,
+}
+
+impl Quiet {
+    fn warn(&mut self, text: String) {
+        let fresh = match &self.last {
+            Some((t, at)) => *t != text || at.elapsed() >= Duration::from_secs(30),
+            None => true,
+        };
+        if fresh {
+            log::warn!("trackflow relay: {text}");
+            self.last = Some((text, Instant::now()));
+        }
     }
 }
 
