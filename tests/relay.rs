@@ -73,7 +73,7 @@ fn number(v: &serde_json::Value) -> i64 {
 }
 
 /// The relay's config: the topic, the group, both collectors.
-fn config(dir: &Path, broker: &str, sinks: &Sinks, extra_source: &str) -> PathBuf {
+fn config(dir: &Path, broker: &str, sinks: &Sinks) -> PathBuf {
     let text = format!(
         r#"
 [source]
@@ -82,8 +82,7 @@ topics = ["{TOPIC}"]
 group_id = "relays"
 session_timeout_ms = 6000
 commit_interval_ms = 200
-max_waiting = {max_waiting}
-{extra_source}
+max_waiting = 4000
 
 [consumer]
 redelivery_initial_ms = 100
@@ -104,7 +103,6 @@ url = "{gravity}/collect/?access_token=t"
 compress = false
 "#,
         dir = dir.display(),
-        max_waiting = std::env::var("RELAY_MAX_WAITING").unwrap_or_else(|_| "4000".into()),
         gio = sinks.gio.url(),
         gravity = sinks.gravity.url(),
     );
@@ -112,6 +110,29 @@ compress = false
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A broker holding the topic, the two collectors, and a relay config in a directory of
+/// its own.
+struct Setup {
+    broker: Broker,
+    sinks: Sinks,
+    dir: PathBuf,
+    cfg: PathBuf,
+}
+
+fn setup(name: &str) -> Setup {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    let sinks = Sinks::start();
+    let dir = support::temp_dir(name);
+    let cfg = config(&dir, &broker.addr, &sinks);
+    Setup {
+        broker,
+        sinks,
+        dir,
+        cfg,
+    }
 }
 
 /// A relay process.
@@ -203,11 +224,12 @@ fn all_arrive(sinks: &Sinks, n: i64, secs: u64) -> (usize, usize) {
 
 #[test]
 fn two_relays_deliver_two_hundred_thousand_events_to_both_sinks() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let sinks = Sinks::start();
-    let dir = support::temp_dir("relay-two");
-    let cfg = config(&dir, &broker.addr, &sinks, "");
+    let Setup {
+        broker,
+        sinks,
+        dir,
+        cfg,
+    } = setup("relay-two");
     let (a, b) = (RelayProcess::start(&cfg), RelayProcess::start(&cfg));
     let producers: Vec<_> = [0..100_000, 100_000..200_000]
         .into_iter()
@@ -219,14 +241,7 @@ fn two_relays_deliver_two_hundred_thousand_events_to_both_sinks() {
     for p in producers {
         p.join().unwrap();
     }
-    let (dg, dv) = all_arrive(
-        &sinks,
-        200_000,
-        std::env::var("RELAY_WAIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(180),
-    );
+    let (dg, dv) = all_arrive(&sinks, 200_000, 180);
     assert!(a.stop() && b.stop(), "both relays exit 0 on SIGTERM");
     // Only a rebalance's uncommitted window can come twice: the second relay joined once.
     assert!(
@@ -278,11 +293,12 @@ fn until_arrived(sinks: &Sinks, n: usize, secs: u64) {
 
 #[test]
 fn a_relay_killed_mid_run_loses_nothing_and_the_group_rebalances_back() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let sinks = Sinks::start();
-    let dir = support::temp_dir("relay-kill");
-    let cfg = config(&dir, &broker.addr, &sinks, "");
+    let Setup {
+        broker,
+        sinks,
+        dir,
+        cfg,
+    } = setup("relay-kill");
     let (a, b) = (RelayProcess::start(&cfg), RelayProcess::start(&cfg));
     let n = 30_000;
     let addr = broker.addr.clone();
@@ -326,11 +342,12 @@ fn disk_use(dir: &Path) -> u64 {
 
 #[test]
 fn a_backend_down_for_thirty_seconds_grows_the_lag_not_the_disk_and_loses_nothing() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let sinks = Sinks::start();
-    let dir = support::temp_dir("relay-down");
-    let cfg = config(&dir, &broker.addr, &sinks, "");
+    let Setup {
+        broker,
+        sinks,
+        dir,
+        cfg,
+    } = setup("relay-down");
     let relay = RelayProcess::start(&cfg);
     let n = 20_000;
     sinks.gravity_up.store(false, Ordering::Relaxed);
@@ -365,11 +382,12 @@ fn a_backend_down_for_thirty_seconds_grows_the_lag_not_the_disk_and_loses_nothin
 
 #[test]
 fn profile_operations_keep_each_users_order_through_a_rebalance() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let sinks = Sinks::start();
-    let dir = support::temp_dir("relay-order");
-    let cfg = config(&dir, &broker.addr, &sinks, "");
+    let Setup {
+        broker,
+        sinks,
+        dir,
+        cfg,
+    } = setup("relay-order");
     let a = RelayProcess::start(&cfg);
     let (users, ops) = (100i64, 60i64);
     let addr = broker.addr.clone();

@@ -525,9 +525,18 @@ impl Config {
         Ok(())
     }
 
+    /// The consumer settings of `backend` (one of `backend_entries`): its entry's, else the
+    /// `[consumer]` table.
+    pub(crate) fn settings_for(&self, backend: &BackendConfig) -> Result<ConsumerConfig> {
+        match self.backends.iter().find(|e| std::ptr::eq(&e.backend, backend)) {
+            Some(e) => self.consumer_for(e),
+            None => Ok(self.consumer.clone()),
+        }
+    }
+
     /// The consumer settings of entry `e`: the `[consumer]` table, with the entry's own
     /// `consumer = { … }` over it.
-    pub(crate) fn consumer_for(&self, e: &BackendEntry) -> Result<ConsumerConfig> {
+    fn consumer_for(&self, e: &BackendEntry) -> Result<ConsumerConfig> {
         let Some(over) = &e.consumer else {
             return Ok(self.consumer.clone());
         };
@@ -624,12 +633,11 @@ impl Config {
                 Some(d) if enabled => Some(crate::spool::Spool::open(d)?),
                 _ => None,
             };
-            let settings = match self.backends.iter().find(|e| std::ptr::eq(&e.backend, backend)) {
-                Some(e) => self.consumer_for(e)?,
-                None => self.consumer.clone(),
-            };
-            let consumer =
-                settings.build(backend.build_labelled(&label, &self.transport)?, spool, enabled)?;
+            let consumer = self.settings_for(backend)?.build(
+                backend.build_labelled(&label, &self.transport)?,
+                spool,
+                enabled,
+            )?;
             builder = builder.routed(consumer, route);
         }
         Ok(builder)

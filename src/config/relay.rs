@@ -25,10 +25,7 @@ impl Config {
         self.check()?;
         let mut builder = crate::Tracker::builder().super_properties(self.super_properties.clone());
         for (slot, (label, backend, route)) in self.backend_entries().into_iter().enumerate() {
-            let settings = match self.backends.iter().find(|e| std::ptr::eq(&e.backend, backend)) {
-                Some(e) => self.consumer_for(e)?,
-                None => self.consumer.clone(),
-            };
+            let settings = self.settings_for(backend)?;
             let capacity = settings.queue_capacity.unwrap_or(0).max(waiting + 1_000);
             let RelayHooks { delivered, failed } = hooks(slot, &label);
             let consumer = settings

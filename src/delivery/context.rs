@@ -261,20 +261,11 @@ impl<'a> DeliveryCtx<'a> {
 /// nothing (cancelled).
 fn load_signal(done: &crate::transport::Attempt) -> Option<bool> {
     use crate::transport::Verdict;
-    let status = done.response.as_ref().map(|r| r.status);
     match &done.verdict {
         Verdict::Permanent(crate::Error::Cancelled) => None,
-        _ if status == Some(429) => Some(true),
         Verdict::Retry { .. } => Some(true),
-        _ => Some(false),
+        _ => Some(done.is_throttled()),
     }
-}
-
-/// Whether the collector refused an attempt as over its quota (429, `ThrottlingException`).
-fn is_throttled(done: &crate::transport::Attempt) -> bool {
-    use crate::transport::Verdict;
-    done.response.as_ref().is_some_and(|r| r.status == 429)
-        || matches!(&done.verdict, Verdict::Retry { error, .. } if crate::transport::retry::is_throttling(error))
 }
 
 impl Pacing for DeliveryCtx<'_> {
@@ -302,7 +293,7 @@ impl Pacing for DeliveryCtx<'_> {
         if let Some(pushback) = load_signal(&done) {
             flow.observe(started.elapsed(), pushback, load);
         }
-        if is_throttled(&done) {
+        if done.is_throttled() {
             // A refusal comes back at once: let go of its place at once and the next request
             // meets the same quota, and the next, a storm of refusals. Held for the time an
             // answer usually takes, the place sends at the rate the limit means.
@@ -310,9 +301,6 @@ impl Pacing for DeliveryCtx<'_> {
             self.cancel.sleep(usual.saturating_sub(started.elapsed()));
         }
         drop(permit);
-        if matches!(done.verdict, crate::transport::Verdict::Success) {
-            flow.succeeded();
-        }
         Some(done)
     }
 

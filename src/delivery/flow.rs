@@ -300,8 +300,8 @@ impl Flow {
         self.inner.state.lock().throttled
     }
 
-    /// The requests allowed in flight now: learned from the answers (see
-    /// `delivery/adaptive.rs`), between 1 and `max_in_flight`; halved by a throttling reply.
+    /// The requests allowed in flight now, between 1 and `max_in_flight`: learned from the
+    /// answers (see `delivery/adaptive.rs`), or fixed and halved by a throttling reply.
     ///
     /// # Examples
     ///
@@ -497,11 +497,11 @@ impl Flow {
     /// assert_eq!(f.circuit(), CircuitState::Open);
     /// ```
     pub fn learn(&self, verdict: &Verdict, response: Option<&Response>) {
-        let too_many = response.is_some_and(|r| r.status == 429);
+        let throttled = crate::transport::retry::is_throttled(verdict, response);
         let mut s = self.inner.state.lock();
         match verdict {
             Verdict::Permanent(Error::Cancelled) => {}
-            Verdict::Retry { error, .. } if too_many || crate::transport::retry::is_throttling(error) => {
+            Verdict::Retry { .. } if throttled => {
                 s.condition.throttled();
                 s.circuit.answered();
             }
@@ -577,8 +577,9 @@ impl Flow {
 
     /// The collector asked to slow down: every request waits `wait` (the wait the collector
     /// named, zero if none) before its next start. A fixed limit halves (down to one); an
-    /// adaptive one is cut by a tenth at the end of the window the answer falls in, once per
-    /// window, so a quota is followed closely rather than undershot by half.
+    /// adaptive one learns of it from the answer itself, a pushback that cuts it by a tenth
+    /// at once and not again for the answers already on their way, so a quota is followed
+    /// closely rather than undershot by half.
     ///
     /// # Examples
     ///

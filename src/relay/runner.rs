@@ -196,7 +196,7 @@ impl Relay {
         match self.tracker.offer(&mut event) {
             Ok((weight, takers)) => {
                 self.ledger.taken(&key, m.offset(), &event.insert_id, takers);
-                if let Err(e) = self.tracker.hand_over(event, weight, takers) {
+                if let Err(e) = self.tracker.give(event, weight, takers) {
                     log::error!("trackflow relay: a sink did not take an event: {e}");
                 }
             }

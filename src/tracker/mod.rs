@@ -441,14 +441,8 @@ impl Tracker {
     }
 
     pub(crate) fn dispatch(&self, mut event: Event) -> Result<()> {
+        let weight = self.prepare(&mut event)?;
         let inner = &*self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(Error::AlreadyShutdown);
-        }
-        if let EventKind::Track { .. } = event.kind {
-            self.merge_supers(&mut event);
-        }
-        let weight = inner.limits.check_weighed(&event)?;
         if let ([only], [slot]) = (&inner.consumers[..], &inner.slots[..])
             && slot.admits_all
         {
@@ -501,7 +495,7 @@ impl Tracker {
     }
 
     /// Hands `event` to the consumers of `takers`; the first error.
-    fn give(&self, event: Event, weight: usize, takers: u64) -> Result<()> {
+    pub(crate) fn give(&self, event: Event, weight: usize, takers: u64) -> Result<()> {
         let inner = &*self.inner;
         if takers == 0 {
             return Ok(());
@@ -519,11 +513,10 @@ impl Tracker {
         first_err.map_or(r, Err)
     }
 
-    /// For the relay, in two steps so that it can note who owes an acknowledgement before
-    /// any can come: the event's weight and its takers (super properties merged, limits and
-    /// routes applied, as `record` does)…
-    #[cfg(feature = "kafka")]
-    pub(crate) fn offer(&self, event: &mut Event) -> Result<(usize, u64)> {
+    /// What every event goes through before a consumer sees it: refused once shut down,
+    /// super properties merged into a track event, the limits checked; its weight.
+    #[inline]
+    fn prepare(&self, event: &mut Event) -> Result<usize> {
         let inner = &*self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::AlreadyShutdown);
@@ -531,14 +524,16 @@ impl Tracker {
         if let EventKind::Track { .. } = event.kind {
             self.merge_supers(event);
         }
-        let weight = inner.limits.check_weighed(event)?;
-        Ok((weight, self.takers_of(event)?))
+        inner.limits.check_weighed(event)
     }
 
-    /// …then the hand-over to those takers.
+    /// For the relay, in two steps so that it can note who owes an acknowledgement before
+    /// any can come: the event's weight and its takers, as `record` finds them; then
+    /// [`give`](Self::give) hands it over.
     #[cfg(feature = "kafka")]
-    pub(crate) fn hand_over(&self, event: Event, weight: usize, takers: u64) -> Result<()> {
-        self.give(event, weight, takers)
+    pub(crate) fn offer(&self, event: &mut Event) -> Result<(usize, u64)> {
+        let weight = self.prepare(event)?;
+        Ok((weight, self.takers_of(event)?))
     }
 
     fn merge_supers(&self, event: &mut Event) {

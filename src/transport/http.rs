@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::mask::{is_secret_name, mask_url};
 use super::pacing::{Attempt, Pacing};
-use super::retry::{is_throttling, RetryPolicy, Verdict};
+use super::retry::{RetryPolicy, Verdict};
 use super::{HttpClient, HttpRequest, Method, Request, Response};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
@@ -126,7 +126,7 @@ impl HttpTransport {
                 } => (error, after, too_many),
             };
             let wait = self.retry.wait(retries, after);
-            if too_many || is_throttling(&error) {
+            if too_many {
                 // The collector is over its quota for this client, not for this request:
                 // fewer go at once, and where it named a wait every lane waits it (also when
                 // this request has no retry left).
@@ -175,7 +175,7 @@ impl HttpTransport {
         else {
             return Step::Done(Err(Error::Cancelled));
         };
-        let too_many = response.as_ref().is_some_and(|r| r.status == 429);
+        let too_many = super::retry::is_throttled(&verdict, response.as_ref());
         match verdict {
             Verdict::Success => Step::Done(Ok(response.unwrap_or_default())),
             // A 413 tells the size limit was hit; name the size that hit it.
@@ -323,7 +323,8 @@ fn log_request(method: Method, req: &Request<'_>, dry_run: bool) {
 enum Step {
     /// Final: the response, or the error to report.
     Done(Result<Response>),
-    /// Worth another try, after `after` if the server said so; `too_many` for a 429.
+    /// Worth another try, after `after` if the server said so; `too_many` when it was
+    /// refused as over the quota (429, `ThrottlingException`).
     Retry {
         error: Error,
         after: Option<std::time::Duration>,

@@ -30,6 +30,11 @@ impl Attempt {
     pub fn new(verdict: Verdict, response: Option<Response>) -> Self {
         Attempt { verdict, response }
     }
+
+    /// Whether the collector refused it as over its quota (429, `ThrottlingException`).
+    pub(crate) fn is_throttled(&self) -> bool {
+        super::retry::is_throttled(&self.verdict, self.response.as_ref())
+    }
 }
 
 /// How the requests of one call are paced and cut short. A [`Cancel`] alone is the simplest

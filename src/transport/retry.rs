@@ -177,6 +177,13 @@ pub(crate) fn is_throttling(error: &Error) -> bool {
     matches!(error, Error::Api { code, .. } if is_throttling_code(code))
 }
 
+/// Whether an attempt was refused as over the collector's quota: a 429, or a retryable
+/// service error saying so whatever the status (AWS's `ThrottlingException` with 400).
+pub(crate) fn is_throttled(verdict: &Verdict, response: Option<&super::Response>) -> bool {
+    response.is_some_and(|r| r.status == 429)
+        || matches!(verdict, Verdict::Retry { error, .. } if is_throttling(error))
+}
+
 /// What a response means for the request that got it.
 #[derive(Debug)]
 pub enum Verdict {
