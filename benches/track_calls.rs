@@ -4,6 +4,10 @@
 //! cost of one call, building the standard properties included (`build` is that alone;
 //! `spilled` holds the worker so that every event goes to the disk queue).
 //!
+//! `drain N` spills N events (as `spilled`) and then, under `--toggle-collect='*drain_spool*'`,
+//! has a second consumer read them back and deliver them to a discarding backend: the
+//! read-back's cost (the worker's and its lane's) per spilled event.
+//!
 //! `encode-json N` / `encode-protobuf N` encode N standard events as GrowingIO bodies of 500,
 //! the worker's share: count only inside the encoder with
 //! `--toggle-collect='*GrowingIo*encode_events*'` and divide by N.
@@ -21,6 +25,9 @@ fn main() {
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     if let Some(codec) = mode.strip_prefix("encode-") {
         return encode(codec, n);
+    }
+    if mode == "drain" {
+        return drain(n);
     }
     // A queue larger than the run: no call waits or spills, so the figure is the cost of a
     // call while the queue has room.
@@ -64,6 +71,39 @@ fn main() {
     }
     tracker.shutdown(Duration::from_secs(10)).unwrap();
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Spills `n` events, then reads them back with another consumer (see the module docs).
+fn drain(n: u64) {
+    let spool = std::env::temp_dir().join(format!("trackflow-track-drain-{}", std::process::id()));
+    let consumer = BackgroundConsumer::builder(common::Held)
+        .queue_capacity(1)
+        .max_disk_bytes(u64::MAX)
+        .spool(Spool::open(&spool).unwrap())
+        .build();
+    let tracker = Tracker::builder().consumer(consumer).build().unwrap();
+    let users: Vec<Identity> = (0..1000).map(|i| Identity::user(format!("user-{i}"))).collect();
+    for i in 0..n {
+        let props = common::standard_properties(i);
+        tracker
+            .track(&users[(i % 1000) as usize], "purchase", props)
+            .unwrap();
+    }
+    tracker.shutdown(Duration::from_millis(100)).unwrap();
+    drop(tracker);
+    let delivered = drain_spool(&spool);
+    assert_eq!(delivered, n, "every spilled event read back");
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[inline(never)]
+fn drain_spool(spool: &std::path::Path) -> u64 {
+    let consumer = BackgroundConsumer::builder(common::Discard)
+        .spool(Spool::open(spool).unwrap())
+        .build();
+    let tracker = Tracker::builder().consumer(consumer).build().unwrap();
+    let report = tracker.shutdown(Duration::from_secs(600)).unwrap();
+    report.stats.delivered
 }
 
 /// Encodes `n` standard events in bodies of 500 with GrowingIO's `codec`.

@@ -22,6 +22,12 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// The sink's process id (a benchmark reads its CPU time).
+    #[allow(dead_code, reason = "one bench reads it")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts this binary again as a sink answering after `delay`.
     pub fn start(delay: Duration) -> Sink {
         let mut child = Command::new(std::env::current_exe().unwrap())

@@ -178,35 +178,48 @@ struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.0.len() {
-            return Err(bad("cut short"));
-        }
-        let (head, rest) = self.0.split_at(n);
+        let (head, rest) = self.0.split_at_checked(n).ok_or_else(|| bad("cut short"))?;
         self.0 = rest;
         Ok(head)
     }
 
     fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
+        let (&b, rest) = self.0.split_first().ok_or_else(|| bad("cut short"))?;
+        self.0 = rest;
+        Ok(b)
     }
 
     fn i64(&mut self) -> Result<i64> {
-        let b: [u8; 8] = self.take(8)?.try_into().map_err(|_| bad("cut short"))?;
-        Ok(i64::from_le_bytes(b))
+        let (b, rest) = self.0.split_first_chunk::<8>().ok_or_else(|| bad("cut short"))?;
+        self.0 = rest;
+        Ok(i64::from_le_bytes(*b))
     }
 
     fn varint(&mut self) -> Result<usize> {
+        // Nearly every length and count fits in one byte.
+        let n = match self.0.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.0 = rest;
+                u64::from(b)
+            }
+            _ => self.long_varint()?,
+        };
+        // A length or count never exceeds what is left of the record (each element takes a
+        // byte at least), which also bounds what a decoder allocates.
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.0.len())
+            .ok_or_else(|| bad("a length past the record"))
+    }
+
+    #[cold]
+    fn long_varint(&mut self) -> Result<u64> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
             n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                // A length or count never exceeds what is left of the record (each element
-                // takes a byte at least), which also bounds what a decoder allocates.
-                return usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n <= self.0.len())
-                    .ok_or_else(|| bad("a length past the record"));
+                return Ok(n);
             }
         }
         Err(bad("a varint too long"))
@@ -245,8 +258,9 @@ impl<'a> Reader<'a> {
         let insert_id = match self.u8()? {
             0 => InsertId::default(),
             1 => {
-                let b: [u8; 16] = self.take(16)?.try_into().map_err(|_| bad("cut short"))?;
-                InsertId::from_uuid(u128::from_le_bytes(b))
+                let (b, rest) = self.0.split_first_chunk::<16>().ok_or_else(|| bad("cut short"))?;
+                self.0 = rest;
+                InsertId::from_uuid(u128::from_le_bytes(*b))
             }
             2 => InsertId::from(self.str()?),
             _ => return Err(bad("an unknown id form")),
@@ -279,14 +293,24 @@ impl<'a> Reader<'a> {
     fn props(&mut self, depth: usize) -> Result<Properties> {
         let n = self.varint()?;
         let mut p = Properties::with_capacity(n.min(1024));
-        for slot in 0..n {
-            let k = if depth == 0 {
-                self.known_key(slot)?
-            } else {
-                Key::Owned(self.str()?.to_owned())
-            };
-            let v = self.value(depth + 1)?;
-            p.push_decoded(k, v);
+        if depth == 0 {
+            // One borrow of the kept keys for the whole map: values below the top level do
+            // not use them.
+            KEYS.with(|cell| -> Result<()> {
+                let mut keys = cell.borrow_mut();
+                for slot in 0..n {
+                    let k = self.known_key(&mut keys, slot)?;
+                    let v = self.value(depth + 1)?;
+                    p.push_decoded(k, v);
+                }
+                Ok(())
+            })?;
+        } else {
+            for _ in 0..n {
+                let k = Key::Owned(self.str()?.to_owned());
+                let v = self.value(depth + 1)?;
+                p.push_decoded(k, v);
+            }
         }
         Ok(p)
     }
@@ -294,28 +318,25 @@ impl<'a> Reader<'a> {
     /// A top-level property key, borrowed from the keys seen before at the same place in
     /// the map where it is one of them (events of a kind repeat their keys in order), else
     /// made once and kept for the life of the process (within `MAX_KEPT_KEY_BYTES`).
-    fn known_key(&mut self, slot: usize) -> Result<Key> {
+    fn known_key(&mut self, keys: &mut Vec<&'static str>, slot: usize) -> Result<Key> {
         let n = self.varint()?;
         let bytes = self.take(n)?;
-        KEYS.with(|cell| {
-            let mut keys = cell.borrow_mut();
-            if let Some(k) = keys.get(slot).filter(|k| k.as_bytes() == bytes) {
-                return Ok(Key::Borrowed(*k));
-            }
-            let text = std::str::from_utf8(bytes).map_err(|_| bad("a key that is not UTF-8"))?;
-            let fits = slot < MAX_KEPT_SLOTS
-                && bytes.len() <= MAX_KEPT_KEY
-                && KEPT.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len() <= MAX_KEPT_KEY_BYTES;
-            if !fits {
-                return Ok(Key::Owned(text.to_owned()));
-            }
-            let kept: &'static str = Box::leak(text.into());
-            if keys.len() <= slot {
-                keys.resize(slot + 1, "");
-            }
-            keys[slot] = kept;
-            Ok(Key::Borrowed(kept))
-        })
+        if let Some(k) = keys.get(slot).filter(|k| k.as_bytes() == bytes) {
+            return Ok(Key::Borrowed(*k));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("a key that is not UTF-8"))?;
+        let fits = slot < MAX_KEPT_SLOTS
+            && bytes.len() <= MAX_KEPT_KEY
+            && KEPT.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len() <= MAX_KEPT_KEY_BYTES;
+        if !fits {
+            return Ok(Key::Owned(text.to_owned()));
+        }
+        let kept: &'static str = Box::leak(text.into());
+        if keys.len() <= slot {
+            keys.resize(slot + 1, "");
+        }
+        keys[slot] = kept;
+        Ok(Key::Borrowed(kept))
     }
 
     fn value(&mut self, depth: usize) -> Result<Value> {
@@ -388,6 +409,23 @@ mod tests {
         p.insert_id = crate::clock::new_insert_id();
         round_trip(&p);
         round_trip(&Event::item("book", "b1"));
+    }
+
+    #[test]
+    fn lengths_of_two_and_three_varint_bytes_round_trip() {
+        let long = "x".repeat(20_000);
+        let mut props = Properties::new().with("long", long.as_str());
+        for i in 0..200 {
+            props = props.with(format!("k{i}"), i);
+        }
+        let e = Event::track("n".repeat(300)).with_properties(props);
+        round_trip(&e);
+        let mut b = Vec::new();
+        encode_event(&e, &mut b);
+        // Cut anywhere: an error, never a panic or a wrong event.
+        for cut in [1, 2, 10, 11, 300, b.len() / 2, b.len() - 1] {
+            assert!(decode_event(&b[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

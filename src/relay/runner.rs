@@ -219,15 +219,24 @@ impl Relay {
         let Ok(assigned) = self.consumer.assignment() else {
             return;
         };
+        let before = self.lag.lock().clone();
         let mut out = Vec::new();
         for key in keys_of(&assigned) {
-            let Ok((low, high)) = self
+            let committed = self.ledger.committed_at(&key);
+            // Every assigned partition is listed: one whose watermarks the broker did not
+            // give this time keeps what it gave last (an empty partition, a slow broker).
+            let (low, high) = match self
                 .consumer
                 .fetch_watermarks(&key.0, key.1, Duration::from_millis(500))
-            else {
-                continue;
+            {
+                Ok(w) => w,
+                Err(_) => before
+                    .iter()
+                    .find(|p| *p.topic == *key.0 && p.partition == key.1)
+                    .map_or((0, committed.unwrap_or(0)), |p| {
+                        (p.high_watermark - p.lag, p.high_watermark)
+                    }),
             };
-            let committed = self.ledger.committed_at(&key);
             out.push(PartitionLag {
                 topic: key.0.to_string(),
                 partition: key.1,

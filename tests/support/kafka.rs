@@ -39,6 +39,11 @@ impl Drop for Broker {
 }
 
 impl Broker {
+    /// The broker's process id (a benchmark reads its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A broker on a free port, advertising itself.
     pub fn start() -> Broker {
         let port = free_port();
