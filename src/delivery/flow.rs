@@ -619,6 +619,17 @@ impl Flow {
         self.inner.state.lock().circuit.answered();
     }
 
+    /// Whether the collector answers as asked: the circuit closed, no request failing, no
+    /// throttling in the last second and no pause asked for (see `Overflow::Spill`).
+    pub(crate) fn answering(&self) -> bool {
+        let now = Instant::now();
+        let s = self.inner.state.lock();
+        s.circuit.state(now) == CircuitState::Closed
+            && s.condition.failing_since.is_none()
+            && !s.condition.throttled_within(Duration::from_secs(1))
+            && s.paused_until.is_none_or(|t| t <= now)
+    }
+
     /// Requests in flight now, for an answer's record of the load it met.
     pub(crate) fn held(&self) -> usize {
         self.inner.state.lock().held
@@ -628,6 +639,28 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answering_until_a_failure_a_pause_or_an_open_circuit_and_again_after_a_success() {
+        let flow = Flow::adaptive(8);
+        assert!(flow.answering());
+        let failure = || Verdict::Retry {
+            error: Error::Timeout(Duration::from_secs(1)),
+            after: None,
+        };
+        flow.learn(&failure(), None);
+        assert!(!flow.answering(), "a request failing");
+        flow.learn(&Verdict::Success, None);
+        assert!(flow.answering(), "a success ends the failing run");
+        flow.throttled(Duration::from_millis(200));
+        assert!(!flow.answering(), "a pause the collector asked for");
+        let fresh = Flow::adaptive(8);
+        for _ in 0..20 {
+            fresh.failed();
+        }
+        assert_ne!(fresh.circuit(), CircuitState::Closed);
+        assert!(!fresh.answering(), "an open circuit");
+    }
 
     #[test]
     fn never_more_in_flight_than_the_limit() {

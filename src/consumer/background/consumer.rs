@@ -221,7 +221,7 @@ impl BackgroundConsumer {
     }
 
     /// Tries the memory queue once; gives the event back when it does not fit.
-    fn try_queue(&self, event: Event, weight: usize) -> Option<Event> {
+    pub(super) fn try_queue(&self, event: Event, weight: usize) -> Option<Event> {
         if !self.bytes_fit(weight) {
             return Some(event);
         }
@@ -249,7 +249,10 @@ impl BackgroundConsumer {
         } else {
             match self.try_queue(event, weight) {
                 None => return Ok(()),
-                Some(e) => e,
+                Some(e) => match self.wait_while_taken(e, weight) {
+                    None => return Ok(()),
+                    Some(e) => e,
+                },
             }
         };
         self.spill(event)

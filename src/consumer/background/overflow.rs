@@ -12,7 +12,51 @@ use crate::disk::AppendError;
 use crate::error::{Error, Result};
 use crate::event::Event;
 
+/// How recently the worker must have taken from the memory queue for a producer that finds
+/// it full to wait for room: a worker that took nothing for longer waits on something else
+/// (a lane, an order key, a backend that holds no place in flight).
+const TAKING: Duration = Duration::from_millis(5);
+/// One wait for room, between looks at the collector and the worker.
+const ROOM_SLICE: Duration = Duration::from_millis(1);
+
 impl BackgroundConsumer {
+    /// The memory queue is full while the collector keeps up (see `Flow::keeping_up`) and the
+    /// worker keeps taking: the CPU, not the network, is behind, and a spill would only add
+    /// to its work (an event spilled costs its encoding, its read-back and its decoding,
+    /// about three times what the queue costs). Waits for room while that holds; gives the
+    /// event back to spill as soon as it does not.
+    pub(super) fn wait_while_taken(&self, mut event: Event, weight: usize) -> Option<Event> {
+        loop {
+            // Without a disk queue too: the wait spares a drop.
+            let spilling = self.shared.spill.as_ref().is_some_and(|s| s.is_spilling());
+            if spilling
+                || self.gate.is_closed()
+                || !self.shared.worker_alive()
+                || !self.shared.taken_within(TAKING)
+                || !self.flow.answering()
+            {
+                return Some(event);
+            }
+            if !self.bytes_fit(weight) {
+                std::thread::sleep(ROOM_SLICE);
+                continue;
+            }
+            self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
+            let q = Queued {
+                event,
+                weight,
+                pos: None,
+            };
+            match self.tx.send_timeout(q, ROOM_SLICE) {
+                Ok(()) => return None,
+                Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
+                    self.shared.unqueue(weight);
+                    event = q.event;
+                }
+            }
+        }
+    }
+
     /// Appends to the disk queue, or drops (counted) where that cannot be done.
     pub(super) fn spill(&self, event: Event) -> Result<()> {
         let stats = &self.shared.reporter.stats;

@@ -21,6 +21,11 @@ pub enum Overflow {
     /// network, nothing is dropped while the disk budget lasts, and the worker delivers the
     /// spilled events in order as the backend recovers. Past the budget, or without a usable
     /// spool directory, the event is dropped and counted ([`Error::QueueFull`](crate::Error::QueueFull)).
+    ///
+    /// A queue full while the collector answers (no failure, throttling or pause asked for)
+    /// and the worker took from it in the last 5 ms fell behind the CPU, not the network:
+    /// there the call waits for room, in 1 ms looks, while that holds, since a spill would
+    /// triple the event's cost. A collector that fails, throttles or stalls spills at once.
     #[default]
     Spill,
     /// Wait for room: nothing is dropped, the caller slows to the delivery rate, and waits

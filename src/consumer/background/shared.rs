@@ -42,6 +42,9 @@ pub(super) struct Shared {
     pub(super) oldest_ms: AtomicI64,
     // Bit 0: warned of a drop; bit 1: of a dead worker.
     pub(super) warned: AtomicUsize,
+    // When the worker last took events from the memory queue, in ms after `born`.
+    born: Instant,
+    taken_at: AtomicU64,
 }
 
 impl Shared {
@@ -70,7 +73,21 @@ impl Shared {
             sync_hand_back,
             oldest_ms: AtomicI64::new(0),
             warned: AtomicUsize::new(0),
+            born: Instant::now(),
+            taken_at: AtomicU64::new(0),
         })
+    }
+
+    /// The worker took events from the memory queue just now.
+    pub(super) fn note_taken(&self) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.taken_at.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether the worker took events from the memory queue within `window`.
+    pub(super) fn taken_within(&self, window: std::time::Duration) -> bool {
+        let now = self.born.elapsed().as_millis();
+        now.saturating_sub(u128::from(self.taken_at.load(Ordering::Relaxed))) <= window.as_millis()
     }
 
     pub(super) fn worker_alive(&self) -> bool {

@@ -291,6 +291,7 @@ impl Worker {
     }
 
     fn take(&mut self, q: Queued) {
+        self.shared.note_taken();
         self.shared.unqueue(q.weight);
         self.push(q);
     }
@@ -323,6 +324,9 @@ impl Worker {
                 }
                 Err(_) => break,
             }
+        }
+        if weight > 0 {
+            self.shared.note_taken();
         }
         self.shared.unqueue(weight);
         if self.buf.len() < self.max_batch {
