@@ -15,7 +15,7 @@ use crate::event::Event;
 /// How recently the worker must have taken from the memory queue for a producer that finds
 /// it full to wait for room: a worker that took nothing for longer waits on something else
 /// (a lane, an order key, a backend that holds no place in flight).
-const TAKING: Duration = Duration::from_millis(5);
+const TAKING: Duration = Duration::from_millis(20);
 /// One wait for room, between looks at the collector and the worker.
 const ROOM_SLICE: Duration = Duration::from_millis(1);
 

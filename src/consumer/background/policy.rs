@@ -23,7 +23,7 @@ pub enum Overflow {
     /// spool directory, the event is dropped and counted ([`Error::QueueFull`](crate::Error::QueueFull)).
     ///
     /// A queue full while the collector answers (no failure, throttling or pause asked for)
-    /// and the worker took from it in the last 5 ms fell behind the CPU, not the network:
+    /// and the worker took from it in the last 20 ms fell behind the CPU, not the network:
     /// there the call waits for room, in 1 ms looks, while that holds, since a spill would
     /// triple the event's cost. A collector that fails, throttles or stalls spills at once.
     #[default]
