@@ -24,6 +24,9 @@ use trackflow::{
 struct Slow {
     inner: MemoryBackend,
     per_batch: Duration,
+    // The first delivery takes this long instead (a stall: the worker takes nothing).
+    first: Option<Duration>,
+    started: Arc<AtomicBool>,
     panic_on_flush: Arc<AtomicBool>,
 }
 
@@ -32,8 +35,17 @@ impl Slow {
         Slow {
             inner: MemoryBackend::new(),
             per_batch,
+            first: None,
+            started: Arc::new(AtomicBool::new(false)),
             panic_on_flush: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The first delivery stalls for `first`: long enough that a full queue spills rather
+    /// than waits for room (see `Overflow::Spill`).
+    fn stalling_first(mut self, first: Duration) -> Self {
+        self.first = Some(first);
+        self
     }
 
     /// Insert ids of what was delivered, in order.
@@ -58,7 +70,9 @@ impl Backend for Slow {
         Ok(())
     }
     fn deliver(&self, batch: &[Event], ctx: &DeliveryCtx<'_>) -> Delivery {
-        if ctx.cancel.sleep(self.per_batch) {
+        let first = !self.started.swap(true, Ordering::AcqRel);
+        let wait = self.first.filter(|_| first).unwrap_or(self.per_batch);
+        if ctx.cancel.sleep(wait) {
             let mut d = Delivery::default();
             d.record(Err(Error::Cancelled), 0, || (0..batch.len()).collect());
             return d;
@@ -451,7 +465,7 @@ fn immediate_shutdown_cancels_deliveries_under_way() {
 fn spilled_events_keep_each_producers_order() {
     let _disk = DISK.read();
     let dir = temp_dir("order");
-    let backend = Slow::new(Duration::from_millis(2));
+    let backend = Slow::new(Duration::from_millis(2)).stalling_first(Duration::from_millis(300));
     let consumer = BackgroundConsumer::builder(backend.clone())
         .queue_capacity(50)
         .max_batch(50)
