@@ -16,11 +16,11 @@ use crate::event::Event;
 /// it full to wait for room: a worker that took nothing for longer waits on something else
 /// (a lane, an order key, a backend that holds no place in flight).
 const TAKING: Duration = Duration::from_millis(20);
-/// One wait for room, between looks at the collector and the worker.
+/// The longest wait for room between looks at the collector and the worker.
 const ROOM_SLICE: Duration = Duration::from_millis(1);
 
 impl BackgroundConsumer {
-    /// The memory queue is full while the collector keeps up (see `Flow::keeping_up`) and the
+    /// The memory queue is full while the collector answers (see `Flow::answering`) and the
     /// worker keeps taking: the CPU, not the network, is behind, and a spill would only add
     /// to its work (an event spilled costs its encoding, its read-back and its decoding,
     /// about three times what the queue costs). Waits for room while that holds; gives the
@@ -37,22 +37,12 @@ impl BackgroundConsumer {
             {
                 return Some(event);
             }
-            if !self.bytes_fit(weight) {
-                std::thread::sleep(ROOM_SLICE);
-                continue;
-            }
-            self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
-            let q = Queued {
-                event,
-                weight,
-                pos: None,
-            };
-            match self.tx.send_timeout(q, ROOM_SLICE) {
-                Ok(()) => return None,
-                Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
-                    self.shared.unqueue(weight);
-                    event = q.event;
-                }
+            match self
+                .shared
+                .wait_for_room(ROOM_SLICE, || self.try_queue(event, weight))
+            {
+                None => return None,
+                Some(e) => event = e,
             }
         }
     }

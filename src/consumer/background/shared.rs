@@ -2,10 +2,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::queued::Queued;
 use super::spill::Spill;
@@ -45,6 +45,10 @@ pub(super) struct Shared {
     // When the worker last took events from the memory queue, in ms after `born`.
     born: Instant,
     taken_at: AtomicU64,
+    // Producers waiting for room (see `wait_for_room`), and where they wait: the worker
+    // wakes them once for each time it takes, not once for each event it takes.
+    room_waiters: AtomicUsize,
+    room: (Mutex<()>, Condvar),
 }
 
 impl Shared {
@@ -75,13 +79,34 @@ impl Shared {
             warned: AtomicUsize::new(0),
             born: Instant::now(),
             taken_at: AtomicU64::new(0),
+            room_waiters: AtomicUsize::new(0),
+            room: (Mutex::new(()), Condvar::new()),
         })
     }
 
-    /// The worker took events from the memory queue just now.
+    /// The worker took events from the memory queue just now: waiting producers have room.
     pub(super) fn note_taken(&self) {
         let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.taken_at.store(ms, Ordering::Relaxed);
+        if self.room_waiters.load(Ordering::SeqCst) > 0 {
+            let _held = self.room.0.lock();
+            self.room.1.notify_all();
+        }
+    }
+
+    /// Waits at most `slice` for the worker to take from the memory queue, trying `queue`
+    /// first under the lock it wakes waiters with (so no wake-up falls between the two).
+    /// `queue` gives back what it could not queue.
+    pub(super) fn wait_for_room<T>(&self, slice: Duration, queue: impl FnOnce() -> Option<T>) -> Option<T> {
+        self.room_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut held = self.room.0.lock();
+        let back = queue();
+        if back.is_some() {
+            self.room.1.wait_for(&mut held, slice);
+        }
+        drop(held);
+        self.room_waiters.fetch_sub(1, Ordering::SeqCst);
+        back
     }
 
     /// Whether the worker took events from the memory queue within `window`.
