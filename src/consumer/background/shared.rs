@@ -110,7 +110,7 @@ impl Shared {
     }
 
     /// Whether the worker took events from the memory queue within `window`.
-    pub(super) fn taken_within(&self, window: std::time::Duration) -> bool {
+    pub(super) fn taken_within(&self, window: Duration) -> bool {
         let now = self.born.elapsed().as_millis();
         now.saturating_sub(u128::from(self.taken_at.load(Ordering::Relaxed))) <= window.as_millis()
     }
