@@ -94,11 +94,7 @@ fn relay(broker: &Broker, sink: &Sink, topics: &[&str]) -> Relay {
 fn run(broker: &Broker, sink: &Sink, split: &[&[&str]], events: u64) -> Measured {
     let before = sink.stats().0;
     let stop = Arc::new(AtomicBool::new(false));
-    let me = std::process::id().to_string();
-    let pids = [me, broker.pid().to_string(), sink.pid().to_string()];
-    let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_of(p)).collect();
-    let (busy0, total0) = machine();
-    let threads0 = threads();
+    let cpu = Cpu::start(broker, sink);
     let running: Vec<_> = split
         .iter()
         .enumerate()
@@ -122,34 +118,62 @@ fn run(broker: &Broker, sink: &Sink, split: &[&[&str]], events: u64) -> Measured
         std::thread::sleep(Duration::from_millis(10));
     }
     let took = first.map_or(Duration::ZERO, |t| t.elapsed());
-    let (busy1, total1) = machine();
-    let mut busiest: Vec<(f64, String)> = threads()
-        .into_iter()
-        .map(|(tid, (name, t))| (t - threads0.get(&tid).map_or(0.0, |x| x.1), name))
-        .collect();
-    busiest.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let top: Vec<String> = busiest
-        .iter()
-        .take(4)
-        .map(|(t, n)| format!("{n} {t:.2}"))
-        .collect();
-    println!("  busiest threads (CPU s): {}", top.join(", "));
-    let used: Vec<String> = pids
-        .iter()
-        .zip(cpu_before)
-        .map(|(p, b)| format!("{:.1}", cpu_of(p) - b))
-        .collect();
+    let cpu = cpu.report();
     stop.store(true, Ordering::Release);
     for h in running {
         assert_eq!(h.join().unwrap().stats.failed, 0);
     }
     Measured {
         rate: events as f64 / took.as_secs_f64().max(1e-9),
-        cpu: format!(
+        cpu,
+    }
+}
+
+/// CPU time of this process, the broker and the sink, and of the machine, from a start.
+struct Cpu {
+    pids: [String; 3],
+    before: Vec<f64>,
+    machine: (f64, f64),
+    threads: std::collections::HashMap<String, (String, f64)>,
+}
+
+impl Cpu {
+    fn start(broker: &Broker, sink: &Sink) -> Cpu {
+        let me = std::process::id().to_string();
+        let pids = [me, broker.pid().to_string(), sink.pid().to_string()];
+        Cpu {
+            before: pids.iter().map(|p| cpu_of(p)).collect(),
+            pids,
+            machine: machine(),
+            threads: threads(),
+        }
+    }
+
+    /// "relays / broker / sink | cores busy" since the start; prints the busiest threads.
+    fn report(&self) -> String {
+        let (busy, total) = machine();
+        let mut busiest: Vec<(f64, String)> = threads()
+            .into_iter()
+            .map(|(tid, (name, t))| (t - self.threads.get(&tid).map_or(0.0, |x| x.1), name))
+            .collect();
+        busiest.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let top: Vec<String> = busiest
+            .iter()
+            .take(4)
+            .map(|(t, n)| format!("{n} {t:.2}"))
+            .collect();
+        println!("  busiest threads (CPU s): {}", top.join(", "));
+        let used: Vec<String> = self
+            .pids
+            .iter()
+            .zip(&self.before)
+            .map(|(p, b)| format!("{:.1}", cpu_of(p) - b))
+            .collect();
+        format!(
             "{} | {:.0}%",
             used.join(" / "),
-            100.0 * (busy1 - busy0) / (total1 - total0).max(1.0)
-        ),
+            100.0 * (busy - self.machine.0) / (total - self.machine.1).max(1.0)
+        )
     }
 }
 
