@@ -122,8 +122,21 @@ impl Relay {
     ///
     /// What shutting the sinks down returns.
     pub fn run(&self, stop: &AtomicBool, deadline: Duration) -> Result<ShutdownReport> {
+        // The lag is looked at on a thread of its own: the broker's watermarks take a round
+        // trip per partition (seconds for a wide assignment, or a broker slow to answer),
+        // which the loop that polls, commits and pauses must not wait for.
+        let polling = AtomicBool::new(true);
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.look_while(&polling));
+            self.poll_until(stop);
+            polling.store(false, Ordering::Release);
+        });
+        self.finish(deadline)
+    }
+
+    fn poll_until(&self, stop: &AtomicBool) {
         let interval = self.source.commit_interval();
-        let (mut committed_at, mut looked_at) = (Instant::now(), Instant::now() - LAG_EVERY);
+        let mut committed_at = Instant::now();
         let mut last_error = Quiet::default();
         while !stop.load(Ordering::Acquire) {
             self.backpressure();
@@ -136,12 +149,19 @@ impl Relay {
                 commit(&self.consumer, &self.ledger, None, CommitMode::Sync);
                 committed_at = Instant::now();
             }
+        }
+    }
+
+    /// Looks at the lag every `LAG_EVERY` while `polling` is set.
+    fn look_while(&self, polling: &AtomicBool) {
+        let mut looked_at = Instant::now() - LAG_EVERY;
+        while polling.load(Ordering::Acquire) {
             if looked_at.elapsed() >= LAG_EVERY {
-                self.look_at_lag();
+                self.look_at_lag(polling);
                 looked_at = Instant::now();
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        self.finish(deadline)
     }
 
     /// Pauses every assigned partition while too much waits, resumes below half of it. After
@@ -215,13 +235,18 @@ impl Relay {
         self.ledger.taken(key, offset, &InsertId::default(), 0);
     }
 
-    fn look_at_lag(&self) {
+    /// Each assigned partition's lag, as the broker gives its watermarks; stops early (the
+    /// last look kept) once `polling` is cleared.
+    fn look_at_lag(&self, polling: &AtomicBool) {
         let Ok(assigned) = self.consumer.assignment() else {
             return;
         };
         let before = self.lag.lock().clone();
         let mut out = Vec::new();
         for key in keys_of(&assigned) {
+            if !polling.load(Ordering::Acquire) {
+                return;
+            }
             let committed = self.ledger.committed_at(&key);
             // Every assigned partition is listed: one whose watermarks the broker did not
             // give this time keeps what it gave last (an empty partition, a slow broker).
