@@ -128,8 +128,9 @@ impl Relay {
         let polling = AtomicBool::new(true);
         std::thread::scope(|scope| {
             scope.spawn(|| self.look_while(&polling));
+            // Cleared also when polling panics, or the scope would wait on the looker.
+            let _stop_looking = Clear(&polling);
             self.poll_until(stop);
-            polling.store(false, Ordering::Release);
         });
         self.finish(deadline)
     }
@@ -388,4 +389,13 @@ fn publish_lag(parts: &[PartitionLag], (read, invalid, waiting): &(u64, u64, u64
     metrics::counter!("trackflow_relay_read_total").absolute(*read);
     metrics::counter!("trackflow_relay_invalid_total").absolute(*invalid);
     metrics::gauge!("trackflow_relay_waiting_events").set(*waiting as f64);
+}
+
+/// Clears its flag when dropped, unwinding included.
+struct Clear<'a>(&'a AtomicBool);
+
+impl Drop for Clear<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
