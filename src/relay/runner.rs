@@ -155,11 +155,12 @@ impl Relay {
 
     /// Looks at the lag every `LAG_EVERY` while `polling` is set.
     fn look_while(&self, polling: &AtomicBool) {
-        let mut looked_at = Instant::now() - LAG_EVERY;
+        // None: look at once (an instant `LAG_EVERY` ago may precede the clock's start).
+        let mut looked_at: Option<Instant> = None;
         while polling.load(Ordering::Acquire) {
-            if looked_at.elapsed() >= LAG_EVERY {
+            if looked_at.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
                 self.look_at_lag(polling);
-                looked_at = Instant::now();
+                looked_at = Some(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
