@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use support::gio::attribute_ids;
 use support::{temp_dir, Collector, Reply};
 use trackflow::{spool::Spool, BackgroundConsumer, Event, GrowingIo, Identity, Properties, Tracker};
 
@@ -54,7 +55,7 @@ fn a_long_outage_needs_nothing_from_the_user() {
         if d.load(Ordering::Acquire) {
             return Reply::Close;
         }
-        a.lock().extend(ids(r));
+        a.lock().extend(attribute_ids(r));
         Reply::ok()
     });
     let dir = temp_dir("outage");
@@ -191,17 +192,4 @@ fn produce(
         all.phases[ph].extend(v);
     }
     sent.lock().extend(ids);
-}
-
-/// The ids a request carried.
-fn ids(r: &support::Captured) -> Vec<String> {
-    r.json()
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["attributes"]["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -11,20 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use support::gio::attribute_ids;
 use support::{fast_transport, temp_dir, Collector, Reply};
 use trackflow::{spool::Spool, BackgroundConsumer, GrowingIo, Identity, Properties, Tracker};
-
-fn ids(r: &support::Captured) -> Vec<String> {
-    r.json()
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["attributes"]["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// A collector that fails with 503 while `failing` is set, and keeps the ids of what it
 /// answered 200 to.
@@ -35,7 +24,7 @@ fn collector(failing: Arc<AtomicBool>) -> (Collector, Arc<Mutex<Vec<String>>>) {
         if failing.load(Ordering::Acquire) {
             return Reply::status(503);
         }
-        a.lock().extend(ids(r));
+        a.lock().extend(attribute_ids(r));
         Reply::ok()
     });
     (c, arrived)

@@ -8,6 +8,19 @@ use serde_json::{json, Map, Value};
 
 use super::Captured;
 
+/// The `id` attribute of each event in a GrowingIO JSON body (events without one skipped).
+pub fn attribute_ids(r: &Captured) -> Vec<String> {
+    r.json()
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["attributes"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EventV3Dto {
     #[prost(string, tag = "1")]
