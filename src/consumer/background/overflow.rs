@@ -1,13 +1,10 @@
 //! The paths off the memory queue: spilling to disk (the default when it is full), waiting,
 //! dropping, and what happens when no worker will take the event.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::SendTimeoutError;
-
 use super::consumer::{BackgroundConsumer, BLOCK_SLICE};
-use super::queued::{Ctl, Queued};
+use super::queued::Ctl;
 use crate::disk::AppendError;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -92,22 +89,9 @@ impl BackgroundConsumer {
             let slice = until.map_or(BLOCK_SLICE, |u| {
                 u.saturating_duration_since(Instant::now()).min(BLOCK_SLICE)
             });
-            if self.bytes_fit(weight) {
-                self.shared.queued_bytes.fetch_add(weight, Ordering::AcqRel);
-                let q = Queued {
-                    event,
-                    weight,
-                    pos: None,
-                };
-                match self.tx.send_timeout(q, slice) {
-                    Ok(()) => return Ok(()),
-                    Err(SendTimeoutError::Timeout(q) | SendTimeoutError::Disconnected(q)) => {
-                        self.shared.unqueue(weight);
-                        event = q.event;
-                    }
-                }
-            } else {
-                std::thread::sleep(slice);
+            match self.shared.wait_for_room(slice, || self.try_queue(event, weight)) {
+                None => return Ok(()),
+                Some(e) => event = e,
             }
             if until.is_some_and(|u| Instant::now() >= u) {
                 return Err(self.dropped("the queue stayed full for the block timeout"));
