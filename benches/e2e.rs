@@ -4,7 +4,8 @@
 //! from one thread, no tracker), in one run. Both build their event inside the timed loop;
 //! what building the properties alone costs is reported beside.
 //!
-//! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.;
+//! `cargo bench --bench e2e` (`-- --events N` for another count, `--codec snappy` etc.,
+//! `--producers N` for one run of N producers alone, for a profiler;
 //! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
 //! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills; with
 //! `E2E_QUEUE=1` nearly everything spills; with `E2E_OVERFLOW=block` producers wait for room
@@ -46,6 +47,13 @@ struct Run {
     peak_mib: f64,
     bytes_per_event: f64,
     spilled: u64,
+    cpu_us: f64,
+}
+
+/// CPU seconds used so far by this process and the sink together: per event, what the run
+/// costs the machine (a steadier figure than the rate on a machine of two cores).
+fn cpu_now(sink: &Sink) -> f64 {
+    common::cpu_of("self") + common::cpu_of(&sink.pid().to_string())
 }
 
 fn trackflow_run(sink: &Sink, events: u64, producers: u64, codec: GrowingIoCodec) -> Run {
@@ -96,7 +104,7 @@ fn durable_run(
     let tracker = Tracker::builder().consumer(consumer).build().unwrap();
     let users: Arc<Vec<Identity>> =
         Arc::new((0..1000).map(|i| Identity::user(format!("user-{i}"))).collect());
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_now(sink));
     let handles: Vec<_> = (0..producers)
         .map(|p| {
             let (t, users) = (tracker.clone(), users.clone());
@@ -122,6 +130,7 @@ fn durable_run(
     let mut samples: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     let report = tracker.shutdown(Duration::from_secs(60)).unwrap();
     let elapsed = start.elapsed();
+    let cpu_us = (cpu_now(sink) - cpu) * 1e6 / events as f64;
     assert_eq!(report.stats.delivered, events, "{report:?}");
     drop(tracker);
     let _ = std::fs::remove_dir_all(&journal);
@@ -137,6 +146,7 @@ fn durable_run(
         peak_mib: peak_rss_mib(false),
         bytes_per_event: (sunk_bytes - bytes_before) as f64 / events as f64,
         spilled: report.stats.spilled,
+        cpu_us,
     }
 }
 
@@ -171,7 +181,8 @@ struct RawAttrs<'a> {
 
 /// The raw limit: the same events as plain serde_json structs (the bytes trackflow sends, but
 /// for the digits of times), batched and POSTed with ureq from one thread, no tracker.
-fn raw_run(url: &str, events: u64) -> f64 {
+fn raw_run(sink: &Sink, events: u64) -> (f64, f64) {
+    let url = &sink.url;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -180,7 +191,7 @@ fn raw_run(url: &str, events: u64) -> f64 {
     let endpoint = format!("{url}/v3/projects/bcc3b6e0b6d7a1b2/collect");
     let mut body = Vec::with_capacity(256 << 10);
     let mut batch = Vec::with_capacity(BATCH);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_now(sink));
     let mut i = 0u64;
     while i < events {
         batch.clear();
@@ -220,7 +231,10 @@ fn raw_run(url: &str, events: u64) -> f64 {
             .unwrap();
         let _ = resp.body_mut().read_to_vec();
     }
-    events as f64 / start.elapsed().as_secs_f64()
+    (
+        events as f64 / start.elapsed().as_secs_f64(),
+        (cpu_now(sink) - cpu) * 1e6 / events as f64,
+    )
 }
 
 fn main() {
@@ -247,13 +261,23 @@ fn main() {
     println!("trackflow e2e: {events} standard events, GrowingIO {codec:?}, Background consumer (defaults), sink in another process");
     // Warm up the connection pool and the allocator.
     trackflow_run(&sink, 20_000, 1, codec);
-    let raw = raw_run(&sink.url, events);
+    if let Some(producers) = arg("--producers").and_then(|v| v.parse().ok()) {
+        // One run and no raw loop: for a profiler (callgrind's threads are then the run's).
+        let r = trackflow_run(&sink, events, producers, codec);
+        println!(
+            "  {producers} producer(s): {:>9.0} events/s  CPU {:.2} µs/event",
+            r.events_per_s, r.cpu_us
+        );
+        return;
+    }
+    let (raw, raw_cpu) = raw_run(&sink, events);
     for producers in [1, 2] {
         let r = trackflow_run(&sink, events, producers, codec);
         println!(
-            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event  {:.0}% spilled",
+            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  CPU {:.2} µs/event  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event  {:.0}% spilled",
             r.events_per_s,
             100.0 * r.events_per_s / raw,
+            r.cpu_us,
             r.track_mean_ns,
             r.track_p99_ns,
             r.peak_mib,
@@ -261,7 +285,7 @@ fn main() {
             100.0 * r.spilled as f64 / events as f64
         );
     }
-    println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s");
+    println!("  raw limit (serde_json + ureq, 1 thread, no tracker): {raw:>9.0} events/s  CPU {raw_cpu:.2} µs/event");
     println!(
         "  of which building the properties, in both: {:.0} ns/event",
         properties_ns(events.min(200_000))

@@ -142,7 +142,7 @@ impl Cpu {
         let me = std::process::id().to_string();
         let pids = [me, broker.pid().to_string(), sink.pid().to_string()];
         Cpu {
-            before: pids.iter().map(|p| cpu_of(p)).collect(),
+            before: pids.iter().map(|p| common::cpu_of(p)).collect(),
             pids,
             machine: machine(),
             threads: threads(),
@@ -167,7 +167,7 @@ impl Cpu {
             .pids
             .iter()
             .zip(&self.before)
-            .map(|(p, b)| format!("{:.1}", cpu_of(p) - b))
+            .map(|(p, b)| format!("{:.1}", common::cpu_of(p) - b))
             .collect();
         format!(
             "{} | {:.0}%",
@@ -175,18 +175,6 @@ impl Cpu {
             100.0 * (busy - self.machine.0) / (total - self.machine.1).max(1.0)
         )
     }
-}
-
-/// CPU seconds a process has used (user + system), from `/proc` (100 ticks a second).
-fn cpu_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 /// This process's threads: id → (name, CPU seconds).
@@ -201,7 +189,10 @@ fn threads() -> std::collections::HashMap<String, (String, f64)> {
         let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         out.insert(
             tid.clone(),
-            (name.trim().to_owned(), cpu_of(&format!("self/task/{tid}"))),
+            (
+                name.trim().to_owned(),
+                common::cpu_of(&format!("self/task/{tid}")),
+            ),
         );
     }
     out
