@@ -72,17 +72,17 @@ impl GrowingIo {
     }
 
     fn write_event(&self, out: &mut Vec<u8>, e: &Event) {
-        let name = e.name();
-        out.extend_from_slice(if name.is_some() {
+        // Not `e.name()`: that would check the name's UTF-8 again, for nothing.
+        let track = matches!(e.kind, EventKind::Track { .. });
+        out.extend_from_slice(if track {
             &self.prefix_custom
         } else {
             &self.prefix_user
         });
         json::write_i64(out, e.time);
         if let EventKind::Track { name } = &e.kind {
-            out.extend_from_slice(br#","eventName":""#);
-            json::write_utf8_content(out, name.as_bytes(), true);
-            out.push(b'"');
+            out.extend_from_slice(br#","eventName":"#);
+            json::write_quoted(out, name.as_bytes(), true);
         }
         let id = &e.identity;
         for (key, v) in [
@@ -149,11 +149,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Int(i) | Value::Time(i) => json::write_i64(out, *i),
         Value::Float(f) => json::write_f64(out, *f),
-        Value::String(s) => {
-            out.push(b'"');
-            json::write_utf8_content(out, s.as_bytes(), true);
-            out.push(b'"');
-        }
+        Value::String(s) => json::write_quoted(out, s.as_bytes(), true),
         Value::List(l) => {
             out.push(b'[');
             for (n, x) in l.iter().enumerate() {
