@@ -120,7 +120,9 @@ impl Limits {
     pub(crate) fn check_weighed(&self, event: &Event) -> Result<usize> {
         match &event.kind {
             EventKind::Track { name } => {
-                self.check_name("event name", name)?;
+                // The name's bytes: the text is UTF-8 by construction, and checking that
+                // again (as `&str` through `Deref` would) costs as much as the rules.
+                self.check_name("event name", name.as_bytes())?;
                 self.check_identity(event)?;
             }
             EventKind::Profile(op) => {
@@ -235,7 +237,7 @@ impl Limits {
                 format!("key longer than {} bytes", self.max_name_len),
             ));
         }
-        if has_control(k) {
+        if has_control(k.as_bytes()) {
             return Err(control_error(&format!("properties.{}", k.escape_debug())));
         }
         if self.strict && !is_identifier(k) {
@@ -253,15 +255,19 @@ impl Limits {
     // nested case saves, cost more than the checks themselves.
     #[inline]
     fn value_ok(&self, v: &Value, depth: usize) -> Option<usize> {
+        // The weight as `Value::weight` counts it, without a call for a scalar.
         let ok = match v {
             Value::Float(f) => f.is_finite(),
-            Value::String(s) => s.len() <= self.max_string_len,
+            Value::String(s) => {
+                let n = s.len();
+                return (n <= self.max_string_len).then_some(VALUE_SLOT + n);
+            }
             Value::Null => !self.strict,
             Value::Int(i) => !self.strict || i.unsigned_abs() <= (1u64 << 53),
             Value::Bool(_) | Value::Time(_) => true,
             Value::List(_) | Value::Object(_) => return self.nested_ok(v, depth),
         };
-        ok.then(|| v.weight())
+        ok.then_some(VALUE_SLOT)
     }
 
     #[inline(never)]
@@ -274,7 +280,7 @@ impl Limits {
                 .iter()
                 .try_fold(0, |sum, x| Some(sum + self.value_ok(x, depth + 1)?))?,
             Value::Object(p) => p.into_iter().try_fold(0, |sum, (k, x)| {
-                (!has_control(k)).then_some(())?;
+                (!has_control(k.as_bytes())).then_some(())?;
                 Some(sum + KEY_SLOT + k.len() + self.value_ok(x, depth + 1)?)
             })?,
             Value::List(_) => return None,
@@ -317,7 +323,7 @@ impl Limits {
             Value::Object(p) => {
                 let base = path.len();
                 for (k, x) in p {
-                    if has_control(k) {
+                    if has_control(k.as_bytes()) {
                         return Err(control_error(&format!("{path}.{}", k.escape_debug())));
                     }
                     path.push('.');
@@ -331,7 +337,7 @@ impl Limits {
         }
     }
 
-    fn check_name(&self, field: &str, name: &str) -> Result<()> {
+    fn check_name(&self, field: &str, name: &[u8]) -> Result<()> {
         if name.is_empty() {
             return Err(Error::invalid(field, "must not be empty"));
         }
@@ -385,11 +391,10 @@ impl Limits {
 
 /// Whether `s` holds a control character (NUL, a newline, DEL…): no backend takes one in a
 /// name or key, and some cut the rest of a request at a NUL.
-fn has_control(s: &str) -> bool {
+fn has_control(b: &[u8]) -> bool {
     // This runs for every key of every event, so it looks at a word at a time: from four
     // bytes on, overlapping reads cover every byte (a byte read twice cannot make a clean
     // word dirty).
-    let b = s.as_bytes();
     let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) else {
         return b.iter().any(|&c| c < 0x20 || c == 0x7f);
     };
@@ -505,7 +510,7 @@ mod tests {
             "0123456789abcdef\n",
             "é\u{7f}",
         ] {
-            assert!(has_control(bad), "{bad:?}");
+            assert!(has_control(bad.as_bytes()), "{bad:?}");
         }
         for good in [
             "",
@@ -515,7 +520,7 @@ mod tests {
             "\u{80}\u{ff}\u{a0}",
             "~~~~~~~~~",
         ] {
-            assert!(!has_control(good), "{good:?}");
+            assert!(!has_control(good.as_bytes()), "{good:?}");
         }
         // Every byte value at every place of every length the word reads split differently.
         for n in 0..=127u8 {
@@ -524,12 +529,16 @@ mod tests {
                     let mut s = vec![b'k'; len];
                     s[at] = n;
                     let s = String::from_utf8(s).unwrap();
-                    assert_eq!(has_control(&s), n < 0x20 || n == 0x7f, "{n} at {at} in {s:?}");
+                    assert_eq!(
+                        has_control(s.as_bytes()),
+                        n < 0x20 || n == 0x7f,
+                        "{n} at {at} in {s:?}"
+                    );
                 }
             }
         }
         for c in ['\u{80}', 'é', '\u{7ff}', '中', '\u{10ffff}'] {
-            assert!(!has_control(&format!("key{c}{c}key")), "{c:?}");
+            assert!(!has_control(format!("key{c}{c}key").as_bytes()), "{c:?}");
         }
     }
 
