@@ -9,7 +9,7 @@
 //! `-- --durability` compares Memory, Process and Fsync with 1 producer; with
 //! `E2E_QUEUE_HOLDS_RUN=1` the memory queue holds the whole run, so nothing spills; with
 //! `E2E_QUEUE=1` nearly everything spills; with `E2E_OVERFLOW=block` producers wait for room
-//! instead of spilling).
+//! instead of spilling; `E2E_IN_FLIGHT=n` fixes the limit of requests in flight).
 
 mod common;
 
@@ -91,6 +91,10 @@ fn durable_run(
         // The producers wait for room instead of spilling: the figure the spill is held to.
         builder = builder.overflow(trackflow::Overflow::Block);
     }
+    if let Some(n) = std::env::var("E2E_IN_FLIGHT").ok().and_then(|v| v.parse().ok()) {
+        // A fixed limit instead of the adaptive one: what the adaptive limit costs or gains.
+        builder = builder.max_in_flight(n);
+    }
     if let Some(n) = std::env::var("E2E_QUEUE").ok().and_then(|v| v.parse().ok()) {
         // A small queue: nearly every event goes through the spill (a figure of its cost
         // that does not depend on how the threads happen to race).
@@ -105,6 +109,17 @@ fn durable_run(
     let users: Arc<Vec<Identity>> =
         Arc::new((0..1000).map(|i| Identity::user(format!("user-{i}"))).collect());
     let (start, cpu) = (Instant::now(), cpu_now(sink));
+    if std::env::var_os("E2E_SHOW_LIMIT").is_some() {
+        let t = tracker.clone();
+        thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..60 {
+                thread::sleep(Duration::from_millis(20));
+                seen.extend(t.backend_stats().iter().map(|b| (b.limit, b.rtt_ms)));
+            }
+            eprintln!("limit, rtt every 20 ms: {seen:?}");
+        });
+    }
     let handles: Vec<_> = (0..producers)
         .map(|p| {
             let (t, users) = (tracker.clone(), users.clone());
@@ -128,6 +143,9 @@ fn durable_run(
         })
         .collect();
     let mut samples: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    if std::env::var_os("E2E_SHOW_LIMIT").is_some() {
+        eprintln!("limits: {:?}", tracker.backend_stats());
+    }
     let report = tracker.shutdown(Duration::from_secs(60)).unwrap();
     let elapsed = start.elapsed();
     let cpu_us = (cpu_now(sink) - cpu) * 1e6 / events as f64;

@@ -328,6 +328,12 @@ impl Flow {
     /// One attempt's answer: how long it took and what it says of the collector's load, with
     /// how many requests were in flight when it started. Moves the limit at each window's end.
     pub(crate) fn observe(&self, rtt: Duration, pushback: bool, in_flight: usize) {
+        self.observe_at(rtt, pushback, in_flight, Instant::now());
+    }
+
+    /// [`observe`](Self::observe) of an answer come at `now` (tests keep a clock of their
+    /// own).
+    pub(crate) fn observe_at(&self, rtt: Duration, pushback: bool, in_flight: usize, now: Instant) {
         #[cfg(feature = "metrics")]
         self.inner.instruments.latency(rtt);
         let outcome = if pushback {
@@ -336,7 +342,7 @@ impl Flow {
             Outcome::Answered
         };
         let mut s = self.inner.state.lock();
-        if s.adaptive.observe(rtt, outcome, in_flight).is_some() {
+        if s.adaptive.observe(rtt, outcome, in_flight, now).is_some() {
             self.fit_tokens(&mut s);
         }
     }
@@ -686,12 +692,16 @@ mod tests {
         assert_eq!(flow.in_flight(), 0);
     }
 
-    /// Answers in their usual time with the limit reached: the limit grows per window.
+    /// Answers in their usual time with the limit reached, as many a second as are in
+    /// flight (on a clock of its own): the limit grows per window.
     fn steady(flow: &Flow, windows: usize) {
+        let rtt = Duration::from_millis(5);
+        let mut now = Instant::now();
         for _ in 0..windows {
             let limit = flow.limit();
-            for _ in 0..limit {
-                flow.observe(Duration::from_millis(5), false, limit);
+            for _ in 0..limit.max(crate::delivery::adaptive::MIN_WINDOW) {
+                now += rtt / limit as u32;
+                flow.observe_at(rtt, false, limit, now);
             }
         }
     }
