@@ -120,8 +120,7 @@ impl Limits {
     pub(crate) fn check_weighed(&self, event: &Event) -> Result<usize> {
         match &event.kind {
             EventKind::Track { name } => {
-                // The name's bytes: the text is UTF-8 by construction, and checking that
-                // again (as `&str` through `Deref` would) costs as much as the rules.
+                // Its bytes: `&str` through `Deref` would check its UTF-8 again, for nothing.
                 self.check_name("event name", name.as_bytes())?;
                 self.check_identity(event)?;
             }
