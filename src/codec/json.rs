@@ -331,46 +331,14 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
 
 /// Whether no byte of `bytes` needs escaping, eight at a time.
 fn is_plain(bytes: &[u8], ascii: bool) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        if needs_escape(load(w), ascii) {
-            return false;
-        }
+    let (words, rest) = bytes.as_chunks::<8>();
+    if words.iter().any(|w| needs_escape(u64::from_le_bytes(*w), ascii)) {
+        return false;
     }
-    let rest = words.remainder();
-    rest.is_empty() || !needs_escape(short(rest) | pad(rest.len()), ascii)
-}
-
-/// Eight bytes as a little-endian word.
-fn load(w: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&w[..8]);
-    u64::from_le_bytes(b)
-}
-
-/// Up to eight bytes as a little-endian word, zero above them, from two overlapping loads
-/// of fixed size (the bytes they share are equal, so OR-ing them is exact).
-fn short(b: &[u8]) -> u64 {
-    let n = b.len();
-    let part = |at: usize, k: usize| {
-        let mut w = [0u8; 8];
-        w[..k].copy_from_slice(&b[at..at + k]);
-        u64::from_le_bytes(w)
-    };
-    match n {
-        0 => 0,
-        1 => u64::from(b[0]),
-        2..=3 => part(0, 2) | (part(n - 2, 2) << (8 * (n - 2))),
-        4..=7 => part(0, 4) | (part(n - 4, 4) << (8 * (n - 4))),
-        _ => load(b),
-    }
-}
-
-/// Spaces (which need no escape) in the bytes of a word above the first `n`.
-fn pad(n: usize) -> u64 {
-    u64::from_le_bytes([b' '; 8])
-        .checked_shl(8 * n as u32)
-        .unwrap_or(0)
+    // Under eight bytes left, gathered as the short path gathers, spaces above them.
+    let mut tail = [b' '; SHORT];
+    gather(&mut tail, rest);
+    !needs_escape(u128::from_le_bytes(tail) as u64, ascii)
 }
 
 /// Whether any of the eight bytes of `w` is a control character, a quote, a backslash, or (in ASCII
