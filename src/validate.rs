@@ -254,19 +254,15 @@ impl Limits {
     // nested case saves, cost more than the checks themselves.
     #[inline]
     fn value_ok(&self, v: &Value, depth: usize) -> Option<usize> {
-        // The weight as `Value::weight` counts it, without a call for a scalar.
         let ok = match v {
             Value::Float(f) => f.is_finite(),
-            Value::String(s) => {
-                let n = s.len();
-                return (n <= self.max_string_len).then_some(VALUE_SLOT + n);
-            }
+            Value::String(s) => s.len() <= self.max_string_len,
             Value::Null => !self.strict,
             Value::Int(i) => !self.strict || i.unsigned_abs() <= (1u64 << 53),
             Value::Bool(_) | Value::Time(_) => true,
             Value::List(_) | Value::Object(_) => return self.nested_ok(v, depth),
         };
-        ok.then_some(VALUE_SLOT)
+        ok.then(|| v.weight())
     }
 
     #[inline(never)]

@@ -63,12 +63,24 @@ const SLOT: usize = std::mem::size_of::<Value>();
 
 impl Value {
     /// Approximate bytes this value occupies, nested values included.
+    // Inlined for scalars, which most values are: validation weighs every property of every
+    // event, and a call per scalar cost more than the sum. The nested case is out of line,
+    // so this is not recursive and can be inlined.
+    #[inline]
     pub(crate) fn weight(&self) -> usize {
         match self {
             Value::String(t) => SLOT + t.len(),
+            Value::List(_) | Value::Object(_) => self.nested_weight(),
+            _ => SLOT,
+        }
+    }
+
+    #[inline(never)]
+    fn nested_weight(&self) -> usize {
+        match self {
             Value::List(v) => SLOT + v.iter().map(Value::weight).sum::<usize>(),
             Value::Object(p) => SLOT + p.weight(),
-            _ => SLOT,
+            _ => self.weight(),
         }
     }
 
