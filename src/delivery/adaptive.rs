@@ -80,9 +80,9 @@ pub(crate) struct Adaptive {
     // The last growth, until a window after it says whether it paid: the limit before it
     // and the rate of answers there.
     judging: Option<(usize, f64)>,
-    // Windows to let pass before the next judgement: the one after a change mixes
-    // requests sent under both limits.
-    settle: usize,
+    // The next window only passes: the one after a change mixes requests sent under both
+    // limits, and says nothing of either.
+    settling: bool,
     // Up to here a growth need not pay: each request in flight is a thread that encodes,
     // and up to about twice the cores they do not crowd each other out.
     free: usize,
@@ -109,7 +109,7 @@ impl Adaptive {
             since_cut: usize::MAX,
             window_start: None,
             judging: None,
-            settle: 0,
+            settling: false,
             free: 2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         }
     }
@@ -187,8 +187,8 @@ impl Adaptive {
             if !self.pushed_back {
                 self.limit = (self.limit + 1).min(self.ceiling);
             }
-        } else if self.settle > 0 {
-            self.settle -= 1;
+        } else if std::mem::take(&mut self.settling) {
+            // Passed: see `settling`.
         } else if !self.undo_unpaid(rate) && self.reached {
             self.grow(rate);
         }
@@ -206,7 +206,7 @@ impl Adaptive {
         let to = (self.limit + self.increase()).min(self.ceiling);
         if to > self.limit.max(self.free) {
             self.judging = Some((self.limit, rate));
-            self.settle = 1;
+            self.settling = true;
         }
         self.limit = to;
     }
@@ -227,7 +227,7 @@ impl Adaptive {
         self.slow_start = false;
         self.step = 1;
         self.resting = 0;
-        self.settle = 1;
+        self.settling = true;
         true
     }
 
