@@ -109,7 +109,10 @@ fn one_request_per_user_the_limit_rises_and_falls_by_the_answers() {
 }
 
 fn the_limit_follows_the_collector(backend: fn(&str) -> Box<dyn Backend>, event: fn(u64) -> Event) {
-    let (delay, throttle) = (Arc::new(AtomicU64::new(10)), Arc::new(AtomicBool::new(false)));
+    // 40 ms an answer: the collector, not this machine, sets the pace even with the suite's
+    // other tests and busy loops on its cores (a growth the machine cannot turn into more
+    // answers a second is undone, by design; at 10 ms that happened once under such load).
+    let (delay, throttle) = (Arc::new(AtomicU64::new(40)), Arc::new(AtomicBool::new(false)));
     let c = collector(delay.clone(), throttle.clone());
     let consumer = Arc::new(
         BackgroundConsumer::builder(backend(&c.url()))
@@ -132,7 +135,7 @@ fn the_limit_follows_the_collector(backend: fn(&str) -> Box<dyn Backend>, event:
     );
 
     // Four times slower: the limit falls within a few windows.
-    delay.store(40, Ordering::Relaxed);
+    delay.store(160, Ordering::Relaxed);
     let slowed = trajectory(&c, &consumer, 60);
     assert!(slowed.iter().any(|&l| l < top), "{slowed:?}");
 
