@@ -135,8 +135,11 @@ fn setup(name: &str) -> Setup {
     }
 }
 
-/// A relay process.
-struct RelayProcess(Child);
+/// A relay process, and the log it writes beside its config.
+struct RelayProcess {
+    child: Child,
+    log: PathBuf,
+}
 
 impl RelayProcess {
     fn start(config: &Path) -> RelayProcess {
@@ -147,31 +150,56 @@ impl RelayProcess {
             .args(["-v", "relay", "--config"])
             .arg(config)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        RelayProcess(child)
+        RelayProcess { child, log }
+    }
+
+    /// The partition counts of its assignments so far, from its log.
+    fn assignments(&self) -> Vec<usize> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split("assigned ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    /// Waits until it was assigned partitions `count` times; the last assignment's size.
+    fn until_assigned(&self, count: usize, secs: u64) -> usize {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let seen = self.assignments();
+            if seen.len() >= count {
+                return seen[count - 1];
+            }
+            assert!(
+                Instant::now() < end,
+                "{} assigned {seen:?} in {secs} s, not {count} times",
+                self.log.display()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGTERM, then waits for it to exit; whether it exited 0.
     fn stop(mut self) -> bool {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let ok = self.0.wait().unwrap().success();
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let ok = self.child.wait().unwrap().success();
         std::mem::forget(self);
         ok
     }
 
     fn kill9(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         std::mem::forget(self);
     }
 }
 
 impl Drop for RelayProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -298,26 +326,48 @@ fn until_arrived(sinks: &Sinks, n: usize, secs: u64) {
     }
 }
 
+/// The group's leader is the relay that joined first, and the one killed is the other.
+/// tansu 0.6.0's coordinator (`coordinator/group/administrator.rs`) cannot recover from a
+/// dead leader: a member's expiry found by a heartbeat leaves the group formed, the formed
+/// group's `sync` answers every member from the stored assignment and ignores the leader's
+/// new one, and a group whose dead leader was removed that way keeps naming it leader, so no
+/// member ever leads again (seen: the survivor assigned 0 partitions for 600 s). For the same
+/// reason the survivor keeps its own partitions and does not take the dead member's (the
+/// stored assignment); they move when the restarted relay joins, which forms the group anew.
+/// Apache Kafka's coordinator elects a new leader and takes the new assignment.
 #[test]
-fn a_relay_killed_mid_run_loses_nothing_and_the_group_rebalances_back() {
+fn a_relay_killed_mid_run_loses_nothing_and_its_restart_rejoins_the_group() {
     let Setup {
         broker,
         sinks,
         dir,
         cfg,
     } = setup("relay-kill");
-    let (a, b) = (RelayProcess::start(&cfg), RelayProcess::start(&cfg));
+    let b = RelayProcess::start(&cfg);
+    assert_eq!(
+        b.until_assigned(1, 60),
+        PARTITIONS as usize,
+        "the first member takes all"
+    );
+    let a = RelayProcess::start(&cfg);
+    assert!(
+        a.until_assigned(1, 60) > 0,
+        "the second member shares the partitions"
+    );
     let n = 30_000;
     let addr = broker.addr.clone();
     let producing = thread::spawn(move || produce(&addr, 0..n));
     until_arrived(&sinks, n as usize / 4, 600);
+    let before = b.assignments().len();
     a.kill9();
     // What the dead member may have delivered without committing: at most what was written
     // and not committed in its partitions now (nobody commits them until the group moves
     // them; counting every partition and what is unread only widens the bound).
     let window = uncommitted(&broker.addr);
-    // The other takes its partitions; then it comes back and the group rebalances again.
-    until_arrived(&sinks, n as usize / 2, 600);
+    // The survivor learns of the death (its heartbeat is answered "rebalance in progress"
+    // once the session times out), hands over and is assigned again; then the killed relay
+    // comes back and the group shares the partitions out anew.
+    b.until_assigned(before + 1, 120);
     let a = RelayProcess::start(&cfg);
     producing.join().unwrap();
     let (dg, dv) = all_arrive(&sinks, n, 180);
@@ -327,6 +377,11 @@ fn a_relay_killed_mid_run_loses_nothing_and_the_group_rebalances_back() {
     assert!(
         dg as i64 <= bound && dv as i64 <= bound,
         "duplicates {dg} / {dv}; {window} uncommitted at the kill, bound {bound}"
+    );
+    eprintln!(
+        "assigned: survivor {:?}, restarted {:?}",
+        b.assignments(),
+        a.assignments()
     );
     assert!(a.stop() && b.stop());
     assert_eq!(uncommitted(&broker.addr), 0, "everything committed at the end");

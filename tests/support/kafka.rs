@@ -60,8 +60,8 @@ impl Broker {
             .arg(format!("tcp://127.0.0.1:{advertised}"))
             .arg("--storage-engine")
             .arg("memory://tansu/")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log())
+            .stderr(log())
             .spawn()
             .expect("start tansu");
         let addr = format!("127.0.0.1:{port}");
@@ -332,4 +332,18 @@ fn install_tansu() -> PathBuf {
         .expect("run cargo install tansu");
     assert!(status.success(), "cargo install tansu failed: {status}");
     root.join("bin/tansu")
+}
+
+/// Where the broker's output goes: nowhere, or appended to the file `TRACKFLOW_TANSU_LOG`
+/// names (with `RUST_LOG=info` its group coordinator says who joined, led and expired).
+fn log() -> Stdio {
+    std::env::var_os("TRACKFLOW_TANSU_LOG")
+        .and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        })
+        .map_or_else(Stdio::null, Stdio::from)
 }
