@@ -43,6 +43,7 @@ fn peak_rss_mib(reset: bool) -> f64 {
 
 struct Run {
     events_per_s: f64,
+    events_per_request: f64,
     track_mean_ns: f64,
     track_p99_ns: f64,
     peak_mib: f64,
@@ -75,6 +76,7 @@ fn durable_run(
 ) -> Run {
     peak_rss_mib(true);
     let (events_before, bytes_before) = sink.stats();
+    let requests_before = sink.counts().requests;
     let gio = GrowingIo::builder(&sink.url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
         .codec(codec)
         .build()
@@ -162,6 +164,7 @@ fn durable_run(
     }
     Run {
         events_per_s: events as f64 / elapsed.as_secs_f64(),
+        events_per_request: events as f64 / (sink.counts().requests - requests_before).max(1) as f64,
         track_mean_ns: samples.iter().map(|s| *s as f64).sum::<f64>() / samples.len() as f64,
         track_p99_ns: samples[samples.len() * 99 / 100] as f64,
         peak_mib: peak_rss_mib(false),
@@ -286,8 +289,8 @@ fn main() {
         // One run and no raw loop: for a profiler (callgrind's threads are then the run's).
         let r = trackflow_run(&sink, events, producers, codec);
         println!(
-            "  {producers} producer(s): {:>9.0} events/s  CPU {:.2} µs/event",
-            r.events_per_s, r.cpu_us
+            "  {producers} producer(s): {:>9.0} events/s  CPU {:.2} µs/event  {:.0} events/request",
+            r.events_per_s, r.cpu_us, r.events_per_request
         );
         return;
     }
@@ -295,7 +298,7 @@ fn main() {
     for producers in [1, 2] {
         let r = trackflow_run(&sink, events, producers, codec);
         println!(
-            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  CPU {:.2} µs/event  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event  {:.0}% spilled",
+            "  {producers} producer(s): {:>9.0} events/s  ({:.0}% of raw)  CPU {:.2} µs/event  track() mean {:.0} ns, p99 {:.0} ns  peak RSS {:.1} MiB  {:.1} bytes/event  {:.0} events/request  {:.0}% spilled",
             r.events_per_s,
             100.0 * r.events_per_s / raw,
             r.cpu_us,
@@ -303,6 +306,7 @@ fn main() {
             r.track_p99_ns,
             r.peak_mib,
             r.bytes_per_event,
+            r.events_per_request,
             100.0 * r.spilled as f64 / events as f64
         );
     }

@@ -29,11 +29,17 @@ const TOLERANCE: f64 = 1.5;
 const DECREASE: f64 = 0.9;
 /// Weight of a new window's mean in the baseline.
 const BASELINE_WEIGHT: f64 = 0.3;
-/// The lowest limit answers that slow down can bring it to (pushback can bring it to one).
-const SLOWED_FLOOR: usize = 2;
+/// The lowest limit answers that slow down can bring it to (pushback can bring it to one):
+/// four requests in flight are a light load for any collector, and below that, on a machine
+/// of few cores, a slower answer is as likely the machine's own scheduling (Netflix's
+/// gradient limit keeps a floor of 20 for the same reason).
+const SLOWED_FLOOR: usize = 4;
 /// The fewest answers in a window: at a limit of one or two, a window of one limit's worth
 /// would judge the collector, and a growth, by one or two response times.
 pub(crate) const MIN_WINDOW: usize = 16;
+/// The shortest window: on loopback sixteen answers take a few milliseconds, less than a
+/// scheduler's time slice, and the rate of answers over so short a time is mostly noise.
+const MIN_SPAN: Duration = Duration::from_millis(50);
 /// Windows the limit rests at its plateau before it probes one step past it.
 const PROBE_EVERY: usize = 20;
 /// What share of its proportion a growth must add to the rate of answers to be kept: from
@@ -172,7 +178,7 @@ impl Adaptive {
         self.rtt_sum += rtt;
         self.reached |= in_flight >= self.limit;
         self.pushed_back |= outcome == Outcome::Pushback;
-        if self.answers < self.limit.max(MIN_WINDOW) {
+        if self.answers < self.limit.max(MIN_WINDOW) || now.saturating_duration_since(start) < MIN_SPAN {
             return None;
         }
         let mean = self.rtt_sum / self.answers as u32;
@@ -241,13 +247,13 @@ impl Adaptive {
             Some((before, _)) if slowed => before,
             _ => usize::MAX,
         };
-        // Answers that slow down never take the limit below two: one request at a time
-        // leaves the line idle while the next body is encoded, and a machine that is busy
-        // slows its own answers whatever the collector does.
-        let floor = if slowed { SLOWED_FLOOR } else { 1 };
+        // Answers that slow down never take the limit below SLOWED_FLOOR (a growth they
+        // undo goes back all the way).
+        let floor = if slowed { SLOWED_FLOOR.min(self.limit) } else { 1 };
         self.limit = ((self.limit as f64 * DECREASE) as usize)
+            .max(floor)
             .min(before)
-            .clamp(floor.min(self.limit), self.ceiling);
+            .clamp(1, self.ceiling);
         self.slow_start = false;
         self.step = 1;
         self.since_cut = 0;

@@ -108,11 +108,17 @@ mod tests {
         let flow = Flow::adaptive(16);
         let peak = AtomicUsize::new(0);
         let now = AtomicUsize::new(0);
+        // A clock of the test's own: answers come 10 ms / limit apart (each takes 10 ms, the
+        // limit in flight), so that windows are long enough to be judged and each doubling
+        // doubles the answers a second.
+        let (start, nanos) = (std::time::Instant::now(), AtomicUsize::new(0));
         run(&flow, 200, &|_| {
             let at = now.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(at, Ordering::SeqCst);
             // Answers in their usual time, with the limit in flight: the limit doubles.
-            flow.observe(Duration::from_millis(1), false, flow.limit());
+            let gap = 10_000_000 / flow.limit();
+            let clock = start + Duration::from_nanos((nanos.fetch_add(gap, Ordering::SeqCst) + gap) as u64);
+            flow.observe_at(Duration::from_millis(1), false, flow.limit(), clock);
             std::thread::sleep(Duration::from_millis(1));
             now.fetch_sub(1, Ordering::SeqCst);
         });

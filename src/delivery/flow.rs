@@ -693,9 +693,10 @@ mod tests {
     }
 
     /// Answers in their usual time with the limit reached, as many a second as are in
-    /// flight (on a clock of its own): the limit grows per window.
+    /// flight (on a clock of its own): the limit grows per window (each spans at least one
+    /// response time, longer than the shortest window).
     fn steady(flow: &Flow, windows: usize) {
-        let rtt = Duration::from_millis(5);
+        let rtt = Duration::from_millis(60);
         let mut now = Instant::now();
         for _ in 0..windows {
             let limit = flow.limit();
