@@ -1,10 +1,10 @@
 //! Adaptive concurrency: how many requests a consumer keeps in flight, found from the
 //! collector's answers, after Vector's adaptive request concurrency (RFC 1858) and Netflix's
-//! concurrency-limits. A window is one limit's worth of answers (16 at least); at its end
-//! the limit grows by one if the window's mean response time stayed near the baseline and
-//! the limit was reached, and shrinks by a tenth if the mean rose past the baseline or the
-//! collector pushed back (a timeout, a reset, a 5xx). Throttling replies halve it at once
-//! (see `Flow`).
+//! concurrency-limits. A window is one limit's worth of answers (16 at least, over 50 ms at
+//! least); at its end the limit grows by one if the window's mean response time stayed near
+//! the baseline and the limit was reached, and shrinks by a tenth (not below 4) if the mean
+//! rose past the baseline, or (down to 1) if the collector pushed back (a timeout, a reset,
+//! a 5xx). Throttling replies halve it at once (see `Flow`).
 //!
 //! Past twice the machine's cores, a growth must pay: the window after the next (the next
 //! mixes requests of both limits) must answer more requests a second, in proportion to
