@@ -245,13 +245,24 @@ fn all_arrive(sinks: &Sinks, n: i64, secs: u64) -> (usize, usize) {
             let dups = |m: &HashMap<i64, usize>| m.values().map(|c| c - 1).sum::<usize>();
             return (dups(&gio), dups(&gravity));
         }
+        // With what came twice: a missing event beside a repeated one says the reads
+        // (the broker's answers) went wrong rather than the deliveries.
+        let twice = |m: &HashMap<i64, usize>| {
+            let mut t: Vec<i64> = m.iter().filter(|(_, c)| **c > 1).map(|(n, _)| *n).collect();
+            t.sort_unstable();
+            t.truncate(5);
+            t
+        };
         assert!(
             Instant::now() < end,
-            "missing after {secs} s: {} at GrowingIO (first {:?}), {} at Gravity (first {:?})",
+            "missing after {secs} s: {} at GrowingIO (first {:?}), {} at Gravity (first {:?}); \
+             first repeated {:?} / {:?}",
             mg.len(),
             &mg[..mg.len().min(5)],
             mv.len(),
-            &mv[..mv.len().min(5)]
+            &mv[..mv.len().min(5)],
+            twice(&gio),
+            twice(&gravity)
         );
         thread::sleep(Duration::from_millis(200));
     }

@@ -56,6 +56,12 @@ impl Ledger {
         if takers == 0 {
             return;
         }
+        // Read again while it still waits (a fetch after a pause or a seek can repeat what
+        // was read): one offset, owed once. Counted twice, `waiting` never went back to 0.
+        if let Some(owed) = part.waiting.get_mut(&offset) {
+            *owed |= takers;
+            return;
+        }
         part.waiting.insert(offset, takers);
         b.by_id
             .entry(id.clone())
@@ -206,6 +212,22 @@ mod tests {
         assert_eq!(l.committable(None), vec![(key(0), 14)]);
         l.committed(&[(key(0), 14)]);
         assert!(l.committable(None).is_empty(), "nothing new to commit");
+        assert_eq!(l.waiting(None), 0);
+    }
+
+    #[test]
+    fn a_message_read_twice_is_owed_once() {
+        let l = Ledger::default();
+        let e = event();
+        l.taken(&key(2), 7, &e.insert_id, 0b11);
+        l.taken(&key(2), 7, &e.insert_id, 0b11);
+        assert_eq!(l.waiting(None), 1);
+        l.acknowledged(0, std::slice::from_ref(&e));
+        l.acknowledged(1, std::slice::from_ref(&e));
+        assert_eq!((l.waiting(None), l.committable(None)), (0, vec![(key(2), 8)]));
+        // The second copy's acknowledgements find nothing left to clear.
+        l.acknowledged(0, std::slice::from_ref(&e));
+        l.acknowledged(1, &[e]);
         assert_eq!(l.waiting(None), 0);
     }
 
