@@ -170,19 +170,19 @@ pub fn write_event(out: &mut Vec<u8>, e: &crate::Event) -> crate::Result<()> {
 /// trackflow::codec::json::write_str(&mut out, "a\"é\n", true);
 /// assert_eq!(out, br#""a\"\u00e9\n""#);
 /// ```
-#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str, ascii: bool) {
     write_quoted(out, s.as_bytes(), ascii);
 }
 
 /// [`write_str`] from bytes known to be valid UTF-8 (as a [`Text`](crate::value::Text)'s are).
+///
+/// Kept plain on purpose: gathering a short text into a word on the stack and storing it as
+/// one runs fewer instructions but took 43% longer (a load of a word that smaller stores just
+/// wrote waits for them); a `memcpy` of a few bytes is cheaper.
 #[inline]
 pub(crate) fn write_quoted(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
-    if push_short(out, bytes, ascii, true) {
-        return;
-    }
     out.push(b'"');
-    write_long(out, bytes, ascii);
+    write_utf8_content(out, bytes, ascii);
     out.push(b'"');
 }
 
@@ -211,91 +211,13 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str, ascii: bool) {
 /// assert_eq!(out, br"\u00e9");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[inline]
 pub fn write_utf8_content(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
     // Most text (names, ids, keys) has nothing to escape and is short: test it a word at
     // a time and copy it whole.
-    if push_short(out, bytes, ascii, false) {
-        return;
-    }
-    write_long(out, bytes, ascii);
-}
-
-/// Text longer than [`SHORT`] bytes, or with something to escape.
-#[inline(never)]
-fn write_long(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
     if is_plain(bytes, ascii) {
         out.extend_from_slice(bytes);
     } else {
         write_escaped(out, bytes, ascii);
-    }
-}
-
-/// The longest text [`push_short`] takes.
-const SHORT: usize = 16;
-
-/// Appends `b` (in quotes when `quoted`) if it is at most [`SHORT`] bytes with nothing to
-/// escape, and says whether it did. Most keys, names and values are that short, and a body
-/// holds dozens of them per event: gathered into two words (spaces above the text, which need
-/// no escape), tested at once, and appended as one fixed-size store that is then cut to
-/// length, they cost a few instructions instead of a call to `memcpy`.
-#[inline]
-fn push_short(out: &mut Vec<u8>, b: &[u8], ascii: bool, quoted: bool) -> bool {
-    let n = b.len();
-    if n > SHORT {
-        return false;
-    }
-    let mut text = [b' '; SHORT];
-    gather(&mut text, b);
-    let words = u128::from_le_bytes(text);
-    // The high word is all spaces up to eight bytes: testing it is needless there.
-    if needs_escape(words as u64, ascii) || (n > 8 && needs_escape((words >> 64) as u64, ascii)) {
-        return false;
-    }
-    let len = out.len();
-    if quoted {
-        let mut q = [b'"'; SHORT + 2];
-        q[1..=SHORT].copy_from_slice(&text);
-        q[n + 1] = b'"';
-        out.extend_from_slice(&q);
-        out.truncate(len + n + 2);
-    } else {
-        out.extend_from_slice(&text);
-        out.truncate(len + n);
-    }
-    true
-}
-
-/// Appends up to [`SHORT`] bytes without a call to `memcpy` (digits of numbers), longer ones
-/// as they are.
-#[inline]
-fn push_small(out: &mut Vec<u8>, b: &[u8]) {
-    if b.len() > SHORT {
-        return out.extend_from_slice(b);
-    }
-    let mut buf = [0; SHORT];
-    gather(&mut buf, b);
-    let len = out.len();
-    out.extend_from_slice(&buf);
-    out.truncate(len + b.len());
-}
-
-/// Copies `b` (at most [`SHORT`] bytes) to the front of `buf` with two overlapping loads of
-/// fixed size, whatever its length.
-#[inline]
-fn gather(buf: &mut [u8; SHORT], b: &[u8]) {
-    let n = b.len();
-    if n >= 8 {
-        buf[..8].copy_from_slice(&b[..8]);
-        buf[n - 8..n].copy_from_slice(&b[n - 8..]);
-    } else if n >= 4 {
-        buf[..4].copy_from_slice(&b[..4]);
-        buf[n - 4..n].copy_from_slice(&b[n - 4..]);
-    } else if n > 0 {
-        // One to three bytes: the first, the middle and the last cover them all.
-        buf[0] = b[0];
-        buf[n / 2] = b[n / 2];
-        buf[n - 1] = b[n - 1];
     }
 }
 
@@ -331,14 +253,46 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], ascii: bool) {
 
 /// Whether no byte of `bytes` needs escaping, eight at a time.
 fn is_plain(bytes: &[u8], ascii: bool) -> bool {
-    let (words, rest) = bytes.as_chunks::<8>();
-    if words.iter().any(|w| needs_escape(u64::from_le_bytes(*w), ascii)) {
-        return false;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        if needs_escape(load(w), ascii) {
+            return false;
+        }
     }
-    // Under eight bytes left, gathered as the short path gathers, spaces above them.
-    let mut tail = [b' '; SHORT];
-    gather(&mut tail, rest);
-    !needs_escape(u128::from_le_bytes(tail) as u64, ascii)
+    let rest = words.remainder();
+    rest.is_empty() || !needs_escape(short(rest) | pad(rest.len()), ascii)
+}
+
+/// Eight bytes as a little-endian word.
+fn load(w: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// Up to eight bytes as a little-endian word, zero above them, from two overlapping loads
+/// of fixed size (the bytes they share are equal, so OR-ing them is exact).
+fn short(b: &[u8]) -> u64 {
+    let n = b.len();
+    let part = |at: usize, k: usize| {
+        let mut w = [0u8; 8];
+        w[..k].copy_from_slice(&b[at..at + k]);
+        u64::from_le_bytes(w)
+    };
+    match n {
+        0 => 0,
+        1 => u64::from(b[0]),
+        2..=3 => part(0, 2) | (part(n - 2, 2) << (8 * (n - 2))),
+        4..=7 => part(0, 4) | (part(n - 4, 4) << (8 * (n - 4))),
+        _ => load(b),
+    }
+}
+
+/// Spaces (which need no escape) in the bytes of a word above the first `n`.
+fn pad(n: usize) -> u64 {
+    u64::from_le_bytes([b' '; 8])
+        .checked_shl(8 * n as u32)
+        .unwrap_or(0)
 }
 
 /// Whether any of the eight bytes of `w` is a control character, a quote, a backslash, or (in ASCII
@@ -346,14 +300,12 @@ fn is_plain(bytes: &[u8], ascii: bool) -> bool {
 fn needs_escape(w: u64, ascii: bool) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let (quote, backslash) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
-    // Each term has a byte's high bit set where that byte is below a space or zero after the
-    // XOR; or-ed together, one test and no branches for the four rules.
-    let any = (w.wrapping_sub(ONES * 0x20) & !w)
-        | (quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | if ascii { w } else { 0 };
-    any & HIGH != 0
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    below_space
+        || has_zero(w ^ (ONES * u64::from(b'"')))
+        || has_zero(w ^ (ONES * u64::from(b'\\')))
+        || (ascii && w & HIGH != 0)
 }
 
 /// Escapes the character at `bytes[i]` (one that is not plain); returns where the next
@@ -418,7 +370,7 @@ fn decode_utf8(b: &[u8]) -> (u32, usize) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_i64(out: &mut Vec<u8>, v: i64) {
-    push_small(out, itoa::Buffer::new().format(v).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends a float exactly as serde_json writes it (`9.9`, `2.0`, `1e300`; `null` for
@@ -435,7 +387,7 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     // serde_json's own formatter (zmij), so the text is the same byte for byte.
     if v.is_finite() {
-        push_small(out, zmij::Buffer::new().format_finite(v).as_bytes());
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
     } else {
         out.extend_from_slice(b"null");
     }
@@ -467,11 +419,11 @@ mod fast_tests {
         }
     }
 
-    /// Every length the short path takes and the first it does not, with a character to
-    /// escape at each place in turn, appended after text already in the buffer.
     #[test]
     fn short_text_is_escaped_wherever_the_character_falls() {
-        for n in 0..=SHORT + 1 {
+        // Every length around the word sizes the fast path tests by, with a character to
+        // escape at each place.
+        for n in 0..=17 {
             let plain: String = (0..n).map(|i| (b'a' + i as u8) as char).collect();
             let mut cases = vec![plain.clone()];
             for at in 0..n {
