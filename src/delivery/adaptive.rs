@@ -437,6 +437,55 @@ mod tests {
     }
 
     #[test]
+    fn a_window_spans_fifty_ms_however_many_answers_came() {
+        // A thousand answers within 10 ms (loopback): one window, not sixty, and no change.
+        let mut a = Adaptive::new(2, 64);
+        a.free = 64;
+        let start = Instant::now();
+        let moved = (1..=1000u32)
+            .filter_map(|i| {
+                a.observe(
+                    Duration::from_micros(10),
+                    Outcome::Answered,
+                    2,
+                    start + Duration::from_micros(10) * i,
+                )
+            })
+            .count();
+        assert_eq!((moved, a.limit()), (0, 2));
+        // The first answer 50 ms after the window's first closes it: the limit was reached
+        // and the answers came in their time, so it grows (doubles: slow start).
+        let moved = a.observe(
+            Duration::from_micros(10),
+            Outcome::Answered,
+            2,
+            start + Duration::from_micros(10) + MIN_SPAN,
+        );
+        assert_eq!((moved, a.limit()), (Some(4), 4));
+    }
+
+    #[test]
+    fn slower_answers_cut_no_lower_than_four_and_pushback_to_one() {
+        let mut a = Adaptive::new(8, 8);
+        run(&mut a, Duration::from_millis(50), Outcome::Answered, 3);
+        // Each window twice as slow as the one before: a tenth each time, down to 4.
+        let mut limits = Vec::new();
+        for k in 1..=12u32 {
+            limits.extend(run(
+                &mut a,
+                Duration::from_millis(50) * 2u32.pow(k),
+                Outcome::Answered,
+                1,
+            ));
+        }
+        assert_eq!(*limits.iter().min().unwrap(), 4, "{limits:?}");
+        assert!(limits.windows(2).all(|w| w[1] <= w[0]), "{limits:?}");
+        // Pushback is the collector saying so: it goes on to 1.
+        let pushed = run(&mut a, Duration::from_millis(50), Outcome::Pushback, 20);
+        assert_eq!(*pushed.last().unwrap(), 1, "{pushed:?}");
+    }
+
+    #[test]
     fn a_limit_not_reached_is_not_raised() {
         let mut a = Adaptive::new(4, 64);
         for _ in 0..40 {
