@@ -75,8 +75,7 @@ fn durable_run(
     durability: Durability,
 ) -> Run {
     peak_rss_mib(true);
-    let (events_before, bytes_before) = sink.stats();
-    let requests_before = sink.counts().requests;
+    let before = sink.counts();
     let gio = GrowingIo::builder(&sink.url, "bcc3b6e0b6d7a1b2", "a5f1c2d3e4b5a6c7")
         .codec(codec)
         .build()
@@ -158,17 +157,17 @@ fn durable_run(
     drop(tracker);
     let _ = std::fs::remove_dir_all(&journal);
     samples.sort_unstable();
-    let (sunk_events, sunk_bytes) = sink.stats();
+    let after = sink.counts();
     if codec == GrowingIoCodec::Json {
-        assert_eq!(sunk_events - events_before, events, "the sink's count");
+        assert_eq!(after.events - before.events, events, "the sink's count");
     }
     Run {
         events_per_s: events as f64 / elapsed.as_secs_f64(),
-        events_per_request: events as f64 / (sink.counts().requests - requests_before).max(1) as f64,
+        events_per_request: events as f64 / (after.requests - before.requests).max(1) as f64,
         track_mean_ns: samples.iter().map(|s| *s as f64).sum::<f64>() / samples.len() as f64,
         track_p99_ns: samples[samples.len() * 99 / 100] as f64,
         peak_mib: peak_rss_mib(false),
-        bytes_per_event: (sunk_bytes - bytes_before) as f64 / events as f64,
+        bytes_per_event: (after.bytes - before.bytes) as f64 / events as f64,
         spilled: report.stats.spilled,
         cpu_us,
     }

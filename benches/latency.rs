@@ -92,11 +92,10 @@ fn run(backend: &str, width: usize, delay_ms: u64, seconds: f64, sink: &Sink, w:
     let bound = (width * per) as f64 / rtt;
     // Enough for `seconds` at the bound, in whole requests; `LATENCY_EVENTS=n` sets the count
     // (a collector 1 ms away is bounded by this machine, and 1.2M events last 1.5 s there).
-    let cap = std::env::var("LATENCY_EVENTS").ok().and_then(|v| v.parse().ok());
-    let n = match cap {
-        Some(n) => n,
-        None => ((bound * seconds) as usize).clamp(per * width * 2, 1_200_000) / per * per,
-    };
+    let n = std::env::var("LATENCY_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| ((bound * seconds) as usize).clamp(per * width * 2, 1_200_000) / per * per);
     let before = sink.counts();
     let dir = std::env::temp_dir().join(format!("tf-latency-{}-{backend}-{width}", std::process::id()));
     let builder = BackgroundConsumer::builder(make(backend, url));
