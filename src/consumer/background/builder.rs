@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::consumer::BackgroundConsumer;
 use super::flusher::Flusher;
 use super::lanes::Lanes;
+use super::overflow::Hot;
 use super::policy::{Durability, Overflow};
 use super::shared::{Shared, TO_FREE_CAPACITY};
 use super::spill::{self, Spill};
@@ -685,6 +686,7 @@ impl BackgroundConsumerBuilder {
             flusher,
             overflow: self.overflow,
             capacity: self.capacity,
+            hot: Hot::new(self.max_queue_bytes, self.capacity, max_batch),
             gate: Gate::default(),
             cancel,
             flow,

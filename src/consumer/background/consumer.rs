@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::flusher::Flusher;
+use super::overflow::Hot;
 use super::policy::{Durability, Overflow};
 use super::queued::{Ctl, Queued};
 use super::shared::Shared;
@@ -62,6 +63,7 @@ pub struct BackgroundConsumer {
     pub(super) flusher: Option<Flusher>,
     pub(super) overflow: Overflow,
     pub(super) capacity: usize,
+    pub(super) hot: Hot,
     pub(super) gate: Gate,
     pub(super) cancel: Cancel,
     pub(super) flow: crate::delivery::Flow,
@@ -247,12 +249,9 @@ impl BackgroundConsumer {
         let event = if spilling {
             event
         } else {
-            match self.try_queue(event, weight) {
+            match self.queue_or_hold(event, weight) {
                 None => return Ok(()),
-                Some(e) => match self.wait_while_taken(e, weight) {
-                    None => return Ok(()),
-                    Some(e) => e,
-                },
+                Some(e) => e,
             }
         };
         self.spill(event)

@@ -1,6 +1,7 @@
 //! The paths off the memory queue: spilling to disk (the default when it is full), waiting,
 //! dropping, and what happens when no worker will take the event.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::consumer::{BackgroundConsumer, BLOCK_SLICE};
@@ -15,11 +16,57 @@ use crate::event::Event;
 const TAKING: Duration = Duration::from_millis(20);
 /// The longest wait for room between looks at the collector and the worker.
 const ROOM_SLICE: Duration = Duration::from_millis(1);
+/// How much of the memory queue producers fill while the CPU is the bound: about what a
+/// core's cache holds. An event queued is read again when it is encoded, and freed after;
+/// behind 10,000 others (10 MB of standard events) it has left the cache by then, and
+/// delivery cost 20% more CPU per event than behind 1,000 (BENCHMARKS.md, issue 27).
+const HOT_BYTES: usize = 1 << 20;
+/// ... or at least this many of the worker's batches, so that a free lane finds a full one.
+const HOT_BATCHES: usize = 2;
+
+/// The part of the memory queue producers fill while the CPU is the bound (see
+/// `wait_while_taken`); past it, they wait as they would at a full queue. The rest of the
+/// queue is for when the collector stalls, fails or throttles.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Hot {
+    bytes: usize,
+    events: usize,
+}
+
+impl Hot {
+    pub(super) fn new(max_queue_bytes: usize, capacity: usize, max_batch: usize) -> Hot {
+        Hot {
+            bytes: HOT_BYTES.min(max_queue_bytes),
+            events: (HOT_BATCHES * max_batch).min(capacity),
+        }
+    }
+}
 
 impl BackgroundConsumer {
-    /// The memory queue is full while the collector answers (see `Flow::answering`) and the
-    /// worker keeps taking: the CPU, not the network, is behind, and a spill would only add
-    /// to its work (an event spilled costs its encoding, its read-back and its decoding,
+    /// `Overflow::Spill`'s way into the memory queue: at once up to its hot part; past it,
+    /// after a wait while the CPU is the bound, or else as far as the queue holds. `None`:
+    /// queued; otherwise the event comes back, to spill.
+    pub(super) fn queue_or_hold(&self, event: Event, weight: usize) -> Option<Event> {
+        let event = if self.below_hot(weight) {
+            self.try_queue(event, weight)?
+        } else {
+            event
+        };
+        // Still here: past the hot part (or full), and the wait ended without room.
+        let event = self.wait_while_taken(event, weight)?;
+        self.try_queue(event, weight)
+    }
+
+    /// Whether `weight` more bytes keep the memory queue within its hot part, by bytes or
+    /// by count (the count only read past the bytes).
+    fn below_hot(&self, weight: usize) -> bool {
+        let q = self.shared.queued_bytes.load(Ordering::Acquire);
+        q + weight <= self.hot.bytes || self.tx.len() < self.hot.events
+    }
+
+    /// The memory queue is past its hot part (or full) while the collector answers (see
+    /// `Flow::answering`) and the worker keeps taking: the CPU, not the network, is behind;
+    /// a longer queue would only let its events go cold, and a spill would add to its work (an event spilled costs its encoding, its read-back and its decoding,
     /// about three times what the queue costs). Waits for room while that holds; gives the
     /// event back to spill as soon as it does not.
     pub(super) fn wait_while_taken(&self, mut event: Event, weight: usize) -> Option<Event> {
@@ -34,10 +81,14 @@ impl BackgroundConsumer {
             {
                 return Some(event);
             }
-            match self
-                .shared
-                .wait_for_room(ROOM_SLICE, || self.try_queue(event, weight))
-            {
+            let queue = || {
+                if self.below_hot(weight) {
+                    self.try_queue(event, weight)
+                } else {
+                    Some(event)
+                }
+            };
+            match self.shared.wait_for_room(ROOM_SLICE, queue) {
                 None => return None,
                 Some(e) => event = e,
             }
