@@ -14,6 +14,10 @@ use crate::event::Event;
 /// it full to wait for room: a worker that took nothing for longer waits on something else
 /// (a lane, an order key, a backend that holds no place in flight).
 const TAKING: Duration = Duration::from_millis(20);
+/// How recently the worker must have taken for a producer past the queue's hot part to
+/// wait: takes that far apart leave room soon (on loopback a batch of 500 goes every half
+/// millisecond); rarer ones mean the worker waits on the network, and the queue is for that.
+const HOT_TAKING: Duration = Duration::from_millis(5);
 /// The longest wait for room between looks at the collector and the worker.
 const ROOM_SLICE: Duration = Duration::from_millis(1);
 /// How much of the memory queue producers fill while the CPU is the bound: about what a
@@ -44,17 +48,17 @@ impl Hot {
 
 impl BackgroundConsumer {
     /// `Overflow::Spill`'s way into the memory queue: at once up to its hot part; past it,
-    /// after a wait while the CPU is the bound, or else as far as the queue holds. `None`:
-    /// queued; otherwise the event comes back, to spill.
+    /// after a short wait while the CPU is the bound; else as far as the queue holds, and
+    /// once full, after a wait while the CPU is the bound. `None`: queued; otherwise the
+    /// event comes back, to spill.
     pub(super) fn queue_or_hold(&self, event: Event, weight: usize) -> Option<Event> {
         let event = if self.below_hot(weight) {
             self.try_queue(event, weight)?
         } else {
-            event
+            let event = self.wait_while_taken(event, weight, HOT_TAKING)?;
+            self.try_queue(event, weight)?
         };
-        // Still here: past the hot part (or full), and the wait ended without room.
-        let event = self.wait_while_taken(event, weight)?;
-        self.try_queue(event, weight)
+        self.wait_while_taken(event, weight, TAKING)
     }
 
     /// Whether `weight` more bytes keep the memory queue within its hot part, by bytes or
@@ -64,25 +68,27 @@ impl BackgroundConsumer {
         q + weight <= self.hot.bytes || self.tx.len() < self.hot.events
     }
 
-    /// The memory queue is past its hot part (or full) while the collector answers (see
-    /// `Flow::answering`) and the worker keeps taking: the CPU, not the network, is behind;
-    /// a longer queue would only let its events go cold, and a spill would add to its work (an event spilled costs its encoding, its read-back and its decoding,
-    /// about three times what the queue costs). Waits for room while that holds; gives the
-    /// event back to spill as soon as it does not.
-    pub(super) fn wait_while_taken(&self, mut event: Event, weight: usize) -> Option<Event> {
+    /// The memory queue is past its hot part (`window` [`HOT_TAKING`]) or full ([`TAKING`])
+    /// while the collector answers (see `Flow::answering`) and the worker took within
+    /// `window`: the CPU, not the network, is behind; a longer queue would only let its
+    /// events go cold, and a spill would add to its work (an event spilled costs its
+    /// encoding, its read-back and its decoding, about three times what the queue costs).
+    /// Waits for room while that holds; gives the event back as soon as it does not.
+    fn wait_while_taken(&self, mut event: Event, weight: usize, window: Duration) -> Option<Event> {
+        let hot = window == HOT_TAKING;
         loop {
             // Without a disk queue too: the wait spares a drop.
             let spilling = self.shared.spill.as_ref().is_some_and(|s| s.is_spilling());
             if spilling
                 || self.gate.is_closed()
                 || !self.shared.worker_alive()
-                || !self.shared.taken_within(TAKING)
+                || !self.shared.taken_within(window)
                 || !self.flow.answering()
             {
                 return Some(event);
             }
             let queue = || {
-                if self.below_hot(weight) {
+                if !hot || self.below_hot(weight) {
                     self.try_queue(event, weight)
                 } else {
                     Some(event)
