@@ -22,15 +22,15 @@ const HOT_TAKING: Duration = Duration::from_millis(5);
 const ROOM_SLICE: Duration = Duration::from_millis(1);
 /// How much of the memory queue producers fill while the CPU is the bound: about what a
 /// core's cache holds. An event queued is read again when it is encoded, and freed after;
-/// behind 10,000 others (10 MB of standard events) it has left the cache by then, and
-/// delivery cost 20% more CPU per event than behind 1,000 (BENCHMARKS.md, issue 27).
+/// behind 10,000 others (10 MB of standard events) it has left the cache by then: on
+/// loopback, delivery costs a sixth less CPU per event behind about 1,000 (BENCHMARKS.md).
 const HOT_BYTES: usize = 1 << 20;
 /// ... or at least this many of the worker's batches, so that a free lane finds a full one.
 const HOT_BATCHES: usize = 2;
 
 /// The part of the memory queue producers fill while the CPU is the bound (see
-/// `wait_while_taken`); past it, they wait as they would at a full queue. The rest of the
-/// queue is for when the collector stalls, fails or throttles.
+/// `wait_while_taken`); past it, they wait for room as at a full queue, while the worker
+/// takes often. The rest of the queue is for when the collector stalls, fails or throttles.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Hot {
     bytes: usize,
