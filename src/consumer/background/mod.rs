@@ -14,7 +14,9 @@
 //!
 //! The caller's thread does no network I/O and holds no lock a sender could wait on; a
 //! spilled event costs it one local append into a shared memory map (in the page cache when
-//! `track()` returns). With `Durability::Process`/`Fsync` every event is also appended to
+//! `track()` returns). While the collector answers and the worker keeps taking, the CPU is
+//! the bound: producers then wait for room rather than spill, and fill only the queue's
+//! first megabyte, whose events are still in the cache when a lane encodes them (`overflow`). With `Durability::Process`/`Fsync` every event is also appended to
 //! that memory-mapped journal first (a copy still goes to memory, in journal order), so what
 //! was accepted survives the death of the process. Flush and shutdown travel on their own
 //! channel, so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing
