@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 
 use super::consumer::BackgroundConsumer;
 use super::flusher::Flusher;
+use super::hot::Hot;
 use super::lanes::Lanes;
-use super::overflow::Hot;
 use super::policy::{Durability, Overflow};
 use super::shared::{Shared, TO_FREE_CAPACITY};
 use super::spill::{self, Spill};

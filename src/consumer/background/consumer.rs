@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::flusher::Flusher;
-use super::overflow::Hot;
+use super::hot::Hot;
 use super::policy::{Durability, Overflow};
 use super::queued::{Ctl, Queued};
 use super::shared::Shared;

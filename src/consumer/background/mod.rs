@@ -30,6 +30,7 @@ mod consumer;
 mod flight;
 mod flusher;
 mod handback;
+mod hot;
 mod lanes;
 mod overflow;
 mod policy;

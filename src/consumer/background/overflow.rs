@@ -20,31 +20,6 @@ const TAKING: Duration = Duration::from_millis(20);
 const HOT_TAKING: Duration = Duration::from_millis(5);
 /// The longest wait for room between looks at the collector and the worker.
 const ROOM_SLICE: Duration = Duration::from_millis(1);
-/// How much of the memory queue producers fill while the CPU is the bound: about what a
-/// core's cache holds. An event queued is read again when it is encoded, and freed after;
-/// behind 10,000 others (10 MB of standard events) it has left the cache by then: on
-/// loopback, delivery costs a sixth less CPU per event behind about 1,000 (BENCHMARKS.md).
-const HOT_BYTES: usize = 1 << 20;
-/// ... or at least this many of the worker's batches, so that a free lane finds a full one.
-const HOT_BATCHES: usize = 2;
-
-/// The part of the memory queue producers fill while the CPU is the bound (see
-/// `wait_while_taken`); past it, they wait for room as at a full queue, while the worker
-/// takes often. The rest of the queue is for when the collector stalls, fails or throttles.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Hot {
-    bytes: usize,
-    events: usize,
-}
-
-impl Hot {
-    pub(super) fn new(max_queue_bytes: usize, capacity: usize, max_batch: usize) -> Hot {
-        Hot {
-            bytes: HOT_BYTES.min(max_queue_bytes),
-            events: (HOT_BATCHES * max_batch).min(capacity),
-        }
-    }
-}
 
 impl BackgroundConsumer {
     /// `Overflow::Spill`'s way into the memory queue: at once up to its hot part; past it,
@@ -61,11 +36,10 @@ impl BackgroundConsumer {
         self.wait_while_taken(event, weight, TAKING)
     }
 
-    /// Whether `weight` more bytes keep the memory queue within its hot part, by bytes or
-    /// by count (the count only read past the bytes).
+    /// Whether `weight` more bytes keep the memory queue within its hot part (see `Hot`).
     fn below_hot(&self, weight: usize) -> bool {
-        let q = self.shared.queued_bytes.load(Ordering::Acquire);
-        q + weight <= self.hot.bytes || self.tx.len() < self.hot.events
+        let queued = self.shared.queued_bytes.load(Ordering::Acquire);
+        self.hot.admits(queued, weight, || self.tx.len())
     }
 
     /// The memory queue is past its hot part (`window` [`HOT_TAKING`]) or full ([`TAKING`])
