@@ -16,9 +16,10 @@
 //! spilled event costs it one local append into a shared memory map (in the page cache when
 //! `track()` returns). While the collector answers and the worker keeps taking, the CPU is
 //! the bound: producers then wait for room rather than spill, and fill only the queue's
-//! first megabyte, whose events are still in the cache when a lane encodes them (`overflow`). With `Durability::Process`/`Fsync` every event is also appended to
-//! that memory-mapped journal first (a copy still goes to memory, in journal order), so what
-//! was accepted survives the death of the process. Flush and shutdown travel on their own
+//! first megabyte, whose events are still in the cache when a lane encodes them (`hot`,
+//! `overflow`). With `Durability::Process`/`Fsync` every event is also appended to that
+//! memory-mapped journal first (a copy still goes to memory, in journal order), so what was
+//! accepted survives the death of the process. Flush and shutdown travel on their own
 //! channel, so they are not stuck behind a full queue. `shutdown` closes the gate (so nothing
 //! enters after the worker's last look), lets the worker deliver until shortly before the
 //! deadline, then cancels: requests in flight are abandoned, and everything not acknowledged

@@ -30,10 +30,10 @@ impl BackgroundConsumer {
         let event = if self.below_hot(weight) {
             self.try_queue(event, weight)?
         } else {
-            let event = self.wait_while_taken(event, weight, HOT_TAKING)?;
+            let event = self.wait_while_taken(event, weight, true)?;
             self.try_queue(event, weight)?
         };
-        self.wait_while_taken(event, weight, TAKING)
+        self.wait_while_taken(event, weight, false)
     }
 
     /// Whether `weight` more bytes keep the memory queue within its hot part (see `Hot`).
@@ -42,14 +42,14 @@ impl BackgroundConsumer {
         self.hot.admits(queued, weight, || self.tx.len())
     }
 
-    /// The memory queue is past its hot part (`window` [`HOT_TAKING`]) or full ([`TAKING`])
-    /// while the collector answers (see `Flow::answering`) and the worker took within
-    /// `window`: the CPU, not the network, is behind; a longer queue would only let its
-    /// events go cold, and a spill would add to its work (an event spilled costs its
-    /// encoding, its read-back and its decoding, about three times what the queue costs).
+    /// The memory queue is past its hot part (`hot`; the worker took within [`HOT_TAKING`])
+    /// or full (the worker took within [`TAKING`]) while the collector answers (see
+    /// `Flow::answering`): the CPU, not the network, is behind; a longer queue would only
+    /// let its events go cold, and a spill would add to its work (an event spilled costs
+    /// its encoding, its read-back and its decoding, about three times what the queue costs).
     /// Waits for room while that holds; gives the event back as soon as it does not.
-    fn wait_while_taken(&self, mut event: Event, weight: usize, window: Duration) -> Option<Event> {
-        let hot = window == HOT_TAKING;
+    fn wait_while_taken(&self, mut event: Event, weight: usize, hot: bool) -> Option<Event> {
+        let window = if hot { HOT_TAKING } else { TAKING };
         loop {
             // Without a disk queue too: the wait spares a drop.
             let spilling = self.shared.spill.as_ref().is_some_and(|s| s.is_spilling());
